@@ -1,0 +1,35 @@
+# mlvc: `make demo` installs mlvc and runs the example pipeline; `make test` runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test lint typecheck unit demo bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,s3]'
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check mlvc tests benchmarks examples
+	$(BIN)/ruff format --check mlvc tests benchmarks examples
+
+typecheck: install
+	$(BIN)/mypy mlvc
+
+unit: install
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+demo: install
+	bash examples/demo.sh
+
+bench: install
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,162 @@
+"""Process, timing and filesystem helpers for the mlvc-vs-DVC benchmark."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class BenchError(RuntimeError):
+    """A benchmark step failed; the message says what and why."""
+
+
+class CommandFailed(BenchError):
+    """A command exited non-zero."""
+
+    def __init__(self, argv: Sequence[str], cwd: Path, code: int, stdout: str, stderr: str):
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """Human-readable report: command, cwd, exit status and its output."""
+        lines = [
+            f"command failed with exit status {self.code}: {' '.join(self.argv)}",
+            f"  cwd: {self.cwd}",
+        ]
+        for name, text in (("stderr", self.stderr), ("stdout", self.stdout)):
+            if text.strip():
+                lines.append(f"  --- {name} ---")
+                lines.extend("  " + line for line in text.rstrip().splitlines()[-40:])
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One of the two programs under test and how to drive it."""
+
+    name: str
+    argv0: str
+    store: str  # store directory relative to the workspace root
+    env: Mapping[str, str]
+
+    def cmd(self, *args: str) -> list[str]:
+        """The argv that runs this tool with ``args``."""
+        return [self.argv0, *args]
+
+
+def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run a command, raise CommandFailed on a non-zero exit, return its stdout."""
+    proc = subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise CommandFailed(argv, cwd, proc.returncode, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def sync() -> None:
+    """Flush dirty pages so a timed command doesn't pay for earlier writes."""
+    subprocess.run(["sync"], check=True)
+
+
+def timed(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> float:
+    """Wall-clock seconds of one run of ``argv`` (after a ``sync``); fails on non-zero exit."""
+    sync()
+    start = time.perf_counter()
+    run(argv, cwd, env)
+    return time.perf_counter() - start
+
+
+def timed_runs(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None, count: int
+) -> list[float]:
+    """Wall-clock seconds of ``count`` consecutive runs of ``argv``."""
+    return [timed(argv, cwd, env) for _ in range(count)]
+
+
+def tree_bytes(root: Path) -> int:
+    """Sum of the lstat sizes of every non-directory entry under ``root`` (0 if absent)."""
+    if not root.exists():
+        return 0
+    total = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def copy_in(src: Path, dest_dir: Path) -> Path:
+    """Copy a file or directory into ``dest_dir`` with ``cp -R --reflink=auto``."""
+    dest = dest_dir / src.name
+    run(["cp", "-R", "--reflink=auto", str(src), str(dest)], dest_dir)
+    return dest
+
+
+def new_workspace(work_root: Path, label: str) -> tuple[Path, Path]:
+    """Create ``<tmp>/repo`` as a fresh git repo; return (tmp dir, repo dir)."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=work_root))
+    repo = tmp / "repo"
+    repo.mkdir()
+    run(["git", "init", "-q"], repo)
+    return tmp, repo
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree, making read-only directories writable if that is needed."""
+    if not path.exists():
+        return
+    try:
+        shutil.rmtree(path)
+    except PermissionError:
+        for dirpath, _dirs, _files in os.walk(path):
+            os.chmod(dirpath, os.stat(dirpath).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+        shutil.rmtree(path)
+
+
+def flip_middle_byte(path: Path) -> None:
+    """Change the byte at ``size // 2`` in place, first un-sharing a hard-linked file."""
+    info = path.lstat()
+    if info.st_nlink > 1 or path.is_symlink() or not os.access(path, os.W_OK):
+        private = path.with_name(path.name + ".unlinked")
+        shutil.copyfile(path, private)
+        os.replace(private, path)
+        path.chmod(0o644)
+    with path.open("r+b") as fh:
+        fh.seek(info.st_size // 2)
+        old = fh.read(1)
+        fh.seek(info.st_size // 2)
+        fh.write(bytes([old[0] ^ 0xFF]))
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the filesystem holding ``path``."""
+    return shutil.disk_usage(path).free
+
+
+def fs_type(path: Path) -> str:
+    """Filesystem type of ``path`` as reported by ``stat -f -c %T``."""
+    return run(["stat", "-f", "-c", "%T", str(path)], path).strip()

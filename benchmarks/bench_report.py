@@ -1,0 +1,218 @@
+"""Result rows, targets, the plain-text table and docs/benchmarks.md for the benchmark."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MARKER = "<!-- more benchmarks below -->"
+MiB = 1 << 20
+
+Check = Callable[[float, float], bool]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for one row: its wording and a test on (mlvc value, dvc value)."""
+
+    text: str
+    check: Check
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured figure for both tools; ``unit`` is "s" or "B"."""
+
+    label: str
+    mlvc: float
+    dvc: float
+    unit: str
+    target: Target | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """dvc / mlvc, or None when mlvc's figure is zero."""
+        return self.dvc / self.mlvc if self.mlvc > 0 else None
+
+    @property
+    def verdict(self) -> str:
+        """"met", "not met", or "-" when the row has no target."""
+        if self.target is None:
+            return "-"
+        return "met" if self.target.check(self.mlvc, self.dvc) else "not met"
+
+
+@dataclass
+class RunInfo:
+    """Everything about a run that the report states besides the figures."""
+
+    date: str
+    mlvc_version: str
+    mlvc_path: str
+    dvc_version: str
+    python: str
+    data_fs: str
+    scenarios: list[str]
+    partial: bool
+    machine: dict[str, str] = field(default_factory=dict)
+
+
+def faster(times: float) -> Target:
+    """Target: mlvc at least ``times`` times faster than DVC."""
+    return Target(f"≥{times:g}× faster than DVC", lambda m, d: m > 0 and d / m >= times)
+
+
+def under_seconds(limit: float) -> Target:
+    """Target: mlvc under ``limit`` seconds."""
+    return Target(f"mlvc < {limit:g} s", lambda m, _d: m < limit)
+
+
+def fmt_value(value: float, unit: str) -> str:
+    """Seconds with 3 significant-ish digits, or bytes in B/KiB/MiB/GiB."""
+    if unit == "s":
+        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+    size = float(value)
+    for suffix in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or suffix == "GiB":
+            return f"{size:.0f} {suffix}" if suffix == "B" else f"{size:.1f} {suffix}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def fmt_ratio(row: Row) -> str:
+    """The dvc/mlvc ratio as "7.8x", or "n/a"."""
+    ratio = row.ratio
+    if ratio is None:
+        return "n/a"
+    return f"{ratio:.2f}x" if ratio < 10 else f"{ratio:.1f}x"
+
+
+def _cells(row: Row) -> list[str]:
+    target = row.target.text if row.target else "-"
+    return [row.label, fmt_value(row.mlvc, row.unit), fmt_value(row.dvc, row.unit),
+            fmt_ratio(row), target, row.verdict]  # fmt: skip
+
+
+HEADER = ["scenario", "mlvc", "dvc", "ratio dvc/mlvc", "target", "result"]
+
+
+def plain_table(rows: list[Row]) -> str:
+    """Aligned plain-text table of the rows."""
+    grid = [HEADER, *(_cells(r) for r in rows)]
+    widths = [max(len(line[i]) for line in grid) for i in range(len(HEADER))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+             for line in grid]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    """GitHub-flavoured Markdown table of the rows."""
+    head = ["scenario", "mlvc", "DVC", "DVC / mlvc", "target", "result"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = _cells(row)
+        cells[5] = {"met": "✅ met", "not met": "❌ not met"}.get(cells[5], "—")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    """First ``key: value`` value in a /proc text file, or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                name, sep, value = line.partition(":")
+                if sep and name.strip() == key:
+                    return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def machine_info() -> dict[str, str]:
+    """Cores, RAM, CPU model and kernel of this machine."""
+    mem_kib = _proc_field("/proc/meminfo", "MemTotal")
+    ram = f"{int(mem_kib.split()[0]) / (1 << 20):.1f} GiB" if mem_kib else "unknown"
+    cpu = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
+    return {
+        "CPU": cpu,
+        "cores (os.cpu_count)": str(os.cpu_count()),
+        "RAM": ram,
+        "kernel": f"{platform.system()} {platform.release()}",
+    }
+
+
+def _intro() -> str:
+    return """# Benchmarks
+
+`benchmarks/run.py` compares mlvc with DVC on the operations
+that dominate day-to-day use: adding a large binary, re-adding it after a one-byte edit,
+adding and checking the status of many small files, start-up time, and how much space
+each store takes for a compressible CSV and for float32 model weights.
+
+Run it with `make bench` (which runs `.venv/bin/python benchmarks/run.py`); see
+`benchmarks/README.md` for options (`--only`, `--keep`, `--mlvc`).
+
+How it measures:
+
+- Inputs are generated once under `benchmarks/.data/` with a fixed seed: `big.bin`
+  (2 GiB of `os.urandom`), `weights.bin` (512 MiB of float32 values shaped like trained
+  weights; zstd saves about 8 %), `table.csv` (257 MiB event log; zstd shrinks it about 2.9×)
+  and `small/` (20,000 files of 1–4 KiB random bytes in 100 directories).
+- Every scenario gets a fresh `git init` workspace per tool under `benchmarks/.work/`, on the
+  same filesystem as the data; the inputs are copied in (`cp --reflink=auto`) before the
+  clock starts. DVC runs from its own virtualenv (`benchmarks/.dvc-venv`) with its default
+  configuration (analytics off).
+- Each timed figure is the wall-clock time (`time.perf_counter`) of one command run with
+  `subprocess.run`, preceded by an untimed `sync`; the page cache is warm, as it is right
+  after a file is written. `status` is the median of 5 runs after one untimed warm-up run,
+  `--version` the median of 10 runs.
+- Store sizes sum the `lstat` sizes of all files in `.mlvc/` and in `.dvc/cache/`. The
+  1-byte-change row is the growth of those directories when `big.bin` is re-added after
+  one byte in its middle was flipped.
+"""
+
+
+def _info_section(info: RunInfo) -> str:
+    lines = ["## Latest run", "", f"Run on {info.date}."]
+    if info.partial:
+        lines.append(f"Partial run (`--only {','.join(info.scenarios)}`).")
+    lines += ["", "| | |", "|---|---|"]
+    facts = {
+        **info.machine,
+        "filesystem of benchmarks/.data": info.data_fs,
+        "mlvc": f"{info.mlvc_version} (`{info.mlvc_path}`)",
+        "DVC": info.dvc_version,
+        "Python": info.python,
+    }
+    lines += [f"| {key} | {value} |" for key, value in facts.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_top(rows: list[Row], info: RunInfo) -> str:
+    """The generated part of docs/benchmarks.md (everything above the marker)."""
+    return "\n".join([
+        _intro(),
+        _info_section(info),
+        "### Results",
+        "",
+        markdown_table(rows),
+        "",
+        "Ratios are DVC's figure divided by mlvc's: above 1 means mlvc is faster or smaller.",
+        "",
+    ])  # fmt: skip
+
+
+def write_doc(path: Path, top: str) -> None:
+    """Replace the part of ``path`` above MARKER with ``top``, keeping what follows it."""
+    rest = "\n"
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        if MARKER in text:
+            rest = text.split(MARKER, 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(top.rstrip("\n") + "\n\n" + MARKER + rest, encoding="utf-8")

@@ -1,0 +1,411 @@
+"""Benchmark mlvc against DVC on generated data; print a table and update docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_data as data  # noqa: E402
+import bench_report as report  # noqa: E402
+from bench_exec import (  # noqa: E402
+    BenchError,
+    Tool,
+    copy_in,
+    flip_middle_byte,
+    free_bytes,
+    fs_type,
+    new_workspace,
+    remove_tree,
+    run,
+    timed,
+    timed_runs,
+    tree_bytes,
+)
+from bench_report import Row, Target, faster, under_seconds  # noqa: E402
+
+DVC_VERSION = "3.67.1"
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+DATA_DIR = BENCH_DIR / ".data"
+WORK_ROOT = BENCH_DIR / ".work"
+DVC_VENV = BENCH_DIR / ".dvc-venv"
+DOC_PATH = REPO_ROOT / "docs" / "benchmarks.md"
+MiB, GiB = data.MiB, data.GiB
+
+SCENARIOS: dict[str, str] = {
+    "add-big": "add 2 GiB",
+    "change-1byte": "add 2 GiB after 1-byte change",
+    "add-small": "add 20k files",
+    "status-small": "status 20k unchanged",
+    "version": "--version",
+    "csv-store": "CSV store size",
+    "weights": "weights add",
+}
+NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
+    "add-big": "big",
+    "change-1byte": "big",
+    "add-small": "small",
+    "status-small": "small",
+    "csv-store": "csv",
+    "weights": "weights",
+}
+STATUS_RUNS = 5
+VERSION_RUNS = 10
+
+
+@dataclass(frozen=True)
+class Context:
+    """Settings shared by every scenario."""
+
+    mlvc: Tool
+    dvc: Tool
+    keep: bool
+    selected: tuple[str, ...]
+
+    @property
+    def tools(self) -> tuple[Tool, Tool]:
+        return self.mlvc, self.dvc
+
+    def wants(self, *scenarios: str) -> bool:
+        return any(s in self.selected for s in scenarios)
+
+
+def log(message: str) -> None:
+    """Progress line on stderr."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- setup -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="SCENARIO[,..]",
+        help="run only these scenarios (repeatable): " + ", ".join(SCENARIOS),
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work dirs under .work/")
+    parser.add_argument(
+        "--mlvc", default=str(REPO_ROOT / ".venv" / "bin" / "mlvc"), help="mlvc executable"
+    )
+    parser.add_argument("--no-docs", action="store_true", help="don't rewrite docs/benchmarks.md")
+    return parser.parse_args(argv)
+
+
+def selected_scenarios(only: list[str]) -> tuple[str, ...]:
+    """Scenario keys to run, in canonical order; all of them when ``only`` is empty."""
+    wanted = {name.strip() for item in only for name in item.split(",") if name.strip()}
+    unknown = wanted - SCENARIOS.keys()
+    if unknown:
+        raise BenchError(
+            f"unknown scenario(s): {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}"
+        )
+    return tuple(s for s in SCENARIOS if not wanted or s in wanted)
+
+
+def resolve_mlvc(spec: str) -> str:
+    """Absolute path of the mlvc executable (workspaces run it from another cwd)."""
+    path = spec if os.sep in spec else shutil.which(spec) or spec
+    path = os.path.abspath(path)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise BenchError(f"mlvc executable not found: {path} (build it or pass --mlvc PATH)")
+    return path
+
+
+def required_bytes(selected: tuple[str, ...], keep: bool) -> int:
+    """Free space needed: missing inputs, DVC's venv and the largest (or, with --keep, all)
+    workspaces, each holding a copy of its input plus a store of up to the same size."""
+    keys = {NEEDS[s] for s in selected if s in NEEDS}
+    missing = sum(
+        data.DATASETS[k].size for k in keys if not data.is_ready(DATA_DIR, data.DATASETS[k])
+    )
+    per_tool = {k: 2 * data.DATASETS[k].size for k in keys}
+    if "change-1byte" in selected:
+        per_tool["big"] = 3 * data.BIG_SIZE  # DVC caches a second full copy
+    if "small" in per_tool:
+        per_tool["small"] *= 2  # per-file overheads of the stores
+    workspaces = 2 * sum(per_tool.values()) if keep else max(per_tool.values(), default=0)
+    venv = 0 if (DVC_VENV / "bin" / "dvc").exists() else 512 * MiB
+    return missing + workspaces + venv + 512 * MiB
+
+
+def check_disk(selected: tuple[str, ...], keep: bool) -> None:
+    """Fail early, with a clear message, when the data filesystem is too full."""
+    need = required_bytes(selected, keep)
+    have = free_bytes(BENCH_DIR)
+    if have < need:
+        raise BenchError(
+            f"not enough free disk space on the filesystem of {BENCH_DIR}: need about "
+            f"{need / GiB:.1f} GiB (inputs, DVC virtualenv and work dirs), have "
+            f"{have / GiB:.1f} GiB. Free some space, or run a subset with --only."
+        )
+
+
+def ensure_data(selected: tuple[str, ...]) -> None:
+    """Generate the inputs the selected scenarios need, reusing complete ones."""
+    for key in dict.fromkeys(NEEDS[s] for s in selected if s in NEEDS):
+        ds = data.DATASETS[key]
+        if data.is_ready(DATA_DIR, ds):
+            continue
+        log(f"generating {DATA_DIR.name}/{ds.name} ({report.fmt_value(ds.size, 'B')})")
+        start = time.perf_counter()
+        data.generate(DATA_DIR, ds)
+        log(f"  done in {time.perf_counter() - start:.1f} s")
+
+
+def dvc_version(dvc: Path) -> str | None:
+    """Installed DVC version, or None if ``dvc`` is missing or broken."""
+    if not dvc.exists():
+        return None
+    try:
+        return run([str(dvc), "--version"], BENCH_DIR, dvc_env()).strip()
+    except BenchError:
+        return None
+
+
+def ensure_dvc() -> tuple[Path, str]:
+    """DVC executable in benchmarks/.dvc-venv (created and installed if needed) and version."""
+    dvc = DVC_VENV / "bin" / "dvc"
+    version = dvc_version(dvc)
+    if version != DVC_VERSION:
+        log(f"installing dvc=={DVC_VERSION} into {DVC_VENV.relative_to(REPO_ROOT)} (one-off)")
+        python3 = shutil.which("python3") or sys.executable
+        run([python3, "-m", "venv", "--clear", str(DVC_VENV)], BENCH_DIR)
+        pip = [str(DVC_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        run([*pip, f"dvc=={DVC_VERSION}"], BENCH_DIR)
+        version = dvc_version(dvc)
+        if version != DVC_VERSION:
+            raise BenchError(f"{dvc} reports version {version!r}, expected {DVC_VERSION}")
+    return dvc, version
+
+
+def dvc_env() -> dict[str, str]:
+    """Environment for DVC: no analytics (there is no network to send them to)."""
+    return {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+
+def make_context(args: argparse.Namespace, selected: tuple[str, ...], dvc: Path) -> Context:
+    mlvc = Tool("mlvc", resolve_mlvc(args.mlvc), ".mlvc", dict(os.environ))
+    dvc_tool = Tool("dvc", str(dvc), ".dvc/cache", dvc_env())
+    return Context(mlvc=mlvc, dvc=dvc_tool, keep=args.keep, selected=selected)
+
+
+# --- workspaces ------------------------------------------------------------------------------
+
+
+def init_tool(tool: Tool, tmp: Path, repo: Path) -> None:
+    """``<tool> init`` in ``repo``; DVC's site cache goes in the workspace so it is cleaned."""
+    if tool.name == "dvc":
+        run(tool.cmd("init", "-q"), repo, tool.env)
+        run(tool.cmd("config", "core.site_cache_dir", str(tmp / "dvc-site")), repo, tool.env)
+    else:
+        run(tool.cmd("init"), repo, tool.env)
+
+
+@contextmanager
+def workspace(ctx: Context, tool: Tool, label: str, *inputs: str) -> Iterator[Path]:
+    """A fresh git repo with ``tool`` initialised and ``inputs`` copied in; removed afterwards
+    unless --keep."""
+    tmp, repo = new_workspace(WORK_ROOT, f"{label}-{tool.name}")
+    try:
+        for name in inputs:
+            copy_in(DATA_DIR / name, repo)
+        init_tool(tool, tmp, repo)
+        yield repo
+    finally:
+        if ctx.keep:
+            log(f"  kept {tmp}")
+        else:
+            remove_tree(tmp)
+
+
+def time_cmd(tool: Tool, repo: Path, *args: str) -> float:
+    seconds = timed(tool.cmd(*args), repo, tool.env)
+    log(f"  {tool.name} {' '.join(args)}: {seconds:.3f} s")
+    return seconds
+
+
+def store_bytes(tool: Tool, repo: Path) -> int:
+    return tree_bytes(repo / tool.store)
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+def big_file(ctx: Context, tool: Tool) -> dict[str, float]:
+    """add big.bin; then optionally flip one byte and add it again."""
+    log(f"{tool.name}: add big.bin")
+    out: dict[str, float] = {}
+    with workspace(ctx, tool, "big", "big.bin") as repo:
+        out["add"] = time_cmd(tool, repo, "add", "big.bin")
+        if ctx.wants("change-1byte"):
+            before = store_bytes(tool, repo)
+            flip_middle_byte(repo / "big.bin")
+            out["readd"] = time_cmd(tool, repo, "add", "big.bin")
+            out["growth"] = store_bytes(tool, repo) - before
+            log(f"  {tool.name} store growth: {out['growth']:.0f} B")
+    return out
+
+
+def bench_big(ctx: Context) -> list[Row]:
+    m, d = (big_file(ctx, tool) for tool in ctx.tools)
+    rows: list[Row] = []
+    if ctx.wants("add-big"):
+        rows.append(Row(SCENARIOS["add-big"], m["add"], d["add"], "s", faster(7)))
+    if ctx.wants("change-1byte"):
+        rows.append(Row(SCENARIOS["change-1byte"], m["readd"], d["readd"], "s"))
+        growth = Target("growth < 1 MiB", lambda mv, _dv: mv < MiB)
+        rows.append(Row("store growth after 1-byte change", m["growth"], d["growth"], "B", growth))
+    return rows
+
+
+def small_files(ctx: Context, tool: Tool) -> dict[str, float]:
+    """add small/; then optionally the median of repeated warm status runs."""
+    log(f"{tool.name}: add small/ (20k files)")
+    out: dict[str, float] = {}
+    with workspace(ctx, tool, "small", "small") as repo:
+        out["add"] = time_cmd(tool, repo, "add", "small")
+        if ctx.wants("status-small"):
+            run(tool.cmd("status"), repo, tool.env)  # warm-up, untimed
+            runs = timed_runs(tool.cmd("status"), repo, tool.env, STATUS_RUNS)
+            out["status"] = statistics.median(runs)
+            log(f"  {tool.name} status: {', '.join(f'{r:.3f}' for r in runs)} s")
+    return out
+
+
+def bench_small(ctx: Context) -> list[Row]:
+    m, d = (small_files(ctx, tool) for tool in ctx.tools)
+    rows: list[Row] = []
+    if ctx.wants("add-small"):
+        rows.append(Row(SCENARIOS["add-small"], m["add"], d["add"], "s", faster(5)))
+    if ctx.wants("status-small"):
+        target = Target(
+            "≥6× faster and mlvc < 0.3 s", lambda mv, dv: 0 < mv < 0.3 and dv / mv >= 6
+        )
+        label = f"{SCENARIOS['status-small']} (median of {STATUS_RUNS})"
+        rows.append(Row(label, m["status"], d["status"], "s", target))
+    return rows
+
+
+def version_time(tool: Tool) -> float:
+    """Median wall-clock time of ``VERSION_RUNS`` runs of ``<tool> --version``."""
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    runs = timed_runs(tool.cmd("--version"), WORK_ROOT, tool.env, VERSION_RUNS)
+    log(f"  {tool.name} --version: {', '.join(f'{r:.3f}' for r in runs)} s")
+    return statistics.median(runs)
+
+
+def bench_version(ctx: Context) -> list[Row]:
+    log("--version")
+    m, d = (version_time(tool) for tool in ctx.tools)
+    label = f"{SCENARIOS['version']} (median of {VERSION_RUNS})"
+    return [Row(label, m, d, "s", under_seconds(0.15))]
+
+
+def add_one(ctx: Context, tool: Tool, name: str) -> tuple[float, int]:
+    """(seconds to add ``name``, store bytes afterwards) in a fresh workspace."""
+    log(f"{tool.name}: add {name}")
+    with workspace(ctx, tool, name.split(".")[0], name) as repo:
+        seconds = time_cmd(tool, repo, "add", name)
+        return seconds, store_bytes(tool, repo)
+
+
+def bench_csv(ctx: Context) -> list[Row]:
+    (mt, ms), (dt, ds) = (add_one(ctx, tool, "table.csv") for tool in ctx.tools)
+    half = Target("mlvc ≤ ½ of DVC's", lambda mv, dv: mv <= dv / 2)
+    return [
+        Row("add CSV 257 MiB", mt, dt, "s"),
+        Row(SCENARIOS["csv-store"], ms, ds, "B", half),
+    ]
+
+
+def bench_weights(ctx: Context) -> list[Row]:
+    (mt, ms), (dt, ds) = (add_one(ctx, tool, "weights.bin") for tool in ctx.tools)
+    return [
+        Row("add weights 512 MiB", mt, dt, "s"),
+        Row("weights store size", ms, ds, "B"),
+    ]
+
+
+GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
+    (("add-big", "change-1byte"), bench_big),
+    (("add-small", "status-small"), bench_small),
+    (("version",), bench_version),
+    (("csv-store",), bench_csv),
+    (("weights",), bench_weights),
+]
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def display_path(path: str) -> str:
+    """``path`` relative to the repo root when inside it, else absolute."""
+    inside = Path(path).is_relative_to(REPO_ROOT)
+    return os.path.relpath(path, REPO_ROOT) if inside else path
+
+
+def run_info(ctx: Context, dvc_ver: str) -> report.RunInfo:
+    mlvc_ver = run(ctx.mlvc.cmd("--version"), BENCH_DIR, ctx.mlvc.env).strip()
+    return report.RunInfo(
+        date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        mlvc_version=mlvc_ver,
+        mlvc_path=display_path(ctx.mlvc.argv0),
+        dvc_version=dvc_ver,
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        data_fs=fs_type(DATA_DIR),
+        scenarios=list(ctx.selected),
+        partial=len(ctx.selected) < len(SCENARIOS),
+        machine=report.machine_info(),
+    )
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    selected = selected_scenarios(args.only)
+    resolve_mlvc(args.mlvc)  # fail before spending minutes on data generation
+    DATA_DIR.mkdir(exist_ok=True)
+    check_disk(selected, args.keep)
+    ensure_data(selected)
+    dvc, dvc_ver = ensure_dvc()
+    ctx = make_context(args, selected, dvc)
+    info = run_info(ctx, dvc_ver)
+    log(f"mlvc {info.mlvc_version} vs DVC {dvc_ver}; scenarios: {', '.join(selected)}")
+    rows = [row for keys, group in GROUPS if ctx.wants(*keys) for row in group(ctx)]
+    print(report.plain_table(rows))
+    if not args.no_docs:
+        report.write_doc(DOC_PATH, report.render_top(rows, info))
+        log(f"wrote {DOC_PATH.relative_to(REPO_ROOT)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return benchmark(args)
+    except BenchError as exc:
+        print(f"benchmark aborted: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("benchmark interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if WORK_ROOT.is_dir() and not any(WORK_ROOT.iterdir()):
+            WORK_ROOT.rmdir()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""`python -m mlvc`."""
+
+from mlvc.cli import main
+
+if __name__ == "__main__":
+    main()

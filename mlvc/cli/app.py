@@ -1,0 +1,240 @@
+"""The typer application: parse, call one porcelain function, render. Nothing else."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlvc import __version__
+from mlvc.cli import render
+
+app = typer.Typer(
+    name="mlvc",
+    help="Lineage tracking for machine learning, shaped like git.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+PLUMBING = "Plumbing"
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def command() -> Any:
+    return typer.main.get_command(app)
+
+
+def usage_errors() -> tuple[Any, Any, Any]:
+    """Typer's click exception types: its vendored copy where it has one."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # typer releases that depend on click itself
+        from click import exceptions  # type: ignore[no-redef,import-not-found,unused-ignore]
+    return exceptions.ClickException, typer.Abort, typer.Exit
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"mlvc {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Lineage tracking for machine learning, shaped like git."""
+
+
+def _repo() -> Any:
+    from mlvc.repo import Repo
+
+    return Repo.discover(Path.cwd())
+
+
+def _owner() -> dict[str, str]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Directory to initialise.")] = Path("."),
+    json: Json = False,
+) -> None:
+    """Create an mlvc repository (the .mlvc store) in PATH.
+
+    Example: [bold]mlvc init[/bold]
+    """
+    from mlvc.porcelain.init import init as do_init
+
+    result = do_init(Path.cwd() / path)
+    if json:
+        render.emit_json(result)
+        return
+    render.out().print(f"Initialized empty mlvc repository in {result.store}")
+    if not result.git:
+        render.err().print("hint: not inside a git repository; runs will record no code commit")
+
+
+@app.command()
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to snapshot.")],
+    message: Annotated[str, typer.Option("--message", "-m", help="Why this snapshot.")] = "",
+    json: Json = False,
+) -> None:
+    """Snapshot files and directories into the store and record a snapshot run.
+
+    Example: [bold]mlvc add data/raw params.yaml[/bold]
+    """
+    from mlvc.porcelain.add import add as do_add
+
+    repo = _repo()
+    progress = render.Bytes("Adding")
+    try:
+        result = do_add(repo, paths, Path.cwd(), _owner(), message, progress)
+    finally:
+        progress.close()
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    console = render.out()
+    for p in result.paths:
+        state = "added" if p.changed else "unchanged"
+        kind = "dir " if p.kind == "tree" else ""
+        console.print(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}")
+    if result.run_id is not None:
+        console.print(f"snapshot {result.run_id.hex()[:12]} ({result.files} files)")
+    else:
+        console.print("nothing changed; no snapshot recorded")
+
+
+@app.command()
+def status(json: Json = False) -> None:
+    """Show tracked paths that are modified, deleted, or new in a tracked directory.
+
+    Example: [bold]mlvc status[/bold]
+    """
+    from mlvc.porcelain.status import status as do_status
+
+    repo = _repo()
+    try:
+        result = do_status(repo)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json(
+            {"clean": result.clean, "tracked": result.tracked, "changes": result.changes}
+        )
+        return
+    if result.tracked == 0:
+        sys.stdout.write("nothing tracked yet (use 'mlvc add PATH')\n")
+    elif result.clean:
+        sys.stdout.write(f"clean: {result.tracked} tracked files unchanged\n")
+    else:
+        colors = {"modified": "yellow", "deleted": "red", "new": "green"}
+        console = render.out()
+        for change in result.changes:
+            color = colors[change.state]
+            console.print(f"[{color}]{change.state:>9}:[/{color}] {change.path}")
+        console.print("hint: 'mlvc add PATH' records the new versions", style="dim")
+
+
+@app.command("hash-object", rich_help_panel=PLUMBING)
+def hash_object(
+    paths: Annotated[list[Path], typer.Argument(help="Files to hash.")],
+    json: Json = False,
+) -> None:
+    """Print the id (BLAKE3, as b3sum prints) of files, without storing them.
+
+    Example: [bold]mlvc hash-object model.pt[/bold]
+    """
+    from mlvc.porcelain.plumbing import hash_object as do_hash
+
+    results = [do_hash(p) for p in paths]
+    if json:
+        render.emit_json(results)
+        return
+    for r in results:
+        sys.stdout.write(f"{r.id.hex()}\n" if len(results) == 1 else f"{r.id.hex()}  {r.path}\n")
+
+
+@app.command("cat-object", rich_help_panel=PLUMBING)
+def cat_object(
+    ref: Annotated[str, typer.Argument(help="Object id or unique prefix (4+ hex digits).")],
+    json: Json = False,
+) -> None:
+    """Print an object: file content as raw bytes, other objects decoded as JSON.
+
+    Example: [bold]mlvc cat-object 3f2a9c1e > restored.bin[/bold]
+    """
+    from mlvc.ids import Kind
+    from mlvc.porcelain.plumbing import cat_object as do_cat
+
+    repo = _repo()
+    try:
+        result = do_cat(repo, ref)
+        if result.chunks is not None and not json:
+            _stream(result.chunks)
+            return
+        if result.chunks is not None:
+            total = sum(len(c) for c in result.chunks)
+            value: dict[str, Any] = {
+                "id": result.id,
+                "kind": "file",
+                "size": total,
+                "chunked": result.kind is Kind.MANIFEST,
+            }
+        else:
+            value = {"id": result.id, "kind": result.kind.label, "object": result.value}
+        render.emit_json(value)
+    finally:
+        repo.close()
+
+
+def _stream(chunks: Any) -> None:
+    """Write verified chunks to stdout; a chunk that fails verification stops the stream
+    before any of its bytes are written."""
+    out = sys.stdout.buffer
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+
+@app.command("ls-tree", rich_help_panel=PLUMBING)
+def ls_tree(
+    ref: Annotated[str, typer.Argument(help="Tree id or unique prefix.")],
+    recursive: Annotated[bool, typer.Option("-r", "--recursive", help="Recurse.")] = False,
+    json: Json = False,
+) -> None:
+    """List the entries of a tree object.
+
+    Example: [bold]mlvc ls-tree -r 9b1c[/bold]
+    """
+    from mlvc.porcelain.plumbing import ls_tree as do_ls
+
+    repo = _repo()
+    try:
+        oid, entries = do_ls(repo, ref, recursive)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json({"id": oid, "entries": entries})
+        return
+    for e in entries:
+        mode = "x" if e.executable else "-"
+        sys.stdout.write(f"{e.kind:7} {mode} {e.id.hex()}  {e.size:>12}  {e.path}\n")

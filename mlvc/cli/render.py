@@ -1,0 +1,102 @@
+"""Rendering results: JSON for scripts, rich for people; rich is imported only when used."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: ids (bytes) become hex, tuples lists, dataclasses dicts."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    return value
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(plain(value), indent=2, sort_keys=True) + "\n")
+
+
+def out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+class Bytes:
+    """A progress callback that shows a rich bar on stderr only once work has taken over a
+    second, and only on a terminal; quick commands and pipes stay silent."""
+
+    DELAY = 1.0
+
+    def __init__(self, label: str, total: int | None = None) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.bar is None:
+            if not self.enabled or time.monotonic() - self.started < self.DELAY:
+                return
+            self._start()
+        assert self.bar is not None
+        self.bar.update(self.task, completed=self.done)
+
+    def _start(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            console=err(),
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(self.label, total=self.total, completed=self.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

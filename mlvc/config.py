@@ -1,0 +1,56 @@
+"""The repository config `.mlvc/config.toml`: format version and fixed chunking parameters."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlvc.errors import ConfigError
+from mlvc.store.chunker import ChunkParams
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    format: int
+    chunking: ChunkParams
+
+    def render(self) -> str:
+        lines = [
+            "# mlvc repository config. Chunking parameters never change for a repository.",
+            "[core]",
+            f"format = {self.format}",
+            "",
+            "[chunking]",
+        ]
+        for key, value in self.chunking.to_config().items():
+            lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
+        return "\n".join(lines) + "\n"
+
+
+def default() -> Config:
+    return Config(FORMAT, ChunkParams())
+
+
+def load(path: Path) -> Config:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        core, chunking = raw["core"], raw["chunking"]
+        if core["format"] != FORMAT:
+            raise ConfigError(
+                f"repository format {core['format']} in {path} is not supported",
+                hint=f"this mlvc reads format {FORMAT}; upgrade mlvc",
+            )
+        if chunking.get("algorithm") != "fastcdc2020":
+            raise ConfigError(f"unknown chunking algorithm in {path}")
+        params = ChunkParams(
+            int(chunking["min_size"]),
+            int(chunking["avg_size"]),
+            int(chunking["max_size"]),
+            int(chunking["seed"]),
+        )
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"cannot read repository config {path}: {exc}") from None
+    return Config(FORMAT, params)

@@ -1,0 +1,66 @@
+"""The MlvcError hierarchy: every expected failure the library raises."""
+
+from __future__ import annotations
+
+
+class MlvcError(Exception):
+    """An expected failure: the CLI prints `error: <message>` (and the hint) and exits 1."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class NotARepositoryError(MlvcError):
+    pass
+
+
+class RepositoryExistsError(MlvcError):
+    pass
+
+
+class ObjectNotFoundError(MlvcError):
+    pass
+
+
+class AmbiguousIdError(MlvcError):
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        listed = "\n".join(f"  {c}" for c in candidates)
+        super().__init__(
+            f"short id {prefix} is ambiguous; candidates:\n{listed}",
+            hint="give more hex digits of the id",
+        )
+        self.candidates = candidates
+
+
+class InvalidIdError(MlvcError):
+    pass
+
+
+class CorruptObjectError(MlvcError):
+    pass
+
+
+class CorruptPackError(MlvcError):
+    pass
+
+
+class UnsafePathError(MlvcError):
+    pass
+
+
+class PathNotFoundError(MlvcError):
+    pass
+
+
+class UnreadableFileError(MlvcError):
+    pass
+
+
+class DiskFullError(MlvcError):
+    pass
+
+
+class ConfigError(MlvcError):
+    pass

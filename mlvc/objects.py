@@ -1,0 +1,306 @@
+"""Frozen dataclasses for trees, manifests and runs, with their exact schemas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlvc import codec
+from mlvc.errors import CorruptObjectError, UnsafePathError
+from mlvc.ids import ID_LEN, Kind, ObjectId, object_id
+from mlvc.paths import check_name, check_relpath
+
+EntryKind = Literal["file", "tree", "symlink"]
+ENTRY_KINDS: tuple[EntryKind, ...] = ("file", "tree", "symlink")
+FORMAT_VERSION = 1
+
+
+def _fail(what: str, problem: str) -> CorruptObjectError:
+    return CorruptObjectError(f"{what}: {problem}")
+
+
+def _oid(value: Any, what: str) -> ObjectId:
+    if not isinstance(value, bytes) or len(value) != ID_LEN:
+        raise _fail(what, "id is not 32 bytes")
+    return ObjectId(value)
+
+
+def _count(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _fail(what, "expected a non-negative integer")
+    return value
+
+
+def _keys(value: Any, expected: set[str], what: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) != expected:
+        raise _fail(what, f"expected exactly the fields {sorted(expected)}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    name: str
+    kind: EntryKind
+    executable: bool
+    size: int
+    id: ObjectId
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """A directory: entries sorted by name, names validated on write and on read."""
+
+    entries: tuple[TreeEntry, ...]
+
+    def encode(self) -> bytes:
+        rows = [[e.name, e.kind, e.executable, e.size, e.id] for e in self.entries]
+        names = [e.name for e in self.entries]
+        if names != sorted(set(names)):
+            raise ValueError("tree entries must be sorted and unique")
+        for e in self.entries:
+            check_name(e.name)
+        return codec.encode({"v": FORMAT_VERSION, "entries": rows})
+
+    @property
+    def id(self) -> ObjectId:
+        return object_id(Kind.TREE, self.encode())
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    @classmethod
+    def decode(cls, data: bytes, what: str = "tree") -> Tree:
+        raw = _keys(codec.decode(data, what), {"v", "entries"}, what)
+        if raw["v"] != FORMAT_VERSION or not isinstance(raw["entries"], list):
+            raise _fail(what, "unknown tree version or shape")
+        entries = []
+        previous = ""
+        for row in raw["entries"]:
+            if not isinstance(row, list) or len(row) != 5:
+                raise _fail(what, "entry is not [name, kind, exec, size, id]")
+            name, kind, executable, size, oid = row
+            if not isinstance(name, str) or name <= previous:
+                raise _fail(what, "entry names are not sorted and unique")
+            try:
+                check_name(name)
+            except UnsafePathError as exc:
+                raise _fail(what, exc.message) from None
+            if kind not in ENTRY_KINDS or not isinstance(executable, bool):
+                raise _fail(what, f"entry {name!r} has a bad kind or exec bit")
+            entries.append(TreeEntry(name, kind, executable, _count(size, what), _oid(oid, what)))
+            previous = name
+        return cls(tuple(entries))
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    id: ObjectId
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A file larger than one chunk, stored under its file id.
+
+    `level` 0: parts are chunks. Level 1: parts are ManifestNodes holding the chunks.
+    Nodes keep a 1-byte edit in a multi-GiB file from rewriting the whole chunk list.
+    """
+
+    size: int
+    level: int
+    parts: tuple[Part, ...]
+
+    def encode(self) -> bytes:
+        return codec.encode(
+            {
+                "v": FORMAT_VERSION,
+                "size": self.size,
+                "level": self.level,
+                "parts": [[p.id, p.length] for p in self.parts],
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes, what: str = "manifest") -> Manifest:
+        raw = _keys(codec.decode(data, what), {"v", "size", "level", "parts"}, what)
+        if raw["v"] != FORMAT_VERSION or raw["level"] not in (0, 1):
+            raise _fail(what, "unknown manifest version or level")
+        parts = _parts(raw["parts"], what)
+        size = _count(raw["size"], what)
+        if sum(p.length for p in parts) != size:
+            raise _fail(what, "part lengths do not add up to the file size")
+        return cls(size, raw["level"], parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestNode:
+    parts: tuple[Part, ...]
+
+    def encode(self) -> bytes:
+        return codec.encode({"v": FORMAT_VERSION, "parts": [[p.id, p.length] for p in self.parts]})
+
+    @property
+    def id(self) -> ObjectId:
+        return object_id(Kind.MANIFEST_NODE, self.encode())
+
+    @classmethod
+    def decode(cls, data: bytes, what: str = "manifest node") -> ManifestNode:
+        raw = _keys(codec.decode(data, what), {"v", "parts"}, what)
+        if raw["v"] != FORMAT_VERSION:
+            raise _fail(what, "unknown manifest node version")
+        return cls(_parts(raw["parts"], what))
+
+
+def _parts(rows: Any, what: str) -> tuple[Part, ...]:
+    if not isinstance(rows, list):
+        raise _fail(what, "parts is not a list")
+    parts = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 2:
+            raise _fail(what, "part is not [id, length]")
+        parts.append(Part(_oid(row[0], what), _count(row[1], what)))
+    return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class PathRecord:
+    """One input or output of a run: a file, tree or symlink at a workspace path."""
+
+    id: ObjectId
+    kind: EntryKind
+    size: int
+    producer_run: ObjectId | None = None
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "size": self.size,
+            "producer_run": self.producer_run,
+        }
+
+    @classmethod
+    def from_value(cls, value: Any, what: str) -> PathRecord:
+        raw = _keys(value, {"id", "kind", "size", "producer_run"}, what)
+        if raw["kind"] not in ENTRY_KINDS:
+            raise _fail(what, "bad path kind")
+        producer = raw["producer_run"]
+        return cls(
+            _oid(raw["id"], what),
+            raw["kind"],
+            _count(raw["size"], what),
+            None if producer is None else _oid(producer, what),
+        )
+
+
+RunKind = Literal["run", "snapshot"]
+_FREE_SECTIONS = ("code", "params", "metrics", "environment", "resources", "owner", "logs")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One step execution (`run`) or one `mlvc add` (`snapshot`): a node of the lineage DAG.
+
+    Sections named in _FREE_SECTIONS are maps of plain values whose keys later
+    issues extend; the fixed fields are validated exactly.
+    """
+
+    kind: RunKind
+    started: str
+    ended: str
+    status: str
+    command: tuple[str, ...] = ()
+    cwd: str = "."
+    exit_code: int | None = None
+    inputs: dict[str, PathRecord] = field(default_factory=dict)
+    outputs: dict[str, PathRecord] = field(default_factory=dict)
+    code: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+    owner: dict[str, Any] = field(default_factory=dict)
+    logs: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    tags: tuple[str, ...] = ()
+    reproduces: ObjectId | None = None
+
+    def to_value(self) -> dict[str, Any]:
+        value: dict[str, Any] = {
+            "v": FORMAT_VERSION,
+            "kind": self.kind,
+            "started": self.started,
+            "ended": self.ended,
+            "status": self.status,
+            "command": list(self.command),
+            "cwd": self.cwd,
+            "exit_code": self.exit_code,
+            "inputs": {p: r.to_value() for p, r in self.inputs.items()},
+            "outputs": {p: r.to_value() for p, r in self.outputs.items()},
+            "message": self.message,
+            "tags": list(self.tags),
+            "reproduces": self.reproduces,
+        }
+        for name in _FREE_SECTIONS:
+            value[name] = getattr(self, name)
+        return value
+
+    def encode(self) -> bytes:
+        for path in (*self.inputs, *self.outputs):
+            check_relpath(path)
+        return codec.encode(self.to_value())
+
+    @property
+    def id(self) -> ObjectId:
+        return object_id(Kind.RUN, self.encode())
+
+    @classmethod
+    def decode(cls, data: bytes, what: str = "run") -> Run:
+        fields = {"v", "kind", "started", "ended", "status", "command", "cwd", "exit_code"}
+        fields |= {"inputs", "outputs", "message", "tags", "reproduces", *_FREE_SECTIONS}
+        raw = _keys(codec.decode(data, what), fields, what)
+        if raw["v"] != FORMAT_VERSION or raw["kind"] not in ("run", "snapshot"):
+            raise _fail(what, "unknown run version or kind")
+        for name in ("started", "ended", "status", "cwd", "message"):
+            if not isinstance(raw[name], str):
+                raise _fail(what, f"{name} is not a string")
+        for name in _FREE_SECTIONS:
+            if not isinstance(raw[name], dict):
+                raise _fail(what, f"{name} is not a map")
+        if not _strings(raw["command"]) or not _strings(raw["tags"]):
+            raise _fail(what, "command and tags must be lists of strings")
+        if raw["exit_code"] is not None and not isinstance(raw["exit_code"], int):
+            raise _fail(what, "exit_code is not an integer")
+        return cls(
+            kind=raw["kind"],
+            started=raw["started"],
+            ended=raw["ended"],
+            status=raw["status"],
+            command=tuple(raw["command"]),
+            cwd=raw["cwd"],
+            exit_code=raw["exit_code"],
+            inputs=_records(raw["inputs"], what),
+            outputs=_records(raw["outputs"], what),
+            message=raw["message"],
+            tags=tuple(raw["tags"]),
+            reproduces=None if raw["reproduces"] is None else _oid(raw["reproduces"], what),
+            **{name: raw[name] for name in _FREE_SECTIONS},
+        )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _records(value: Any, what: str) -> dict[str, PathRecord]:
+    if not isinstance(value, dict):
+        raise _fail(what, "inputs/outputs is not a map")
+    records = {}
+    for path, record in value.items():
+        try:
+            check_relpath(path)
+        except UnsafePathError as exc:
+            raise _fail(what, exc.message) from None
+        records[path] = PathRecord.from_value(record, f"{what} path {path!r}")
+    return records

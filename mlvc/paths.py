@@ -1,0 +1,31 @@
+"""Validation of names and workspace-relative paths, on write and on read."""
+
+from __future__ import annotations
+
+import re
+
+from mlvc.errors import UnsafePathError
+
+_RESERVED = {".mlvc", ".git"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_name(name: str) -> str:
+    """One path component as stored in a tree. Raises UnsafePathError."""
+    if not name or name in (".", ".."):
+        raise UnsafePathError(f"unsafe entry name {name!r}")
+    if "/" in name or "\\" in name or _CONTROL.search(name) or _DRIVE.match(name):
+        raise UnsafePathError(f"unsafe entry name {name!r}")
+    if name.lower() in _RESERVED:
+        raise UnsafePathError(f"entry name {name!r} is reserved")
+    return name
+
+
+def check_relpath(path: str) -> str:
+    """A workspace-relative POSIX path such as `data/train.csv`. Raises UnsafePathError."""
+    if not path or path.startswith("/") or _DRIVE.match(path):
+        raise UnsafePathError(f"path {path!r} is not relative to the workspace")
+    for part in path.split("/"):
+        check_name(part)
+    return path

@@ -1,0 +1,1 @@
+"""One user-visible operation per module: takes a Repo, returns a result dataclass."""

@@ -1,0 +1,111 @@
+"""Plumbing: `hash-object`, `cat-object`, `ls-tree`."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlvc.errors import MlvcError, PathNotFoundError, UnreadableFileError
+from mlvc.ids import Kind, ObjectId, file_id
+from mlvc.objects import Manifest, ManifestNode, Run, Tree, TreeEntry
+from mlvc.repo import Repo
+from mlvc.store.chunker import hash_file
+
+
+@dataclass(frozen=True)
+class HashResult:
+    path: str
+    id: ObjectId
+    size: int
+
+
+def hash_object(path: Path) -> HashResult:
+    """The id `add` would record for a file or symlink, without storing it."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.fsencode(os.readlink(path))
+            return HashResult(str(path), file_id(target), len(target))
+        if stat.S_ISDIR(st.st_mode):
+            raise MlvcError(f"{path} is a directory", hint="hash-object takes files")
+        oid, size = hash_file(path)
+    except FileNotFoundError:
+        raise PathNotFoundError(f"{path}: no such file") from None
+    except PermissionError as exc:
+        raise UnreadableFileError(f"cannot read {path}: {exc.strerror}") from None
+    return HashResult(str(path), oid, size)
+
+
+@dataclass(frozen=True)
+class CatResult:
+    """A file's content (`chunks`, verified as it streams) or a decoded object (`value`)."""
+
+    id: ObjectId
+    kind: Kind
+    chunks: Iterator[bytes] | None
+    value: dict[str, Any] | None
+
+
+def cat_object(repo: Repo, ref: str) -> CatResult:
+    store = repo.store
+    oid = store.resolve(ref)
+    kind = store.kind(oid)
+    if kind in (Kind.CHUNK, Kind.MANIFEST):
+        return CatResult(oid, kind, store.iter_file(oid), None)
+    _, data = store.get(oid)
+    what = f"{kind.label} {oid.hex()[:12]}"
+    decoded: Any
+    if kind is Kind.TREE:
+        decoded = Tree.decode(data, what)
+        value: dict[str, Any] = {"entries": [_entry_value(e) for e in decoded.entries]}
+    elif kind is Kind.RUN:
+        value = Run.decode(data, what).to_value()
+    else:
+        decoded = ManifestNode.decode(data, what)
+        value = {"parts": [[p.id, p.length] for p in decoded.parts]}
+    return CatResult(oid, kind, None, value)
+
+
+def manifest_of(repo: Repo, oid: ObjectId) -> Manifest:
+    _, data = repo.store.get(oid)
+    return Manifest.decode(data)
+
+
+def _entry_value(entry: TreeEntry) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "kind": entry.kind,
+        "executable": entry.executable,
+        "size": entry.size,
+        "id": entry.id,
+    }
+
+
+@dataclass(frozen=True)
+class LsTreeEntry:
+    path: str
+    kind: str
+    executable: bool
+    size: int
+    id: ObjectId
+
+
+def ls_tree(repo: Repo, ref: str, recursive: bool = False) -> tuple[ObjectId, list[LsTreeEntry]]:
+    oid = repo.store.resolve(ref)
+    return oid, list(_walk_tree(repo, oid, "", recursive))
+
+
+def _walk_tree(repo: Repo, oid: ObjectId, prefix: str, recursive: bool) -> Iterator[LsTreeEntry]:
+    kind, data = repo.store.get(oid)
+    if kind is not Kind.TREE:
+        raise MlvcError(f"{oid.hex()[:12]} is a {kind.label}, not a tree")
+    for e in Tree.decode(data, f"tree {oid.hex()[:12]}").entries:
+        path = f"{prefix}{e.name}"
+        if recursive and e.kind == "tree":
+            yield from _walk_tree(repo, e.id, f"{path}/", recursive)
+        else:
+            yield LsTreeEntry(path, e.kind, e.executable, e.size, e.id)

@@ -1,0 +1,91 @@
+"""Discover, initialise and open a repository; composes config, index and object store."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from mlvc import config as config_mod
+from mlvc.config import Config
+from mlvc.errors import NotARepositoryError, RepositoryExistsError, UnsafePathError
+from mlvc.store.fsutil import atomic_write, fsync_dir
+from mlvc.store.index import Index
+from mlvc.store.objectstore import ObjectStore
+
+DIRNAME = ".mlvc"
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` holding `.mlvc/config.toml`."""
+    current = start.resolve()
+    for candidate in (current, *current.parents):
+        if (candidate / DIRNAME / "config.toml").is_file():
+            return candidate
+    return None
+
+
+class Repo:
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root
+        self.dir = root / DIRNAME
+        self.config = config
+
+    @classmethod
+    def discover(cls, start: Path) -> Repo:
+        root = find_root(start)
+        if root is None:
+            raise NotARepositoryError(
+                f"not an mlvc repository (or any parent up to /): {start}",
+                hint="run 'mlvc init' in your project's root",
+            )
+        return cls(root, config_mod.load(root / DIRNAME / "config.toml"))
+
+    @classmethod
+    def init(cls, path: Path) -> Repo:
+        path = path.resolve()
+        existing = find_root(path)
+        if existing is not None:
+            where = "here" if existing == path else f"at {existing}"
+            raise RepositoryExistsError(
+                f"an mlvc repository already exists {where}",
+                hint="repositories do not nest; use the existing one",
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        directory = path / DIRNAME
+        directory.mkdir()
+        for sub in ("packs", "refs/tags", "tmp"):
+            (directory / sub).mkdir(parents=True)
+        config = config_mod.default()
+        repo = cls(path, config)
+        repo.index.close()
+        atomic_write(directory / "config.toml", config.render().encode())
+        fsync_dir(path)
+        return repo
+
+    @cached_property
+    def index(self) -> Index:
+        return Index(self.dir / "index.db")
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.dir / "packs", self.index, self.config.chunking)
+
+    def relpath(self, path: Path, cwd: Path) -> str:
+        """A user path (relative to `cwd`) as a workspace-relative POSIX path."""
+        absolute = Path(os.path.normpath(cwd / path))
+        try:
+            rel = absolute.relative_to(self.root)
+        except ValueError:
+            raise UnsafePathError(f"{path} is outside the repository at {self.root}") from None
+        text = rel.as_posix()
+        return "" if text == "." else text
+
+    def abspath(self, rel: str) -> Path:
+        return self.root / rel if rel else self.root
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+        if "index" in self.__dict__:
+            self.index.close()

@@ -1,0 +1,1 @@
+"""The storage engine: chunker, packs, SQLite index and the object store that composes them."""

@@ -1,0 +1,147 @@
+"""Content-defined chunking (FastCDC) and the parallel hashing of a file's bytes.
+
+One pass over the file yields the file id (BLAKE3 of all bytes, as `b3sum` prints) and
+its chunks with their ids. Reading is buffered, never mmap: a file truncated under us
+must end in an error, not a SIGBUS. pyfastcdc and blake3 release the GIL, so the whole-
+file hash, the cutting and the chunk hashes run on all cores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import blake3
+from pyfastcdc.cy import FastCDC
+
+from mlvc.ids import ObjectId
+
+BLOCK = 32 << 20
+_pool: ThreadPoolExecutor | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlvc-hash")
+    return _pool
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkParams:
+    """Fixed for a repository at `init` (stored in its config): changing them would
+    change every chunk boundary and defeat deduplication."""
+
+    min_size: int = 16 << 10
+    avg_size: int = 64 << 10
+    max_size: int = 256 << 10
+    seed: int = 0
+
+    def to_config(self) -> dict[str, int | str]:
+        return {
+            "algorithm": "fastcdc2020",
+            "min_size": self.min_size,
+            "avg_size": self.avg_size,
+            "max_size": self.max_size,
+            "seed": self.seed,
+        }
+
+
+Batch = list[tuple[ObjectId, memoryview]]
+
+
+def _hash_all(views: list[memoryview]) -> list[ObjectId]:
+    return [ObjectId(blake3.blake3(v).digest()) for v in views]
+
+
+def _hash_parallel(views: list[memoryview]) -> list[ObjectId]:
+    if len(views) < 8:
+        return _hash_all(views)
+    half = len(views) // 2
+    first = pool().submit(_hash_all, views[:half])
+    rest = _hash_all(views[half:])
+    return first.result() + rest
+
+
+class ChunkedRead:
+    """Reads a stream once: `batches()` yields (chunk id, bytes) lists; then `file_id`.
+
+    Chunk boundaries depend on content and params only, never on the read block size:
+    the last, possibly cut-short, chunk of each block is carried into the next.
+    """
+
+    def __init__(self, params: ChunkParams, block: int = BLOCK) -> None:
+        self.params = params
+        self.block = block
+        self._cdc = FastCDC(
+            params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
+        )
+        self._whole = blake3.blake3()
+        self.size = 0
+        self.file_id: ObjectId | None = None
+
+    def batches(
+        self, handle: BinaryIO, on_bytes: Callable[[int], None] | None = None
+    ) -> Iterator[Batch]:
+        carry = b""
+        pending: Future[object] | None = None
+        while True:
+            buffer = bytearray(len(carry) + self.block)
+            buffer[: len(carry)] = carry
+            view = memoryview(buffer)
+            filled = _read_full(handle, view[len(carry) :])
+            fresh = view[len(carry) : len(carry) + filled]
+            if pending is not None:
+                pending.result()
+            pending = pool().submit(self._whole.update, fresh) if filled else None
+            self.size += filled
+            data = view[: len(carry) + filled]
+            at_end = filled < self.block
+            chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
+            if not at_end and chunks:
+                carry = bytes(chunks.pop())
+            ids = _hash_parallel(chunks)
+            yield list(zip(ids, chunks, strict=True))
+            if on_bytes is not None:
+                on_bytes(filled)
+            if at_end:
+                break
+        if pending is not None:
+            pending.result()
+        self.file_id = ObjectId(self._whole.digest())
+
+
+def _read_full(handle: BinaryIO, view: memoryview) -> int:
+    filled = 0
+    while filled < len(view):
+        got = handle.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def cut(data: bytes, params: ChunkParams) -> list[bytes]:
+    """Chunk an in-memory buffer: the reference the streaming path must agree with."""
+    cdc = FastCDC(
+        params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
+    )
+    return [bytes(c.data) for c in cdc.cut_buf(data)] if data else []
+
+
+def hash_file(path: str | bytes | os.PathLike[str]) -> tuple[ObjectId, int]:
+    """The file id of a file on disk without storing anything, and its size."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(BLOCK)
+        view = memoryview(buffer)
+        while filled := _read_full(handle, view):
+            hasher.update(view[:filled])
+            size += filled
+            if filled < BLOCK:
+                break
+    return ObjectId(hasher.digest()), size

@@ -1,0 +1,53 @@
+"""Durable file-system primitives: atomic replace, directory fsync, disk-full mapping."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlvc.errors import DiskFullError
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_name(directory: Path, suffix: str = ".tmp") -> Path:
+    return directory / f"tmp-{os.getpid()}-{secrets.token_hex(6)}{suffix}"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same directory, write, fsync, rename, fsync the directory."""
+    tmp = temp_name(path.parent)
+    try:
+        with disk_errors(path), open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def disk_errors(path: Path) -> Iterator[None]:
+    """Turn ENOSPC/EDQUOT into DiskFullError naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(
+                f"no space left on the device while writing {path}",
+                hint="free some space and run the command again; nothing was recorded",
+            ) from None
+        raise

@@ -1,0 +1,239 @@
+"""The SQLite index: object locations, the stat cache and tracked paths. A rebuildable cache."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlvc.errors import MlvcError
+from mlvc.ids import Kind, ObjectId
+from mlvc.store.pack import Entry
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS packs (
+    no INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS objects (
+    id BLOB PRIMARY KEY,
+    pack INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    codec INTEGER NOT NULL,
+    raw_len INTEGER NOT NULL,
+    stored_len INTEGER NOT NULL,
+    chk BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS statcache (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    file_id BLOB NOT NULL,
+    hashed_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id BLOB NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    started TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS path_versions (
+    path TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (path, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tracked (
+    path TEXT PRIMARY KEY,
+    root TEXT NOT NULL,
+    id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tracked_root ON tracked (root);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    pack: str
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
+class StatRow:
+    size: int
+    mtime_ns: int
+    ino: int
+    file_id: ObjectId
+    hashed_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedFile:
+    path: str
+    root: str
+    id: ObjectId
+    kind: str
+    size: int
+
+
+class Index:
+    """One connection to `.mlvc/index.db` in WAL mode; many processes may share the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self.db.executescript(SCHEMA)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise MlvcError(
+                    f"index {path} has schema {version}, this mlvc knows {SCHEMA_VERSION}",
+                    hint="upgrade mlvc",
+                )
+        except sqlite3.DatabaseError as exc:
+            raise MlvcError(
+                f"index {path} cannot be opened: {exc}",
+                hint="move it aside; `mlvc fsck --repair` rebuilds it from the packs",
+            ) from None
+        self._packs: dict[int, str] = {}
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- objects -------------------------------------------------------------------
+
+    def locate(self, oid: bytes) -> Location | None:
+        row = self.db.execute(
+            "SELECT p.name, o.kind, o.codec, o.offset, o.raw_len, o.stored_len, o.chk "
+            "FROM objects o JOIN packs p ON p.no = o.pack WHERE o.id = ?",
+            (oid,),
+        ).fetchone()
+        if row is None:
+            return None
+        name, kind, codec, offset, raw_len, stored_len, chk = row
+        return Location(
+            name, Entry(ObjectId(oid), Kind(kind), codec, offset, raw_len, stored_len, chk)
+        )
+
+    def has(self, oid: bytes) -> bool:
+        return self.db.execute("SELECT 1 FROM objects WHERE id = ?", (oid,)).fetchone() is not None
+
+    def missing(self, oids: list[bytes]) -> set[bytes]:
+        """The subset of `oids` not in the index, in one query per 500."""
+        absent = set(oids)
+        for start in range(0, len(oids), 500):
+            batch = oids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for (oid,) in self.db.execute(f"SELECT id FROM objects WHERE id IN ({marks})", batch):
+                absent.discard(oid)
+        return absent
+
+    def with_prefix(self, low: bytes, high: bytes, limit: int) -> list[bytes]:
+        rows = self.db.execute(
+            "SELECT id FROM objects WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?",
+            (low, high, limit),
+        )
+        return [r[0] for r in rows]
+
+    def add_pack(self, name: str, entries: Iterable[Entry]) -> None:
+        """Record a sealed pack and its entries. Existing ids keep their first location."""
+        self.db.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (name,))
+        no = self.db.execute("SELECT no FROM packs WHERE name = ?", (name,)).fetchone()[0]
+        self.db.executemany(
+            "INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (e.id, no, e.offset, int(e.kind), e.codec, e.raw_len, e.stored_len, e.check)
+                for e in entries
+            ),
+        )
+
+    def count_objects(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM objects").fetchone()[0])
+
+    # -- stat cache ----------------------------------------------------------------
+
+    def stat_rows(self, paths: Iterable[str] | None = None) -> dict[str, StatRow]:
+        if paths is None:
+            rows = self.db.execute("SELECT * FROM statcache")
+            return {r[0]: StatRow(r[1], r[2], r[3], ObjectId(r[4]), r[5]) for r in rows}
+        found = {}
+        for path in paths:
+            r = self.db.execute("SELECT * FROM statcache WHERE path = ?", (path,)).fetchone()
+            if r is not None:
+                found[path] = StatRow(r[1], r[2], r[3], ObjectId(r[4]), r[5])
+        return found
+
+    def put_stat_rows(self, rows: Iterable[tuple[str, StatRow]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO statcache VALUES (?, ?, ?, ?, ?, ?)",
+            ((p, r.size, r.mtime_ns, r.ino, r.file_id, r.hashed_ns) for p, r in rows),
+        )
+
+    # -- runs and tracked paths ----------------------------------------------------
+
+    def add_run(self, oid: bytes, kind: str, started: str, status: str) -> int:
+        self.db.execute(
+            "INSERT OR IGNORE INTO runs (id, kind, started, status) VALUES (?, ?, ?, ?)",
+            (oid, kind, started, status),
+        )
+        return int(self.db.execute("SELECT seq FROM runs WHERE id = ?", (oid,)).fetchone()[0])
+
+    def add_path_version(self, path: str, seq: int, oid: bytes, kind: str, size: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO path_versions VALUES (?, ?, ?, ?, ?)",
+            (path, seq, oid, kind, size),
+        )
+
+    def latest_version(self, path: str) -> ObjectId | None:
+        row = self.db.execute(
+            "SELECT id FROM path_versions WHERE path = ? ORDER BY seq DESC LIMIT 1", (path,)
+        ).fetchone()
+        return None if row is None else ObjectId(row[0])
+
+    def replace_tracked(self, root: str, files: Iterable[TrackedFile]) -> None:
+        """Forget what was tracked under `root` (as a root or inside it) and record `files`."""
+        self.db.execute(
+            "DELETE FROM tracked WHERE root = ? OR root GLOB ? OR path = ? OR path GLOB ?",
+            (root, _glob_under(root), root, _glob_under(root)),
+        )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO tracked VALUES (?, ?, ?, ?, ?)",
+            ((f.path, f.root, f.id, f.kind, f.size) for f in files),
+        )
+
+    def tracked(self) -> Iterator[TrackedFile]:
+        for path, root, oid, kind, size in self.db.execute("SELECT * FROM tracked ORDER BY path"):
+            yield TrackedFile(path, root, ObjectId(oid), kind, size)
+
+    def tracked_roots(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT root FROM tracked ORDER BY root")]
+
+    # -- transactions --------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+
+def _glob_under(path: str) -> str:
+    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
+    return f"{escaped}/*"

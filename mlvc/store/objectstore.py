@@ -1,0 +1,300 @@
+"""The object store: puts files and metadata into packs, gets them back verified.
+
+Write order (each step durable before the next): sealed packs, then index rows in one
+SQLite transaction. A crash in between leaves at worst an orphan pack, never an index
+row pointing at bytes that are not on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import blake3
+
+from mlvc.errors import (
+    AmbiguousIdError,
+    CorruptObjectError,
+    ObjectNotFoundError,
+    UnreadableFileError,
+)
+from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
+from mlvc.objects import Manifest, ManifestNode, Part
+from mlvc.store import compress
+from mlvc.store.chunker import ChunkedRead, ChunkParams
+from mlvc.store.index import Index, Location
+from mlvc.store.pack import PackWriter, check_of
+
+PACK_TARGET = 32 << 20
+# A manifest node ends after a chunk whose id has this many low zero bits in its first
+# byte pair (on average every 256 chunks), or at NODE_MAX parts: content-defined, so an
+# edit rewrites one node, not the whole chunk list.
+NODE_MASK = 0xFF
+NODE_MAX = 2048
+SMALL_FILE = 1 << 20
+
+Progress = Callable[[int], None]
+
+
+class ObjectStore:
+    def __init__(self, packs: Path, index: Index, params: ChunkParams) -> None:
+        self.packs = packs
+        self.index = index
+        self.params = params
+        self._data: PackWriter | None = None
+        self._meta: PackWriter | None = None
+        self._sealed: list[tuple[str, PackWriter]] = []
+        self._pending: set[bytes] = set()
+        self._fds: dict[str, int] = {}
+
+    # -- writing -------------------------------------------------------------------
+
+    def has(self, oid: bytes) -> bool:
+        return oid in self._pending or self.index.has(oid)
+
+    def _writer(self, meta: bool) -> PackWriter:
+        current = self._meta if meta else self._data
+        if current is not None and current.size < PACK_TARGET:
+            return current
+        if current is not None:
+            self._sealed.append((current.seal(), current))
+        fresh = PackWriter(self.packs, direct=not meta)
+        if meta:
+            self._meta = fresh
+        else:
+            self._data = fresh
+        return fresh
+
+    def _put(self, oid: ObjectId, kind: Kind, raw: bytes | memoryview, packed: bool) -> None:
+        if self.has(oid):
+            return
+        stored: bytes | memoryview = raw
+        codec = compress.Codec.RAW
+        if packed:
+            squeezed = compress.compress(raw)
+            if len(squeezed) < len(raw):
+                stored, codec = squeezed, compress.Codec.ZSTD
+        self._writer(kind is not Kind.CHUNK).add(oid, kind, codec, len(raw), stored)
+        self._pending.add(oid)
+
+    def put_object(self, kind: Kind, canonical: bytes) -> ObjectId:
+        """Store a tree, manifest node or run (always compressed); returns its id."""
+        oid = object_id(kind, canonical)
+        self._put(oid, kind, canonical, packed=True)
+        return oid
+
+    def put_bytes(self, data: bytes) -> ObjectId:
+        """Store small content (a log, a patch) as one chunk; returns its file id."""
+        oid = file_id(data)
+        self._put(oid, Kind.CHUNK, data, packed=compress.worth_compressing([data[:65536]]))
+        return oid
+
+    def put_file(self, path: Path, progress: Progress | None = None) -> tuple[ObjectId, int]:
+        """Store a regular file's content; returns (file id, size)."""
+        with _open(path) as handle:
+            before = os.fstat(handle.fileno())
+            if before.st_size <= min(self.params.min_size, SMALL_FILE):
+                data = handle.read()
+                oid = self.put_bytes(data)
+                if progress:
+                    progress(len(data))
+                return oid, len(data)
+            packed = compress.worth_compressing(_samples(handle, before.st_size))
+            handle.seek(0)
+            reader = ChunkedRead(self.params)
+            parts: list[Part] = []
+            for batch in reader.batches(handle, progress):
+                for chunk_id, chunk in batch:
+                    self._put(chunk_id, Kind.CHUNK, chunk, packed)
+                    parts.append(Part(chunk_id, len(chunk)))
+            after = os.fstat(handle.fileno())
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+            reader.size != before.st_size
+        ):
+            raise UnreadableFileError(
+                f"{path} changed while it was being stored", hint="run the command again"
+            )
+        assert reader.file_id is not None
+        if len(parts) == 1:
+            return reader.file_id, reader.size
+        self._put_manifest(reader.file_id, reader.size, parts)
+        return reader.file_id, reader.size
+
+    def _put_manifest(self, oid: ObjectId, size: int, parts: list[Part]) -> None:
+        if self.has(oid):
+            return
+        groups: list[list[Part]] = [[]]
+        for part in parts:
+            groups[-1].append(part)
+            if (int.from_bytes(part.id[:2], "big") & NODE_MASK) == 0 or len(groups[-1]) >= NODE_MAX:
+                groups.append([])
+        groups = [g for g in groups if g]
+        if len(groups) == 1:
+            manifest = Manifest(size, 0, tuple(parts))
+        else:
+            nodes = []
+            for group in groups:
+                node = ManifestNode(tuple(group))
+                nodes.append(
+                    Part(
+                        self.put_object(Kind.MANIFEST_NODE, node.encode()),
+                        sum(p.length for p in group),
+                    )
+                )
+            manifest = Manifest(size, 1, tuple(nodes))
+        self._put(oid, Kind.MANIFEST, manifest.encode(), packed=True)
+
+    def commit(self) -> None:
+        """Seal open packs (durable), then record them in the index in one transaction."""
+        for attr in ("_data", "_meta"):
+            writer: PackWriter | None = getattr(self, attr)
+            if writer is not None:
+                if writer.entries:
+                    self._sealed.append((writer.seal(), writer))
+                else:
+                    writer.abort()
+                setattr(self, attr, None)
+        if not self._sealed:
+            return
+        self.index.begin()
+        try:
+            for name, writer in self._sealed:
+                self.index.add_pack(name, writer.entries)
+            self.index.commit()
+        except BaseException:
+            self.index.rollback()
+            raise
+        self._sealed.clear()
+        self._pending.clear()
+
+    def abort(self) -> None:
+        """Drop everything not yet committed; sealed packs stay as orphans for gc."""
+        for writer in (self._data, self._meta):
+            if writer is not None:
+                writer.abort()
+        self._data = self._meta = None
+        self._sealed.clear()
+        self._pending.clear()
+
+    # -- reading -------------------------------------------------------------------
+
+    def resolve(self, text: str) -> ObjectId:
+        """A full id or a unique prefix of at least four hex digits."""
+        prefix = check_prefix(text)
+        low = bytes.fromhex(
+            prefix.ljust(64, "0") if len(prefix) % 2 == 0 else (prefix + "0").ljust(64, "0")
+        )
+        high = bytes.fromhex((prefix + "f" * 64)[:64])
+        found = self.index.with_prefix(low, high, 10)
+        if not found:
+            raise ObjectNotFoundError(
+                f"object {prefix} not found", hint="check the id, or try 'mlvc fsck'"
+            )
+        if len(found) > 1:
+            raise AmbiguousIdError(prefix, [f.hex() for f in found])
+        return ObjectId(found[0])
+
+    def locate(self, oid: bytes) -> Location:
+        loc = self.index.locate(oid)
+        if loc is None:
+            raise ObjectNotFoundError(
+                f"object {short(oid)} not found", hint="check the id, or try 'mlvc fsck'"
+            )
+        return loc
+
+    def kind(self, oid: bytes) -> Kind:
+        return self.locate(oid).entry.kind
+
+    def _raw(self, loc: Location) -> bytes:
+        fd = self._fds.get(loc.pack)
+        if fd is None:
+            try:
+                fd = os.open(self.packs / f"{loc.pack}.pack", os.O_RDONLY)
+            except FileNotFoundError:
+                raise ObjectNotFoundError(
+                    f"pack {loc.pack[:12]} holding object {short(loc.entry.id)} is missing",
+                    hint="run 'mlvc fsck'",
+                ) from None
+            self._fds[loc.pack] = fd
+        e = loc.entry
+        stored = os.pread(fd, e.stored_len, e.offset)
+        what = f"{e.kind.label} {short(e.id)}"
+        if len(stored) != e.stored_len:
+            raise CorruptObjectError(f"{what} is truncated in pack {loc.pack[:12]}")
+        if e.kind is not Kind.CHUNK and check_of(stored) != e.check:
+            raise CorruptObjectError(
+                f"corrupt object {e.id.hex()}: {what} fails its checksum", hint="run 'mlvc fsck'"
+            )
+        if e.codec == compress.Codec.ZSTD:
+            return compress.decompress(stored, e.raw_len, f"corrupt object {e.id.hex()}")
+        if e.codec != compress.Codec.RAW:
+            raise CorruptObjectError(f"{what} has unknown codec {e.codec}")
+        return stored
+
+    def get(self, oid: bytes) -> tuple[Kind, bytes]:
+        """An object's raw bytes, verified against its id (or checksum, for manifests)."""
+        loc = self.locate(oid)
+        data = self._raw(loc)
+        kind = loc.entry.kind
+        if kind is Kind.CHUNK:
+            actual = file_id(data)
+        elif kind is Kind.MANIFEST:
+            return kind, data
+        else:
+            actual = object_id(kind, data)
+        if actual != oid:
+            raise CorruptObjectError(
+                f"corrupt object {oid.hex()}: its bytes hash to {short(actual)}",
+                hint="run 'mlvc fsck'; fetch it again from a remote if one has it",
+            )
+        return kind, data
+
+    def iter_file(self, oid: bytes) -> Iterator[bytes]:
+        """The content of a file id, chunk by chunk, each verified before it is yielded;
+        the whole is checked against the file id at the end."""
+        kind, data = self.get(oid)
+        if kind is Kind.CHUNK:
+            yield data
+            return
+        if kind is not Kind.MANIFEST:
+            raise ObjectNotFoundError(f"{short(oid)} is a {kind.label}, not file content")
+        whole = blake3.blake3()
+        for part in self._chunk_parts(Manifest.decode(data, f"manifest {short(oid)}")):
+            _, chunk = self.get(part.id)
+            if len(chunk) != part.length:
+                raise CorruptObjectError(f"manifest {short(oid)} lists a wrong chunk length")
+            whole.update(chunk)
+            yield chunk
+        if whole.digest() != oid:
+            raise CorruptObjectError(f"corrupt object {oid.hex()}: reassembled file differs")
+
+    def _chunk_parts(self, manifest: Manifest) -> Iterator[Part]:
+        if manifest.level == 0:
+            yield from manifest.parts
+            return
+        for node_part in manifest.parts:
+            _, data = self.get(node_part.id)
+            yield from ManifestNode.decode(data, f"manifest node {short(node_part.id)}").parts
+
+    def close(self) -> None:
+        self.abort()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+def _samples(handle: object, size: int) -> list[bytes]:
+    """Up to three 64 KiB samples (start, middle, end) to decide compression."""
+    step = compress.SAMPLE
+    offsets = sorted({0, max(0, size // 2 - step // 2), max(0, size - step)})
+    fd = handle.fileno()  # type: ignore[attr-defined]
+    return [os.pread(fd, step, off) for off in offsets]
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb", buffering=0)
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot read {path}: {exc.strerror}") from None

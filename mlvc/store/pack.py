@@ -1,0 +1,250 @@
+"""Pack files: append-only entries with headers, a self-describing trailer, and O_DIRECT sinks.
+
+Layout (all integers little-endian):
+
+    header   b"MLVCPACK" u32 version u32 flags                      16 bytes
+    entry    b"MLVE" u8 kind u8 codec u16 0 id[32] u64 raw u64 stored check[8], stored bytes
+    table    per entry: id[32] u8 kind u8 codec u64 offset u64 raw u64 stored check[8]
+    footer   b"MLVT" u32 version u64 count u64 table_offset digest[32] b"MLVCEND\\0"
+
+`check` is the first 8 bytes of BLAKE3 over the stored bytes for metadata entries, whose
+ids do not hash their own bytes (a manifest is stored under its file id); zero for chunks,
+which are verified against their id. The pack is named by BLAKE3 of its table, which is
+also `digest` in the footer, so a pack can be listed and verified without any index.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import queue
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from mlvc.errors import CorruptPackError
+from mlvc.ids import Kind, ObjectId
+from mlvc.store.fsutil import disk_errors, fsync_dir, temp_name
+
+MAGIC = b"MLVCPACK"
+VERSION = 1
+HEADER = struct.Struct("<8sII")
+ENTRY = struct.Struct("<4sBBH32sQQ8s")
+ROW = struct.Struct("<32sBBQQQ8s")
+FOOTER = struct.Struct("<4sIQQ32s8s")
+ENTRY_MAGIC = b"MLVE"
+FOOTER_MAGIC = b"MLVT"
+END = b"MLVCEND\0"
+NO_CHECK = bytes(8)
+MAX_ENTRIES = 1 << 24
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """Where one object lies in a pack: offset of its stored bytes, lengths, codec."""
+
+    id: ObjectId
+    kind: Kind
+    codec: int
+    offset: int
+    raw_len: int
+    stored_len: int
+    check: bytes
+
+
+def check_of(stored: bytes | memoryview) -> bytes:
+    return blake3.blake3(stored).digest()[:8]
+
+
+class _Sink:
+    """Sequential writes to a new file, through aligned staging buffers.
+
+    Full buffers go to a writer thread that uses O_DIRECT where the file system allows
+    it: on the VMs we measured, page-cache writes of GiB-sized data ran at a quarter
+    of the device speed, and O_DIRECT also makes the bytes durable as they land. The
+    unaligned tail is written through an ordinary descriptor at close.
+    """
+
+    BLOCK = 8 << 20
+
+    def __init__(self, path: Path, direct: bool) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        self.direct_fd = -1
+        if direct and hasattr(os, "O_DIRECT"):
+            try:
+                self.direct_fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+            except OSError:
+                self.direct_fd = -1
+        self.size = 0
+        self._flushed = 0
+        self._buf = mmap.mmap(-1, self.BLOCK)
+        self._pos = 0
+        self._queue: queue.Queue[tuple[mmap.mmap, int, int] | None] = queue.Queue(maxsize=3)
+        self._free: queue.Queue[mmap.mmap] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        self.size += len(view)
+        while view:
+            take = min(len(view), self.BLOCK - self._pos)
+            self._buf[self._pos : self._pos + take] = view[:take]
+            self._pos += take
+            view = view[take:]
+            if self._pos == self.BLOCK:
+                self._hand_off()
+
+    def _hand_off(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._drain, daemon=True)
+            self._thread.start()
+            for _ in range(2):
+                self._free.put(mmap.mmap(-1, self.BLOCK))
+        self._queue.put((self._buf, self._flushed, self._pos))
+        self._flushed += self._pos
+        self._buf = self._free.get()
+        self._pos = 0
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            buf, offset, length = item
+            try:
+                if self._error is None:
+                    self._write_at(memoryview(buf)[:length], offset)
+            except BaseException as exc:
+                self._error = exc
+            self._free.put(buf)
+
+    def _write_at(self, view: memoryview, offset: int) -> None:
+        while view:
+            fd = self.direct_fd if self.direct_fd >= 0 and len(view) % 4096 == 0 else self.fd
+            try:
+                written = os.pwrite(fd, view, offset)
+            except OSError as exc:
+                if fd == self.direct_fd and exc.errno == errno.EINVAL:
+                    os.close(self.direct_fd)
+                    self.direct_fd = -1
+                    continue
+                raise
+            view = view[written:]
+            offset += written
+
+    def finish(self) -> None:
+        """Write the tail, wait for the writer, fsync. Raises what the writer hit."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._write_at(memoryview(self._buf)[: self._pos], self._flushed)
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        for fd in (self.fd, self.direct_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.direct_fd = -1
+
+
+class PackWriter:
+    """Appends entries to a temporary pack; `seal` makes it durable and names it."""
+
+    def __init__(self, directory: Path, direct: bool = False) -> None:
+        self.directory = directory
+        self.tmp = temp_name(directory, ".pack")
+        with disk_errors(self.tmp):
+            self._sink = _Sink(self.tmp, direct)
+            self._sink.write(HEADER.pack(MAGIC, VERSION, 0))
+        self.entries: list[Entry] = []
+
+    @property
+    def size(self) -> int:
+        return self._sink.size
+
+    def add(
+        self, oid: ObjectId, kind: Kind, codec: int, raw_len: int, stored: bytes | memoryview
+    ) -> Entry:
+        check = NO_CHECK if kind is Kind.CHUNK else check_of(stored)
+        header = ENTRY.pack(ENTRY_MAGIC, kind, codec, 0, oid, raw_len, len(stored), check)
+        with disk_errors(self.tmp):
+            self._sink.write(header)
+            entry = Entry(oid, kind, codec, self._sink.size, raw_len, len(stored), check)
+            self._sink.write(stored)
+        self.entries.append(entry)
+        return entry
+
+    def seal(self) -> str:
+        """Write table and footer, fsync, rename to `<name>.pack`, fsync the directory."""
+        table = b"".join(
+            ROW.pack(e.id, e.kind, e.codec, e.offset, e.raw_len, e.stored_len, e.check)
+            for e in self.entries
+        )
+        digest = blake3.blake3(table).digest()
+        name = digest.hex()
+        try:
+            with disk_errors(self.tmp):
+                offset = self._sink.size
+                self._sink.write(table)
+                self._sink.write(
+                    FOOTER.pack(FOOTER_MAGIC, VERSION, len(self.entries), offset, digest, END)
+                )
+                self._sink.finish()
+            self._sink.close()
+            os.replace(self.tmp, self.directory / f"{name}.pack")
+            fsync_dir(self.directory)
+        except BaseException:
+            self.abort()
+            raise
+        return name
+
+    def abort(self) -> None:
+        self._sink.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def read_table(path: Path) -> list[Entry]:
+    """The entries of a sealed pack, from its trailer alone. Raises CorruptPackError."""
+    what = f"pack {path.name}"
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < HEADER.size + FOOTER.size:
+            raise CorruptPackError(f"{what} is truncated ({size} bytes)")
+        magic, version, _ = HEADER.unpack(handle.read(HEADER.size))
+        handle.seek(size - FOOTER.size)
+        fmagic, fversion, count, offset, digest, end = FOOTER.unpack(handle.read(FOOTER.size))
+        if (
+            magic != MAGIC
+            or fmagic != FOOTER_MAGIC
+            or end != END
+            or VERSION
+            not in (
+                version,
+                fversion,
+            )
+        ):
+            raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
+        if count > MAX_ENTRIES or offset + count * ROW.size + FOOTER.size != size:
+            raise CorruptPackError(f"{what} has an inconsistent trailer")
+        handle.seek(offset)
+        table = handle.read(count * ROW.size)
+    if blake3.blake3(table).digest() != digest:
+        raise CorruptPackError(f"{what} has a corrupt entry table")
+    entries = []
+    for oid, kind, codec, entry_offset, raw_len, stored_len, check in ROW.iter_unpack(table):
+        if entry_offset + stored_len > offset or kind not in Kind._value2member_map_:
+            raise CorruptPackError(f"{what} lists an entry outside its data")
+        entries.append(
+            Entry(ObjectId(oid), Kind(kind), codec, entry_offset, raw_len, stored_len, check)
+        )
+    return entries

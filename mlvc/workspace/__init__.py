@@ -1,0 +1,1 @@
+"""The workspace: which paths count (ignore rules), walking them, and snapshotting them."""

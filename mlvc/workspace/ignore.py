@@ -1,0 +1,57 @@
+"""Ignore rules: built-in defaults plus `.mlvcignore` (gitignore syntax) at the root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Directory names never tracked: VCS and mlvc metadata, caches, virtualenvs. A directory
+# holding `pyvenv.cfg` is a virtualenv under any name and is skipped as well.
+DEFAULT_DIRS = frozenset(
+    {
+        ".git",
+        ".mlvc",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".ipynb_checkpoints",
+        "node_modules",
+    }
+)
+DEFAULT_SUFFIXES = (".pyc", ".pyo")
+DEFAULT_FILES = frozenset({".DS_Store"})
+IGNORE_FILE = ".mlvcignore"
+
+
+@dataclass(frozen=True)
+class Ignore:
+    spec: Any | None  # a pathspec.GitIgnoreSpec, imported only when the file exists
+
+    @classmethod
+    def load(cls, root: Path) -> Ignore:
+        path = root / IGNORE_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(None)
+        import pathspec
+
+        return cls(pathspec.GitIgnoreSpec.from_lines(text.splitlines()))
+
+    def skips_dir(self, rel: str, name: str, path: Path) -> bool:
+        if name in DEFAULT_DIRS or (path / "pyvenv.cfg").exists():
+            return True
+        return self.spec is not None and bool(self.spec.match_file(rel + "/"))
+
+    def skips_file(self, rel: str, name: str) -> bool:
+        if name in DEFAULT_FILES or name.endswith(DEFAULT_SUFFIXES):
+            return True
+        return self.spec is not None and bool(self.spec.match_file(rel))

@@ -1,0 +1,105 @@
+"""Snapshotting workspace paths into the store: files by content, directories as trees.
+
+The stat cache spares re-reading a file whose (size, mtime, inode) are unchanged since
+it was hashed, unless the file was modified so close to its hashing that a later write
+could share its timestamp ("racy", as git calls it): those are hashed again.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlvc.ids import Kind, ObjectId
+from mlvc.objects import PathRecord, Tree, TreeEntry
+from mlvc.store.index import StatRow, TrackedFile
+from mlvc.store.objectstore import ObjectStore
+from mlvc.workspace.ignore import Ignore
+from mlvc.workspace.scan import FileStat, stat_of, walk
+
+RACY_NS = 2_000_000_000
+Progress = Callable[[int], None]
+
+
+def is_clean(row: StatRow | None, st: FileStat) -> bool:
+    """True when the cached id can be trusted for this stat without reading the file."""
+    return (
+        row is not None
+        and row.size == st.size
+        and row.mtime_ns == st.mtime_ns
+        and row.ino == st.ino
+        and st.mtime_ns < row.hashed_ns - RACY_NS
+    )
+
+
+@dataclass
+class Snapshotter:
+    """Stores paths under one root; collects stat-cache rows and tracked files to record."""
+
+    root: Path
+    store: ObjectStore
+    ignore: Ignore
+    stat_cache: dict[str, StatRow]
+    progress: Progress | None = None
+    new_stats: list[tuple[str, StatRow]] = field(default_factory=list)
+    files: list[TrackedFile] = field(default_factory=list)
+
+    def file_id(self, st: FileStat) -> ObjectId:
+        row = self.stat_cache.get(st.rel)
+        if is_clean(row, st) and row is not None and self.store.has(row.file_id):
+            if self.progress:
+                self.progress(st.size)
+            return row.file_id
+        hashed_ns = time.time_ns()
+        path = self.root / st.rel
+        if st.kind == "symlink":
+            oid = self.store.put_bytes(os.fsencode(os.readlink(path)))
+        else:
+            oid, _ = self.store.put_file(path, self.progress)
+        self.new_stats.append((st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns)))
+        return oid
+
+    def snapshot(self, rel: str, root_rel: str) -> PathRecord:
+        """Store the file, symlink or directory at `rel`; `root_rel` is the added path."""
+        st = os.lstat(self.root / rel)
+        if stat.S_ISDIR(st.st_mode):
+            return self._tree(rel, list(walk(self.root, rel, self.ignore)), root_rel)
+        fstat = stat_of(rel, st)
+        oid = self.file_id(fstat)
+        self.files.append(TrackedFile(rel, root_rel, oid, fstat.kind, fstat.size))
+        return PathRecord(oid, fstat.kind, fstat.size)  # type: ignore[arg-type]
+
+    def _tree(self, rel: str, stats: list[FileStat], root_rel: str) -> PathRecord:
+        """Build the trees bottom-up from the flat walk of a directory."""
+        files: dict[str, dict[str, TreeEntry]] = defaultdict(dict)
+        subdirs: dict[str, set[str]] = defaultdict(set)
+        for st in stats:
+            oid = self.file_id(st)
+            self.files.append(TrackedFile(st.rel, root_rel, oid, st.kind, st.size))
+            parent, _, name = st.rel.rpartition("/")
+            files[parent][name] = TreeEntry(name, st.kind, st.executable, st.size, oid)  # type: ignore[arg-type]
+            child = parent
+            while child != rel:
+                up = child.rpartition("/")[0]
+                if child in subdirs[up]:
+                    break
+                subdirs[up].add(child)
+                child = up
+        return self._store_tree(rel, files, subdirs)
+
+    def _store_tree(
+        self, rel: str, files: dict[str, dict[str, TreeEntry]], subdirs: dict[str, set[str]]
+    ) -> PathRecord:
+        entries = dict(files.get(rel, {}))
+        for sub in subdirs.get(rel, ()):
+            record = self._store_tree(sub, files, subdirs)
+            name = sub.rpartition("/")[2]
+            entries[name] = TreeEntry(name, "tree", False, record.size, record.id)
+        tree = Tree(tuple(entries[n] for n in sorted(entries)))
+        oid = self.store.put_object(Kind.TREE, tree.encode())
+        return PathRecord(oid, "tree", tree.size)
