@@ -88,10 +88,15 @@ class ChunkedRead:
     ) -> Iterator[Batch]:
         carry = b""
         pending: Future[object] | None = None
+        # Two buffers, used in turn: a block's chunks stay valid while the caller stores
+        # them, and the whole-file hash of a block ends before its buffer is refilled.
+        size = self.params.max_size + self.block
+        buffers = [bytearray(size), bytearray(size)]
+        turn = 0
         while True:
-            buffer = bytearray(len(carry) + self.block)
-            buffer[: len(carry)] = carry
-            view = memoryview(buffer)
+            turn ^= 1
+            view = memoryview(buffers[turn])[: len(carry) + self.block]
+            view[: len(carry)] = carry
             filled = _read_full(handle, view[len(carry) :])
             fresh = view[len(carry) : len(carry) + filled]
             if pending is not None:

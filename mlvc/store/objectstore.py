@@ -24,10 +24,15 @@ from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
 from mlvc.store import compress
 from mlvc.store.chunker import ChunkedRead, ChunkParams
+from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.pack import PackWriter, check_of
 
+# Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
+# because each seal costs an fsync (a journal commit, ~50 ms here) and a 2 GiB add
+# would otherwise pay it 64 times. See docs/format.md.
 PACK_TARGET = 32 << 20
+DATA_PACK_TARGET = 128 << 20
 # A manifest node ends after a chunk whose id has this many low zero bits in its first
 # byte pair (on average every 256 chunks), or at NODE_MAX parts: content-defined, so an
 # edit rewrites one node, not the whole chunk list.
@@ -56,7 +61,7 @@ class ObjectStore:
 
     def _writer(self, meta: bool) -> PackWriter:
         current = self._meta if meta else self._data
-        if current is not None and current.size < PACK_TARGET:
+        if current is not None and current.size < (PACK_TARGET if meta else DATA_PACK_TARGET):
             return current
         if current is not None:
             self._sealed.append((current.seal(), current))
@@ -68,8 +73,10 @@ class ObjectStore:
         return fresh
 
     def _put(self, oid: ObjectId, kind: Kind, raw: bytes | memoryview, packed: bool) -> None:
-        if self.has(oid):
-            return
+        if not self.has(oid):
+            self._write(oid, kind, raw, packed)
+
+    def _write(self, oid: ObjectId, kind: Kind, raw: bytes | memoryview, packed: bool) -> None:
         stored: bytes | memoryview = raw
         codec = compress.Codec.RAW
         if packed:
@@ -106,8 +113,10 @@ class ObjectStore:
             reader = ChunkedRead(self.params)
             parts: list[Part] = []
             for batch in reader.batches(handle, progress):
+                absent = self.index.missing([c for c, _ in batch if c not in self._pending])
                 for chunk_id, chunk in batch:
-                    self._put(chunk_id, Kind.CHUNK, chunk, packed)
+                    if chunk_id in absent and chunk_id not in self._pending:
+                        self._write(chunk_id, Kind.CHUNK, chunk, packed)
                     parts.append(Part(chunk_id, len(chunk)))
             after = os.fstat(handle.fileno())
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
@@ -158,6 +167,9 @@ class ObjectStore:
                 setattr(self, attr, None)
         if not self._sealed:
             return
+        for _, sealed in self._sealed:
+            sealed.publish()
+        fsync_dir(self.packs)
         self.index.begin()
         try:
             for name, writer in self._sealed:
@@ -170,8 +182,8 @@ class ObjectStore:
         self._pending.clear()
 
     def abort(self) -> None:
-        """Drop everything not yet committed; sealed packs stay as orphans for gc."""
-        for writer in (self._data, self._meta):
+        """Drop everything not yet committed: temporary packs are removed."""
+        for writer in (self._data, self._meta, *(w for _, w in self._sealed)):
             if writer is not None:
                 writer.abort()
         self._data = self._meta = None
