@@ -11,7 +11,6 @@ from mlvc.errors import CorruptObjectError
 MAX_DEPTH = 32
 MAX_OBJECT_BYTES = 256 << 20
 _LIMITS = {
-    "max_buffer_size": MAX_OBJECT_BYTES,
     "max_str_len": 16 << 20,
     "max_bin_len": MAX_OBJECT_BYTES,
     "max_array_len": 16 << 20,

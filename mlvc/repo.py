@@ -57,8 +57,8 @@ class Repo:
         for sub in ("packs", "refs/tags", "tmp"):
             (directory / sub).mkdir(parents=True)
         config = config_mod.default()
+        Index(directory / "index.db").close()
         repo = cls(path, config)
-        repo.index.close()
         atomic_write(directory / "config.toml", config.render().encode())
         fsync_dir(path)
         return repo

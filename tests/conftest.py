@@ -1,0 +1,89 @@
+"""Shared fixtures: real temp workspaces, real git, the real `mlvc` console script."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mlvc.repo import Repo
+
+MLVC = str(Path(sys.executable).with_name("mlvc"))
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test may touch the real home directory (or the user's git config)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Author")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "author@example.com")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """An empty git repository to work in."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    return ws
+
+
+@pytest.fixture
+def mlvc(workspace: Path) -> Run:
+    """Run the installed `mlvc` command in the workspace (or `cwd=`); returns the result.
+
+    `check=True` (the default) fails the test on a non-zero exit, showing stderr.
+    """
+
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [MLVC, *args],
+            cwd=cwd or workspace,
+            capture_output=True,
+            text=True,
+            input=input,
+            env={**os.environ, **(env or {})},
+            check=False,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"mlvc {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def repo(workspace: Path) -> Iterator[Repo]:
+    """An initialised repository in the workspace, opened through the library."""
+    opened = Repo.init(workspace)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def git() -> Callable[..., str]:
+    def run(*args: str, cwd: Path) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+        ).stdout
+
+    assert shutil.which("git"), "git is required"
+    return run

@@ -1,0 +1,67 @@
+"""Chunking: content-defined, independent of how the file is read."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import blake3
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlvc.store.chunker import ChunkedRead, ChunkParams, cut, hash_file
+
+PARAMS = ChunkParams(min_size=1024, avg_size=4096, max_size=16384)
+
+
+def _stream(data: bytes, params: ChunkParams, block: int) -> tuple[list[bytes], bytes]:
+    reader = ChunkedRead(params, block=block)
+    chunks: list[bytes] = []
+    ids: list[bytes] = []
+    for batch in reader.batches(io.BytesIO(data)):
+        for oid, view in batch:
+            chunks.append(bytes(view))
+            ids.append(oid)
+    assert ids == [blake3.blake3(c).digest() for c in chunks]
+    assert reader.file_id is not None
+    return chunks, reader.file_id
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    size=st.integers(0, 200_000),
+    block=st.sampled_from([16384, 20000, 65536, 1 << 20]),
+)
+def test_chunks_do_not_depend_on_read_block_size(seed: int, size: int, block: int) -> None:
+    data = random.Random(seed).randbytes(size)
+    chunks, whole = _stream(data, PARAMS, block)
+    assert chunks == cut(data, PARAMS)
+    assert b"".join(chunks) == data
+    assert whole == blake3.blake3(data).digest()
+
+
+def test_a_one_byte_edit_changes_few_chunks() -> None:
+    data = bytearray(random.Random(7).randbytes(400_000))
+    before = set(cut(bytes(data), PARAMS))
+    data[200_000] ^= 0xFF
+    after = cut(bytes(data), PARAMS)
+    assert sum(1 for c in after if c not in before) <= 2
+
+
+def test_an_insertion_resynchronises() -> None:
+    data = random.Random(8).randbytes(400_000)
+    before = set(cut(data, PARAMS))
+    shifted = data[:1000] + b"inserted" + data[1000:]
+    after = cut(shifted, PARAMS)
+    assert sum(1 for c in after if c not in before) <= 3
+
+
+def test_hash_file_matches_blake3(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "f.bin"
+    for size in (0, 1, 65536, 3 * 65536 + 17):
+        data = random.Random(size).randbytes(size)
+        path.write_bytes(data)
+        assert hash_file(path) == (blake3.blake3(data).digest(), size)

@@ -1,0 +1,142 @@
+"""The object store: round-trips, deduplication, verification, manifests."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import blake3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlvc.errors import AmbiguousIdError, CorruptObjectError, InvalidIdError, ObjectNotFoundError
+from mlvc.ids import Kind
+from mlvc.objects import Manifest
+from mlvc.repo import Repo
+
+
+def _read(repo: Repo, oid: bytes) -> bytes:
+    return b"".join(repo.store.iter_file(oid))
+
+
+def _store_size(repo: Repo) -> int:
+    return sum(p.stat().st_size for p in (repo.dir / "packs").iterdir())
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32), size=st.integers(0, 4 << 20), text=st.booleans())
+def test_put_get_round_trip(repo: Repo, tmp_path: Path, seed: int, size: int, text: bool) -> None:
+    rng = random.Random(seed)
+    if text:
+        data = (
+            b"id,value,label\n"
+            + b"".join(f"{i},{rng.random():.6f},cat{i % 7}\n".encode() for i in range(size // 24))
+        )[:size]
+    else:
+        data = rng.randbytes(size)
+    path = tmp_path / f"f-{seed}-{size}.bin"
+    path.write_bytes(data)
+    oid, stored_size = repo.store.put_file(path)
+    repo.store.commit()
+    assert oid == blake3.blake3(data).digest()
+    assert stored_size == len(data)
+    assert _read(repo, oid) == data
+
+
+def test_same_content_is_stored_once(repo: Repo, workspace: Path) -> None:
+    data = random.Random(1).randbytes(3 << 20)
+    (workspace / "a.bin").write_bytes(data)
+    first, _ = repo.store.put_file(workspace / "a.bin")
+    repo.store.commit()
+    size = _store_size(repo)
+    (workspace / "b.bin").write_bytes(data)
+    second, _ = repo.store.put_file(workspace / "b.bin")
+    repo.store.commit()
+    assert first == second
+    assert _store_size(repo) == size
+
+
+def test_a_one_byte_edit_stores_little(repo: Repo, workspace: Path) -> None:
+    data = bytearray(random.Random(2).randbytes(48 << 20))
+    path = workspace / "big.bin"
+    path.write_bytes(data)
+    first, _ = repo.store.put_file(path)
+    repo.store.commit()
+    before = _store_size(repo)
+    data[len(data) // 2] ^= 1
+    path.write_bytes(data)
+    second, _ = repo.store.put_file(path)
+    repo.store.commit()
+    assert first != second
+    assert _store_size(repo) - before < 1 << 20
+    assert _read(repo, first) != _read(repo, second)
+    assert _read(repo, second) == bytes(data)
+
+
+def test_large_files_get_two_level_manifests(repo: Repo, workspace: Path) -> None:
+    path = workspace / "big.bin"
+    path.write_bytes(random.Random(3).randbytes(40 << 20))
+    oid, _ = repo.store.put_file(path)
+    repo.store.commit()
+    kind, data = repo.store.get(oid)
+    assert kind is Kind.MANIFEST
+    assert Manifest.decode(data).level == 1
+
+
+def test_csv_is_compressed_and_random_is_not(repo: Repo, workspace: Path) -> None:
+    rng = random.Random(4)
+    csv = b"".join(f"{i},{rng.random():.6f},label{i % 13}\n".encode() for i in range(200_000))
+    (workspace / "t.csv").write_bytes(csv)
+    repo.store.put_file(workspace / "t.csv")
+    repo.store.commit()
+    assert _store_size(repo) < len(csv) / 2
+    before = _store_size(repo)
+    noise = rng.randbytes(4 << 20)
+    (workspace / "n.bin").write_bytes(noise)
+    repo.store.put_file(workspace / "n.bin")
+    repo.store.commit()
+    assert _store_size(repo) - before >= len(noise)
+
+
+def test_a_flipped_byte_is_reported_as_corrupt(repo: Repo, workspace: Path) -> None:
+    data = random.Random(5).randbytes(1 << 20)
+    (workspace / "x.bin").write_bytes(data)
+    oid, _ = repo.store.put_file(workspace / "x.bin")
+    repo.store.commit()
+    kind, manifest = repo.store.get(oid)
+    assert kind is Kind.MANIFEST
+    chunk = Manifest.decode(manifest).parts[0].id
+    loc = repo.index.locate(chunk)
+    assert loc is not None
+    pack = repo.dir / "packs" / f"{loc.pack}.pack"
+    os.chmod(pack, 0o644)
+    with open(pack, "r+b") as handle:
+        handle.seek(loc.entry.offset + 10)
+        byte = handle.read(1)
+        handle.seek(loc.entry.offset + 10)
+        handle.write(bytes([byte[0] ^ 0x40]))
+    with pytest.raises(CorruptObjectError, match=chunk.hex()):
+        _read(repo, oid)
+
+
+def test_unknown_and_ambiguous_ids(repo: Repo) -> None:
+    with pytest.raises(ObjectNotFoundError):
+        repo.store.resolve("abcdef")
+    with pytest.raises(InvalidIdError):
+        repo.store.resolve("abc")
+    with pytest.raises(InvalidIdError):
+        repo.store.resolve("xyz123")
+    ids = [repo.store.put_bytes(str(i).encode()).hex() for i in range(2000)]
+    repo.store.commit()
+    groups: dict[str, list[str]] = {}
+    for h in ids:
+        groups.setdefault(h[:4], []).append(h)
+    shared, group = next((p, g) for p, g in groups.items() if len(g) > 1)
+    with pytest.raises(AmbiguousIdError) as caught:
+        repo.store.resolve(shared)
+    assert sorted(caught.value.candidates) == sorted(group)
+    assert repo.store.resolve(group[0][:12]).hex() == group[0]

@@ -1,0 +1,85 @@
+"""Canonical msgpack: round-trips, and exactly one accepted encoding per value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlvc import codec
+from mlvc.errors import CorruptObjectError
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=40)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@given(values)
+def test_round_trip(value: Any) -> None:
+    data = codec.encode(value)
+    assert codec.decode(data, "value") == value
+    assert codec.encode(codec.decode(data, "value")) == data
+
+
+@given(
+    st.dictionaries(st.text(max_size=8), st.integers(-(2**63), 2**63 - 1), min_size=2, max_size=6)
+)
+def test_key_order_never_changes_the_encoding(mapping: dict[str, int]) -> None:
+    reversed_mapping = dict(reversed(list(mapping.items())))
+    assert codec.encode(mapping) == codec.encode(reversed_mapping)
+
+
+@given(
+    st.dictionaries(st.text(max_size=8), st.integers(-(2**63), 2**63 - 1), min_size=2, max_size=6)
+)
+def test_unsorted_map_bytes_are_rejected(mapping: dict[str, int]) -> None:
+    ordered = sorted(mapping)
+    if ordered == list(reversed(ordered)):
+        return
+    raw = msgpack.packb(dict((k, mapping[k]) for k in reversed(ordered)), use_bin_type=True)
+    with pytest.raises(CorruptObjectError):
+        codec.decode(raw, "value")
+
+
+def test_float32_is_not_canonical() -> None:
+    raw = msgpack.packb(1.5, use_single_float=True)
+    with pytest.raises(CorruptObjectError, match="canonical"):
+        codec.decode(raw, "value")
+
+
+def test_duplicate_keys_are_rejected() -> None:
+    raw = b"\x82\xa1a\x01\xa1a\x02"  # {"a": 1, "a": 2}
+    with pytest.raises(CorruptObjectError):
+        codec.decode(raw, "value")
+
+
+def test_extension_types_are_rejected() -> None:
+    raw = msgpack.packb(msgpack.ExtType(5, b"xx"))
+    with pytest.raises(CorruptObjectError, match="does not decode"):
+        codec.decode(raw, "value")
+
+
+def test_non_minimal_int_is_rejected() -> None:
+    raw = b"\xcd\x00\x05"  # 5 as uint16
+    with pytest.raises(CorruptObjectError):
+        codec.decode(raw, "value")
+
+
+def test_non_string_keys_cannot_be_encoded() -> None:
+    with pytest.raises(TypeError):
+        codec.encode({1: "x"})
