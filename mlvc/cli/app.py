@@ -129,29 +129,9 @@ def status(json: Json = False) -> None:
 
     Example: [bold]mlvc status[/bold]
     """
-    from mlvc.porcelain.status import status as do_status
+    from mlvc.cli.views import show_status
 
-    repo = _repo()
-    try:
-        result = do_status(repo)
-    finally:
-        repo.close()
-    if json:
-        render.emit_json(
-            {"clean": result.clean, "tracked": result.tracked, "changes": result.changes}
-        )
-        return
-    if result.tracked == 0:
-        sys.stdout.write("nothing tracked yet (use 'mlvc add PATH')\n")
-    elif result.clean:
-        sys.stdout.write(f"clean: {result.tracked} tracked files unchanged\n")
-    else:
-        colors = {"modified": "yellow", "deleted": "red", "new": "green"}
-        console = render.out()
-        for change in result.changes:
-            color = colors[change.state]
-            console.print(f"[{color}]{change.state:>9}:[/{color}] {change.path}")
-        console.print("hint: 'mlvc add PATH' records the new versions", style="dim")
+    show_status(json)
 
 
 @app.command("hash-object", rich_help_panel=PLUMBING)

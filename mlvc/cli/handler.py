@@ -7,42 +7,62 @@ import sys
 import tempfile
 import time
 import traceback
+from typing import Any
 
 from mlvc.errors import MlvcError
 
 
 def run(args: list[str]) -> int:
-    from mlvc.cli.app import command, usage_errors
-
-    click_error, abort, leave = usage_errors()
-
     try:
-        result = command().main(args, prog_name="mlvc", standalone_mode=False)
+        return _dispatch(args)
     except MlvcError as exc:
         _say(f"error: {exc.message}")
         if exc.hint:
             _say(f"hint: {exc.hint}")
         return 1
-    except abort:
-        return 130
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
-    except leave as exc:
-        return int(exc.exit_code)
-    except click_error as exc:
-        exc.show()
-        return int(exc.exit_code)
     except BrokenPipeError:
         # The reader went away (`mlvc log | head`): not our failure.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception:
+    except Exception as exc:
+        usage = _usage_exit(exc)
+        if usage is not None:
+            return usage
         log = _crash_log()
         _say(f"error: mlvc hit a bug; details are in {log}")
         _say("hint: please report it with that file attached")
         return 3
-    return int(result or 0)
+
+
+def _dispatch(args: list[str]) -> int:
+    from mlvc.cli import fast
+
+    if fast.handles(args):
+        return fast.run(args)
+    from mlvc.cli.app import command
+
+    return int(command().main(args, prog_name="mlvc", standalone_mode=False) or 0)
+
+
+def _usage_exit(exc: Exception) -> int | None:
+    """Exit codes for typer's own exceptions (usage errors, --help, aborts)."""
+    if "mlvc.cli.app" not in sys.modules:
+        return None
+    from mlvc.cli.app import usage_errors
+
+    click_error, abort, leave = usage_errors()
+    problem: Any = exc
+    if isinstance(exc, leave):
+        return int(problem.exit_code)
+    if isinstance(exc, abort):
+        return 130
+    if isinstance(exc, click_error):
+        problem.show()
+        return int(problem.exit_code)
+    return None
 
 
 def _say(line: str) -> None:

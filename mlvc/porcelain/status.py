@@ -97,6 +97,6 @@ def _save(repo: Repo, rows: list[tuple[str, StatRow]]) -> None:
     if not rows:
         return
     with contextlib.suppress(sqlite3.OperationalError):
-        repo.index.begin()
+        repo.index.begin(durable=False)
         repo.index.put_stat_rows(rows)
         repo.index.commit()

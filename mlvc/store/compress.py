@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from enum import IntEnum
-
-import zstandard
+from typing import TYPE_CHECKING
 
 from mlvc.errors import CorruptObjectError
+
+if TYPE_CHECKING:  # zstandard is imported on first use: most commands never need it
+    import zstandard
 
 SAMPLE = 64 << 10
 # Store raw unless a sample shrinks by well over 10%: float32 weights shrink about 8%
@@ -27,6 +29,8 @@ _probe: zstandard.ZstdCompressor | None = None
 def compress(data: bytes | memoryview) -> bytes:
     global _compressor
     if _compressor is None:
+        import zstandard
+
         _compressor = zstandard.ZstdCompressor(level=LEVEL, write_content_size=True)
     return _compressor.compress(data)
 
@@ -35,6 +39,8 @@ def worth_compressing(samples: list[memoryview] | list[bytes]) -> bool:
     """True when zstd at its fastest level shrinks the samples to at most WORTH_IT."""
     global _probe
     if _probe is None:
+        import zstandard
+
         _probe = zstandard.ZstdCompressor(level=1)
     raw = sum(len(s) for s in samples)
     if raw < 64:
@@ -44,6 +50,8 @@ def worth_compressing(samples: list[memoryview] | list[bytes]) -> bool:
 
 
 def decompress(data: bytes, raw_len: int, what: str) -> bytes:
+    import zstandard
+
     try:
         out = zstandard.ZstdDecompressor().decompress(data, max_output_size=raw_len)
     except zstandard.ZstdError as exc:

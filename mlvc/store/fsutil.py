@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ def fsync_dir(path: Path) -> None:
 
 
 def temp_name(directory: Path, suffix: str = ".tmp") -> Path:
-    return directory / f"tmp-{os.getpid()}-{secrets.token_hex(6)}{suffix}"
+    return directory / f"tmp-{os.getpid()}-{os.urandom(6).hex()}{suffix}"
 
 
 def atomic_write(path: Path, data: bytes) -> None:

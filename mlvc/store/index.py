@@ -223,7 +223,10 @@ class Index:
 
     # -- transactions --------------------------------------------------------------
 
-    def begin(self) -> None:
+    def begin(self, durable: bool = True) -> None:
+        """Start a write transaction. `durable=False` skips the commit's fsync: for cache
+        refreshes only (the stat cache), never for objects or lineage."""
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
