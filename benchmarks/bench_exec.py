@@ -160,3 +160,22 @@ def free_bytes(path: Path) -> int:
 def fs_type(path: Path) -> str:
     """Filesystem type of ``path`` as reported by ``stat -f -c %T``."""
     return run(["stat", "-f", "-c", "%T", str(path)], path).strip()
+
+
+def mount_fstype(path: Path) -> str | None:
+    """Filesystem type of the mount holding ``path``, from /proc/mounts (None if unknown)."""
+    best: tuple[int, str] | None = None
+    target = str(path.resolve())
+    try:
+        with open("/proc/mounts", encoding="utf-8") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                inside = target == point or target.startswith(point.rstrip("/") + "/")
+                if inside and (best is None or len(point) > best[0]):
+                    best = (len(point), fields[2])
+    except OSError:
+        return None
+    return best[1] if best else None

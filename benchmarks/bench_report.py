@@ -24,7 +24,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Row:
-    """One measured figure for both tools; ``unit`` is "s" or "B"."""
+    """One measured figure for both tools; ``unit`` is "s", "B" (sizes) or "bytes" (exact)."""
 
     label: str
     mlvc: float
@@ -39,7 +39,7 @@ class Row:
 
     @property
     def verdict(self) -> str:
-        """"met", "not met", or "-" when the row has no target."""
+        """ "met", "not met", or "-" when the row has no target."""
         if self.target is None:
             return "-"
         return "met" if self.target.check(self.mlvc, self.dvc) else "not met"
@@ -71,9 +71,11 @@ def under_seconds(limit: float) -> Target:
 
 
 def fmt_value(value: float, unit: str) -> str:
-    """Seconds with 3 significant-ish digits, or bytes in B/KiB/MiB/GiB."""
+    """Seconds; sizes in B/KiB/MiB/GiB for unit "B"; exact byte counts for unit "bytes"."""
     if unit == "s":
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+    if unit == "bytes":
+        return f"{value:,.0f} B"
     size = float(value)
     for suffix in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or suffix == "GiB":
@@ -115,6 +117,7 @@ def markdown_table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = _cells(row)
+        cells[4] = "—" if row.target is None else cells[4]
         cells[5] = {"met": "✅ met", "not met": "❌ not met"}.get(cells[5], "—")
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

@@ -16,15 +16,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_data as data  # noqa: E402
-import bench_report as report  # noqa: E402
-from bench_exec import (  # noqa: E402
+import bench_data as data
+import bench_report as report
+from bench_exec import (
     BenchError,
     Tool,
     copy_in,
     flip_middle_byte,
     free_bytes,
     fs_type,
+    mount_fstype,
     new_workspace,
     remove_tree,
     run,
@@ -32,7 +33,7 @@ from bench_exec import (  # noqa: E402
     timed_runs,
     tree_bytes,
 )
-from bench_report import Row, Target, faster, under_seconds  # noqa: E402
+from bench_report import Row, Target, faster, under_seconds
 
 DVC_VERSION = "3.67.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -269,7 +270,8 @@ def bench_big(ctx: Context) -> list[Row]:
     if ctx.wants("change-1byte"):
         rows.append(Row(SCENARIOS["change-1byte"], m["readd"], d["readd"], "s"))
         growth = Target("growth < 1 MiB", lambda mv, _dv: mv < MiB)
-        rows.append(Row("store growth after 1-byte change", m["growth"], d["growth"], "B", growth))
+        label = "store growth after 1-byte change"
+        rows.append(Row(label, m["growth"], d["growth"], "bytes", growth))
     return rows
 
 
@@ -293,9 +295,7 @@ def bench_small(ctx: Context) -> list[Row]:
     if ctx.wants("add-small"):
         rows.append(Row(SCENARIOS["add-small"], m["add"], d["add"], "s", faster(5)))
     if ctx.wants("status-small"):
-        target = Target(
-            "≥6× faster and mlvc < 0.3 s", lambda mv, dv: 0 < mv < 0.3 and dv / mv >= 6
-        )
+        target = Target("≥6× faster and mlvc < 0.3 s", lambda mv, dv: 0 < mv < 0.3 and dv / mv >= 6)
         label = f"{SCENARIOS['status-small']} (median of {STATUS_RUNS})"
         rows.append(Row(label, m["status"], d["status"], "s", target))
     return rows
@@ -359,6 +359,15 @@ def display_path(path: str) -> str:
     return os.path.relpath(path, REPO_ROOT) if inside else path
 
 
+def data_fs_description() -> str:
+    """``stat -f -c %T`` of the data dir, plus the mount's type when that says more."""
+    stat_type = fs_type(DATA_DIR)
+    mounted = mount_fstype(DATA_DIR)
+    if mounted and mounted not in stat_type.split("/"):
+        return f"{stat_type} (`stat -f`), mounted as {mounted}"
+    return stat_type
+
+
 def run_info(ctx: Context, dvc_ver: str) -> report.RunInfo:
     mlvc_ver = run(ctx.mlvc.cmd("--version"), BENCH_DIR, ctx.mlvc.env).strip()
     return report.RunInfo(
@@ -367,7 +376,7 @@ def run_info(ctx: Context, dvc_ver: str) -> report.RunInfo:
         mlvc_path=display_path(ctx.mlvc.argv0),
         dvc_version=dvc_ver,
         python=f"{platform.python_implementation()} {platform.python_version()}",
-        data_fs=fs_type(DATA_DIR),
+        data_fs=data_fs_description(),
         scenarios=list(ctx.selected),
         partial=len(ctx.selected) < len(SCENARIOS),
         machine=report.machine_info(),
@@ -388,7 +397,7 @@ def benchmark(args: argparse.Namespace) -> int:
     print(report.plain_table(rows))
     if not args.no_docs:
         report.write_doc(DOC_PATH, report.render_top(rows, info))
-        log(f"wrote {DOC_PATH.relative_to(REPO_ROOT)}")
+        log(f"wrote {display_path(str(DOC_PATH))}")
     return 0
 
 

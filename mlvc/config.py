@@ -7,9 +7,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlvc.errors import ConfigError
-from mlvc.store.chunker import ChunkParams
 
 FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkParams:
+    """Fixed for a repository at `init` (stored in its config): changing them would
+    change every chunk boundary and defeat deduplication."""
+
+    min_size: int = 16 << 10
+    avg_size: int = 64 << 10
+    max_size: int = 256 << 10
+    seed: int = 0
+
+    def to_config(self) -> dict[str, int | str]:
+        return {
+            "algorithm": "fastcdc2020",
+            "min_size": self.min_size,
+            "avg_size": self.avg_size,
+            "max_size": self.max_size,
+            "seed": self.seed,
+        }
 
 
 @dataclass(frozen=True, slots=True)

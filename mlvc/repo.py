@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlvc import config as config_mod
 from mlvc.config import Config
 from mlvc.errors import NotARepositoryError, RepositoryExistsError, UnsafePathError
 from mlvc.store.fsutil import atomic_write, fsync_dir
 from mlvc.store.index import Index
-from mlvc.store.objectstore import ObjectStore
+
+if TYPE_CHECKING:
+    from mlvc.store.objectstore import ObjectStore
 
 DIRNAME = ".mlvc"
 
@@ -69,6 +72,8 @@ class Repo:
 
     @cached_property
     def store(self) -> ObjectStore:
+        from mlvc.store.objectstore import ObjectStore
+
         return ObjectStore(self.dir / "packs", self.index, self.config.chunking)
 
     def relpath(self, path: Path, cwd: Path) -> str:

@@ -7,14 +7,13 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from mlvc.repo import Repo
-from mlvc.store.chunker import hash_file
-from mlvc.store.index import StatRow, TrackedFile
+from mlvc.store.index import StatRow
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, stat_of, walk
-from mlvc.workspace.snapshot import is_clean
+from mlvc.workspace.statcache import racy_window
 
 State = Literal["modified", "deleted", "new"]
 
@@ -36,39 +35,47 @@ class StatusResult:
 
 
 def status(repo: Repo) -> StatusResult:
-    index = repo.index
-    tracked: dict[str, TrackedFile] = {f.path: f for f in index.tracked()}
+    tracked = repo.index.tracked_with_stats()
     if not tracked:
         return StatusResult((), 0)
-    cache = index.stat_rows()
     ignore = Ignore.load(repo.root)
     refreshed: list[tuple[str, StatRow]] = []
     seen: set[str] = set()
     changes: list[Change] = []
-    dirs = {f.root for f in tracked.values() if f.path != f.root}
-    for root in sorted({f.root for f in tracked.values()}):
+    roots = {row[0] for row in tracked.values()}
+    dirs = {row[0] for path, row in tracked.items() if path != row[0]}
+    for root in sorted(roots):
         for st in _present(repo, root, root in dirs, ignore):
             seen.add(st.rel)
-            known = tracked.get(st.rel)
-            if known is None:
+            row = tracked.get(st.rel)
+            if row is None:
                 changes.append(Change(st.rel, "new"))
-                continue
-            row = cache.get(st.rel)
-            current: bytes
-            if is_clean(row, st) and row is not None:
-                current = row.file_id
-            else:
-                current = _hash(repo, st, refreshed)
-            if current != known.id or st.kind != known.kind:
+            elif _current_id(repo, st, row, refreshed) != row[1] or st.kind != row[2]:
                 changes.append(Change(st.rel, "modified"))
     changes.extend(Change(p, "deleted") for p in tracked if p not in seen)
     _save(repo, refreshed)
     return StatusResult(tuple(sorted(changes, key=lambda c: c.path)), len(tracked))
 
 
+def _current_id(
+    repo: Repo, st: FileStat, row: list[Any], refreshed: list[tuple[str, StatRow]]
+) -> bytes:
+    """The file's id from the stat cache when its entry is racy-clean, else by hashing."""
+    _, _, _, _, size, mtime_ns, ino, file_id, hashed_ns = row
+    if (
+        file_id is not None
+        and size == st.size
+        and mtime_ns == st.mtime_ns
+        and ino == st.ino
+        and st.mtime_ns < hashed_ns - racy_window(st.mtime_ns)
+    ):
+        return bytes(file_id)
+    return _hash(repo, st, refreshed)
+
+
 def _present(repo: Repo, root: str, is_dir: bool, ignore: Ignore) -> list[FileStat]:
     if is_dir:
-        return list(walk(repo.root, root, ignore))
+        return walk(repo.root, root, ignore)
     try:
         st = os.lstat(repo.abspath(root))
     except FileNotFoundError:
@@ -85,6 +92,8 @@ def _hash(repo: Repo, st: FileStat, refreshed: list[tuple[str, StatRow]]) -> byt
 
             oid = file_id(os.fsencode(os.readlink(path)))
         else:
+            from mlvc.store.chunker import hash_file
+
             oid, _ = hash_file(path)
     except OSError:
         return b""  # unreadable now: report it as modified rather than fail the status

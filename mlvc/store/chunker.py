@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import blake3
 from pyfastcdc.cy import FastCDC
 
+from mlvc.config import ChunkParams
 from mlvc.ids import ObjectId
 
 BLOCK = 32 << 20
@@ -28,26 +28,6 @@ def pool() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlvc-hash")
     return _pool
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkParams:
-    """Fixed for a repository at `init` (stored in its config): changing them would
-    change every chunk boundary and defeat deduplication."""
-
-    min_size: int = 16 << 10
-    avg_size: int = 64 << 10
-    max_size: int = 256 << 10
-    seed: int = 0
-
-    def to_config(self) -> dict[str, int | str]:
-        return {
-            "algorithm": "fastcdc2020",
-            "min_size": self.min_size,
-            "avg_size": self.avg_size,
-            "max_size": self.max_size,
-            "seed": self.seed,
-        }
 
 
 Batch = list[tuple[ObjectId, memoryview]]

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import blake3
 
+from mlvc.config import ChunkParams
 from mlvc.errors import (
     AmbiguousIdError,
     CorruptObjectError,
@@ -23,7 +24,7 @@ from mlvc.errors import (
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
 from mlvc.store import compress
-from mlvc.store.chunker import ChunkedRead, ChunkParams
+from mlvc.store.chunker import ChunkedRead
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.pack import PackWriter, check_of

@@ -21,13 +21,13 @@ import os
 import queue
 import struct
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import blake3
 
 from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, ObjectId
+from mlvc.store.entry import Entry
 from mlvc.store.fsutil import disk_errors, temp_name
 
 MAGIC = b"MLVCPACK"
@@ -41,19 +41,6 @@ FOOTER_MAGIC = b"MLVT"
 END = b"MLVCEND\0"
 NO_CHECK = bytes(8)
 MAX_ENTRIES = 1 << 24
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """Where one object lies in a pack: offset of its stored bytes, lengths, codec."""
-
-    id: ObjectId
-    kind: Kind
-    codec: int
-    offset: int
-    raw_len: int
-    stored_len: int
-    check: bytes
 
 
 def check_of(stored: bytes | memoryview) -> bytes:

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from mlvc.errors import UnsafePathError
-from mlvc.paths import check_name
 from mlvc.workspace.ignore import Ignore
 
+# Names a tree may not hold (see mlvc.paths.check_name): skipped by the walk rather
+# than aborting a whole directory. One regex, as this runs once per file on every status.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
+_S_IFLNK = stat.S_IFLNK
+_S_IFREG = stat.S_IFREG
+_S_IFMT = 0o170000
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
+
+class FileStat(NamedTuple):
+    """A NamedTuple, not a dataclass: status builds one per file, 20k at a time."""
+
     rel: str
     kind: str  # "file" or "symlink"
     size: int
@@ -24,37 +30,62 @@ class FileStat:
 
 
 def stat_of(rel: str, st: os.stat_result) -> FileStat:
-    kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file"
-    return FileStat(rel, kind, st.st_size, st.st_mtime_ns, st.st_ino, bool(st.st_mode & 0o111))
+    link = stat.S_ISLNK(st.st_mode)
+    kind = "symlink" if link else "file"
+    return FileStat(
+        rel, kind, st.st_size, st.st_mtime_ns, st.st_ino, not link and bool(st.st_mode & 0o111)
+    )
 
 
-def walk(root: Path, rel: str, ignore: Ignore) -> Iterator[FileStat]:
-    """Every regular file and symlink under the directory `rel`, in sorted path order.
+def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
+    """Every regular file and symlink under the directory `rel` (unordered).
 
-    Names mlvc cannot store safely (control characters, reserved names) are skipped
-    rather than aborting a whole directory; sockets, fifos and devices are skipped.
+    Sockets, fifos and devices are skipped, and so are names mlvc cannot store safely.
+    The loop is kept tight on purpose: it runs once per file on every `mlvc status`.
     """
-    directory = root / rel if rel else root
-    try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for entry in entries:
-        name = entry.name
-        child = f"{rel}/{name}" if rel else name
+    found: list[FileStat] = []
+    append = found.append
+    skips_file = ignore.skips_file
+    unsafe = _UNSAFE.search
+    stack = [rel]
+    while stack:
+        current = stack.pop()
+        prefix = f"{current}/" if current else ""
         try:
-            check_name(name)
-        except UnsafePathError:
+            entries = os.scandir(root / current if current else root)
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            if not ignore.skips_dir(child, name, Path(entry.path)):
-                yield from walk(root, child, ignore)
-            continue
-        if ignore.skips_file(child, name):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            yield stat_of(child, st)
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if unsafe(name):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if not ignore.skips_dir(prefix + name, name, Path(entry.path)):
+                        stack.append(prefix + name)
+                    continue
+                if skips_file(prefix + name, name):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                fmt = st.st_mode & _S_IFMT
+                if fmt == _S_IFREG:
+                    append(
+                        FileStat(
+                            prefix + name,
+                            "file",
+                            st.st_size,
+                            st.st_mtime_ns,
+                            st.st_ino,
+                            bool(st.st_mode & 0o111),
+                        )
+                    )
+                elif fmt == _S_IFLNK:
+                    append(
+                        FileStat(
+                            prefix + name, "symlink", st.st_size, st.st_mtime_ns, st.st_ino, False
+                        )
+                    )
+    return found

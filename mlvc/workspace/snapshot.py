@@ -21,20 +21,9 @@ from mlvc.store.index import StatRow, TrackedFile
 from mlvc.store.objectstore import ObjectStore
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, stat_of, walk
+from mlvc.workspace.statcache import is_clean
 
-RACY_NS = 2_000_000_000
 Progress = Callable[[int], None]
-
-
-def is_clean(row: StatRow | None, st: FileStat) -> bool:
-    """True when the cached id can be trusted for this stat without reading the file."""
-    return (
-        row is not None
-        and row.size == st.size
-        and row.mtime_ns == st.mtime_ns
-        and row.ino == st.ino
-        and st.mtime_ns < row.hashed_ns - RACY_NS
-    )
 
 
 @dataclass
