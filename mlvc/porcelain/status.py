@@ -61,13 +61,14 @@ def _current_id(
     repo: Repo, st: FileStat, row: list[Any], refreshed: list[tuple[str, StatRow]]
 ) -> bytes:
     """The file's id from the stat cache when its entry is racy-clean, else by hashing."""
-    _, _, _, _, size, mtime_ns, ino, file_id, hashed_ns = row
+    _, _, _, _, size, mtime_ns, ino, file_id, hashed_ns, ctime_ns = row
     if (
         file_id is not None
         and size == st.size
         and mtime_ns == st.mtime_ns
         and ino == st.ino
-        and st.mtime_ns < hashed_ns - racy_window(st.mtime_ns)
+        and ctime_ns == st.ctime_ns
+        and st.ctime_ns < hashed_ns - racy_window(st.ctime_ns)
     ):
         return bytes(file_id)
     return _hash(repo, st, refreshed)
@@ -97,7 +98,7 @@ def _hash(repo: Repo, st: FileStat, refreshed: list[tuple[str, StatRow]]) -> byt
             oid, _ = hash_file(path)
     except OSError:
         return b""  # unreadable now: report it as modified rather than fail the status
-    refreshed.append((st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns)))
+    refreshed.append((st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns)))
     return oid
 
 

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS statcache (
     mtime_ns INTEGER NOT NULL,
     ino INTEGER NOT NULL,
     file_id BLOB NOT NULL,
-    hashed_ns INTEGER NOT NULL
+    hashed_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -83,6 +84,7 @@ class StatRow(NamedTuple):
     ino: int
     file_id: ObjectId
     hashed_ns: int
+    ctime_ns: int
 
 
 class TrackedFile(NamedTuple):
@@ -181,14 +183,14 @@ class Index:
         for path in paths:
             r = self.db.execute("SELECT * FROM statcache WHERE path = ?", (path,)).fetchone()
             if r is not None:
-                found[path] = StatRow(r[1], r[2], r[3], ObjectId(r[4]), r[5])
+                found[path] = StatRow._make(r[1:])
         return found
 
     def put_stat_rows(self, rows: Iterable[tuple[str, StatRow]]) -> None:
         self._bump()
         self.db.executemany(
-            "INSERT OR REPLACE INTO statcache VALUES (?, ?, ?, ?, ?, ?)",
-            ((p, r.size, r.mtime_ns, r.ino, r.file_id, r.hashed_ns) for p, r in rows),
+            "INSERT OR REPLACE INTO statcache VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((p, r.size, r.mtime_ns, r.ino, r.file_id, r.hashed_ns, r.ctime_ns) for p, r in rows),
         )
 
     # -- runs and tracked paths ----------------------------------------------------
@@ -234,7 +236,7 @@ class Index:
 
     def tracked_with_stats(self) -> dict[str, list[Any]]:
         """Every tracked file with its stat-cache row (status's hot path):
-        path -> [root, id, kind, size, cached size, mtime_ns, ino, file_id, hashed_ns];
+        path -> [root, id, kind, size, cached size, mtime_ns, ino, file_id, hashed_ns, ctime_ns];
         the cached fields are None for a file with no stat-cache row.
 
         Read from `worktree.msgpack`, a snapshot of the two tables that loads in one
@@ -254,7 +256,7 @@ class Index:
                 return data[1]  # type: ignore[no-any-return]
         rows = self.db.execute(
             "SELECT t.path, t.root, t.id, t.kind, t.size, s.size, s.mtime_ns, s.ino, s.file_id,"
-            " s.hashed_ns FROM tracked t LEFT JOIN statcache s ON s.path = t.path"
+            " s.hashed_ns, s.ctime_ns FROM tracked t LEFT JOIN statcache s ON s.path = t.path"
         )
         table = {row[0]: list(row[1:]) for row in rows}
         tmp = snapshot.with_name(f"worktree.{os.getpid()}.tmp")

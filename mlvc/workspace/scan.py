@@ -27,14 +27,14 @@ class FileStat(NamedTuple):
     mtime_ns: int
     ino: int
     executable: bool
+    ctime_ns: int  # changes on every write and on utime(): catches mtime reset by hand
 
 
 def stat_of(rel: str, st: os.stat_result) -> FileStat:
     link = stat.S_ISLNK(st.st_mode)
     kind = "symlink" if link else "file"
-    return FileStat(
-        rel, kind, st.st_size, st.st_mtime_ns, st.st_ino, not link and bool(st.st_mode & 0o111)
-    )
+    executable = not link and bool(st.st_mode & 0o111)
+    return FileStat(rel, kind, st.st_size, st.st_mtime_ns, st.st_ino, executable, st.st_ctime_ns)
 
 
 def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
@@ -80,12 +80,19 @@ def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
                             st.st_mtime_ns,
                             st.st_ino,
                             bool(st.st_mode & 0o111),
+                            st.st_ctime_ns,
                         )
                     )
                 elif fmt == _S_IFLNK:
                     append(
                         FileStat(
-                            prefix + name, "symlink", st.st_size, st.st_mtime_ns, st.st_ino, False
+                            prefix + name,
+                            "symlink",
+                            st.st_size,
+                            st.st_mtime_ns,
+                            st.st_ino,
+                            False,
+                            st.st_ctime_ns,
                         )
                     )
     return found

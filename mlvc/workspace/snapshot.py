@@ -50,7 +50,9 @@ class Snapshotter:
             oid = self.store.put_bytes(os.fsencode(os.readlink(path)))
         else:
             oid, _ = self.store.put_file(path, self.progress)
-        self.new_stats.append((st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns)))
+        self.new_stats.append(
+            (st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
+        )
         return oid
 
     def snapshot(self, rel: str, root_rel: str) -> PathRecord:

@@ -20,7 +20,8 @@ def is_clean(row: StatRow | None, st: FileStat) -> bool:
         and row.size == st.size
         and row.mtime_ns == st.mtime_ns
         and row.ino == st.ino
-        and st.mtime_ns < row.hashed_ns - racy_window(st.mtime_ns)
+        and row.ctime_ns == st.ctime_ns
+        and st.ctime_ns < row.hashed_ns - racy_window(st.ctime_ns)
     )
 
 

@@ -157,21 +157,39 @@ def test_same_size_same_mtime_edit_is_caught(mlvc: Run, workspace: Path) -> None
 
 
 def test_status_uses_the_stat_cache(mlvc: Run, workspace: Path) -> None:
-    """Files older than the racy window are not read again: make one unreadable to
-    prove it (as root, a FIFO in its place would block; use a swap of content under the
-    same stat instead)."""
+    """An old, unchanged file is not read again: its stat-cache row is left as it was.
+    A file hashed right after it was written (racy) is hashed again and its row renewed."""
+    import sqlite3
+
     mlvc("init")
-    path = workspace / "old.bin"
-    path.write_bytes(b"x" * 100)
+    old, fresh = workspace / "old.bin", workspace / "fresh.bin"
+    old.write_bytes(b"x" * 100)
     past = time.time_ns() - 10_000_000_000
-    os.utime(path, ns=(past, past))
+    os.utime(old, ns=(past, past))
     mlvc("add", "old.bin")
+
+    def hashed(name: str) -> int:
+        db = sqlite3.connect(workspace / ".mlvc" / "index.db")
+        try:
+            return int(
+                db.execute("SELECT hashed_ns FROM statcache WHERE path = ?", (name,)).fetchone()[0]
+            )
+        finally:
+            db.close()
+
+    before = hashed("old.bin")
     assert json.loads(mlvc("status", "--json").stdout)["clean"] is True
-    # Same size, same mtime, same inode, hashed long after its mtime: trusted, not read.
-    with open(path, "r+b") as handle:
-        handle.write(b"y")
-    os.utime(path, ns=(past, past))
+    assert hashed("old.bin") == before
+    from mlvc.porcelain.add import add
+    from mlvc.repo import Repo
+
+    fresh.write_bytes(b"y" * 100)
+    repo = Repo.discover(workspace)
+    add(repo, [Path("fresh.bin")], workspace, {"user": "t"})  # hashed within the racy window
+    repo.close()
+    racy = hashed("fresh.bin")
     assert json.loads(mlvc("status", "--json").stdout)["clean"] is True
+    assert hashed("fresh.bin") > racy
 
 
 def test_adding_unchanged_content_records_nothing(mlvc: Run, workspace: Path) -> None:

@@ -1,0 +1,1 @@
+"""Capturing a run: process, tracer, workspace scan, git, environment, resources."""
