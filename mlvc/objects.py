@@ -222,6 +222,8 @@ class Run:
     resources: dict[str, Any] = field(default_factory=dict)
     owner: dict[str, Any] = field(default_factory=dict)
     logs: dict[str, Any] = field(default_factory=dict)
+    removed: tuple[str, ...] = ()
+    external: dict[str, Any] = field(default_factory=dict)
     message: str = ""
     tags: tuple[str, ...] = ()
     reproduces: ObjectId | None = None
@@ -238,6 +240,8 @@ class Run:
             "exit_code": self.exit_code,
             "inputs": {p: r.to_value() for p, r in self.inputs.items()},
             "outputs": {p: r.to_value() for p, r in self.outputs.items()},
+            "removed": list(self.removed),
+            "external": self.external,
             "message": self.message,
             "tags": list(self.tags),
             "reproduces": self.reproduces,
@@ -247,7 +251,7 @@ class Run:
         return value
 
     def encode(self) -> bytes:
-        for path in (*self.inputs, *self.outputs):
+        for path in (*self.inputs, *self.outputs, *self.removed):
             check_relpath(path)
         return codec.encode(self.to_value())
 
@@ -258,7 +262,8 @@ class Run:
     @classmethod
     def decode(cls, data: bytes, what: str = "run") -> Run:
         fields = {"v", "kind", "started", "ended", "status", "command", "cwd", "exit_code"}
-        fields |= {"inputs", "outputs", "message", "tags", "reproduces", *_FREE_SECTIONS}
+        fields |= {"inputs", "outputs", "removed", "external", "message", "tags", "reproduces"}
+        fields |= set(_FREE_SECTIONS)
         raw = _keys(codec.decode(data, what), fields, what)
         if raw["v"] != FORMAT_VERSION or raw["kind"] not in ("run", "snapshot"):
             raise _fail(what, "unknown run version or kind")
@@ -268,8 +273,12 @@ class Run:
         for name in _FREE_SECTIONS:
             if not isinstance(raw[name], dict):
                 raise _fail(what, f"{name} is not a map")
-        if not _strings(raw["command"]) or not _strings(raw["tags"]):
-            raise _fail(what, "command and tags must be lists of strings")
+        if not all(_strings(raw[name]) for name in ("command", "tags", "removed")):
+            raise _fail(what, "command, tags and removed must be lists of strings")
+        if not isinstance(raw["external"], dict):
+            raise _fail(what, "external is not a map")
+        for path in raw["removed"]:
+            _safe_path(path, what)
         if raw["exit_code"] is not None and not isinstance(raw["exit_code"], int):
             raise _fail(what, "exit_code is not an integer")
         return cls(
@@ -282,11 +291,22 @@ class Run:
             exit_code=raw["exit_code"],
             inputs=_records(raw["inputs"], what),
             outputs=_records(raw["outputs"], what),
+            removed=tuple(raw["removed"]),
+            external=raw["external"],
             message=raw["message"],
             tags=tuple(raw["tags"]),
             reproduces=None if raw["reproduces"] is None else _oid(raw["reproduces"], what),
             **{name: raw[name] for name in _FREE_SECTIONS},
         )
+
+
+def _safe_path(path: Any, what: str) -> None:
+    if not isinstance(path, str):
+        raise _fail(what, "a path is not a string")
+    try:
+        check_relpath(path)
+    except UnsafePathError as exc:
+        raise _fail(what, exc.message) from None
 
 
 def _strings(value: Any) -> bool:
@@ -298,9 +318,6 @@ def _records(value: Any, what: str) -> dict[str, PathRecord]:
         raise _fail(what, "inputs/outputs is not a map")
     records = {}
     for path, record in value.items():
-        try:
-            check_relpath(path)
-        except UnsafePathError as exc:
-            raise _fail(what, exc.message) from None
+        _safe_path(path, what)
         records[path] = PathRecord.from_value(record, f"{what} path {path!r}")
     return records

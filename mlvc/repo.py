@@ -56,7 +56,13 @@ class Repo:
             )
         path.mkdir(parents=True, exist_ok=True)
         directory = path / DIRNAME
-        directory.mkdir()
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            raise RepositoryExistsError(
+                f"{directory} exists but holds no config.toml (an interrupted init?)",
+                hint=f"remove {directory} if it holds nothing you need, then run mlvc init",
+            ) from None
         for sub in ("packs", "refs/tags", "tmp"):
             (directory / sub).mkdir(parents=True)
         config = config_mod.default()

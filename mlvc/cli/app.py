@@ -114,6 +114,9 @@ def add(
         return
     console = render.out()
     for p in result.paths:
+        if p.id is None:
+            console.print(f"{'removed':9} {p.path}")
+            continue
         state = "added" if p.changed else "unchanged"
         kind = "dir " if p.kind == "tree" else ""
         console.print(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}")

@@ -58,6 +58,7 @@ def _usage_exit(exc: Exception) -> int | None:
     if isinstance(exc, leave):
         return int(problem.exit_code)
     if isinstance(exc, abort):
+        _say("interrupted")
         return 130
     if isinstance(exc, click_error):
         problem.show()

@@ -9,20 +9,25 @@ from pathlib import Path
 from typing import Any
 
 from mlvc import clock
-from mlvc.errors import PathNotFoundError
-from mlvc.ids import Kind, ObjectId
+from mlvc.errors import MlvcError, PathNotFoundError
+from mlvc.ids import ObjectId
 from mlvc.objects import PathRecord, Run
+from mlvc.recorder import Lineage, record
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import walk
 from mlvc.workspace.snapshot import Snapshotter
 
 
+class PathIgnoredError(MlvcError):
+    pass
+
+
 @dataclass(frozen=True)
 class AddedPath:
     path: str
-    kind: str
-    id: ObjectId
+    kind: str  # file, tree, symlink, or "removed" for a tracked path that is gone
+    id: ObjectId | None
     size: int
     changed: bool
 
@@ -38,15 +43,33 @@ def _targets(repo: Repo, paths: list[Path], cwd: Path, ignore: Ignore) -> list[s
     targets: list[str] = []
     for path in paths:
         rel = repo.relpath(path, cwd)
-        if not os.path.lexists(repo.abspath(rel)):
-            raise PathNotFoundError(f"pathspec '{path}' did not match any file")
         if rel == "":
             # Adding the workspace root tracks each top-level entry on its own.
             tops = {st.rel.split("/")[0] for st in walk(repo.root, "", ignore)}
             targets.extend(sorted(tops))
-        else:
-            targets.append(rel)
+            continue
+        if not os.path.lexists(repo.abspath(rel)):
+            if not repo.index.is_tracked(rel):
+                raise PathNotFoundError(f"pathspec '{path}' did not match any file")
+        elif _ignored(ignore, repo, rel):
+            raise PathIgnoredError(
+                f"path '{path}' is ignored (by .mlvcignore or mlvc's defaults)",
+                hint="remove the matching rule from .mlvcignore to track it",
+            )
+        targets.append(rel)
     return list(dict.fromkeys(targets))
+
+
+def _ignored(ignore: Ignore, repo: Repo, rel: str) -> bool:
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        prefix = "/".join(parts[:depth])
+        if ignore.skips_dir(prefix, parts[depth - 1], repo.abspath(prefix)):
+            return True
+    name = parts[-1]
+    if os.path.isdir(repo.abspath(rel)) and not os.path.islink(repo.abspath(rel)):
+        return ignore.skips_dir(rel, name, repo.abspath(rel))
+    return ignore.skips_file(rel, name)
 
 
 def add(
@@ -57,49 +80,66 @@ def add(
     message: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> AddResult:
+    """Store each path; record one snapshot run with the paths whose content changed.
+    A path that is tracked but gone from the workspace is recorded as removed."""
     started = clock.now()
     ignore = Ignore.load(repo.root)
     targets = _targets(repo, paths, cwd, ignore)
     index = repo.index
     versions = {p: v for p in targets if (v := index.latest_version(p)) is not None}
     snap = Snapshotter(repo.root, repo.store, ignore, index.stat_rows(), progress)
-    records: dict[str, PathRecord] = {}
+    outputs: dict[str, PathRecord] = {}
+    removed: list[str] = []
     added = []
+    lineage = Lineage()
     try:
         for rel in targets:
-            record = snap.snapshot(rel, rel)
-            changed = versions.get(rel) != record.id
-            records[rel] = record
-            added.append(AddedPath(rel, record.kind, record.id, record.size, changed))
-        outputs = {p: r for p, r in records.items() if versions.get(p) != r.id}
-        run_id = None
-        if outputs:
-            run = Run(
-                kind="snapshot",
-                started=started,
-                ended=clock.now(),
-                status="ok",
-                command=("mlvc", "add", *targets),
-                outputs=outputs,
-                owner=owner,
-                message=message,
-            )
-            run_id = repo.store.put_object(Kind.RUN, run.encode())
-        repo.store.commit()
+            if not os.path.lexists(repo.abspath(rel)):
+                removed.append(rel)
+                lineage.tracked[rel] = []
+                added.append(AddedPath(rel, "removed", None, 0, True))
+                continue
+            before = len(snap.files)
+            rec = snap.snapshot(rel, rel)
+            inside = snap.files[before:]
+            lineage.tracked[rel] = inside
+            changed = versions.get(rel) != rec.id
+            added.append(AddedPath(rel, rec.kind, rec.id, rec.size, changed))
+            if changed:
+                outputs[rel] = rec
+                lineage.files[rel] = [(f.path, f.id, f.kind, f.size) for f in inside]
     except BaseException:
         repo.store.abort()
         raise
-    index.begin()
-    try:
-        if run_id is not None:
-            seq = index.add_run(run_id, "snapshot", started, "ok")
-            for path, record in outputs.items():
-                index.add_path_version(path, seq, record.id, record.kind, record.size)
-        for rel in targets:
-            index.replace_tracked(rel, (f for f in snap.files if f.root == rel))
-        index.put_stat_rows(snap.new_stats)
-        index.commit()
-    except BaseException:
-        index.rollback()
-        raise
+    lineage.stat_rows = snap.new_stats
+    run_id = None
+    if outputs or removed:
+        run = Run(
+            kind="snapshot",
+            started=started,
+            ended=clock.now(),
+            status="ok",
+            command=("mlvc", "add", *targets),
+            outputs=outputs,
+            removed=tuple(removed),
+            owner=owner,
+            message=message,
+        )
+        run_id = record(repo, run, lineage)
+    else:
+        _refresh(repo, lineage)
     return AddResult(run_id, tuple(added), len(snap.files))
+
+
+def _refresh(repo: Repo, lineage: Lineage) -> None:
+    """Nothing changed: still store what was hashed (stat rows) for the next status."""
+    repo.store.commit()
+    if not lineage.stat_rows:
+        return
+    repo.index.begin()
+    try:
+        repo.index.put_stat_rows(lineage.stat_rows)
+        repo.index.commit()
+    except BaseException:
+        repo.index.rollback()
+        raise

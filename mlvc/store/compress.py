@@ -52,7 +52,12 @@ def worth_compressing(samples: list[memoryview] | list[bytes]) -> bool:
 def decompress(data: bytes, raw_len: int, what: str) -> bytes:
     import zstandard
 
+    # zstandard trusts a frame's declared content size over max_output_size, so check
+    # the declaration first: a hostile frame could otherwise claim any size.
     try:
+        declared = zstandard.frame_content_size(data)
+        if declared != raw_len:
+            raise CorruptObjectError(f"{what} declares {declared} bytes, not {raw_len}")
         out = zstandard.ZstdDecompressor().decompress(data, max_output_size=raw_len)
     except zstandard.ZstdError as exc:
         raise CorruptObjectError(f"{what} does not decompress: {exc}") from None

@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS path_versions (
     size INTEGER NOT NULL,
     PRIMARY KEY (path, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS path_versions_id ON path_versions (id);
+CREATE TABLE IF NOT EXISTS inputs (
+    seq INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    id BLOB NOT NULL,
+    producer BLOB,
+    PRIMARY KEY (seq, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inputs_id ON inputs (id);
 CREATE TABLE IF NOT EXISTS tracked (
     path TEXT PRIMARY KEY,
     root TEXT NOT NULL,
@@ -116,7 +125,7 @@ class Index:
         except sqlite3.DatabaseError as exc:
             raise MlvcError(
                 f"index {path} cannot be opened: {exc}",
-                hint="move it aside; `mlvc fsck --repair` rebuilds it from the packs",
+                hint="move .mlvc/index.db aside and report this; the packs still hold every object",
             ) from None
         self._packs: dict[int, str] = {}
 
@@ -207,6 +216,27 @@ class Index:
             "INSERT OR REPLACE INTO path_versions VALUES (?, ?, ?, ?, ?)",
             (path, seq, oid, kind, size),
         )
+
+    def add_input(self, seq: int, path: str, oid: bytes, producer: bytes | None) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?)", (seq, path, oid, producer)
+        )
+
+    def producer_of(self, oid: bytes, path: str) -> ObjectId | None:
+        """The latest run or snapshot that output this exact content, preferring `path`."""
+        row = self.db.execute(
+            "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq WHERE v.id = ?"
+            " ORDER BY v.path = ? DESC, v.seq DESC LIMIT 1",
+            (oid, path),
+        ).fetchone()
+        return None if row is None else ObjectId(row[0])
+
+    def is_tracked(self, path: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM tracked WHERE path = ? OR root = ? OR path GLOB ? LIMIT 1",
+            (path, path, _glob_under(path)),
+        ).fetchone()
+        return row is not None
 
     def latest_version(self, path: str) -> ObjectId | None:
         row = self.db.execute(

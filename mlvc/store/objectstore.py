@@ -203,7 +203,8 @@ class ObjectStore:
         found = self.index.with_prefix(low, high, 10)
         if not found:
             raise ObjectNotFoundError(
-                f"object {prefix} not found", hint="check the id, or try 'mlvc fsck'"
+                f"object {prefix} not found",
+                hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",
             )
         if len(found) > 1:
             raise AmbiguousIdError(prefix, [f.hex() for f in found])
@@ -213,7 +214,8 @@ class ObjectStore:
         loc = self.index.locate(oid)
         if loc is None:
             raise ObjectNotFoundError(
-                f"object {short(oid)} not found", hint="check the id, or try 'mlvc fsck'"
+                f"object {short(oid)} not found",
+                hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",
             )
         return loc
 
@@ -228,7 +230,7 @@ class ObjectStore:
             except FileNotFoundError:
                 raise ObjectNotFoundError(
                     f"pack {loc.pack[:12]} holding object {short(loc.entry.id)} is missing",
-                    hint="run 'mlvc fsck'",
+                    hint="the store is damaged; restore .mlvc/packs from a backup",
                 ) from None
             self._fds[loc.pack] = fd
         e = loc.entry
@@ -238,7 +240,8 @@ class ObjectStore:
             raise CorruptObjectError(f"{what} is truncated in pack {loc.pack[:12]}")
         if e.kind is not Kind.CHUNK and check_of(stored) != e.check:
             raise CorruptObjectError(
-                f"corrupt object {e.id.hex()}: {what} fails its checksum", hint="run 'mlvc fsck'"
+                f"corrupt object {e.id.hex()}: {what} fails its checksum",
+                hint="the store is damaged; restore .mlvc/packs from a backup",
             )
         if e.codec == compress.Codec.ZSTD:
             return compress.decompress(stored, e.raw_len, f"corrupt object {e.id.hex()}")
@@ -260,7 +263,7 @@ class ObjectStore:
         if actual != oid:
             raise CorruptObjectError(
                 f"corrupt object {oid.hex()}: its bytes hash to {short(actual)}",
-                hint="run 'mlvc fsck'; fetch it again from a remote if one has it",
+                hint="the store is damaged; restore this object from a backup",
             )
         return kind, data
 

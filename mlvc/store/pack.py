@@ -69,7 +69,7 @@ class _Sink:
 
     def __init__(self, path: Path, direct: bool) -> None:
         self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.direct_fd = -1
         if direct and hasattr(os, "O_DIRECT"):
             try:
@@ -222,6 +222,7 @@ class PackWriter:
         final = self.directory / f"{self.name}.pack"
         try:
             with disk_errors(self.tmp):
+                os.fchmod(self._sink.fd, 0o444)  # sealed packs are immutable
                 os.fsync(self._sink.fd)
             self._sink.close()
             os.replace(self.tmp, final)
@@ -249,11 +250,7 @@ def read_table(path: Path) -> list[Entry]:
             magic != MAGIC
             or fmagic != FOOTER_MAGIC
             or end != END
-            or VERSION
-            not in (
-                version,
-                fversion,
-            )
+            or (version, fversion) != (VERSION, VERSION)
         ):
             raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
         if count > MAX_ENTRIES or offset + count * ROW.size + FOOTER.size != size:
@@ -262,6 +259,8 @@ def read_table(path: Path) -> list[Entry]:
         table = handle.read(count * ROW.size)
     if blake3.blake3(table).digest() != digest:
         raise CorruptPackError(f"{what} has a corrupt entry table")
+    if path.stem != digest.hex() and not path.name.startswith("tmp-"):
+        raise CorruptPackError(f"{what} is not named after its table ({digest.hex()[:12]})")
     entries = []
     for oid, kind, codec, entry_offset, raw_len, stored_len, check in ROW.iter_unpack(table):
         if entry_offset + stored_len > offset or kind not in Kind._value2member_map_:

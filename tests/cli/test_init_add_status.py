@@ -228,3 +228,42 @@ def test_every_command_is_documented(mlvc: Run) -> None:
         if name.startswith("-"):
             continue
         assert f"## mlvc {name}" in docs, f"mlvc {name} is missing from docs/cli.md"
+
+
+def test_adding_a_removed_path_records_the_removal(mlvc: Run, workspace: Path) -> None:
+    mlvc("init")
+    (workspace / "gone").mkdir()
+    (workspace / "gone" / "f").write_text("x")
+    mlvc("add", "gone")
+    import shutil
+
+    shutil.rmtree(workspace / "gone")
+    assert json.loads(mlvc("status", "--json").stdout)["changes"] == [
+        {"path": "gone/f", "state": "deleted"}
+    ]
+    result = json.loads(mlvc("add", "gone", "--json").stdout)
+    assert result["paths"] == [
+        {"path": "gone", "kind": "removed", "id": None, "size": 0, "changed": True}
+    ]
+    run = json.loads(mlvc("cat-object", result["run_id"]).stdout)["object"]
+    assert run["removed"] == ["gone"]
+    assert json.loads(mlvc("status", "--json").stdout)["tracked"] == 0
+
+
+def test_explicitly_adding_an_ignored_path_is_refused(mlvc: Run, workspace: Path) -> None:
+    mlvc("init")
+    (workspace / ".mlvcignore").write_text("*.tmp\n")
+    (workspace / "x.tmp").write_text("scratch")
+    (workspace / "__pycache__").mkdir()
+    (workspace / "__pycache__" / "m.pyc").write_bytes(b"\0")
+    for path in ("x.tmp", "__pycache__", "__pycache__/m.pyc"):
+        result = mlvc("add", path, check=False)
+        assert result.returncode == 1
+        assert "is ignored" in result.stderr
+
+
+def test_an_interrupted_init_is_explained(mlvc: Run, workspace: Path) -> None:
+    (workspace / ".mlvc").mkdir()
+    result = mlvc("init", check=False)
+    assert result.returncode == 1
+    assert "holds no config.toml" in result.stderr
