@@ -65,6 +65,8 @@ class Repo:
             ) from None
         for sub in ("packs", "refs/tags", "tmp"):
             (directory / sub).mkdir(parents=True)
+        # The store is not source: keep git from listing it (and runs from patching it).
+        (directory / ".gitignore").write_text("*\n")
         config = config_mod.default()
         Index(directory / "index.db").close()
         repo = cls(path, config)

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,9 +84,13 @@ ENV_ALLOWLIST: frozenset[str] = frozenset(
 
 _SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE", re.I)
 _CGROUP_HINTS = ("docker", "kubepods", "containerd", "libpod", "lxc")
+# What podman, systemd-nspawn, LXC and Flatpak put in the `container` variable.
+_CONTAINER_ENV_VALUES = frozenset({"podman", "docker", "oci", "systemd-nspawn", "lxc", "flatpak"})
 _NVIDIA_SMI_TIMEOUT = 5.0
 _PROC_READ_LIMIT = 1 << 20
 # Longest first, so ".cpython-311-x86_64-linux-gnu.so" is stripped whole, not just ".so".
+# The first path component of each RECORD line, and "/" when the line goes deeper.
+_RECORD_FIRST = re.compile(r'^"?([^/,\n]+)(/?)', re.MULTILINE)
 _MODULE_SUFFIXES = tuple(sorted(importlib.machinery.all_suffixes(), key=len, reverse=True))
 
 
@@ -120,7 +124,8 @@ def platform_info(env: Mapping[str, str]) -> dict[str, Any]:
 
 def _distro() -> dict[str, str] | None:
     if sys.platform == "darwin":
-        return {"id": "macos", "version_id": platform.mac_ver()[0], "name": "macOS"}
+        version = platform.mac_ver()[0]
+        return {"id": "macos", "version_id": version, "pretty_name": f"macOS {version}"}
     try:
         release = platform.freedesktop_os_release()
     except OSError:
@@ -145,7 +150,8 @@ def container_info(env: Mapping[str, str], root: str = "/") -> dict[str, Any] | 
     hints.update(hint for hint in _CGROUP_HINTS if hint in cgroup)
     if "KUBERNETES_SERVICE_HOST" in env:
         hints.add("kubernetes")
-    if env.get("container"):
+    # Only known values: this variable is not on the allowlist, so its text is not recorded.
+    if env.get("container") in _CONTAINER_ENV_VALUES:
         hints.add(env["container"])
     if not hints:
         return None
@@ -205,8 +211,10 @@ def _visible(sys_path: list[str]) -> Iterator[_Dist]:
     # Imported here: importlib.metadata pulls in the email package, about 30 ms.
     from importlib import metadata
 
+    # A relative entry ("" for `python -c`) means the cwd, which the library never reads.
+    absolute = [entry for entry in sys_path if os.path.isabs(entry)]
     seen: set[str] = set()
-    for dist in metadata.distributions(path=sys_path):
+    for dist in metadata.distributions(path=absolute):
         header = _header(dist)
         if header is None or _norm(header[0]) in seen:
             continue
@@ -221,9 +229,10 @@ def _header(dist: metadata.Distribution) -> tuple[str, str] | None:
     which costs about a millisecond per distribution: too slow for an environment of
     hundreds under the `mlvc run` overhead budget.
     """
-    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    text = _read(dist, "METADATA") or _read(dist, "PKG-INFO")
+    end = text.find("\n\n")
     fields: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in (text if end < 0 else text[:end]).splitlines():
         if not line.strip():
             break
         key, sep, value = line.partition(":")
@@ -248,9 +257,8 @@ def module_versions(modules: list[str], sys_path: list[str]) -> dict[str, str]:
     wanted = {m.partition(".")[0] for m in modules} - set(sys.stdlib_module_names)
     wanted.discard("")
     found: dict[str, set[str]] = {}
+    # Every distribution is asked, even once all are found: a namespace package has several.
     for dist in _visible(sys_path):
-        if not wanted:
-            break
         for module in _top_level(dist.dist) & wanted:
             found.setdefault(module, set()).add(f"{dist.name}=={dist.version}")
     return {module: ",".join(sorted(found[module])) for module in sorted(found)}
@@ -258,24 +266,32 @@ def module_versions(modules: list[str], sys_path: list[str]) -> dict[str, str]:
 
 def _top_level(dist: metadata.Distribution) -> set[str]:
     """Top-level import names: declared in top_level.txt, else inferred from RECORD."""
-    declared = dist.read_text("top_level.txt") or ""
+    declared = _read(dist, "top_level.txt")
     names = {line.replace("/", ".").partition(".")[0] for line in declared.split()}
-    return names or set(_record_top_level((dist.read_text("RECORD") or "").splitlines()))
+    return names or _record_top_level(_read(dist, "RECORD"))
 
 
-def _record_top_level(lines: Iterable[str]) -> Iterator[str]:
-    # Read RECORD as text rather than through `Distribution.files`, which builds a path
+def _read(dist: metadata.Distribution, name: str) -> str:
+    """A metadata file's text, or "" when it is missing or not UTF-8."""
+    try:
+        return dist.read_text(name) or ""
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _record_top_level(record: str) -> set[str]:
+    # A regex over the whole RECORD rather than `Distribution.files`, which builds a path
     # object for each of the tens of thousands of lines a large package lists.
-    for line in lines:
-        path = line.partition(",")[0]
-        first, sep, _ = path.partition("/")
-        if sep:
+    names = set()
+    for first, slash in set(_RECORD_FIRST.findall(record)):
+        if slash:
             if first != ".." and not first.endswith((".dist-info", ".data", "__pycache__")):
-                yield first
+                names.add(first)
             continue
         name = _module_name(first)
         if name and not name.startswith("__editable__"):
-            yield name
+            names.add(name)
+    return names
 
 
 def _module_name(filename: str) -> str | None:

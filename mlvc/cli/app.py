@@ -137,6 +137,49 @@ def status(json: Json = False) -> None:
     show_status(json)
 
 
+@app.command(
+    context_settings={"allow_interspersed_args": False},
+)
+def run(
+    command: Annotated[list[str], typer.Argument(help="The command to run, after '--'.")],
+    inputs: Annotated[
+        list[Path], typer.Option("--input", "-i", help="Declare an input (file or directory).")
+    ] = [],  # noqa: B006 - typer reads defaults, never mutates them
+    outputs: Annotated[list[Path], typer.Option("--output", "-o", help="Declare an output.")] = [],  # noqa: B006
+    params_files: Annotated[
+        list[Path], typer.Option("--params", "-p", help="Read params from this config file.")
+    ] = [],  # noqa: B006
+    metrics_files: Annotated[
+        list[Path], typer.Option("--metrics", "-m", help="Read metrics from this file.")
+    ] = [],  # noqa: B006
+    message: Annotated[str, typer.Option("--message", help="Why this run.")] = "",
+    tags: Annotated[list[str], typer.Option("--tag", "-t", help="Tag the run.")] = [],  # noqa: B006
+    json: Json = False,
+) -> None:
+    """Run a command and record everything it read, wrote, and ran with.
+
+    Example: [bold]mlvc run -- python train.py --lr 0.1[/bold]
+    """
+    from mlvc.cli.views import run_command
+
+    code = run_command(command, inputs, outputs, params_files, metrics_files, message, tags, json)
+    raise typer.Exit(code)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="Run id or unique prefix.")],
+    json: Json = False,
+) -> None:
+    """Show a run: command, code, inputs, outputs, params, metrics, environment.
+
+    Example: [bold]mlvc show 3f2a9c1e[/bold]
+    """
+    from mlvc.cli.views import show_run
+
+    show_run(ref, json)
+
+
 @app.command("hash-object", rich_help_panel=PLUMBING)
 def hash_object(
     paths: Annotated[list[Path], typer.Argument(help="Files to hash.")],

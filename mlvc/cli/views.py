@@ -33,3 +33,68 @@ def show_status(json: bool) -> None:
             color = colors[change.state]
             console.print(f"[{color}]{change.state:>9}:[/{color}] {change.path}")
         console.print("hint: 'mlvc add PATH' records the new versions", style="dim")
+
+
+def run_command(
+    command: list[str],
+    inputs: list[Path],
+    outputs: list[Path],
+    params_files: list[Path],
+    metrics_files: list[Path],
+    message: str,
+    tags: list[str],
+    json: bool,
+) -> int:
+    import os
+
+    from mlvc.porcelain.run import RunRequest, run
+    from mlvc.repo import Repo
+
+    if not command:
+        from mlvc.errors import MlvcError
+
+        raise MlvcError("no command given", hint="put the command after '--': mlvc run -- CMD")
+    cwd = Path.cwd()
+    repo = Repo.discover(cwd)
+    request = RunRequest(
+        argv=command,
+        cwd=cwd,
+        env=dict(os.environ),
+        inputs=inputs,
+        outputs=outputs,
+        params_files=params_files,
+        metrics_files=metrics_files,
+        message=message,
+        tags=tuple(tags),
+        # With --json, stdout carries the JSON: the command's own output goes to stderr.
+        terminal=(2, 2) if json else (1, 2),
+    )
+    try:
+        result = run(repo, request)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json(result)
+    else:
+        sys.stderr.write(
+            f"mlvc: run {result.run_id.hex()[:12]} {result.status} · {result.inputs} inputs"
+            f" · {result.outputs} outputs · {result.wall_seconds:.2f} s\n"
+        )
+    return result.exit_code
+
+
+def show_run(ref: str, json: bool) -> None:
+    from mlvc.porcelain.show import show
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    try:
+        result = show(repo, ref)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json({"id": result.id, **result.run})
+        return
+    from mlvc.cli.runview import print_run
+
+    print_run(render.out(), result.id, result.run)

@@ -19,6 +19,7 @@ def _install() -> None:
     import json
     from _thread import get_ident
 
+    start_cwd = os.getcwd()
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
     state: dict = {"pid": None, "fd": -1, "seen": set()}
     busy: set = set()
@@ -68,8 +69,10 @@ def _install() -> None:
             for name, module in list(sys.modules.items()):
                 file = getattr(module, "__file__", None)
                 if isinstance(file, str):
-                    files[name] = file
-            main = getattr(sys.modules.get("__main__"), "__file__", None)
+                    files[name] = os.path.join(start_cwd, file)
+            # __main__.__file__ is gone by exit time: the script is argv[0].
+            script = sys.argv[0] if sys.argv and isinstance(sys.argv[0], str) else ""
+            main = os.path.join(start_cwd, script) if os.path.isfile(script) else None
             emit(
                 [
                     "python",

@@ -1,0 +1,136 @@
+"""Running the user's command exactly as without mlvc: same stdin, live output, same exit.
+
+stdout and stderr go through pipes that a thread per stream copies to both the terminal
+and a log file, byte for byte (binary-safe, no deadlock on large output). The child
+stays in mlvc's process group so it keeps the terminal: Ctrl-C reaches it directly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlvc.errors import MlvcError
+
+GRACE = 0.3
+
+
+class CommandNotFoundError(MlvcError):
+    pass
+
+
+@dataclass(frozen=True)
+class Finished:
+    exit_code: int  # the shell convention: 128 + N when killed by signal N
+    status: str  # ok, failed or interrupted
+    wall_seconds: float
+    rusage: Any  # resource.struct_rusage of the child and the descendants it waited for
+    signal: int | None
+
+
+def _pump(source: int, sink: int, log: Path) -> None:
+    with open(log, "wb") as out:
+        while chunk := os.read(source, 1 << 16):
+            out.write(chunk)
+            view = memoryview(chunk)
+            while view:
+                try:
+                    view = view[os.write(sink, view) :]
+                except BrokenPipeError:
+                    break  # the terminal went away; keep logging
+    os.close(source)
+
+
+def execute(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    logs: tuple[Path, Path],
+    terminal: tuple[int, int] = (1, 2),
+) -> Finished:
+    """Run `argv`; returns when it has exited and its output is fully logged.
+
+    SIGINT and SIGTERM sent to mlvc are passed on to the child. A Ctrl-C from the
+    terminal reaches the child on its own, so SIGINT is passed on only if the child is
+    still running after a short grace period (as a second Ctrl-C would be).
+    """
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    started = time.monotonic()
+    try:
+        child = subprocess.Popen(
+            argv, cwd=cwd, env=dict(env), stdout=out_w, stderr=err_w, close_fds=True
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        os.close(out_r)
+        os.close(err_r)
+        raise CommandNotFoundError(
+            f"cannot run {argv[0]}: {exc.strerror}", hint="check the command after '--'"
+        ) from None
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    pumps = [
+        threading.Thread(target=_pump, args=(out_r, terminal[0], logs[0]), daemon=True),
+        threading.Thread(target=_pump, args=(err_r, terminal[1], logs[1]), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+    received: list[int] = []
+    previous = _forward_signals(child, received)
+    try:
+        _, wait_status, rusage = _wait4(child.pid)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    child.returncode = os.waitstatus_to_exitcode(wait_status)
+    for pump in pumps:
+        pump.join()
+    wall = time.monotonic() - started
+    killed = -child.returncode if child.returncode < 0 else None
+    exit_code = 128 + killed if killed is not None else child.returncode
+    if received or killed in (signal.SIGINT, signal.SIGTERM):
+        status = "interrupted"
+    else:
+        status = "ok" if exit_code == 0 else "failed"
+    return Finished(exit_code, status, wall, rusage, killed)
+
+
+def _wait4(pid: int) -> tuple[int, int, Any]:
+    while True:
+        try:
+            return os.wait4(pid, 0)
+        except InterruptedError:
+            continue
+
+
+def _forward_signals(child: subprocess.Popen[bytes], received: list[int]) -> dict[int, Any]:
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if signum == signal.SIGINT:
+            timer = threading.Timer(GRACE, _send, args=(child, signum))
+            timer.daemon = True
+            timer.start()
+        else:
+            _send(child, signum)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, on_signal)
+    return previous
+
+
+def _send(child: subprocess.Popen[bytes], signum: int) -> None:
+    if child.returncode is None:
+        try:
+            os.kill(child.pid, signum)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,155 @@
+"""The descriptive sections of a run: code, params, metrics, environment, resources, owner,
+logs, gathered from the capture modules around one execution."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlvc import codec
+from mlvc.capture import environment, gitinfo, params, resources
+from mlvc.capture.owner import owner
+from mlvc.capture.process import Finished
+from mlvc.capture.tracer import Trace
+from mlvc.objects import PathRecord
+from mlvc.repo import Repo
+from mlvc.workspace.snapshot import Snapshotter
+
+if TYPE_CHECKING:
+    from mlvc.porcelain.run import RunRequest, _Paths
+
+
+class RunFacts:
+    def __init__(self, repo: Repo, env: Mapping[str, str]) -> None:
+        self.repo = repo
+        self.env = env
+        self.sections: dict[str, dict[str, Any]] = {}
+
+    def capture_code(self) -> None:
+        try:
+            code = gitinfo.code_info(self.repo.root, self.env, self.repo.store.put_bytes)
+        except gitinfo.GitCaptureError as exc:
+            code = {"git": None, "error": exc.message}
+        self.sections["code"] = code
+
+    def capture_after(
+        self,
+        trace: Trace,
+        finished: Finished,
+        logs: tuple[Path, Path],
+        paths: _Paths,
+        snap: Snapshotter,
+    ) -> None:
+        store = self.repo.store
+        out_id, out_size = store.put_file(logs[0])
+        err_id, err_size = store.put_file(logs[1])
+        self.sections["logs"] = {
+            "stdout": out_id,
+            "stdout_bytes": out_size,
+            "stderr": err_id,
+            "stderr_bytes": err_size,
+        }
+        scripts = {
+            rel: snap.file_id(paths.after[rel]) for rel in sorted(paths.code) if rel in paths.after
+        }
+        self.sections["code"]["scripts"] = scripts
+        self.sections["environment"] = self._environment(trace)
+        self.sections["resources"] = {
+            **resources.machine(),
+            **resources.usage(finished.wall_seconds, finished.rusage),
+        }
+        self.sections["owner"] = owner(self.env, self.repo.root)
+
+    def _environment(self, trace: Trace) -> dict[str, Any]:
+        env: dict[str, Any] = {
+            "platform": environment.platform_info(self.env),
+            "variables": environment.environment_variables(self.env),
+            "processes": trace.processes,
+        }
+        python = _main_python(trace)
+        if python is not None:
+            path = [p for p in python.get("path", []) if isinstance(p, str)]
+            modules = sorted({m.split(".")[0] for m in python.get("modules", {})})
+            dists = environment.distributions(path)
+            env["python"] = environment.python_info(
+                str(python.get("executable")),
+                str(python.get("version")),
+                str(python.get("implementation")),
+                str(python.get("prefix")),
+            )
+            env["modules"] = environment.module_versions(modules, path)
+            env["distributions"] = self.repo.store.put_bytes(codec.encode(dists))
+            env["distribution_count"] = len(dists)
+        cuda = environment.cuda_info()
+        if cuda:
+            env["cuda"] = cuda
+        return env
+
+
+def _main_python(trace: Trace) -> dict[str, Any] | None:
+    """The first interpreter that ran a script or `-c`/`-m` (not a helper subprocess)."""
+    return trace.pythons[0] if trace.pythons else None
+
+
+def describe(
+    facts: RunFacts, request: RunRequest, paths: _Paths, outputs: dict[str, PathRecord]
+) -> dict[str, Any]:
+    sections = facts.sections
+    return {
+        "code": sections.get("code", {}),
+        "params": _params(facts.repo, request, paths),
+        "metrics": _metrics(facts.repo, paths, facts),
+        "environment": sections.get("environment", {}),
+        "resources": sections.get("resources", {"host": platform.node()}),
+        "owner": sections.get("owner", {}),
+        "logs": sections.get("logs", {}),
+    }
+
+
+def _read(repo: Repo, rel: str, limit: int = 4 << 20) -> bytes | None:
+    try:
+        with open(repo.abspath(rel), "rb") as handle:
+            return handle.read(limit + 1)
+    except OSError:
+        return None
+
+
+def _merge(into: dict[str, Any], found: dict[str, Any], source: str) -> None:
+    """Flat keys; a key two sources both set is kept apart as `source:key`."""
+    for key, value in found.items():
+        if key in into and into[key] != value:
+            into[f"{source}:{key}"] = value
+        else:
+            into[key] = value
+
+
+def _params(repo: Repo, request: RunRequest, paths: _Paths) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for rel in sorted(set(paths.inputs) | set(paths.params_files)):
+        if os.path.isfile(repo.abspath(rel)) and (data := _read(repo, rel)) is not None:
+            config = params.config_params(rel, data)
+            if config:
+                _merge(found, config, rel)
+    _merge(found, {f"args.{k}": v for k, v in params.argv_params(request.argv).items()}, "argv")
+    _merge(found, paths.trace.params, "api")
+    return found
+
+
+def _metrics(repo: Repo, paths: _Paths, facts: RunFacts) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    candidates = [p for p in paths.outputs if params.is_metrics_file(p)]
+    for rel in sorted(set(candidates) | set(paths.metrics_files)):
+        if (data := _read(repo, rel)) is not None:
+            _merge(found, params.metrics_from(rel, data), rel)
+    series = {}
+    for key, points in paths.trace.metrics.items():
+        ordered = sorted(points, key=lambda p: (p[0] is None, p[0] if p[0] is not None else 0))
+        found[key] = ordered[-1][1]
+        if len(points) > 1:
+            series[key] = facts.repo.store.put_bytes(codec.encode(ordered))
+    if series:
+        facts.sections.setdefault("logs", {})["metric_series"] = series
+    return found

@@ -1,0 +1,188 @@
+"""The tracer's two ends: the environment that installs it in a child, and reading its spool."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SITE_DIR = Path(__file__).with_name("site")
+SPOOL_VAR = "MLVC_SPOOL"
+WORKSPACE_VAR = "MLVC_WORKSPACE"
+
+
+def child_environment(env: Mapping[str, str], spool: Path, workspace: Path) -> dict[str, str]:
+    """`env` plus what puts the tracer in every Python process the command starts.
+
+    PYTHONUNBUFFERED keeps a Python child's output live although it goes to a pipe.
+    """
+    child = dict(env)
+    existing = child.get("PYTHONPATH")
+    child["PYTHONPATH"] = f"{SITE_DIR}{os.pathsep}{existing}" if existing else str(SITE_DIR)
+    child[SPOOL_VAR] = str(spool)
+    child[WORKSPACE_VAR] = str(workspace)
+    child.setdefault("PYTHONUNBUFFERED", "1")
+    return child
+
+
+@dataclass
+class Trace:
+    """What the traced processes reported, merged."""
+
+    reads: set[str] = field(default_factory=set)
+    writes: set[str] = field(default_factory=set)
+    execs: list[str] = field(default_factory=list)
+    pythons: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, list[list[Any]]] = field(default_factory=dict)
+    declared_inputs: set[str] = field(default_factory=set)
+    declared_outputs: set[str] = field(default_factory=set)
+    processes: int = 0
+
+
+def read_spool(spool: Path) -> Trace:
+    """Merge every `*.trace` file; a torn last line (a killed process) is skipped."""
+    trace = Trace()
+    for path in sorted([*spool.glob("*.trace"), *spool.glob("*.api")]):
+        trace.processes += path.suffix == ".trace"
+        for line in path.read_bytes().splitlines():
+            try:
+                record = json.loads(line.decode("utf-8", "surrogateescape"))
+            except ValueError:
+                continue
+            if isinstance(record, list) and record:
+                _apply(trace, record)
+    return trace
+
+
+def _apply(trace: Trace, record: list[Any]) -> None:
+    kind = record[0]
+    if kind == "r":
+        trace.reads.add(record[1])
+    elif kind == "w":
+        trace.writes.add(record[1])
+    elif kind == "exec":
+        trace.execs.append(str(record[2]))
+    elif kind == "python" and isinstance(record[1], dict):
+        trace.pythons.append(record[1])
+    elif kind == "param":
+        trace.params[str(record[1])] = record[2]
+    elif kind == "metric":
+        trace.metrics.setdefault(str(record[1]), []).append([record[3], record[2]])
+    elif kind == "input":
+        trace.declared_inputs.add(record[1])
+    elif kind == "output":
+        trace.declared_outputs.add(record[1])
+
+
+def writes_of_others(tmp: Path, own: Path, since_ns: int) -> set[str]:
+    """Paths other runs in this workspace traced as written while we ran: a concurrent
+    run's outputs show up in our before/after scan too, and are not ours. Runs still in
+    progress have a spool; finished ones leave a `done-*.writes` list for a while."""
+    others: set[str] = set()
+    for spool in tmp.glob("run-*"):
+        if spool != own and spool.is_dir():
+            for path in spool.glob("*.trace"):
+                others |= _written(path.read_bytes())
+    for done in tmp.glob("done-*.writes"):
+        try:
+            if done.stat().st_mtime_ns >= since_ns:
+                others |= set(done.read_text("utf-8", "surrogateescape").splitlines())
+        except FileNotFoundError:
+            continue
+    return others
+
+
+def _written(data: bytes) -> set[str]:
+    found = set()
+    for line in data.splitlines():
+        if line.startswith(b'["w"'):
+            try:
+                found.add(json.loads(line.decode("utf-8", "surrogateescape"))[1])
+            except (ValueError, IndexError):
+                continue
+    return found
+
+
+def finish(spool: Path) -> None:
+    """Leave the list of paths this run wrote for concurrent runs, drop the spool."""
+    written: set[str] = set()
+    for path in spool.glob("*.trace"):
+        written |= _written(path.read_bytes())
+    if written:
+        done = spool.with_name(spool.name.replace("run-", "done-", 1) + ".writes")
+        done.write_text("\n".join(sorted(written)), "utf-8", "surrogateescape")
+    shutil.rmtree(spool, ignore_errors=True)
+
+
+def forget_finished(tmp: Path, older_than_s: float = 86400) -> None:
+    """Remove old `done-*.writes` lists and spools left by runs killed long ago."""
+    limit = time.time() - older_than_s
+    for path in [*tmp.glob("done-*.writes"), *tmp.glob("run-*")]:
+        try:
+            if path.stat().st_mtime < limit:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:
+            continue
+
+
+def module_files(trace: Trace) -> set[str]:
+    """Source files of the modules the traced interpreters imported, and their scripts."""
+    files: set[str] = set()
+    for info in trace.pythons:
+        modules = info.get("modules")
+        if isinstance(modules, dict):
+            files |= {f for f in modules.values() if isinstance(f, str)}
+        main = info.get("main")
+        if isinstance(main, str):
+            files.add(os.path.abspath(main))
+    return {f[:-1] if f.endswith(".pyc") else f for f in files}
+
+
+_SYSTEM = (
+    "/usr/",
+    "/etc/",
+    "/proc/",
+    "/sys/",
+    "/dev/",
+    "/run/",
+    "/lib/",
+    "/lib64/",
+    "/bin/",
+    "/sbin/",
+    "/var/lib/",
+    "/opt/conda/pkgs/",
+    "/tmp/pip-",
+)
+_CACHES = ("/.cache/", "/site-packages/", "/dist-packages/", "/__pycache__/", "/.local/lib/")
+
+
+def external_inputs(reads: set[str], trace: Trace) -> dict[str, Any]:
+    """Reads outside the workspace that are data, not the interpreter or the system:
+    recorded by path, size and mtime (their content is stored only when declared)."""
+    prefixes = {
+        p
+        for info in trace.pythons
+        for key in ("prefix", "base_prefix")
+        if isinstance(p := info.get(key), str)
+    }
+    found: dict[str, Any] = {}
+    for path in sorted(reads):
+        if path.startswith(_SYSTEM) or any(c in path for c in _CACHES):
+            continue
+        if any(path.startswith(prefix.rstrip("/") + "/") for prefix in prefixes):
+            continue
+        if path.endswith((".py", ".pyc", ".so", ".pth")) or "/mlvc/capture/site/" in path:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if os.path.isfile(path):
+            found[path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return found

@@ -1,0 +1,206 @@
+"""`mlvc run -- CMD`: execute a command, capture everything it touched, record a run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlvc import clock
+from mlvc.capture import changes, process, tracer
+from mlvc.capture.runinfo import RunFacts, describe
+from mlvc.ids import ObjectId
+from mlvc.objects import PathRecord, Run
+from mlvc.recorder import Lineage, record
+from mlvc.repo import Repo
+from mlvc.workspace.ignore import Ignore
+from mlvc.workspace.scan import FileStat
+from mlvc.workspace.snapshot import Snapshotter
+from mlvc.workspace.statcache import is_clean
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    argv: list[str]
+    cwd: Path
+    env: Mapping[str, str]
+    inputs: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    params_files: list[Path] = field(default_factory=list)
+    metrics_files: list[Path] = field(default_factory=list)
+    message: str = ""
+    tags: tuple[str, ...] = ()
+    reproduces: ObjectId | None = None
+    terminal: tuple[int, int] = (1, 2)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: ObjectId
+    status: str
+    exit_code: int
+    inputs: int
+    outputs: int
+    wall_seconds: float
+
+
+def run(repo: Repo, request: RunRequest) -> RunResult:
+    tmp = repo.dir / "tmp"
+    tracer.forget_finished(tmp)
+    spool = tmp / f"run-{os.urandom(8).hex()}"
+    spool.mkdir(parents=True)
+    try:
+        return _run(repo, request, spool)
+    finally:
+        tracer.finish(spool)
+
+
+def _run(repo: Repo, request: RunRequest, spool: Path) -> RunResult:
+    ignore = Ignore.load(repo.root)
+    started_ns = time.time_ns()
+    before = changes.scan(repo.root, ignore)
+    facts = RunFacts(repo, request.env)
+    facts.capture_code()  # before the command: the code that ran, not what it left
+    started = clock.now()
+    env = tracer.child_environment(request.env, spool, repo.root)
+    logs = (spool / "stdout.log", spool / "stderr.log")
+    finished = process.execute(request.argv, request.cwd, env, logs, request.terminal)
+    ended = clock.now()
+    after = changes.scan(repo.root, ignore)
+    trace = tracer.read_spool(spool)
+    others = tracer.writes_of_others(repo.dir / "tmp", spool, started_ns)
+    paths = _Paths(repo, request, trace, before, after, others)
+    snap = Snapshotter(repo.root, repo.store, ignore, repo.index.stat_rows())
+    try:
+        outputs = {rel: snap.snapshot(rel, rel) for rel in sorted(paths.output_roots())}
+        out_files = {f.path for f in snap.files}
+        inputs = _inputs(repo, snap, paths, before, after)
+        facts.capture_after(trace, finished, logs, paths, snap)
+    except BaseException:
+        repo.store.abort()
+        raise
+    run = Run(
+        kind="run",
+        started=started,
+        ended=ended,
+        status=finished.status,
+        command=tuple(request.argv),
+        cwd=repo.relpath(request.cwd, repo.root) or ".",
+        exit_code=finished.exit_code,
+        inputs=inputs,
+        outputs=outputs,
+        removed=tuple(sorted(paths.removed)),
+        external=paths.external(),
+        message=request.message,
+        tags=request.tags,
+        reproduces=request.reproduces,
+        **describe(facts, request, paths, outputs),
+    )
+    lineage = Lineage(stat_rows=snap.new_stats)
+    for f in snap.files:
+        if f.path in out_files:
+            lineage.tracked.setdefault(f.root, []).append(f)
+            lineage.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
+    for rel in paths.removed:
+        lineage.tracked.setdefault(rel, [])
+    run_id = record(repo, run, lineage)
+    return RunResult(
+        run_id,
+        finished.status,
+        finished.exit_code,
+        len(inputs),
+        len(outputs),
+        finished.wall_seconds,
+    )
+
+
+def _inputs(
+    repo: Repo,
+    snap: Snapshotter,
+    paths: _Paths,
+    before: dict[str, FileStat],
+    after: dict[str, FileStat],
+) -> dict[str, PathRecord]:
+    """Every input at the version the run read. An input the run also rewrote is known
+    only through the stat cache (its pre-run content is gone); without a clean entry it
+    is left out rather than recorded at the wrong version."""
+    index = repo.index
+    found: dict[str, PathRecord] = {}
+    for rel in sorted(paths.input_roots()):
+        if rel in paths.outputs and rel in before:
+            row = snap.stat_cache.get(rel)
+            if row is None or not is_clean(row, before[rel]):
+                continue
+            record = PathRecord(row.file_id, before[rel].kind, before[rel].size)  # type: ignore[arg-type]
+        elif rel in after or os.path.isdir(repo.abspath(rel)):
+            record = snap.snapshot(rel, rel)
+        else:
+            continue
+        producer = index.producer_of(record.id, rel)
+        found[rel] = PathRecord(record.id, record.kind, record.size, producer)
+    return found
+
+
+class _Paths:
+    """Which workspace paths a run read and wrote, from the trace, the scans and flags."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        request: RunRequest,
+        trace: tracer.Trace,
+        before: dict[str, FileStat],
+        after: dict[str, FileStat],
+        others: set[str],
+    ) -> None:
+        self.repo = repo
+        self.trace = trace
+        self.after = after
+        root = str(repo.root)
+        rel = self._relative
+        self.code = {r for p in tracer.module_files(trace) if (r := rel(p)) is not None}
+        traced_writes = {r for p in trace.writes if (r := rel(p)) is not None}
+        scanned = changes.compare(before, after)
+        theirs = {r for p in others if (r := rel(p)) is not None} - traced_writes
+        changed = (scanned.created | scanned.modified) - theirs
+        declared_out = {repo.relpath(p, request.cwd) for p in request.outputs}
+        declared_out |= {r for p in trace.declared_outputs if (r := rel(p)) is not None}
+        self.outputs = ((changed | (traced_writes & set(after))) | declared_out) - {""}
+        self.removed = scanned.deleted - theirs
+        reads = {r for p in trace.reads if (r := rel(p)) is not None}
+        reads = {r for r in reads if r in before} - self.code
+        declared_in = {repo.relpath(p, request.cwd) for p in request.inputs}
+        declared_in |= {r for p in trace.declared_inputs if (r := rel(p)) is not None}
+        self.inputs = (reads | declared_in) - {""}
+        self.params_files = [repo.relpath(p, request.cwd) for p in request.params_files]
+        self.metrics_files = [repo.relpath(p, request.cwd) for p in request.metrics_files]
+        self._declared_dirs = {p for p in declared_out if os.path.isdir(repo.abspath(p))}
+        self._external_reads = {p for p in trace.reads if not p.startswith(root + os.sep)}
+
+    def _relative(self, path: str) -> str | None:
+        root = str(self.repo.root)
+        if path == root:
+            return ""
+        if not path.startswith(root + os.sep):
+            return None
+        rel = path[len(root) + 1 :].replace(os.sep, "/")
+        if rel.split("/")[0] in (".mlvc", ".git"):
+            return None
+        return rel
+
+    def output_roots(self) -> set[str]:
+        files = {p for p in self.outputs if p in self.after}
+        owned = changes.owned_directories(files, self.after) | self._declared_dirs
+        roots = {p for p in files if not any(p.startswith(d + "/") for d in owned)}
+        return roots | owned
+
+    def input_roots(self) -> set[str]:
+        return self.inputs
+
+    def external(self) -> dict[str, Any]:
+        return tracer.external_inputs(self._external_reads, self.trace)
