@@ -7,6 +7,7 @@ stays in mlvc's process group so it keeps the terminal: Ctrl-C reaches it direct
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -103,6 +104,21 @@ def execute(
     return Finished(exit_code, status, wall, rusage, killed)
 
 
+class Clock:
+    """Times a block of this process's own work, for a run recorded from inside it."""
+
+    def __init__(self) -> None:
+        import resource
+
+        self._resource = resource
+        self.started = time.monotonic()
+
+    def finished(self, status: str) -> Finished:
+        usage = self._resource.getrusage(self._resource.RUSAGE_SELF)
+        code = {"ok": 0, "interrupted": 130}.get(status, 1)
+        return Finished(code, status, time.monotonic() - self.started, usage, None)
+
+
 def _wait4(pid: int) -> tuple[int, int, Any]:
     while True:
         try:
@@ -130,7 +146,5 @@ def _forward_signals(child: subprocess.Popen[bytes], received: list[int]) -> dic
 
 def _send(child: subprocess.Popen[bytes], signum: int) -> None:
     if child.returncode is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signum)
-        except ProcessLookupError:
-            pass

@@ -30,11 +30,9 @@ def command() -> Any:
 
 
 def usage_errors() -> tuple[Any, Any, Any]:
-    """Typer's click exception types: its vendored copy where it has one."""
-    try:
-        from typer._click import exceptions
-    except ImportError:  # typer releases that depend on click itself
-        from click import exceptions  # type: ignore[no-redef,import-not-found,unused-ignore]
+    """The click exception types typer raises for usage errors, --help and aborts."""
+    from click import exceptions
+
     return exceptions.ClickException, typer.Abort, typer.Exit
 
 

@@ -88,7 +88,8 @@ def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
         f"machine {res.get('host')} · {res.get('cpu_model')} × {res.get('cpu_count')} · "
         f"{size(res.get('memory_bytes') or 0)} RAM",
         f"usage   wall {res.get('wall_seconds', 0):.2f} s · user {res.get('user_seconds', 0):.2f} s"
-        f" · sys {res.get('system_seconds', 0):.2f} s · peak RSS {size(res.get('peak_rss_bytes') or 0)}",
+        f" · sys {res.get('system_seconds', 0):.2f} s"
+        f" · peak RSS {size(res.get('peak_rss_bytes') or 0)}",
     ]
     parts.append(Panel("\n".join(lines), title="environment and resources"))
     console.print(Group(*parts))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,73 +48,101 @@ class RunResult:
 
 
 def run(repo: Repo, request: RunRequest) -> RunResult:
-    tmp = repo.dir / "tmp"
-    tracer.forget_finished(tmp)
-    spool = tmp / f"run-{os.urandom(8).hex()}"
-    spool.mkdir(parents=True)
+    """Execute the request's command and record it (also when it fails or is interrupted)."""
+    session = Session.begin(repo, request)
     try:
-        return _run(repo, request, spool)
+        env = tracer.child_environment(request.env, session.spool, repo.root)
+        finished = process.execute(request.argv, request.cwd, env, session.logs, request.terminal)
+        return session.conclude(finished)
     finally:
-        tracer.finish(spool)
+        session.close()
 
 
-def _run(repo: Repo, request: RunRequest, spool: Path) -> RunResult:
-    ignore = Ignore.load(repo.root)
-    started_ns = time.time_ns()
-    before = changes.scan(repo.root, ignore)
-    facts = RunFacts(repo, request.env)
-    facts.capture_code()  # before the command: the code that ran, not what it left
-    started = clock.now()
-    env = tracer.child_environment(request.env, spool, repo.root)
-    logs = (spool / "stdout.log", spool / "stderr.log")
-    finished = process.execute(request.argv, request.cwd, env, logs, request.terminal)
-    ended = clock.now()
-    after = changes.scan(repo.root, ignore)
-    trace = tracer.read_spool(spool)
-    others = tracer.writes_of_others(repo.dir / "tmp", spool, started_ns)
-    paths = _Paths(repo, request, trace, before, after, others)
-    snap = Snapshotter(repo.root, repo.store, ignore, repo.index.stat_rows())
-    try:
-        outputs = {rel: snap.snapshot(rel, rel) for rel in sorted(paths.output_roots())}
-        out_files = {f.path for f in snap.files}
-        inputs = _inputs(repo, snap, paths, before, after)
-        facts.capture_after(trace, finished, logs, paths, snap)
-    except BaseException:
-        repo.store.abort()
-        raise
-    run = Run(
-        kind="run",
-        started=started,
-        ended=ended,
-        status=finished.status,
-        command=tuple(request.argv),
-        cwd=repo.relpath(request.cwd, repo.root) or ".",
-        exit_code=finished.exit_code,
-        inputs=inputs,
-        outputs=outputs,
-        removed=tuple(sorted(paths.removed)),
-        external=paths.external(),
-        message=request.message,
-        tags=request.tags,
-        reproduces=request.reproduces,
-        **describe(facts, request, paths, outputs),
-    )
-    lineage = Lineage(stat_rows=snap.new_stats)
-    for f in snap.files:
-        if f.path in out_files:
-            lineage.tracked.setdefault(f.root, []).append(f)
-            lineage.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
-    for rel in paths.removed:
-        lineage.tracked.setdefault(rel, [])
-    run_id = record(repo, run, lineage)
-    return RunResult(
-        run_id,
-        finished.status,
-        finished.exit_code,
-        len(inputs),
-        len(outputs),
-        finished.wall_seconds,
-    )
+@dataclass
+class Session:
+    """One run between its two scans: `begin` before the command, `conclude` after.
+    `mlvc run` wraps a child process in it; `mlvc.start_run` wraps a block of code."""
+
+    repo: Repo
+    request: RunRequest
+    spool: Path
+    ignore: Ignore
+    before: dict[str, FileStat]
+    facts: RunFacts
+    started: str
+    started_ns: int
+
+    @classmethod
+    def begin(cls, repo: Repo, request: RunRequest) -> Session:
+        tmp = repo.dir / "tmp"
+        tracer.forget_finished(tmp)
+        spool = tmp / f"run-{os.urandom(8).hex()}"
+        spool.mkdir(parents=True)
+        started_ns = time.time_ns()
+        ignore = Ignore.load(repo.root)
+        before = changes.scan(repo.root, ignore)
+        facts = RunFacts(repo, request.env)
+        facts.capture_code()  # before the command: the code that ran, not what it left
+        return cls(repo, request, spool, ignore, before, facts, clock.now(), started_ns)
+
+    @property
+    def logs(self) -> tuple[Path, Path]:
+        return (self.spool / "stdout.log", self.spool / "stderr.log")
+
+    def close(self) -> None:
+        tracer.finish(self.spool)
+
+    def conclude(self, finished: process.Finished) -> RunResult:
+        repo, request = self.repo, self.request
+        ended = clock.now()
+        for log in self.logs:
+            log.touch()
+        after = changes.scan(repo.root, self.ignore)
+        trace = tracer.read_spool(self.spool)
+        others = tracer.writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
+        paths = _Paths(repo, request, trace, self.before, after, others)
+        snap = Snapshotter(repo.root, repo.store, self.ignore, repo.index.stat_rows())
+        try:
+            outputs = {rel: snap.snapshot(rel, rel) for rel in sorted(paths.output_roots())}
+            out_files = {f.path for f in snap.files}
+            inputs = _inputs(repo, snap, paths, self.before, after)
+            self.facts.capture_after(trace, finished, self.logs, paths, snap)
+        except BaseException:
+            repo.store.abort()
+            raise
+        run = Run(
+            kind="run",
+            started=self.started,
+            ended=ended,
+            status=finished.status,
+            command=tuple(request.argv),
+            cwd=repo.relpath(request.cwd, repo.root) or ".",
+            exit_code=finished.exit_code,
+            inputs=inputs,
+            outputs=outputs,
+            removed=tuple(sorted(paths.removed)),
+            external=paths.external(),
+            message=request.message,
+            tags=request.tags,
+            reproduces=request.reproduces,
+            **describe(self.facts, request, paths, outputs),
+        )
+        lineage = Lineage(stat_rows=snap.new_stats)
+        for f in snap.files:
+            if f.path in out_files:
+                lineage.tracked.setdefault(f.root, []).append(f)
+                lineage.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
+        for rel in paths.removed:
+            lineage.tracked.setdefault(rel, [])
+        run_id = record(repo, run, lineage)
+        return RunResult(
+            run_id,
+            finished.status,
+            finished.exit_code,
+            len(inputs),
+            len(outputs),
+            finished.wall_seconds,
+        )
 
 
 def _inputs(
