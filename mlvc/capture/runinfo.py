@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,9 +127,20 @@ def _merge(into: dict[str, Any], found: dict[str, Any], source: str) -> None:
             into[key] = value
 
 
+# JSON is as often data (a model, features) as config: a JSON input counts as a config
+# only by its name. YAML and TOML inputs are configs whenever they parse as one.
+_JSON_CONFIG = re.compile(r"param|conf|hparam|setting|args|opts|options", re.IGNORECASE)
+
+
+def _is_config(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return not name.lower().endswith(".json") or bool(_JSON_CONFIG.search(name))
+
+
 def _params(repo: Repo, request: RunRequest, paths: _Paths) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for rel in sorted(set(paths.inputs) | set(paths.params_files)):
+    candidates = {p for p in paths.inputs if _is_config(p)} | set(paths.params_files)
+    for rel in sorted(candidates):
         if os.path.isfile(repo.abspath(rel)) and (data := _read(repo, rel)) is not None:
             config = params.config_params(rel, data)
             if config:
