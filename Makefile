@@ -9,6 +9,7 @@ $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev,s3]'
+	$(BIN)/python -m compileall -q mlvc  # start-up speed even where PYTHONDONTWRITEBYTECODE is set
 	touch $@
 
 install: $(BIN)/.installed

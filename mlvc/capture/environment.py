@@ -254,12 +254,21 @@ def module_versions(modules: list[str], sys_path: list[str]) -> dict[str, str]:
     namespace package shared by several distributions maps to all of them, sorted and
     comma-separated.
     """
+    return pick_modules(modules, module_map(sys_path))
+
+
+def pick_modules(modules: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """`module_versions` from a precomputed `module_map`."""
     wanted = {m.partition(".")[0] for m in modules} - set(sys.stdlib_module_names)
-    wanted.discard("")
+    return {module: mapping[module] for module in sorted(wanted) if module in mapping}
+
+
+def module_map(sys_path: list[str]) -> dict[str, str]:
+    """Every top-level module a distribution on `sys_path` provides → `"Dist==version"`."""
     found: dict[str, set[str]] = {}
-    # Every distribution is asked, even once all are found: a namespace package has several.
+    # Every distribution is asked: a namespace package has several.
     for dist in _visible(sys_path):
-        for module in _top_level(dist.dist) & wanted:
+        for module in _top_level(dist.dist):
             found.setdefault(module, set()).add(f"{dist.name}=={dist.version}")
     return {module: ",".join(sorted(found[module])) for module in sorted(found)}
 

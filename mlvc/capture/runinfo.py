@@ -74,20 +74,52 @@ class RunFacts:
         if python is not None:
             path = [p for p in python.get("path", []) if isinstance(p, str)]
             modules = sorted({m.split(".")[0] for m in python.get("modules", {})})
-            dists = environment.distributions(path)
+            dists, mapping = _installed(self.repo, path)
             env["python"] = environment.python_info(
                 str(python.get("executable")),
                 str(python.get("version")),
                 str(python.get("implementation")),
                 str(python.get("prefix")),
             )
-            env["modules"] = environment.module_versions(modules, path)
+            env["modules"] = environment.pick_modules(modules, mapping)
             env["distributions"] = self.repo.store.put_bytes(codec.encode(dists))
             env["distribution_count"] = len(dists)
         cuda = environment.cuda_info()
         if cuda:
             env["cuda"] = cuda
         return env
+
+
+def _installed(repo: Repo, path: list[str]) -> tuple[list[list[str]], dict[str, str]]:
+    """The distributions on `path` and the modules they provide, cached between runs in
+    `.mlvc/tmp/`: reading every distribution's metadata is most of a short run's
+    overhead. The key includes each path directory's mtime, which changes whenever a
+    package is installed or removed there."""
+    import blake3
+    import msgpack
+
+    stamps = []
+    for entry in path:
+        try:
+            stamps.append([entry, os.stat(entry).st_mtime_ns])
+        except OSError:
+            stamps.append([entry, None])
+    key = blake3.blake3(codec.encode(stamps)).hexdigest()[:24]
+    cache = repo.dir / "tmp" / f"installed-{key}.msgpack"
+    try:
+        dists, mapping = msgpack.unpackb(cache.read_bytes(), raw=False)
+        return dists, mapping
+    except (OSError, ValueError, TypeError, msgpack.UnpackException):
+        pass
+    dists = environment.distributions(path)
+    mapping = environment.module_map(path)
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(msgpack.packb([dists, mapping], use_bin_type=True))
+        os.replace(tmp, cache)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+    return dists, mapping
 
 
 def _main_python(trace: Trace) -> dict[str, Any] | None:

@@ -123,7 +123,7 @@ def finish(spool: Path) -> None:
 def forget_finished(tmp: Path, older_than_s: float = 86400) -> None:
     """Remove old `done-*.writes` lists and spools left by runs killed long ago."""
     limit = time.time() - older_than_s
-    for path in [*tmp.glob("done-*.writes"), *tmp.glob("run-*")]:
+    for path in [*tmp.glob("done-*.writes"), *tmp.glob("run-*"), *tmp.glob("installed-*")]:
         try:
             if path.stat().st_mtime < limit:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()

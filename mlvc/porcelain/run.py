@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlvc import clock
 from mlvc.capture import changes, process, tracer
-from mlvc.capture.runinfo import RunFacts, describe
 from mlvc.ids import ObjectId
-from mlvc.objects import PathRecord, Run
-from mlvc.recorder import Lineage, record
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat
-from mlvc.workspace.snapshot import Snapshotter
-from mlvc.workspace.statcache import is_clean
+
+if TYPE_CHECKING:
+    from mlvc.capture.runinfo import RunFacts
+    from mlvc.objects import PathRecord
+    from mlvc.workspace.snapshot import Snapshotter
+
+# Start-up time is run overhead: only what is needed to start the command is imported
+# up front; capture and recording modules load on a thread while the command runs.
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,20 @@ class RunResult:
 
 def run(repo: Repo, request: RunRequest) -> RunResult:
     """Execute the request's command and record it (also when it fails or is interrupted)."""
-    session = Session.begin(repo, request)
+    session = Session.begin(repo, request, capture_code=False)
     try:
+        # The code is captured while the command starts: git reads the sources, which
+        # the command does not normally rewrite, and this hides git's ~30 ms and the
+        # capture modules' import time inside the command's own run time.
+        preparing = threading.Thread(target=session.prepare)
+        preparing.start()
         env = tracer.child_environment(request.env, session.spool, repo.root)
-        finished = process.execute(request.argv, request.cwd, env, session.logs, request.terminal)
+        try:
+            finished = process.execute(
+                request.argv, request.cwd, env, session.logs, request.terminal
+            )
+        finally:
+            preparing.join()
         return session.conclude(finished)
     finally:
         session.close()
@@ -68,12 +82,24 @@ class Session:
     spool: Path
     ignore: Ignore
     before: dict[str, FileStat]
-    facts: RunFacts
     started: str
     started_ns: int
+    facts: RunFacts | None = None
+    prepare_error: BaseException | None = None
+
+    def prepare(self) -> None:
+        """Load the capture modules and record the code (git commit and patch)."""
+        try:
+            from mlvc.capture.runinfo import RunFacts
+
+            facts = RunFacts(self.repo, self.request.env)
+            facts.capture_code()
+            self.facts = facts
+        except BaseException as exc:  # re-raised on the main thread by conclude()
+            self.prepare_error = exc
 
     @classmethod
-    def begin(cls, repo: Repo, request: RunRequest) -> Session:
+    def begin(cls, repo: Repo, request: RunRequest, capture_code: bool = True) -> Session:
         tmp = repo.dir / "tmp"
         tracer.forget_finished(tmp)
         spool = tmp / f"run-{os.urandom(8).hex()}"
@@ -81,9 +107,10 @@ class Session:
         started_ns = time.time_ns()
         ignore = Ignore.load(repo.root)
         before = changes.scan(repo.root, ignore)
-        facts = RunFacts(repo, request.env)
-        facts.capture_code()  # before the command: the code that ran, not what it left
-        return cls(repo, request, spool, ignore, before, facts, clock.now(), started_ns)
+        session = cls(repo, request, spool, ignore, before, clock.now(), started_ns)
+        if capture_code:
+            session.prepare()  # before the code runs: the code that ran, not what it left
+        return session
 
     @property
     def logs(self) -> tuple[Path, Path]:
@@ -93,6 +120,14 @@ class Session:
         tracer.finish(self.spool)
 
     def conclude(self, finished: process.Finished) -> RunResult:
+        from mlvc.capture.runinfo import describe
+        from mlvc.objects import Run
+        from mlvc.recorder import Lineage, record
+        from mlvc.workspace.snapshot import Snapshotter
+
+        if self.prepare_error is not None:
+            raise self.prepare_error
+        assert self.facts is not None
         repo, request = self.repo, self.request
         ended = clock.now()
         for log in self.logs:
@@ -155,6 +190,9 @@ def _inputs(
     """Every input at the version the run read. An input the run also rewrote is known
     only through the stat cache (its pre-run content is gone); without a clean entry it
     is left out rather than recorded at the wrong version."""
+    from mlvc.objects import PathRecord
+    from mlvc.workspace.statcache import is_clean
+
     index = repo.index
     found: dict[str, PathRecord] = {}
     for rel in sorted(paths.input_roots()):

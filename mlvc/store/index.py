@@ -14,7 +14,8 @@ from mlvc.errors import MlvcError
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.entry import Entry
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+WORKTREE_FORMAT = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
     no INTEGER PRIMARY KEY,
@@ -110,7 +111,12 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            # check_same_thread=False: `mlvc run` records the code on a helper thread while
+            # the main thread only waits for the command; the connection is never shared
+            # by two threads at once.
+            self.db = sqlite3.connect(
+                path, timeout=60, isolation_level=None, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -120,7 +126,9 @@ class Index:
             elif version != SCHEMA_VERSION:
                 raise MlvcError(
                     f"index {path} has schema {version}, this mlvc knows {SCHEMA_VERSION}",
-                    hint="upgrade mlvc",
+                    hint="upgrade mlvc"
+                    if version > SCHEMA_VERSION
+                    else "this repository was made by an older mlvc; it has no upgrade path yet",
                 )
         except sqlite3.DatabaseError as exc:
             raise MlvcError(
@@ -282,8 +290,8 @@ class Index:
         snapshot = self.path.with_name("worktree.msgpack")
         with contextlib.suppress(OSError, ValueError, msgpack.UnpackException):
             data = msgpack.unpackb(snapshot.read_bytes(), raw=False, use_list=True)
-            if isinstance(data, list) and len(data) == 2 and data[0] == generation:
-                return data[1]  # type: ignore[no-any-return]
+            if isinstance(data, list) and data[:2] == [WORKTREE_FORMAT, generation]:
+                return data[2]  # type: ignore[no-any-return]
         rows = self.db.execute(
             "SELECT t.path, t.root, t.id, t.kind, t.size, s.size, s.mtime_ns, s.ino, s.file_id,"
             " s.hashed_ns, s.ctime_ns FROM tracked t LEFT JOIN statcache s ON s.path = t.path"
@@ -291,7 +299,7 @@ class Index:
         table = {row[0]: list(row[1:]) for row in rows}
         tmp = snapshot.with_name(f"worktree.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):
-            tmp.write_bytes(msgpack.packb([generation, table], use_bin_type=True))
+            tmp.write_bytes(msgpack.packb([WORKTREE_FORMAT, generation, table], use_bin_type=True))
             os.replace(tmp, snapshot)
         return table
 

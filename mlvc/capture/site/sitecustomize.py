@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs every child ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 _EVENTS = frozenset(
     {"open", "subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system"}
