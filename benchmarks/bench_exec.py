@@ -125,6 +125,30 @@ def new_workspace(work_root: Path, label: str) -> tuple[Path, Path]:
     return tmp, repo
 
 
+# Identity and signing settings for the one commit of a workspace, so a machine without a
+# git identity (or with commit signing on) can still make it.
+GIT_COMMIT = (
+    "git", "-c", "user.name=mlvc benchmark", "-c", "user.email=bench@example.invalid",
+    "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
+)  # fmt: skip
+
+
+def first_commit(repo: Path) -> None:
+    """Commit a one-line README in ``repo``, so HEAD exists."""
+    (repo / "README.md").write_text("benchmark workspace\n", encoding="utf-8")
+    run(["git", "add", "README.md"], repo)
+    run([*GIT_COMMIT, "-m", "benchmark workspace"], repo)
+
+
+def settle(path: Path, seconds: float) -> None:
+    """Sleep until ``path``'s mtime and ctime are at least ``seconds`` old, so a tool's
+    racy-timestamp check treats its cached hash as trustworthy."""
+    info = path.stat()
+    age = time.time() - max(info.st_mtime, info.st_ctime)
+    if age < seconds:
+        time.sleep(seconds - age)
+
+
 def remove_tree(path: Path) -> None:
     """Delete a directory tree, making read-only directories writable if that is needed."""
     if not path.exists():

@@ -11,12 +11,12 @@ from pathlib import Path
 MARKER = "<!-- more benchmarks below -->"
 MiB = 1 << 20
 
-Check = Callable[[float, float], bool]
+Check = Callable[[float, float | None], bool]
 
 
 @dataclass(frozen=True)
 class Target:
-    """A goal for one row: its wording and a test on (mlvc value, dvc value)."""
+    """A goal for one row: its wording and a test on (mlvc value, dvc value or None)."""
 
     text: str
     check: Check
@@ -24,18 +24,23 @@ class Target:
 
 @dataclass(frozen=True)
 class Row:
-    """One measured figure for both tools; ``unit`` is "s", "B" (sizes) or "bytes" (exact)."""
+    """One measured figure for both tools; ``unit`` is "s", "B" (sizes) or "bytes" (exact).
+
+    ``dvc`` is None for mlvc-only rows (no DVC equivalent): no DVC figure and no ratio.
+    """
 
     label: str
     mlvc: float
-    dvc: float
+    dvc: float | None
     unit: str
     target: Target | None = None
 
     @property
     def ratio(self) -> float | None:
-        """dvc / mlvc, or None when mlvc's figure is zero."""
-        return self.dvc / self.mlvc if self.mlvc > 0 else None
+        """dvc / mlvc, or None when mlvc's figure is zero or there is no DVC figure."""
+        if self.dvc is None or self.mlvc <= 0:
+            return None
+        return self.dvc / self.mlvc
 
     @property
     def verdict(self) -> str:
@@ -62,12 +67,19 @@ class RunInfo:
 
 def faster(times: float) -> Target:
     """Target: mlvc at least ``times`` times faster than DVC."""
-    return Target(f"≥{times:g}× faster than DVC", lambda m, d: m > 0 and d / m >= times)
+    return Target(
+        f"≥{times:g}× faster than DVC", lambda m, d: d is not None and m > 0 and d / m >= times
+    )
 
 
 def under_seconds(limit: float) -> Target:
     """Target: mlvc under ``limit`` seconds."""
     return Target(f"mlvc < {limit:g} s", lambda m, _d: m < limit)
+
+
+def adds_under(limit: float) -> Target:
+    """Target: mlvc's added time (a difference against a baseline) under ``limit`` seconds."""
+    return Target(f"adds < {limit:g} s", lambda m, _d: m < limit)
 
 
 def fmt_value(value: float, unit: str) -> str:
@@ -85,7 +97,9 @@ def fmt_value(value: float, unit: str) -> str:
 
 
 def fmt_ratio(row: Row) -> str:
-    """The dvc/mlvc ratio as "7.8x", or "n/a"."""
+    """The dvc/mlvc ratio as "7.8x", "n/a" when mlvc's figure is zero, "-" without DVC."""
+    if row.dvc is None:
+        return "-"
     ratio = row.ratio
     if ratio is None:
         return "n/a"
@@ -94,7 +108,8 @@ def fmt_ratio(row: Row) -> str:
 
 def _cells(row: Row) -> list[str]:
     target = row.target.text if row.target else "-"
-    return [row.label, fmt_value(row.mlvc, row.unit), fmt_value(row.dvc, row.unit),
+    dvc = "-" if row.dvc is None else fmt_value(row.dvc, row.unit)
+    return [row.label, fmt_value(row.mlvc, row.unit), dvc,
             fmt_ratio(row), target, row.verdict]  # fmt: skip
 
 
@@ -117,6 +132,8 @@ def markdown_table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = _cells(row)
+        cells[2] = "—" if row.dvc is None else cells[2]
+        cells[3] = "—" if row.dvc is None else cells[3]
         cells[4] = "—" if row.target is None else cells[4]
         cells[5] = {"met": "✅ met", "not met": "❌ not met"}.get(cells[5], "—")
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -154,8 +171,9 @@ def _intro() -> str:
 
 `benchmarks/run.py` compares mlvc with DVC on the operations
 that dominate day-to-day use: adding a large binary, re-adding it after a one-byte edit,
-adding and checking the status of many small files, start-up time, and how much space
-each store takes for a compressible CSV and for float32 model weights.
+adding and checking the status of many small files, start-up time, how much space
+each store takes for a compressible CSV and for float32 model weights, and what
+`mlvc run -- CMD` adds to the time of the command it records.
 
 Run it with `make bench` (which runs `.venv/bin/python benchmarks/run.py`); see
 `benchmarks/README.md` for options (`--only`, `--keep`, `--mlvc`).
@@ -177,6 +195,21 @@ How it measures:
 - Store sizes sum the `lstat` sizes of all files in `.mlvc/` and in `.dvc/cache/`. The
   1-byte-change row is the growth of those directories when `big.bin` is re-added after
   one byte in its middle was flipped.
+- The `mlvc run` rows have no DVC figure: DVC has no command that runs an arbitrary
+  command and captures what it read and wrote. Their workspaces also have one git commit
+  before `mlvc init`, and the command is run by the repo's `.venv/bin/python` (written
+  `python` below). The baseline rows time that same command without mlvc, and the
+  overhead rows are the mlvc row minus the baseline row.
+  - run overhead: medians of 10 runs of `mlvc run -- python -c pass` and of
+    `python -c pass`.
+  - second run over unchanged 2 GiB input: `big.bin` is copied in and left alone for
+    3 s, `mlvc run -- python -c "open('big.bin','rb').read(1)"` runs once untimed (it
+    stores the input), then a second identical run is timed once; the baseline is the
+    median of 10 runs of the plain command.
+  - `dvc repro` row (informational, not a like-for-like comparison): the median of 5
+    `dvc repro -f` of a `dvc.yaml` with one stage,
+    `cmd: python -c "open('out.txt','w').write('x')"` with `outs: [out.txt]`, beside
+    the median of 5 `mlvc run --` of the same command in an mlvc workspace.
 """
 
 

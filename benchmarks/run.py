@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from bench_exec import (
     BenchError,
     Tool,
     copy_in,
+    first_commit,
     flip_middle_byte,
     free_bytes,
     fs_type,
@@ -29,11 +32,12 @@ from bench_exec import (
     new_workspace,
     remove_tree,
     run,
+    settle,
     timed,
     timed_runs,
     tree_bytes,
 )
-from bench_report import Row, Target, faster, under_seconds
+from bench_report import Row, Target, adds_under, faster, under_seconds
 
 DVC_VERSION = "3.67.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -42,6 +46,7 @@ DATA_DIR = BENCH_DIR / ".data"
 WORK_ROOT = BENCH_DIR / ".work"
 DVC_VENV = BENCH_DIR / ".dvc-venv"
 DOC_PATH = REPO_ROOT / "docs" / "benchmarks.md"
+VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"  # runs the commands under `mlvc run`
 MiB, GiB = data.MiB, data.GiB
 
 SCENARIOS: dict[str, str] = {
@@ -52,7 +57,11 @@ SCENARIOS: dict[str, str] = {
     "version": "--version",
     "csv-store": "CSV store size",
     "weights": "weights add",
+    "run-overhead": "run overhead",
+    "run-2gib": "second run over unchanged 2 GiB input",
+    "dvc-repro": "dvc repro (1 stage)",
 }
+RUN_SCENARIOS = ("run-overhead", "run-2gib", "dvc-repro")  # need VENV_PYTHON
 NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "add-big": "big",
     "change-1byte": "big",
@@ -60,9 +69,15 @@ NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "status-small": "small",
     "csv-store": "csv",
     "weights": "weights",
+    "run-2gib": "big",
 }
 STATUS_RUNS = 5
 VERSION_RUNS = 10
+RUN_RUNS = 10  # run overhead, and the plain-python baseline of the 2 GiB run
+REPRO_RUNS = 5
+SETTLE_SECONDS = 3.0  # age of big.bin's mtime/ctime before the first `mlvc run` reads it
+READ_ONE_BYTE = "open('big.bin','rb').read(1)"
+WRITE_OUT = "open('out.txt','w').write('x')"
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class Context:
     dvc: Tool
     keep: bool
     selected: tuple[str, ...]
+    python: str  # interpreter of the commands timed under `mlvc run` and their baselines
 
     @property
     def tools(self) -> tuple[Tool, Tool]:
@@ -140,6 +156,8 @@ def required_bytes(selected: tuple[str, ...], keep: bool) -> int:
     if "small" in per_tool:
         per_tool["small"] *= 2  # per-file overheads of the stores
     workspaces = 2 * sum(per_tool.values()) if keep else max(per_tool.values(), default=0)
+    if keep and "run-2gib" in selected:
+        workspaces += 2 * data.BIG_SIZE  # its own copy of big.bin plus mlvc's store of it
     venv = 0 if (DVC_VENV / "bin" / "dvc").exists() else 512 * MiB
     return missing + workspaces + venv + 512 * MiB
 
@@ -202,7 +220,16 @@ def dvc_env() -> dict[str, str]:
 def make_context(args: argparse.Namespace, selected: tuple[str, ...], dvc: Path) -> Context:
     mlvc = Tool("mlvc", resolve_mlvc(args.mlvc), ".mlvc", dict(os.environ))
     dvc_tool = Tool("dvc", str(dvc), ".dvc/cache", dvc_env())
-    return Context(mlvc=mlvc, dvc=dvc_tool, keep=args.keep, selected=selected)
+    return Context(
+        mlvc=mlvc, dvc=dvc_tool, keep=args.keep, selected=selected, python=str(VENV_PYTHON)
+    )
+
+
+def check_python(selected: tuple[str, ...]) -> None:
+    """The `mlvc run` scenarios time commands run by the repo's virtualenv Python."""
+    wanted = any(s in selected for s in RUN_SCENARIOS)
+    if wanted and not (VENV_PYTHON.is_file() and os.access(VENV_PYTHON, os.X_OK)):
+        raise BenchError(f"{VENV_PYTHON} not found; the mlvc run scenarios need it (make install)")
 
 
 # --- workspaces ------------------------------------------------------------------------------
@@ -218,11 +245,15 @@ def init_tool(tool: Tool, tmp: Path, repo: Path) -> None:
 
 
 @contextmanager
-def workspace(ctx: Context, tool: Tool, label: str, *inputs: str) -> Iterator[Path]:
-    """A fresh git repo with ``tool`` initialised and ``inputs`` copied in; removed afterwards
-    unless --keep."""
+def workspace(
+    ctx: Context, tool: Tool, label: str, *inputs: str, commit: bool = False
+) -> Iterator[Path]:
+    """A fresh git repo (with one commit if ``commit``) with ``inputs`` copied in and ``tool``
+    initialised; removed afterwards unless --keep."""
     tmp, repo = new_workspace(WORK_ROOT, f"{label}-{tool.name}")
     try:
+        if commit:
+            first_commit(repo)
         for name in inputs:
             copy_in(DATA_DIR / name, repo)
         init_tool(tool, tmp, repo)
@@ -295,7 +326,10 @@ def bench_small(ctx: Context) -> list[Row]:
     if ctx.wants("add-small"):
         rows.append(Row(SCENARIOS["add-small"], m["add"], d["add"], "s", faster(5)))
     if ctx.wants("status-small"):
-        target = Target("≥6× faster and mlvc < 0.3 s", lambda mv, dv: 0 < mv < 0.3 and dv / mv >= 6)
+        target = Target(
+            "≥6× faster and mlvc < 0.3 s",
+            lambda mv, dv: dv is not None and 0 < mv < 0.3 and dv / mv >= 6,
+        )
         label = f"{SCENARIOS['status-small']} (median of {STATUS_RUNS})"
         rows.append(Row(label, m["status"], d["status"], "s", target))
     return rows
@@ -326,7 +360,7 @@ def add_one(ctx: Context, tool: Tool, name: str) -> tuple[float, int]:
 
 def bench_csv(ctx: Context) -> list[Row]:
     (mt, ms), (dt, ds) = (add_one(ctx, tool, "table.csv") for tool in ctx.tools)
-    half = Target("mlvc ≤ ½ of DVC's", lambda mv, dv: mv <= dv / 2)
+    half = Target("mlvc ≤ ½ of DVC's", lambda mv, dv: dv is not None and mv <= dv / 2)
     return [
         Row("add CSV 257 MiB", mt, dt, "s"),
         Row(SCENARIOS["csv-store"], ms, ds, "B", half),
@@ -341,12 +375,85 @@ def bench_weights(ctx: Context) -> list[Row]:
     ]
 
 
+def median_time(
+    argv: list[str], repo: Path, env: Mapping[str, str], count: int, what: str
+) -> float:
+    """Median wall-clock time of ``count`` runs of ``argv`` in ``repo``; logs every run."""
+    runs = timed_runs(argv, repo, env, count)
+    log(f"  {what}: {', '.join(f'{r:.3f}' for r in runs)} s")
+    return statistics.median(runs)
+
+
+def bench_run_overhead(ctx: Context) -> list[Row]:
+    """Median `mlvc run -- python -c pass` minus median plain `python -c pass`."""
+    log("mlvc run overhead")
+    mlvc, plain = ctx.mlvc, [ctx.python, "-c", "pass"]
+    with workspace(ctx, mlvc, "run-overhead", commit=True) as repo:
+        base = median_time(plain, repo, mlvc.env, RUN_RUNS, "python -c pass")
+        wrapped = median_time(
+            mlvc.cmd("run", "--", *plain), repo, mlvc.env, RUN_RUNS, "mlvc run -- python -c pass"
+        )
+    return [
+        Row(f"`mlvc run -- python -c pass` (median of {RUN_RUNS})", wrapped, None, "s"),
+        Row(f"baseline: plain `python -c pass` (median of {RUN_RUNS})", base, None, "s"),
+        Row(f"{SCENARIOS['run-overhead']} (difference of the medians)", wrapped - base, None,
+            "s", adds_under(0.3)),
+    ]  # fmt: skip
+
+
+def bench_run_2gib(ctx: Context) -> list[Row]:
+    """A second `mlvc run` of a command reading 1 byte of the unchanged big.bin, minus the
+    plain command; the first run, which stores big.bin, is not reported."""
+    log("mlvc run over unchanged big.bin")
+    mlvc, plain = ctx.mlvc, [ctx.python, "-c", READ_ONE_BYTE]
+    wrapped = mlvc.cmd("run", "--", *plain)
+    with workspace(ctx, mlvc, "run-2gib", "big.bin", commit=True) as repo:
+        settle(repo / "big.bin", SETTLE_SECONDS)
+        first = timed(wrapped, repo, mlvc.env)
+        log(f"  first mlvc run (stores big.bin, not reported): {first:.3f} s")
+        before = store_bytes(mlvc, repo)
+        second = timed(wrapped, repo, mlvc.env)
+        log(f"  second mlvc run: {second:.3f} s")
+        log(f"  store growth in the second run: {store_bytes(mlvc, repo) - before:,} B")
+        base = median_time(plain, repo, mlvc.env, RUN_RUNS, "plain python, same command")
+    label = SCENARIOS["run-2gib"]
+    return [
+        Row(f"{label}: `mlvc run`, second run", second, None, "s"),
+        Row(f"baseline: plain python, same command (median of {RUN_RUNS})", base, None, "s"),
+        Row(f"{label}: added time", second - base, None, "s", adds_under(0.5)),
+    ]
+
+
+def bench_dvc_repro(ctx: Context) -> list[Row]:
+    """Informational: `mlvc run -- CMD` beside `dvc repro -f` of a one-stage dvc.yaml running
+    CMD, which writes out.txt."""
+    log("mlvc run vs dvc repro -f")
+    mlvc, dvc, plain = ctx.mlvc, ctx.dvc, [ctx.python, "-c", WRITE_OUT]
+    with workspace(ctx, mlvc, "repro", commit=True) as repo:
+        m = median_time(mlvc.cmd("run", "--", *plain), repo, mlvc.env, REPRO_RUNS, "mlvc run")
+    with workspace(ctx, dvc, "repro", commit=True) as repo:
+        cmd = f'{shlex.quote(ctx.python)} -c "{WRITE_OUT}"'
+        stage = f"stages:\n  s:\n    cmd: {json.dumps(cmd)}\n    outs:\n      - out.txt\n"
+        (repo / "dvc.yaml").write_text(stage, encoding="utf-8")
+        d = median_time(dvc.cmd("repro", "-f"), repo, dvc.env, REPRO_RUNS, "dvc repro -f")
+        if not (repo / "out.txt").is_file():
+            raise BenchError(f"dvc repro -f did not write out.txt in {repo}")
+    label = (
+        f"1-stage python command writing out.txt: `dvc repro -f` vs `mlvc run` "
+        f"(median of {REPRO_RUNS}, informational)"
+    )
+    return [Row(label, m, d, "s")]
+
+
 GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("add-big", "change-1byte"), bench_big),
     (("add-small", "status-small"), bench_small),
     (("version",), bench_version),
     (("csv-store",), bench_csv),
     (("weights",), bench_weights),
+    (("run-overhead",), bench_run_overhead),
+    (("run-2gib",), bench_run_2gib),
+    (("dvc-repro",), bench_dvc_repro),
 ]
 
 
@@ -386,6 +493,7 @@ def run_info(ctx: Context, dvc_ver: str) -> report.RunInfo:
 def benchmark(args: argparse.Namespace) -> int:
     selected = selected_scenarios(args.only)
     resolve_mlvc(args.mlvc)  # fail before spending minutes on data generation
+    check_python(selected)
     DATA_DIR.mkdir(exist_ok=True)
     check_disk(selected, args.keep)
     ensure_data(selected)

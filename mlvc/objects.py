@@ -25,6 +25,11 @@ def _oid(value: Any, what: str) -> ObjectId:
     return ObjectId(value)
 
 
+def _is(value: Any, expected: int) -> bool:
+    """Exactly the integer `expected`: not True, not 1.0 (other bytes, same ==)."""
+    return type(value) is int and value == expected
+
+
 def _count(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise _fail(what, "expected a non-negative integer")
@@ -72,7 +77,7 @@ class Tree:
     @classmethod
     def decode(cls, data: bytes, what: str = "tree") -> Tree:
         raw = _keys(codec.decode(data, what), {"v", "entries"}, what)
-        if raw["v"] != FORMAT_VERSION or not isinstance(raw["entries"], list):
+        if not _is(raw["v"], FORMAT_VERSION) or not isinstance(raw["entries"], list):
             raise _fail(what, "unknown tree version or shape")
         entries = []
         previous = ""
@@ -124,7 +129,8 @@ class Manifest:
     @classmethod
     def decode(cls, data: bytes, what: str = "manifest") -> Manifest:
         raw = _keys(codec.decode(data, what), {"v", "size", "level", "parts"}, what)
-        if raw["v"] != FORMAT_VERSION or raw["level"] not in (0, 1):
+        level = raw["level"]
+        if not _is(raw["v"], FORMAT_VERSION) or not (_is(level, 0) or _is(level, 1)):
             raise _fail(what, "unknown manifest version or level")
         parts = _parts(raw["parts"], what)
         size = _count(raw["size"], what)
@@ -147,7 +153,7 @@ class ManifestNode:
     @classmethod
     def decode(cls, data: bytes, what: str = "manifest node") -> ManifestNode:
         raw = _keys(codec.decode(data, what), {"v", "parts"}, what)
-        if raw["v"] != FORMAT_VERSION:
+        if not _is(raw["v"], FORMAT_VERSION):
             raise _fail(what, "unknown manifest node version")
         return cls(_parts(raw["parts"], what))
 
@@ -265,7 +271,7 @@ class Run:
         fields |= {"inputs", "outputs", "removed", "external", "message", "tags", "reproduces"}
         fields |= set(_FREE_SECTIONS)
         raw = _keys(codec.decode(data, what), fields, what)
-        if raw["v"] != FORMAT_VERSION or raw["kind"] not in ("run", "snapshot"):
+        if not _is(raw["v"], FORMAT_VERSION) or raw["kind"] not in ("run", "snapshot"):
             raise _fail(what, "unknown run version or kind")
         for name in ("started", "ended", "status", "cwd", "message"):
             if not isinstance(raw[name], str):
@@ -279,7 +285,7 @@ class Run:
             raise _fail(what, "external is not a map")
         for path in raw["removed"]:
             _safe_path(path, what)
-        if raw["exit_code"] is not None and not isinstance(raw["exit_code"], int):
+        if raw["exit_code"] is not None and type(raw["exit_code"]) is not int:
             raise _fail(what, "exit_code is not an integer")
         return cls(
             kind=raw["kind"],

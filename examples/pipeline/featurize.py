@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-params = yaml.safe_load(open("params.yaml"))["featurize"]
+params = yaml.safe_load(Path("params.yaml").read_text())["featurize"]
 
 
 def features(row: list[str]) -> list[float]:

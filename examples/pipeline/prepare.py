@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-params = yaml.safe_load(open("params.yaml"))["prepare"]
+params = yaml.safe_load(Path("params.yaml").read_text())["prepare"]
 with open("data/raw/points.csv", newline="") as handle:
     rows = list(csv.reader(handle))
 header, rows = rows[0], rows[1:]

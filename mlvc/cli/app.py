@@ -90,7 +90,9 @@ def init(
 
 @app.command()
 def add(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to snapshot.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or directories to snapshot.", readable=False)
+    ],
     message: Annotated[str, typer.Option("--message", "-m", help="Why this snapshot.")] = "",
     json: Json = False,
 ) -> None:

@@ -100,12 +100,23 @@ def ls_tree(repo: Repo, ref: str, recursive: bool = False) -> tuple[ObjectId, li
 
 
 def _walk_tree(repo: Repo, oid: ObjectId, prefix: str, recursive: bool) -> Iterator[LsTreeEntry]:
+    """Depth-first, in path order, with an explicit stack: trees may nest very deep."""
+    stack: list[Iterator[tuple[str, TreeEntry]]] = [_entries(repo, oid, prefix)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        path, e = item
+        if recursive and e.kind == "tree":
+            stack.append(_entries(repo, e.id, f"{path}/"))
+        else:
+            yield LsTreeEntry(path, e.kind, e.executable, e.size, e.id)
+
+
+def _entries(repo: Repo, oid: ObjectId, prefix: str) -> Iterator[tuple[str, TreeEntry]]:
     kind, data = repo.store.get(oid)
     if kind is not Kind.TREE:
         raise MlvcError(f"{oid.hex()[:12]} is a {kind.label}, not a tree")
-    for e in Tree.decode(data, f"tree {oid.hex()[:12]}").entries:
-        path = f"{prefix}{e.name}"
-        if recursive and e.kind == "tree":
-            yield from _walk_tree(repo, e.id, f"{path}/", recursive)
-        else:
-            yield LsTreeEntry(path, e.kind, e.executable, e.size, e.id)
+    tree = Tree.decode(data, f"tree {oid.hex()[:12]}")
+    return iter([(f"{prefix}{e.name}", e) for e in tree.entries])

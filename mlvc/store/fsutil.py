@@ -44,6 +44,11 @@ def disk_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise DiskFullError(
+                f"file too large while writing {path} (a file-size limit or the file system's)",
+                hint="raise the limit (ulimit -f) and run the command again; nothing was recorded",
+            ) from None
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(
                 f"no space left on the device while writing {path}",

@@ -243,7 +243,7 @@ def read_table(path: Path) -> list[Entry]:
         size = os.fstat(handle.fileno()).st_size
         if size < HEADER.size + FOOTER.size:
             raise CorruptPackError(f"{what} is truncated ({size} bytes)")
-        magic, version, _ = HEADER.unpack(handle.read(HEADER.size))
+        magic, version, flags = HEADER.unpack(handle.read(HEADER.size))
         handle.seek(size - FOOTER.size)
         fmagic, fversion, count, offset, digest, end = FOOTER.unpack(handle.read(FOOTER.size))
         if (
@@ -251,6 +251,7 @@ def read_table(path: Path) -> list[Entry]:
             or fmagic != FOOTER_MAGIC
             or end != END
             or (version, fversion) != (VERSION, VERSION)
+            or flags != 0
         ):
             raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
         if count > MAX_ENTRIES or offset + count * ROW.size + FOOTER.size != size:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ class Ignore:
         return cls(pathspec.GitIgnoreSpec.from_lines(text.splitlines()))
 
     def skips_dir(self, rel: str, name: str, path: Path) -> bool:
-        if name in DEFAULT_DIRS or (path / "pyvenv.cfg").exists():
+        if name in DEFAULT_DIRS or os.path.exists(os.path.join(path, "pyvenv.cfg")):
             return True
         return self.spec is not None and bool(self.spec.match_file(rel + "/"))
 

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from typing import NamedTuple
 
+from mlvc.errors import UnreadableFileError
 from mlvc.workspace.ignore import Ignore
 
 # Names a tree may not hold (see mlvc.paths.check_name): skipped by the walk rather
@@ -55,6 +56,9 @@ def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
             entries = os.scandir(root / current if current else root)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except PermissionError:
+            where = current or "."
+            raise UnreadableFileError(f"cannot read directory {where}: permission denied") from None
         with entries:
             for entry in entries:
                 name = entry.name

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlvc.errors import UnreadableFileError
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
 from mlvc.store.index import StatRow, TrackedFile
@@ -60,6 +61,10 @@ class Snapshotter:
         st = os.lstat(self.root / rel)
         if stat.S_ISDIR(st.st_mode):
             return self._tree(rel, list(walk(self.root, rel, self.ignore)), root_rel)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            raise UnreadableFileError(
+                f"{rel} is not a regular file, symlink or directory (a fifo, socket or device)"
+            )
         fstat = stat_of(rel, st)
         oid = self.file_id(fstat)
         self.files.append(TrackedFile(rel, root_rel, oid, fstat.kind, fstat.size))
@@ -86,11 +91,20 @@ class Snapshotter:
     def _store_tree(
         self, rel: str, files: dict[str, dict[str, TreeEntry]], subdirs: dict[str, set[str]]
     ) -> PathRecord:
-        entries = dict(files.get(rel, {}))
-        for sub in subdirs.get(rel, ()):
-            record = self._store_tree(sub, files, subdirs)
-            name = sub.rpartition("/")[2]
-            entries[name] = TreeEntry(name, "tree", False, record.size, record.id)
-        tree = Tree(tuple(entries[n] for n in sorted(entries)))
-        oid = self.store.put_object(Kind.TREE, tree.encode())
-        return PathRecord(oid, "tree", tree.size)
+        """Store the trees deepest first (no recursion: any depth Linux allows works)."""
+        order: list[str] = []
+        stack = [rel]
+        while stack:
+            current = stack.pop()
+            order.append(current)
+            stack.extend(subdirs.get(current, ()))
+        done: dict[str, PathRecord] = {}
+        for current in reversed(order):
+            entries = dict(files.get(current, {}))
+            for sub in subdirs.get(current, ()):
+                name = sub.rpartition("/")[2]
+                entries[name] = TreeEntry(name, "tree", False, done[sub].size, done[sub].id)
+            tree = Tree(tuple(entries[n] for n in sorted(entries)))
+            oid = self.store.put_object(Kind.TREE, tree.encode())
+            done[current] = PathRecord(oid, "tree", tree.size)
+        return done[rel]
