@@ -6,6 +6,8 @@ from __future__ import annotations
 class MlvcError(Exception):
     """An expected failure: the CLI prints `error: <message>` (and the hint) and exits 1."""
 
+    exit_code = 1
+
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message

@@ -24,7 +24,7 @@ GRACE = 0.3
 
 
 class CommandNotFoundError(MlvcError):
-    pass
+    exit_code = 127  # as a shell says of a command it cannot find or run
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,10 @@ def _installed(repo: Repo, path: list[str]) -> tuple[list[list[str]], dict[str, 
     import msgpack
 
     stamps = []
+    root = str(repo.root)
     for entry in path:
+        if entry == root or entry.startswith(root + os.sep):
+            continue  # the workspace changes with every run; its packages do not count
         try:
             stamps.append([entry, os.stat(entry).st_mtime_ns])
         except OSError:
@@ -123,8 +126,10 @@ def _installed(repo: Repo, path: list[str]) -> tuple[list[list[str]], dict[str, 
 
 
 def _main_python(trace: Trace) -> dict[str, Any] | None:
-    """The first interpreter that ran a script or `-c`/`-m` (not a helper subprocess)."""
-    return trace.pythons[0] if trace.pythons else None
+    """The interpreter that started first: the command itself, not one it spawned."""
+    if not trace.pythons:
+        return None
+    return min(trace.pythons, key=lambda p: p.get("started") or float("inf"))
 
 
 def describe(
@@ -191,7 +196,7 @@ def _metrics(repo: Repo, paths: _Paths, facts: RunFacts) -> dict[str, Any]:
     series = {}
     for key, points in paths.trace.metrics.items():
         ordered = sorted(points, key=lambda p: (p[0] is None, p[0] if p[0] is not None else 0))
-        found[key] = ordered[-1][1]
+        _merge(found, {key: ordered[-1][1]}, "api")
         if len(points) > 1:
             series[key] = facts.repo.store.put_bytes(codec.encode(ordered))
     if series:

@@ -19,7 +19,7 @@ def run(args: list[str]) -> int:
         _say(f"error: {exc.message}")
         if exc.hint:
             _say(f"hint: {exc.hint}")
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         _say("interrupted")
         return 130

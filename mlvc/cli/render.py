@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ def plain(value: Any) -> Any:
         return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
     if hasattr(value, "__fspath__"):
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities are not JSON: "nan", "inf", "-inf"
     return value
 
 

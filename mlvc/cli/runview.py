@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from rich.console import Console, Group
@@ -31,22 +32,30 @@ def _paths(title: str, records: dict[str, Any], producer: bool) -> Table:
     return table
 
 
+def _plain(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if value is not None else "null"
+    return str(value)
+
+
 def _pairs(title: str, values: dict[str, Any]) -> Table:
     table = Table(title=title, title_justify="left", expand=True)
     table.add_column("key")
     table.add_column("value")
     for key, value in sorted(values.items()):
-        table.add_row(key, _short(value) if isinstance(value, bytes) else repr(value))
+        table.add_row(key, _short(value) if isinstance(value, bytes) else _plain(value))
     return table
 
 
 def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
     status_color = {"ok": "green", "failed": "red", "interrupted": "yellow"}.get(run["status"], "")
     owner, code, res = run["owner"], run["code"], run["resources"]
+    snapshot = run["kind"] == "snapshot"
+    exit_note = "" if run["exit_code"] is None else f" (exit {run['exit_code']})"
     head = [
         f"[bold]{run['kind']}[/bold] {oid.hex()}",
-        f"status  [{status_color}]{run['status']}[/{status_color}] (exit {run['exit_code']})",
-        f"command {' '.join(run['command'])}   (in {run['cwd']})",
+        f"status  [{status_color}]{run['status']}[/{status_color}]{exit_note}",
+        f"command {shlex.join(run['command'])}   (in {run['cwd']})",
         f"time    {run['started']} → {run['ended']}",
         f"owner   {owner.get('user')}@{owner.get('host')}"
         + (
@@ -79,6 +88,9 @@ def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
         parts.append(_pairs("params", run["params"]))
     if run["metrics"]:
         parts.append(_pairs("metrics", run["metrics"]))
+    if snapshot:
+        console.print(Group(*parts))
+        return
     env = run["environment"]
     python = env.get("python", {})
     lines = [

@@ -93,10 +93,14 @@ class Session:
             from mlvc.capture.runinfo import RunFacts
 
             facts = RunFacts(self.repo, self.request.env)
-            facts.capture_code()
-            self.facts = facts
         except BaseException as exc:  # re-raised on the main thread by conclude()
             self.prepare_error = exc
+            return
+        try:
+            facts.capture_code()
+        except Exception as exc:  # the command runs regardless: record why code is missing
+            facts.sections["code"] = {"git": None, "error": f"{type(exc).__name__}: {exc}"}
+        self.facts = facts
 
     @classmethod
     def begin(cls, repo: Repo, request: RunRequest, capture_code: bool = True) -> Session:

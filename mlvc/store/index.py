@@ -231,10 +231,11 @@ class Index:
         )
 
     def producer_of(self, oid: bytes, path: str) -> ObjectId | None:
-        """The latest run or snapshot that output this exact content, preferring `path`."""
+        """The latest run or snapshot that wrote this exact content at this path. Content
+        found only at another path (a copy) is not taken as produced there."""
         row = self.db.execute(
-            "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq WHERE v.id = ?"
-            " ORDER BY v.path = ? DESC, v.seq DESC LIMIT 1",
+            "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
+            " WHERE v.id = ? AND v.path = ? ORDER BY v.seq DESC LIMIT 1",
             (oid, path),
         ).fetchone()
         return None if row is None else ObjectId(row[0])

@@ -376,3 +376,23 @@ def test_rerun_over_unchanged_input_rehashes_nothing(mlvc: Run, workspace: Path)
         assert hashed() == first
     finally:
         repo.close()
+
+
+def test_a_missing_command_exits_127_and_records_nothing(mlvc: Run, workspace: Path) -> None:
+    mlvc("init")
+    result = mlvc("run", "--", "no-such-command-xyz", check=False)
+    assert result.returncode == 127
+    assert result.stderr.startswith("error: cannot run no-such-command-xyz")
+    repo = Repo.discover(workspace)
+    try:
+        assert repo.index.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    finally:
+        repo.close()
+
+
+def test_a_copy_is_not_the_producer_of_its_source(mlvc: Run, workspace: Path) -> None:
+    mlvc("init")
+    (workspace / "a.txt").write_text("same")
+    _run(mlvc, "sh", "-c", "cat a.txt > b.txt")
+    run = _show(mlvc, _run(mlvc, PYTHON, "-c", "open('a.txt').read()")["run_id"])
+    assert run["inputs"]["a.txt"]["producer_run"] is None

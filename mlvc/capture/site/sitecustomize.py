@@ -93,6 +93,7 @@ def report(start_cwd: str) -> None:
             "argv": [a for a in sys.argv if isinstance(a, str)],
             "main": main,
             "modules": files,
+            "started": _state.get("t0"),
         }
         _emit(["python", info])
     except Exception:
@@ -104,8 +105,11 @@ def report(start_cwd: str) -> None:
 def install(spool: str) -> None:
     """Trace this process into `spool` (audit hooks cannot be removed: `uninstall` only
     makes the hook a no-op)."""
+    import time
+
     _state["spool"] = spool
     _state["pid"] = None
+    _state["t0"] = time.time()
     if not _state["hooked"]:
         _state["hooked"] = True
         sys.addaudithook(_hook)
