@@ -42,7 +42,7 @@ def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
         raise
     index.begin()
     try:
-        seq = index.add_run(run_id, run.kind, run.started, run.status)
+        seq = index.add_run(run_id, run.kind, run.started, run.status, owner_name(run.owner))
         for path, out in run.outputs.items():
             index.add_path_version(path, seq, out.id, out.kind, out.size)
             for inner, oid, kind, size in lineage.files.get(path, ()):
@@ -60,6 +60,10 @@ def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
         index.rollback()
         raise
     return run_id
+
+
+def owner_name(owner: dict[str, object]) -> str:
+    return str(owner.get("user") or "")
 
 
 def tracked_files(files: Iterable[TrackedFile]) -> dict[str, list[TrackedFile]]:

@@ -37,7 +37,8 @@ def emit_json(value: Any) -> None:
 def out() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    # Piped output is not cut to 80 columns: tables stay one row per line, like git's.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def err() -> Console:

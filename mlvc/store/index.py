@@ -14,7 +14,7 @@ from mlvc.errors import MlvcError
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.entry import Entry
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 WORKTREE_FORMAT = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
@@ -45,8 +45,10 @@ CREATE TABLE IF NOT EXISTS runs (
     id BLOB NOT NULL UNIQUE,
     kind TEXT NOT NULL,
     started TEXT NOT NULL,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id);
 CREATE TABLE IF NOT EXISTS path_versions (
     path TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -212,10 +214,10 @@ class Index:
 
     # -- runs and tracked paths ----------------------------------------------------
 
-    def add_run(self, oid: bytes, kind: str, started: str, status: str) -> int:
+    def add_run(self, oid: bytes, kind: str, started: str, status: str, owner: str = "") -> int:
         self.db.execute(
-            "INSERT OR IGNORE INTO runs (id, kind, started, status) VALUES (?, ?, ?, ?)",
-            (oid, kind, started, status),
+            "INSERT OR IGNORE INTO runs (id, kind, started, status, owner) VALUES (?, ?, ?, ?, ?)",
+            (oid, kind, started, status, owner),
         )
         return int(self.db.execute("SELECT seq FROM runs WHERE id = ?", (oid,)).fetchone()[0])
 

@@ -1,0 +1,1 @@
+"""Queries over the run DAG: references, log, blame, diff, graph."""

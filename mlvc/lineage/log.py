@@ -1,0 +1,196 @@
+"""`mlvc log`: runs newest first, or every version of one path and the run that made it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlvc.ids import ObjectId
+from mlvc.lineage.resolve import ORDER, flatten_tree, load_run
+from mlvc.refs import Tags
+from mlvc.repo import Repo
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: ObjectId
+    kind: str
+    started: str
+    ended: str
+    status: str
+    exit_code: int | None
+    owner: str
+    command: list[str]
+    message: str
+    metrics: dict[str, Any]
+    tags: list[str]
+
+
+def log_runs(
+    repo: Repo,
+    limit: int | None = None,
+    since: str | None = None,
+    owner: str | None = None,
+    include_all: bool = False,
+) -> list[RunSummary]:
+    where: list[str] = []
+    args: list[Any] = []
+    if not include_all:
+        where.append("r.status = 'ok'")
+    if since:
+        where.append("r.started >= ?")
+        args.append(since)
+    if owner:
+        where.append("r.owner = ?")
+        args.append(owner)
+    sql = "SELECT r.id FROM runs r"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" {ORDER}"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    tags = Tags(repo.dir).pointing_at()
+    found = []
+    for (oid,) in repo.index.db.execute(sql, args).fetchall():
+        run = load_run(repo, oid)
+        found.append(
+            RunSummary(
+                ObjectId(oid),
+                run.kind,
+                run.started,
+                run.ended,
+                run.status,
+                run.exit_code,
+                str(run.owner.get("user", "")),
+                list(run.command),
+                run.message,
+                {k: v for k, v in run.metrics.items() if isinstance(v, int | float)},
+                tags.get(oid, []),
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class PathVersion:
+    path: str
+    id: ObjectId | None  # None: the path was removed by this run
+    kind: str
+    size: int
+    run: ObjectId
+    run_kind: str
+    started: str
+    owner: str
+    commit: str | None
+    command: list[str]
+    size_delta: int | None = None
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    consumers: list[ObjectId] = field(default_factory=list)
+
+
+def log_path(repo: Repo, path: str, consumers: bool = False) -> list[PathVersion]:
+    """Every recorded version of `path`, newest first, with what changed from the one
+    before. A directory that was never an output itself is shown through the files
+    under it that runs wrote."""
+    path = path.strip("/")
+    rows = repo.index.db.execute(
+        "SELECT v.path, v.id, v.kind, v.size, r.id FROM path_versions v"
+        f" JOIN runs r ON r.seq = v.seq WHERE v.path = ? {ORDER}",
+        (path,),
+    ).fetchall()
+    if not rows:
+        rows = _under(repo, path)
+    versions = [_version(repo, row, consumers) for row in rows]
+    older: list[PathVersion | None] = [*versions[1:], None]
+    return [
+        _with_changes(repo, v, o) for v, o in zip(versions, older[: len(versions)], strict=True)
+    ]
+
+
+def _under(repo: Repo, path: str) -> list[tuple[Any, ...]]:
+    """Versions of a directory assembled from the files runs wrote under it: one row per
+    run, as a pseudo-version of kind 'dir' listing those files."""
+    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
+    rows = repo.index.db.execute(
+        "SELECT v.path, v.id, v.kind, v.size, r.id FROM path_versions v"
+        f" JOIN runs r ON r.seq = v.seq WHERE v.path GLOB ? {ORDER}",
+        (f"{escaped}/*",),
+    ).fetchall()
+    grouped: dict[bytes, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        if row[2] != "tree":  # a subdirectory's own row: its files are listed already
+            grouped.setdefault(row[4], []).append(row)
+    return [
+        (path, None, "dir", sum(r[3] for r in group), run, [r[0] for r in group])
+        for run, group in grouped.items()
+    ]
+
+
+def _version(repo: Repo, row: tuple[Any, ...], consumers: bool) -> PathVersion:
+    path, oid, kind, size, run_id = row[:5]
+    run = load_run(repo, run_id)
+    readers: list[ObjectId] = []
+    if consumers and oid:
+        readers = _consumers(repo, path, oid, kind)
+    listed = sorted(row[5]) if kind == "dir" else []
+    return PathVersion(
+        path,
+        ObjectId(oid) if oid else None,
+        kind,
+        size,
+        ObjectId(run_id),
+        run.kind,
+        run.started,
+        str(run.owner.get("user", "")),
+        run.code.get("commit"),
+        list(run.command),
+        modified=listed,
+        consumers=readers,
+    )
+
+
+def _consumers(repo: Repo, path: str, oid: bytes, kind: str) -> list[ObjectId]:
+    """Runs that read this version: the path itself, or for a tree any file inside it
+    at the content this tree holds."""
+    rows = repo.index.db.execute(
+        "SELECT r.id FROM inputs i JOIN runs r ON r.seq = i.seq"
+        f" WHERE i.path = ? AND i.id = ? {ORDER}",
+        (path, oid),
+    ).fetchall()
+    if kind == "tree":
+        files = {f"{path}/{rel}": rec.id for rel, rec in flatten_tree(repo, oid).items()}
+        escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
+        for run_id, in_path, in_id in repo.index.db.execute(
+            "SELECT r.id, i.path, i.id FROM inputs i JOIN runs r ON r.seq = i.seq"
+            f" WHERE i.path GLOB ? {ORDER}",
+            (f"{escaped}/*",),
+        ):
+            if files.get(in_path) == in_id:
+                rows.append((run_id,))
+    return [ObjectId(r) for r in dict.fromkeys(r[0] for r in rows)]
+
+
+def _with_changes(repo: Repo, version: PathVersion, older: PathVersion | None) -> PathVersion:
+    if older is None or version.kind == "dir":
+        return version
+    delta = version.size - older.size
+    if version.kind != "tree" or older.kind != "tree" or version.id == older.id:
+        return _replace(version, size_delta=delta)
+    assert version.id is not None and older.id is not None
+    new, old = flatten_tree(repo, version.id), flatten_tree(repo, older.id)
+    return _replace(
+        version,
+        size_delta=delta,
+        added=sorted(set(new) - set(old)),
+        removed=sorted(set(old) - set(new)),
+        modified=sorted(p for p in set(new) & set(old) if new[p].id != old[p].id),
+    )
+
+
+def _replace(version: PathVersion, **changes: Any) -> PathVersion:
+    from dataclasses import replace
+
+    return replace(version, **changes)
