@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlvc.errors import MlvcError
-from mlvc.ids import Kind, ObjectId
-from mlvc.objects import Run
+from mlvc.ids import ObjectId
+from mlvc.lineage.resolve import load_run, resolve_run
 from mlvc.repo import Repo
 
 
@@ -18,10 +17,6 @@ class ShowResult:
 
 
 def show(repo: Repo, ref: str) -> ShowResult:
-    oid = repo.store.resolve(ref)
-    kind, data = repo.store.get(oid)
-    if kind is not Kind.RUN:
-        raise MlvcError(
-            f"{oid.hex()[:12]} is a {kind.label}, not a run", hint="mlvc show takes a run id"
-        )
-    return ShowResult(oid, Run.decode(data, f"run {oid.hex()[:12]}").to_value())
+    """RUN is an id, a unique prefix, a tag, `latest`, `latest~N` or `latest:PATH`."""
+    oid = resolve_run(repo, ref)
+    return ShowResult(oid, load_run(repo, oid).to_value())

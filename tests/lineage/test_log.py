@@ -1,0 +1,132 @@
+"""`mlvc log`, `mlvc tag` and `mlvc index rebuild` on real runs of the example pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Run
+
+PYTHON = sys.executable
+EXAMPLE = Path(__file__).parents[2] / "examples" / "pipeline"
+
+
+@pytest.fixture
+def history(workspace: Path, mlvc: Run) -> dict[str, list[str]]:
+    """The pipeline run twice, `train.learning_rate` changed in between."""
+    for item in EXAMPLE.iterdir():
+        if item.is_file():
+            shutil.copy(item, workspace / item.name)
+    subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
+    subprocess.run(["git", "commit", "-qm", "pipeline"], cwd=workspace, check=True)
+    mlvc("init")
+    subprocess.run([PYTHON, "make_raw.py"], cwd=workspace, check=True)
+    mlvc("add", "data/raw")
+    ids: dict[str, list[str]] = {}
+    for stage in ("prepare", "featurize", "train", "evaluate"):
+        ids.setdefault(stage, []).append(_run(mlvc, stage))
+    params = workspace / "params.yaml"
+    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
+    for stage in ("train", "evaluate"):
+        ids[stage].append(_run(mlvc, stage))
+    return ids
+
+
+def _run(mlvc: Run, stage: str) -> str:
+    result = mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
+    return str(json.loads(result.stdout)["run_id"])
+
+
+def test_log_lists_runs_newest_first(mlvc: Run, history: dict[str, list[str]]) -> None:
+    runs = json.loads(mlvc("log", "--json").stdout)["runs"]
+    assert [r["id"] for r in runs[:2]] == [history["evaluate"][1], history["train"][1]]
+    assert runs[-1]["kind"] == "snapshot"
+    assert runs[0]["metrics"]["accuracy"] > 0.5
+    assert len(json.loads(mlvc("log", "-n", "3", "--json").stdout)["runs"]) == 3
+    oneline = mlvc("log", "--oneline").stdout.splitlines()
+    assert oneline[0].startswith(history["evaluate"][1][:12])
+
+
+def test_log_filters(mlvc: Run, workspace: Path, history: dict[str, list[str]]) -> None:
+    assert json.loads(mlvc("log", "--owner", "nobody-else", "--json").stdout)["runs"] == []
+    failed = mlvc("run", "--", "sh", "-c", "exit 3", check=False)
+    assert failed.returncode == 3
+    plain = {r["status"] for r in json.loads(mlvc("log", "--json").stdout)["runs"]}
+    every = {r["status"] for r in json.loads(mlvc("log", "--all", "--json").stdout)["runs"]}
+    assert plain == {"ok"} and every == {"ok", "failed"}
+    future = json.loads(mlvc("log", "--since", "2999-01-01", "--json").stdout)["runs"]
+    assert future == []
+
+
+def test_log_of_a_path_shows_each_version(mlvc: Run, history: dict[str, list[str]]) -> None:
+    versions = json.loads(mlvc("log", "model", "--consumers", "--json").stdout)["versions"]
+    assert [v["run"] for v in versions] == history["train"][::-1]
+    assert versions[0]["modified"] == ["model.json"]
+    assert versions[0]["consumers"] == [history["evaluate"][1]]
+    assert versions[1]["consumers"] == [history["evaluate"][0]]
+    assert versions[0]["commit"] is not None
+
+
+def test_a_deleted_path_keeps_its_log(
+    mlvc: Run, workspace: Path, history: dict[str, list[str]]
+) -> None:
+    shutil.rmtree(workspace / "model")
+    versions = json.loads(mlvc("log", "model", "--json").stdout)["versions"]
+    assert len(versions) == 2
+    mlvc("add", "model")
+    versions = json.loads(mlvc("log", "model", "--json").stdout)["versions"]
+    assert versions[0]["kind"] == "removed" and versions[0]["id"] is None
+
+
+def test_tags_and_their_history(mlvc: Run, history: dict[str, list[str]]) -> None:
+    mlvc("tag", "prod", history["train"][0][:10], "-m", "first model")
+    mlvc("tag", "prod", "latest:model", "-m", "better")
+    tags = json.loads(mlvc("tag", "--json").stdout)["tags"]
+    assert tags == {"prod": history["train"][1]}
+    moves = json.loads(mlvc("tag", "--history", "prod", "--json").stdout)["history"]
+    assert [(m["old"], m["new"], m["message"]) for m in moves] == [
+        (None, history["train"][0], "first model"),
+        (history["train"][0], history["train"][1], "better"),
+    ]
+    shown = json.loads(mlvc("show", "prod", "--json").stdout)
+    assert shown["id"] == history["train"][1]
+    assert json.loads(mlvc("log", "-n", "10", "--json").stdout)["runs"][1]["tags"] == ["prod"]
+    mlvc("tag", "-d", "prod")
+    assert json.loads(mlvc("tag", "--json").stdout)["tags"] == {}
+    assert len(json.loads(mlvc("tag", "--history", "prod", "--json").stdout)["history"]) == 3
+    bad = mlvc("tag", "latest", check=False)
+    assert bad.returncode == 1 and "not a valid tag name" in bad.stderr
+
+
+def test_references(mlvc: Run, history: dict[str, list[str]]) -> None:
+    assert json.loads(mlvc("show", "latest", "--json").stdout)["id"] == history["evaluate"][1]
+    assert json.loads(mlvc("show", "latest~1", "--json").stdout)["id"] == history["train"][1]
+    producer = json.loads(mlvc("show", "latest:data/prepared", "--json").stdout)
+    assert producer["id"] == history["prepare"][0]
+    missing = mlvc("show", "nosuchtag", check=False)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no run, tag or object")
+
+
+def test_index_rebuild_gives_identical_answers(
+    mlvc: Run, workspace: Path, history: dict[str, list[str]]
+) -> None:
+    queries = [
+        ("log", "--json"),
+        ("log", "model", "--consumers", "--json"),
+        ("log", "data", "--json"),
+        ("show", "latest", "--json"),
+    ]
+    before = [mlvc(*q).stdout for q in queries]
+    (workspace / ".mlvc" / "index.db").unlink()
+    for suffix in ("-wal", "-shm"):
+        (workspace / ".mlvc" / f"index.db{suffix}").unlink(missing_ok=True)
+    result = json.loads(mlvc("index", "rebuild", "--json").stdout)
+    assert result["runs"] == 7 and result["skipped_packs"] == []
+    after = [mlvc(*q).stdout for q in queries]
+    assert after == before
+    assert json.loads(mlvc("status", "--json").stdout)["clean"] is True
