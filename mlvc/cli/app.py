@@ -180,6 +180,70 @@ def show(
     show_run(ref, json)
 
 
+LINEAGE = "Lineage"
+
+
+@app.command(rich_help_panel=LINEAGE)
+def log(
+    path: Annotated[str | None, typer.Argument(help="A file or directory: its versions.")] = None,
+    number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,
+    oneline: Annotated[bool, typer.Option("--oneline", help="One line per run.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only runs started at or after (ISO date).")
+    ] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only runs by this user.")] = None,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="Include failed and interrupted runs.")
+    ] = False,
+    consumers: Annotated[
+        bool, typer.Option("--consumers", help="With PATH: the runs that read each version.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Runs newest first; with PATH, every version of that path and the run that made it.
+
+    Example: [bold]mlvc log model/model.pt --consumers[/bold]
+    """
+    from mlvc.cli.logview import log_command
+
+    log_command(path, number, oneline, since, owner, all_runs, consumers, json)
+
+
+@app.command(rich_help_panel=LINEAGE)
+def tag(
+    name: Annotated[str | None, typer.Argument(help="Tag name.")] = None,
+    run_ref: Annotated[str | None, typer.Argument(help="Run to tag (default: latest).")] = None,
+    delete: Annotated[bool, typer.Option("-d", "--delete", help="Delete the tag.")] = False,
+    history: Annotated[
+        bool, typer.Option("--history", help="Who moved the tag, when, from what to what.")
+    ] = False,
+    message: Annotated[str, typer.Option("--message", "-m", help="Why.")] = "",
+    json: Json = False,
+) -> None:
+    """List tags, tag a run, move or delete a tag; every move is kept in its history.
+
+    Example: [bold]mlvc tag prod 3f2a9c1e -m "ship it"[/bold]
+    """
+    from mlvc.cli.logview import tag_command
+
+    tag_command(name, run_ref, delete, history, message, json)
+
+
+index_app = typer.Typer(help="Maintain the SQLite index (a cache of the packs).")
+app.add_typer(index_app, name="index", rich_help_panel=PLUMBING)
+
+
+@index_app.command("rebuild")
+def index_rebuild(json: Json = False) -> None:
+    """Rebuild .mlvc/index.db from the packs alone.
+
+    Example: [bold]mlvc index rebuild[/bold]
+    """
+    from mlvc.cli.logview import rebuild_command
+
+    rebuild_command(json)
+
+
 @app.command("hash-object", rich_help_panel=PLUMBING)
 def hash_object(
     paths: Annotated[list[Path], typer.Argument(help="Files to hash.")],
