@@ -66,6 +66,7 @@ class ObjectStore:
             return current
         if current is not None:
             self._sealed.append((current.seal(), current))
+            current.start_sync()
         fresh = PackWriter(self.packs, direct=not meta)
         if meta:
             self._meta = fresh

@@ -177,6 +177,8 @@ class PackWriter:
             self._sink.write(HEADER.pack(MAGIC, VERSION, 0))
         self.entries: list[Entry] = []
         self.name = ""
+        self._syncing: threading.Thread | None = None
+        self._sync_error: OSError | None = None
 
     @property
     def size(self) -> int:
@@ -216,14 +218,31 @@ class PackWriter:
         self.name = name
         return name
 
+    def start_sync(self) -> None:
+        """Begin flushing a sealed pack in the background, so the device works on it while
+        the next pack is being filled; `publish` waits for it."""
+        if self._syncing is None:
+            self._syncing = threading.Thread(target=self._sync, daemon=True)
+            self._syncing.start()
+
+    def _sync(self) -> None:
+        try:
+            os.fsync(self._sink.fd)
+        except OSError as exc:
+            self._sync_error = exc
+
     def publish(self) -> Path:
         """fsync the sealed pack and rename it to `<name>.pack`. The caller fsyncs the
         directory once after publishing a batch."""
         final = self.directory / f"{self.name}.pack"
+        if self._syncing is not None:
+            self._syncing.join()
         try:
             with disk_errors(self.tmp):
+                if self._sync_error is not None:
+                    raise self._sync_error
                 os.fchmod(self._sink.fd, 0o444)  # sealed packs are immutable
-                os.fsync(self._sink.fd)
+                os.fsync(self._sink.fd)  # cheap when the background flush covered it
             self._sink.close()
             os.replace(self.tmp, final)
         except BaseException:
@@ -232,6 +251,8 @@ class PackWriter:
         return final
 
     def abort(self) -> None:
+        if self._syncing is not None:
+            self._syncing.join()
         self._sink.close()
         self.tmp.unlink(missing_ok=True)
 
