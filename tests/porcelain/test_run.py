@@ -396,3 +396,25 @@ def test_a_copy_is_not_the_producer_of_its_source(mlvc: Run, workspace: Path) ->
     _run(mlvc, "sh", "-c", "cat a.txt > b.txt")
     run = _show(mlvc, _run(mlvc, PYTHON, "-c", "open('a.txt').read()")["run_id"])
     assert run["inputs"]["a.txt"]["producer_run"] is None
+
+
+def test_multiprocessing_workers_and_nested_pythons_are_traced(mlvc: Run, workspace: Path) -> None:
+    mlvc("init")
+    for i in (1, 2, 3):
+        (workspace / f"in{i}.txt").write_text(f"data {i}")
+    (workspace / "nested_in.txt").write_text("nested")
+    (workspace / "child.py").write_text(
+        "open('nested_in.txt').read()\nopen('nested_out.txt', 'w').write('x')\n"
+    )
+    (workspace / "main.py").write_text(
+        "import multiprocessing as mp, subprocess, sys\n"
+        "def work(i):\n    return open(f'in{i}.txt').read()\n"
+        "if __name__ == '__main__':\n"
+        "    with mp.get_context('fork').Pool(2) as pool:\n        pool.map(work, [1])\n"
+        "    with mp.get_context('spawn').Pool(2) as pool:\n        pool.map(work, [2, 3])\n"
+        "    subprocess.run([sys.executable, 'child.py'], check=True)\n"
+    )
+    run = _show(mlvc, _run(mlvc, PYTHON, "main.py")["run_id"])
+    assert set(run["inputs"]) == {"in1.txt", "in2.txt", "in3.txt", "nested_in.txt"}
+    assert set(run["outputs"]) == {"nested_out.txt"}
+    assert set(run["code"]["scripts"]) == {"main.py", "child.py"}
