@@ -210,6 +210,29 @@ def log(
 
 
 @app.command(rich_help_panel=LINEAGE)
+def diff(
+    a: Annotated[str, typer.Argument(help="A run, PATH@RUN or object id.")],
+    b: Annotated[str, typer.Argument(help="A run, PATH@RUN or object id.")],
+    all_params: Annotated[bool, typer.Option("--all", help="Show unchanged params too.")] = False,
+    content: Annotated[
+        bool, typer.Option("--content", help="Unified diff of changed text files.")
+    ] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when they differ, 0 when not.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Compare two runs (command, code, params, data, metrics, environment, resources),
+    or two versions of a path.
+
+    Example: [bold]mlvc diff prod latest[/bold]
+    """
+    from mlvc.cli.diffview import diff_command
+
+    raise typer.Exit(diff_command(a, b, all_params, content, exit_code, json))
+
+
+@app.command(rich_help_panel=LINEAGE)
 def tag(
     name: Annotated[str | None, typer.Argument(help="Tag name.")] = None,
     run_ref: Annotated[str | None, typer.Argument(help="Run to tag (default: latest).")] = None,

@@ -1,4 +1,5 @@
-"""Hot commands answered without importing typer (~0.1 s): `status` and `run`.
+"""Hot commands answered without importing typer (~0.1 s): `status`, `run`, and the plain
+forms of `log PATH`, `diff A B` and `blame TARGET` (with or without `--json`).
 
 Only forms this module fully understands take this path; anything else (`--help`, an
 unknown option, a typo) goes through the typer application, which owns the parsing and
@@ -24,8 +25,23 @@ _RUN_VALUES = {
 }
 
 
+_PLAIN = {"log": 1, "diff": 2}
+
+
+def _plain(args: list[str]) -> list[str] | None:
+    """The positional arguments of `log PATH`, `diff A B`, `blame T` (+ `--json`)."""
+    if not args or args[0] not in _PLAIN:
+        return None
+    rest = [a for a in args[1:] if a != "--json"]
+    if len(rest) != _PLAIN[args[0]] or any(a.startswith("-") for a in rest):
+        return None
+    return rest
+
+
 def handles(args: list[str]) -> bool:
     if args in (["status"], ["status", "--json"]):
+        return True
+    if _plain(args) is not None:
         return True
     return bool(args) and args[0] == "run" and _parse_run(args[1:]) is not None
 
@@ -36,6 +52,17 @@ def run(args: list[str]) -> int:
 
         show_status(json="--json" in args)
         return 0
+    plain = _plain(args)
+    json = "--json" in args
+    if plain is not None and args[0] == "log":
+        from mlvc.cli.logview import log_command
+
+        log_command(plain[0], None, False, None, None, False, False, json)
+        return 0
+    if plain is not None and args[0] == "diff":
+        from mlvc.cli.diffview import diff_command
+
+        return diff_command(plain[0], plain[1], False, False, False, json)
     parsed = _parse_run(args[1:])
     assert parsed is not None
     from mlvc.cli.views import run_command

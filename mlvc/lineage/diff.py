@@ -1,0 +1,474 @@
+"""`mlvc diff`: two runs compared section by section, or two versions of a file or tree."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from mlvc import codec
+from mlvc.errors import CorruptObjectError, MlvcError
+from mlvc.ids import Kind, ObjectId, short
+from mlvc.lineage.resolve import (
+    UnknownRefError,
+    flatten_tree,
+    load_run,
+    resolve_path_at,
+    resolve_run,
+)
+from mlvc.objects import EntryKind, Manifest, PathRecord, Run, Tree
+from mlvc.repo import Repo
+
+TEXT_LIMIT = 1 << 20
+"""Content over this size, or not UTF-8, or holding a NUL byte, gets no unified diff."""
+
+State = Literal["added", "removed", "changed", "unchanged"]
+_HEX = re.compile(r"[0-9a-fA-F]{4,64}")
+# A commit is handed to git only when it is plainly a hex id: run objects are untrusted
+# input, and `--output=...` in a commit field must never reach git's option parser.
+_COMMIT = re.compile(r"[0-9a-f]{7,64}")
+_CODE_FIELDS = ("git", "commit", "branch", "remote", "dirty", "patch", "error")
+_MACHINE = ("host", "cpu_model", "cpu_count", "cpu_affinity", "memory_bytes", "gpus")
+_USAGE = ("wall_seconds", "user_seconds", "system_seconds", "peak_rss_bytes")
+
+
+class TargetMismatchError(MlvcError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One side of a diff: a run, or content named by `PATH@RUN` or by its id."""
+
+    text: str
+    kind: Literal["run"] | EntryKind
+    id: ObjectId
+    size: int | None = None
+    path: str | None = None
+    run: ObjectId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One key compared. `old` is meaningless when added, `new` when removed: see `state`
+    (a value may itself be None)."""
+
+    key: str
+    state: State
+    old: Any = None
+    new: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricChange:
+    key: str
+    state: State
+    old: Any = None
+    new: Any = None
+    delta: float | None = None
+    percent: float | None = None  # of |old|; None when old is 0 or either is not a number
+
+
+@dataclass(frozen=True, slots=True)
+class PathChange:
+    """A path whose content differs. `files` lists the files added, removed or changed
+    inside when both sides are trees; `patch` is a unified diff when both are text."""
+
+    path: str
+    state: State
+    old: PathRecord | None
+    new: PathRecord | None
+    files: tuple[PathChange, ...] = ()
+    patch: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CodeDiff:
+    fields: tuple[Change, ...] = ()  # git, commit, branch, remote, dirty, patch (id)
+    scripts: tuple[Change, ...] = ()
+    stat: str | None = None  # `git diff --stat A B` when git knows both commits
+    patch_diff: str | None = None  # with content: the two uncommitted patches, diffed
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentDiff:
+    fields: tuple[Change, ...] = ()  # python.*, platform.*, cuda.*, variables.*
+    packages: tuple[Change, ...] = ()  # installed distribution -> version
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcesDiff:
+    machine: tuple[Change, ...] = ()
+    # Time and memory are measurements: they vary between two runs of the same thing, so
+    # they never make runs differ, and are listed (old and new) only when something else does.
+    usage: tuple[Change, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunSections:
+    command: tuple[Change, ...]
+    code: CodeDiff
+    params: tuple[Change, ...]
+    inputs: tuple[PathChange, ...]
+    outputs: tuple[PathChange, ...]
+    metrics: tuple[MetricChange, ...]
+    environment: EnvironmentDiff
+    resources: ResourcesDiff
+
+    @property
+    def differ(self) -> bool:
+        params = [p for p in self.params if p.state != "unchanged"]
+        code, env = self.code, self.environment
+        sections = (self.command, code.fields, code.scripts, params, self.inputs)
+        return any(sections) or any(
+            (self.outputs, self.metrics, env.fields, env.packages, self.resources.machine)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DiffResult:
+    a: Target
+    b: Target
+    differ: bool
+    runs: RunSections | None = None  # when comparing two runs
+    content: PathChange | None = None  # when comparing two files or trees and they differ
+
+
+def diff(
+    repo: Repo,
+    a: str,
+    b: str,
+    *,
+    all_params: bool = False,
+    content: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> DiffResult:
+    """Compare what `a` and `b` name. `env` is the environment git runs in for
+    `git diff --stat` between the runs' commits; None skips git."""
+    old, new = target(repo, a), target(repo, b)
+    if (old.kind == "run") != (new.kind == "run"):
+        run, other = (old, new) if old.kind == "run" else (new, old)
+        raise TargetMismatchError(
+            f"cannot compare run {short(run.id)} with the {other.kind} {other.text}",
+            hint="give two runs, or two PATH@RUN / content ids",
+        )
+    if old.kind == "run":
+        runs = diff_runs(
+            repo, load_run(repo, old.id), load_run(repo, new.id), all_params, content, env
+        )
+        return DiffResult(old, new, runs.differ, runs=runs)
+    path = old.path if old.path is not None and old.path == new.path else ""
+    # Two files named directly always get a text diff; trees only with `content`.
+    text = content or "tree" not in (old.kind, new.kind)
+    change = compare(repo, path, _record(old), _record(new), text, (old.text, new.text))
+    return DiffResult(old, new, change is not None, content=change)
+
+
+def target(repo: Repo, text: str) -> Target:
+    """A run (id, prefix, tag, `latest~N`...), `PATH@RUN`, or a file or tree id."""
+    before, at, _ = text.rpartition("@")
+    if at and not _HEX.fullmatch(before):
+        found = resolve_path_at(repo, text)
+        rec = found.record
+        return Target(text, rec.kind, rec.id, rec.size, found.path, found.run)
+    try:
+        return Target(text, "run", resolve_run(repo, text))
+    except UnknownRefError as exc:
+        problem = exc
+    try:
+        oid = repo.store.resolve(text)
+    except MlvcError:
+        raise problem from None
+    kind, data = repo.store.get(oid)
+    what = f"{kind.label} {short(oid)}"
+    if kind is Kind.TREE:
+        return Target(text, "tree", oid, Tree.decode(data, what).size)
+    if kind is Kind.MANIFEST:
+        return Target(text, "file", oid, Manifest.decode(data, what).size)
+    if kind is Kind.CHUNK:
+        return Target(text, "file", oid, len(data))
+    raise problem
+
+
+def _record(side: Target) -> PathRecord:
+    assert side.kind != "run"
+    return PathRecord(side.id, side.kind, side.size or 0)
+
+
+def diff_runs(
+    repo: Repo,
+    old: Run,
+    new: Run,
+    all_params: bool = False,
+    content: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> RunSections:
+    sections = RunSections(
+        command=changes(_command(old), _command(new)),
+        code=_code(repo, old.code, new.code, content, env),
+        params=changes(old.params, new.params, keep=all_params),
+        inputs=_paths(repo, old.inputs, new.inputs, content),
+        outputs=_paths(repo, old.outputs, new.outputs, content),
+        metrics=_metrics(old.metrics, new.metrics),
+        environment=_environment(repo, old.environment, new.environment),
+        resources=ResourcesDiff(
+            changes(_pick(old.resources, _MACHINE), _pick(new.resources, _MACHINE))
+        ),
+    )
+    if not sections.differ:
+        return sections
+    usage = changes(_pick(old.resources, _USAGE), _pick(new.resources, _USAGE), keep=True)
+    return replace(sections, resources=replace(sections.resources, usage=usage))
+
+
+def changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], keep: bool = False
+) -> tuple[Change, ...]:
+    """Keys added, removed and changed, sorted; `keep` lists the unchanged ones too."""
+    found = []
+    for key in sorted(old.keys() | new.keys()):
+        if key not in new:
+            found.append(Change(key, "removed", old[key], None))
+        elif key not in old:
+            found.append(Change(key, "added", None, new[key]))
+        elif not _same(old[key], new[key]):
+            found.append(Change(key, "changed", old[key], new[key]))
+        elif keep:
+            found.append(Change(key, "unchanged", old[key], new[key]))
+    return tuple(found)
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Canonical bytes, not ==: 1 == True == 1.0 in Python, yet they are different values,
+    # and NaN != NaN although nothing changed.
+    return a is b or codec.encode(a) == codec.encode(b)
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _pick(section: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    return {k: section[k] for k in keys if k in section}
+
+
+def _command(run: Run) -> dict[str, Any]:
+    return {
+        "kind": run.kind,
+        "argv": list(run.command),
+        "cwd": run.cwd,
+        "exit_code": run.exit_code,
+        "status": run.status,
+        "deleted": sorted(run.removed),
+    }
+
+
+def _code(
+    repo: Repo,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    content: bool,
+    env: Mapping[str, str] | None,
+) -> CodeDiff:
+    a, b = old.get("commit"), new.get("commit")
+    stat = None
+    if env is not None and isinstance(a, str) and isinstance(b, str) and a != b:
+        stat = _git_stat(repo.root, a, b, env)
+    patch_diff = None
+    a_patch, b_patch = old.get("patch"), new.get("patch")
+    if content and a_patch != b_patch:
+        patch_diff = _unified(repo, ("a/patch", "b/patch"), _id(a_patch), _id(b_patch))
+    return CodeDiff(
+        fields=changes(_pick(old, _CODE_FIELDS), _pick(new, _CODE_FIELDS)),
+        scripts=changes(_map(old.get("scripts")), _map(new.get("scripts"))),
+        stat=stat,
+        patch_diff=patch_diff,
+    )
+
+
+def _id(value: Any) -> ObjectId | None:
+    return ObjectId(value) if isinstance(value, bytes) else None
+
+
+def _git_stat(root: Path, a: str, b: str, env: Mapping[str, str]) -> str | None:
+    """`git diff --stat A B`, or None when git is missing or does not know a commit."""
+    from mlvc.capture.gitinfo import run_git
+
+    if not (_COMMIT.fullmatch(a) and _COMMIT.fullmatch(b)):
+        return None
+    done = run_git(["diff", "--stat", "--no-color", "--no-ext-diff", a, b, "--"], root, env)
+    if done is None or done.returncode != 0:
+        return None
+    return done.stdout.decode("utf-8", "replace").rstrip("\n") or None
+
+
+def _paths(
+    repo: Repo, old: Mapping[str, PathRecord], new: Mapping[str, PathRecord], content: bool
+) -> tuple[PathChange, ...]:
+    found = (
+        compare(repo, p, old.get(p), new.get(p), content) for p in sorted(old.keys() | new.keys())
+    )
+    return tuple(c for c in found if c is not None)
+
+
+def compare(
+    repo: Repo,
+    path: str,
+    old: PathRecord | None,
+    new: PathRecord | None,
+    content: bool,
+    labels: tuple[str, str] | None = None,
+) -> PathChange | None:
+    """How `path` changed, or None when its content did not. Trees are compared entry by
+    entry, descending only into subtrees whose ids differ."""
+    if old is None or new is None:
+        return PathChange(path, "removed" if new is None else "added", old, new)
+    if old.id == new.id and old.kind == new.kind:
+        return None
+    if old.kind == new.kind == "tree":
+        return PathChange(path, "changed", old, new, _tree(repo, old.id, new.id, path, content))
+    patch = None
+    if content and "tree" not in (old.kind, new.kind):
+        names = labels or (f"a/{path}", f"b/{path}")
+        patch = _unified(repo, names, old.id, new.id, old.size, new.size)
+    return PathChange(path, "changed", old, new, patch=patch)
+
+
+def _tree(
+    repo: Repo, old_id: bytes, new_id: bytes, root: str, content: bool
+) -> tuple[PathChange, ...]:
+    found: list[PathChange] = []
+    # Iterative, like flatten_tree: a tree may nest deeper than Python's recursion limit.
+    stack = [(old_id, new_id, f"{root}/" if root else "")]
+    while stack:
+        a_id, b_id, base = stack.pop()
+        a, b = _entries(repo, a_id), _entries(repo, b_id)
+        for name in a.keys() | b.keys():
+            old, new = a.get(name), b.get(name)
+            if old is not None and new is not None and old.kind == new.kind == "tree":
+                if old.id != new.id:
+                    stack.append((old.id, new.id, f"{base}{name}/"))
+            elif old is not None and new is not None and "tree" not in (old.kind, new.kind):
+                change = compare(repo, base + name, old, new, content)
+                found += [change] if change is not None else []
+            else:  # on one side only, or a file on one side and a directory on the other
+                path = base + name
+                found += [PathChange(p, "removed", r, None) for p, r in _leaves(repo, path, old)]
+                found += [PathChange(p, "added", None, r) for p, r in _leaves(repo, path, new)]
+    return tuple(sorted(found, key=lambda c: c.path))
+
+
+def _entries(repo: Repo, tree_id: bytes) -> dict[str, PathRecord]:
+    _, data = repo.store.get(tree_id)
+    entries = Tree.decode(data, f"tree {short(tree_id)}").entries
+    return {e.name: PathRecord(e.id, e.kind, e.size) for e in entries}
+
+
+def _leaves(repo: Repo, path: str, record: PathRecord | None) -> list[tuple[str, PathRecord]]:
+    if record is None:
+        return []
+    if record.kind != "tree":
+        return [(path, record)]
+    return sorted(flatten_tree(repo, record.id, f"{path}/").items())
+
+
+def _unified(
+    repo: Repo,
+    labels: tuple[str, str],
+    old: ObjectId | None,
+    new: ObjectId | None,
+    old_size: int = 0,
+    new_size: int = 0,
+) -> str | None:
+    """A unified diff of two texts (None stands for empty), or None when either is not text."""
+    if max(old_size, new_size) > TEXT_LIMIT:
+        return None
+    a, b = _text(repo, old), _text(repo, new)
+    if a is None or b is None:
+        return None
+    lines = difflib.unified_diff(a.splitlines(), b.splitlines(), *labels, lineterm="")
+    return "\n".join(lines)
+
+
+def _text(repo: Repo, oid: ObjectId | None) -> str | None:
+    if oid is None:
+        return ""
+    parts, total = [], 0
+    for chunk in repo.store.iter_file(oid):
+        total += len(chunk)
+        if total > TEXT_LIMIT:
+            return None
+        parts.append(chunk)
+    data = b"".join(parts)
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _metrics(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[MetricChange, ...]:
+    found = []
+    for c in changes(old, new):
+        delta = percent = None
+        if c.state == "changed" and _number(c.old) and _number(c.new):
+            delta = _tidy(c.new - c.old)
+            percent = _tidy(delta / abs(c.old) * 100) if c.old else None
+        found.append(MetricChange(c.key, c.state, c.old, c.new, delta, percent))
+    return tuple(found)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _tidy(value: Any) -> Any:
+    """12 significant digits: 0.85 - 0.8 is 0.05, not 0.04999999999999993."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
+
+
+def _environment(repo: Repo, old: Mapping[str, Any], new: Mapping[str, Any]) -> EnvironmentDiff:
+    a, b = old.get("distributions"), new.get("distributions")
+    packages = () if a == b else changes(_distributions(repo, a), _distributions(repo, b))
+    return EnvironmentDiff(changes(_facts(old), _facts(new)), packages)
+
+
+def _facts(env: Mapping[str, Any]) -> dict[str, Any]:
+    variables = env.get("variables")
+    values = variables.get("values") if isinstance(variables, dict) else None
+    nested = {
+        "python": env.get("python"),
+        "platform": env.get("platform"),
+        "cuda": env.get("cuda"),
+        "variables": values,
+    }
+    return _flatten(nested, "")
+
+
+def _flatten(value: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        elif item is not None or prefix:
+            flat[f"{prefix}{key}"] = item
+    return flat
+
+
+def _distributions(repo: Repo, oid: Any) -> dict[str, str]:
+    """The stored `[[name, version], ...]` list as a map (empty when none was recorded)."""
+    if not isinstance(oid, bytes):
+        return {}
+    what = f"distribution list {short(oid)}"
+    rows = codec.decode(b"".join(repo.store.iter_file(oid)), what)
+    if not isinstance(rows, list):
+        raise CorruptObjectError(f"{what} is not a list")
+    return {
+        row[0]: row[1]
+        for row in rows
+        if isinstance(row, list) and len(row) == 2 and all(isinstance(v, str) for v in row)
+    }
