@@ -233,6 +233,41 @@ def diff(
 
 
 @app.command(rich_help_panel=LINEAGE)
+def blame(
+    target: Annotated[str, typer.Argument(help="PATH, PATH@RUN or a content id.")],
+    depth: Annotated[int | None, typer.Option("--depth", help="Stop after N levels.")] = None,
+    lines: Annotated[
+        bool, typer.Option("--lines", help="Attribute each line of a text file to a run.")
+    ] = False,
+    keys: Annotated[
+        bool, typer.Option("--keys", help="Attribute each key of a params/metrics file.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """The full upstream provenance of this exact content, down to snapshots.
+
+    Example: [bold]mlvc blame metrics.json[/bold]
+    """
+    from mlvc.cli.blameview import blame_command
+
+    blame_command(target, depth, lines, keys, json)
+
+
+@app.command(rich_help_panel=LINEAGE)
+def graph(
+    target: Annotated[str | None, typer.Argument(help="A run or a PATH (default: all).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="tree, dot, mermaid or json.")] = "tree",
+) -> None:
+    """The lineage DAG as a terminal tree, or exported as dot, mermaid or json.
+
+    Example: [bold]mlvc graph metrics.json --format mermaid[/bold]
+    """
+    from mlvc.cli.blameview import graph_command
+
+    graph_command(target, fmt)
+
+
+@app.command(rich_help_panel=LINEAGE)
 def tag(
     name: Annotated[str | None, typer.Argument(help="Tag name.")] = None,
     run_ref: Annotated[str | None, typer.Argument(help="Run to tag (default: latest).")] = None,

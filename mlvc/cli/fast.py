@@ -25,7 +25,7 @@ _RUN_VALUES = {
 }
 
 
-_PLAIN = {"log": 1, "diff": 2}
+_PLAIN = {"log": 1, "diff": 2, "blame": 1}
 
 
 def _plain(args: list[str]) -> list[str] | None:
@@ -63,6 +63,11 @@ def run(args: list[str]) -> int:
         from mlvc.cli.diffview import diff_command
 
         return diff_command(plain[0], plain[1], False, False, False, json)
+    if plain is not None and args[0] == "blame":
+        from mlvc.cli.blameview import blame_command
+
+        blame_command(plain[0], None, False, False, json)
+        return 0
     parsed = _parse_run(args[1:])
     assert parsed is not None
     from mlvc.cli.views import run_command

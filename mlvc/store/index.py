@@ -237,7 +237,7 @@ class Index:
         found only at another path (a copy) is not taken as produced there."""
         row = self.db.execute(
             "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
-            " WHERE v.id = ? AND v.path = ? ORDER BY v.seq DESC LIMIT 1",
+            " WHERE v.id = ? AND v.path = ? ORDER BY r.started DESC, r.id DESC LIMIT 1",
             (oid, path),
         ).fetchone()
         return None if row is None else ObjectId(row[0])
