@@ -120,6 +120,9 @@ def test_index_rebuild_gives_identical_answers(
         ("log", "model", "--consumers", "--json"),
         ("log", "data", "--json"),
         ("show", "latest", "--json"),
+        ("blame", "metrics.json", "--json"),
+        ("diff", history["train"][0], history["train"][1], "--json"),
+        ("graph", "--format", "json"),
     ]
     before = [mlvc(*q).stdout for q in queries]
     (workspace / ".mlvc" / "index.db").unlink()
