@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +53,8 @@ def default() -> Config:
 
 
 def load(path: Path) -> Config:
+    import tomllib
+
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         core, chunking = raw["core"], raw["chunking"]

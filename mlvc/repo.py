@@ -29,10 +29,16 @@ def find_root(start: Path) -> Path | None:
 
 
 class Repo:
-    def __init__(self, root: Path, config: Config) -> None:
+    def __init__(self, root: Path, config: Config | None = None) -> None:
         self.root = root
         self.dir = root / DIRNAME
-        self.config = config
+        if config is not None:
+            self.__dict__["config"] = config
+
+    @cached_property
+    def config(self) -> Config:
+        """Read on first use: read-only commands never need the chunking parameters."""
+        return config_mod.load(self.dir / "config.toml")
 
     @classmethod
     def discover(cls, start: Path) -> Repo:
@@ -42,7 +48,7 @@ class Repo:
                 f"not an mlvc repository (or any parent up to /): {start}",
                 hint="run 'mlvc init' in your project's root",
             )
-        return cls(root, config_mod.load(root / DIRNAME / "config.toml"))
+        return cls(root)
 
     @classmethod
     def init(cls, path: Path) -> Repo:

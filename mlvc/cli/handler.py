@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-import time
-import traceback
 from typing import Any
 
 from mlvc.errors import MlvcError
@@ -72,6 +69,10 @@ def _say(line: str) -> None:
 
 
 def _crash_log() -> str:
+    import tempfile
+    import time
+    import traceback
+
     name = f"mlvc-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     path = os.path.join(tempfile.gettempdir(), name)
     with open(path, "w", encoding="utf-8") as handle:

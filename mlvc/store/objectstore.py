@@ -24,7 +24,6 @@ from mlvc.errors import (
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
 from mlvc.store import compress
-from mlvc.store.chunker import ChunkedRead
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.pack import PackWriter, check_of
@@ -110,6 +109,8 @@ class ObjectStore:
                 if progress:
                     progress(len(data))
                 return oid, len(data)
+            from mlvc.store.chunker import ChunkedRead  # pyfastcdc: only writers need it
+
             packed = compress.worth_compressing(_samples(handle, before.st_size))
             handle.seek(0)
             reader = ChunkedRead(self.params)
