@@ -40,6 +40,7 @@ ENTRY_MAGIC = b"MLVE"
 FOOTER_MAGIC = b"MLVT"
 END = b"MLVCEND\0"
 NO_CHECK = bytes(8)
+SMALL_ENTRY = 64 << 10
 MAX_ENTRIES = 1 << 24
 
 
@@ -190,9 +191,14 @@ class PackWriter:
         check = NO_CHECK if kind is Kind.CHUNK else check_of(stored)
         header = ENTRY.pack(ENTRY_MAGIC, kind, codec, 0, oid, raw_len, len(stored), check)
         with disk_errors(self.tmp):
-            self._sink.write(header)
-            entry = Entry(oid, kind, codec, self._sink.size, raw_len, len(stored), check)
-            self._sink.write(stored)
+            entry = Entry(
+                oid, kind, codec, self._sink.size + len(header), raw_len, len(stored), check
+            )
+            if len(stored) <= SMALL_ENTRY:  # one copy, one call: most entries are small
+                self._sink.write(header + bytes(stored))
+            else:
+                self._sink.write(header)
+                self._sink.write(stored)
         self.entries.append(entry)
         return entry
 

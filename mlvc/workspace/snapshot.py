@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blake3 import blake3
+
 from mlvc.errors import UnreadableFileError
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
@@ -25,6 +27,8 @@ from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import is_clean
 
 Progress = Callable[[int], None]
+SMALL = 16 << 10  # whole-file chunks: the chunker never cuts files this small
+BATCH = 512
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Snapshotter:
                 self.progress(st.size)
             return row.file_id
         hashed_ns = time.time_ns()
-        path = self.root / st.rel
+        path = os.path.join(self.root, st.rel)
         if st.kind == "symlink":
             oid = self.store.put_bytes(os.fsencode(os.readlink(path)))
         else:
@@ -70,12 +74,46 @@ class Snapshotter:
         self.files.append(TrackedFile(rel, root_rel, oid, fstat.kind, fstat.size))
         return PathRecord(oid, fstat.kind, fstat.size)  # type: ignore[arg-type]
 
+    def file_ids(self, stats: list[FileStat]) -> list[ObjectId]:
+        """`file_id` for many files: small regular files are read, hashed and stored in
+        batches with one existence query per batch."""
+        ids: list[ObjectId | None] = []
+        batch: list[tuple[ObjectId, bytes]] = []
+        root = str(self.root)
+        for st in stats:
+            row = self.stat_cache.get(st.rel)
+            if st.kind != "file" or st.size > SMALL or (is_clean(row, st) and row is not None):
+                ids.append(None)  # the general path below
+                continue
+            hashed_ns = time.time_ns()
+            try:
+                with open(os.path.join(root, st.rel), "rb", buffering=0) as handle:
+                    data = handle.read()
+            except OSError:
+                ids.append(None)  # let the general path report it
+                continue
+            oid = ObjectId(blake3(data).digest())
+            batch.append((oid, data))
+            ids.append(oid)
+            self.new_stats.append(
+                (st.rel, StatRow(len(data), st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
+            )
+            if self.progress:
+                self.progress(len(data))
+            if len(batch) >= BATCH:
+                self.store.put_chunks(batch)
+                batch = []
+        if batch:
+            self.store.put_chunks(batch)
+        return [
+            oid if oid is not None else self.file_id(st) for oid, st in zip(ids, stats, strict=True)
+        ]
+
     def _tree(self, rel: str, stats: list[FileStat], root_rel: str) -> PathRecord:
         """Build the trees bottom-up from the flat walk of a directory."""
         files: dict[str, dict[str, TreeEntry]] = defaultdict(dict)
         subdirs: dict[str, set[str]] = defaultdict(set)
-        for st in stats:
-            oid = self.file_id(st)
+        for st, oid in zip(stats, self.file_ids(stats), strict=True):
             self.files.append(TrackedFile(st.rel, root_rel, oid, st.kind, st.size))
             parent, _, name = st.rel.rpartition("/")
             files[parent][name] = TreeEntry(name, st.kind, st.executable, st.size, oid)  # type: ignore[arg-type]
