@@ -48,7 +48,8 @@ class Repo:
                 f"not an mlvc repository (or any parent up to /): {start}",
                 hint="run 'mlvc init' in your project's root",
             )
-        return cls(root)
+        # Loaded (and so validated) eagerly: a damaged config must stop every command.
+        return cls(root, config_mod.load(root / DIRNAME / "config.toml"))
 
     @classmethod
     def init(cls, path: Path) -> Repo:
