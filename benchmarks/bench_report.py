@@ -27,6 +27,8 @@ class Row:
     """One measured figure for both tools; ``unit`` is "s", "B" (sizes) or "bytes" (exact).
 
     ``dvc`` is None for mlvc-only rows (no DVC equivalent): no DVC figure and no ratio.
+    ``failure`` says why mlvc's command could not be timed (``mlvc`` is then meaningless):
+    the row shows "failed" and its target is not met.
     """
 
     label: str
@@ -34,17 +36,20 @@ class Row:
     dvc: float | None
     unit: str
     target: Target | None = None
+    failure: str | None = None
 
     @property
     def ratio(self) -> float | None:
         """dvc / mlvc, or None when mlvc's figure is zero or there is no DVC figure."""
-        if self.dvc is None or self.mlvc <= 0:
+        if self.dvc is None or self.mlvc <= 0 or self.failure is not None:
             return None
         return self.dvc / self.mlvc
 
     @property
     def verdict(self) -> str:
-        """ "met", "not met", or "-" when the row has no target."""
+        """ "met", "not met", "failed", or "-" when the row has no target."""
+        if self.failure is not None:
+            return "failed"
         if self.target is None:
             return "-"
         return "met" if self.target.check(self.mlvc, self.dvc) else "not met"
@@ -109,7 +114,8 @@ def fmt_ratio(row: Row) -> str:
 def _cells(row: Row) -> list[str]:
     target = row.target.text if row.target else "-"
     dvc = "-" if row.dvc is None else fmt_value(row.dvc, row.unit)
-    return [row.label, fmt_value(row.mlvc, row.unit), dvc,
+    mlvc = f"failed: {row.failure}" if row.failure is not None else fmt_value(row.mlvc, row.unit)
+    return [row.label, mlvc, dvc,
             fmt_ratio(row), target, row.verdict]  # fmt: skip
 
 
@@ -135,7 +141,9 @@ def markdown_table(rows: list[Row]) -> str:
         cells[2] = "—" if row.dvc is None else cells[2]
         cells[3] = "—" if row.dvc is None else cells[3]
         cells[4] = "—" if row.target is None else cells[4]
-        cells[5] = {"met": "✅ met", "not met": "❌ not met"}.get(cells[5], "—")
+        cells[5] = {"met": "✅ met", "not met": "❌ not met", "failed": "❌ failed"}.get(
+            cells[5], "—"
+        )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -172,8 +180,9 @@ def _intro() -> str:
 `benchmarks/run.py` compares mlvc with DVC on the operations
 that dominate day-to-day use: adding a large binary, re-adding it after a one-byte edit,
 adding and checking the status of many small files, start-up time, how much space
-each store takes for a compressible CSV and for float32 model weights, and what
-`mlvc run -- CMD` adds to the time of the command it records.
+each store takes for a compressible CSV and for float32 model weights, what
+`mlvc run -- CMD` adds to the time of the command it records, and how fast `mlvc log`,
+`mlvc blame` and `mlvc diff` answer over a history of 10,000 runs.
 
 Run it with `make bench` (which runs `.venv/bin/python benchmarks/run.py`); see
 `benchmarks/README.md` for options (`--only`, `--keep`, `--mlvc`).
@@ -210,6 +219,17 @@ How it measures:
     `dvc repro -f` of a `dvc.yaml` with one stage,
     `cmd: python -c "open('out.txt','w').write('x')"` with `outs: [out.txt]`, beside
     the median of 5 `mlvc run --` of the same command in an mlvc workspace.
+- The lineage rows have no DVC figure either (DVC keeps no history of runs to query).
+  `benchmarks/bench_history.py` builds a synthetic history in a fresh repository with
+  the mlvc library, in-process: 200 independent chains of 50 runs (10,000 runs), each
+  chain owning five files `data/cCCC/p0.bin`..`p4.bin` (1,000 paths); run k of a chain
+  writes 64 random bytes to `p{k mod 5}.bin` and reads what run k−1 wrote, so a path
+  has 10 versions and a chain's last output stands on 50 levels of provenance. All
+  objects go into one store commit and all index rows into one transaction (its time
+  is shown, informational). `mlvc log`, `mlvc blame` and `mlvc diff` are then timed
+  from the CLI in that workspace: one untimed run, then the median of 5. An untimed
+  run with `--json` must name every run the answer should hold (all 50 for `blame`),
+  else the row is marked failed, as it is when the command exits non-zero.
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,9 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_data as data
+import bench_history as history
 import bench_report as report
 from bench_exec import (
     BenchError,
+    CommandFailed,
     Tool,
     copy_in,
     first_commit,
@@ -60,6 +64,7 @@ SCENARIOS: dict[str, str] = {
     "run-overhead": "run overhead",
     "run-2gib": "second run over unchanged 2 GiB input",
     "dvc-repro": "dvc repro (1 stage)",
+    "lineage": "lineage queries over 10,000 runs",
 }
 RUN_SCENARIOS = ("run-overhead", "run-2gib", "dvc-repro")  # need VENV_PYTHON
 NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
@@ -75,6 +80,7 @@ STATUS_RUNS = 5
 VERSION_RUNS = 10
 RUN_RUNS = 10  # run overhead, and the plain-python baseline of the 2 GiB run
 REPRO_RUNS = 5
+LINEAGE_RUNS = 5
 SETTLE_SECONDS = 3.0  # age of big.bin's mtime/ctime before the first `mlvc run` reads it
 READ_ONE_BYTE = "open('big.bin','rb').read(1)"
 WRITE_OUT = "open('out.txt','w').write('x')"
@@ -230,6 +236,15 @@ def check_python(selected: tuple[str, ...]) -> None:
     wanted = any(s in selected for s in RUN_SCENARIOS)
     if wanted and not (VENV_PYTHON.is_file() and os.access(VENV_PYTHON, os.X_OK)):
         raise BenchError(f"{VENV_PYTHON} not found; the mlvc run scenarios need it (make install)")
+
+
+def check_mlvc_library(selected: tuple[str, ...]) -> None:
+    """`lineage` builds its history in-process, so this Python must be able to import mlvc."""
+    if "lineage" in selected and importlib.util.find_spec("mlvc") is None:
+        raise BenchError(
+            f"the lineage scenario builds its history with the mlvc library, which "
+            f"{sys.executable} cannot import; run the benchmark with {VENV_PYTHON} (make bench)"
+        )
 
 
 # --- workspaces ------------------------------------------------------------------------------
@@ -445,6 +460,68 @@ def bench_dvc_repro(ctx: Context) -> list[Row]:
     return [Row(label, m, d, "s")]
 
 
+def lineage_row(
+    ctx: Context, repo: Path, label: str, args: list[str], target: Target, expect: list[str]
+) -> Row:
+    """Median of ``LINEAGE_RUNS`` runs of ``mlvc ARGS`` after one untimed run, then one
+    untimed ``mlvc ARGS --json`` that must name every run id in ``expect`` (a fast answer
+    that left out part of the history meets nothing). A non-zero exit or a missing id
+    gives a failed row instead of aborting the benchmark; the log shows the details."""
+    mlvc, what = ctx.mlvc, "mlvc " + " ".join(args)
+    try:
+        run(mlvc.cmd(*args), repo, mlvc.env)  # warm-up, untimed; a failure shows here
+        seconds = median_time(mlvc.cmd(*args), repo, mlvc.env, LINEAGE_RUNS, what)
+        shown = run(mlvc.cmd(*args, "--json"), repo, mlvc.env)
+    except CommandFailed as exc:
+        log(f"  FAILED: {exc.describe()}")
+        return Row(label, 0.0, None, "s", target, failure=f"exit {exc.code}, see log")
+    missing = [run_id for run_id in expect if run_id not in shown]
+    if missing:
+        found = len(expect) - len(missing)
+        log(f"  FAILED: {what} --json names {found} of {len(expect)} runs; no {missing[0]}")
+        failure = f"{len(missing)} of {len(expect)} runs missing ({seconds:.3f} s)"
+        return Row(label, seconds, None, "s", target, failure=failure)
+    return Row(label, seconds, None, "s", target)
+
+
+def bench_lineage(ctx: Context) -> list[Row]:
+    """`log`, `blame` and `diff` from the CLI over a synthetic history of 10,000 runs built
+    in-process with the mlvc library (see bench_history.py)."""
+    log(
+        f"lineage: building {history.CHAINS * history.DEPTH:,} runs over "
+        f"{history.CHAINS * history.PATHS_PER_CHAIN:,} paths in-process"
+    )
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="lineage-mlvc-", dir=WORK_ROOT))
+    try:
+        hist = history.build(tmp / "repo")
+        log(f"  built {hist.runs:,} runs, {hist.paths:,} paths in {hist.seconds:.1f} s")
+        last = history.DEPTH - 1
+        chain0, p0, n = hist.chain_runs[0], history.chain_path(0, 0), LINEAGE_RUNS
+        p0_runs = [r for k, r in enumerate(chain0) if history.output_of(0, k) == p0]
+        deepest = history.output_of(0, last)
+        newest, before = hist.run_id(0, last), hist.run_id(0, last - 1)
+        build_label = f"build the history ({hist.runs:,} runs, in-process, informational)"
+        log_label = f"`mlvc log {p0}`, {len(p0_runs)} versions (median of {n})"
+        blame_label = f"`mlvc blame {deepest}`, {history.DEPTH} levels deep (median of {n})"
+        diff_label = f"`mlvc diff` of runs {last} and {last - 1} of a chain (median of {n})"
+        at = hist.root
+        rows = [
+            Row(build_label, hist.seconds, None, "s"),
+            lineage_row(ctx, at, log_label, ["log", p0], under_seconds(0.2), p0_runs),
+            lineage_row(ctx, at, blame_label, ["blame", deepest], under_seconds(0.3), chain0),
+            lineage_row(
+                ctx, at, diff_label, ["diff", newest, before], under_seconds(0.3), [newest, before]
+            ),
+        ]
+    finally:
+        if ctx.keep:
+            log(f"  kept {tmp}")
+        else:
+            remove_tree(tmp)
+    return rows
+
+
 GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("add-big", "change-1byte"), bench_big),
     (("add-small", "status-small"), bench_small),
@@ -454,6 +531,7 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("run-overhead",), bench_run_overhead),
     (("run-2gib",), bench_run_2gib),
     (("dvc-repro",), bench_dvc_repro),
+    (("lineage",), bench_lineage),
 ]
 
 
@@ -494,6 +572,7 @@ def benchmark(args: argparse.Namespace) -> int:
     selected = selected_scenarios(args.only)
     resolve_mlvc(args.mlvc)  # fail before spending minutes on data generation
     check_python(selected)
+    check_mlvc_library(selected)
     DATA_DIR.mkdir(exist_ok=True)
     check_disk(selected, args.keep)
     ensure_data(selected)
@@ -506,6 +585,10 @@ def benchmark(args: argparse.Namespace) -> int:
     if not args.no_docs:
         report.write_doc(DOC_PATH, report.render_top(rows, info))
         log(f"wrote {display_path(str(DOC_PATH))}")
+    failed = [row.label for row in rows if row.failure is not None]
+    if failed:
+        log(f"{len(failed)} row(s) failed (details above): {'; '.join(failed)}")
+        return 1
     return 0
 
 
