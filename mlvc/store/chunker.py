@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import blake3
-from pyfastcdc.cy import FastCDC
 
 from mlvc.config import ChunkParams
 from mlvc.ids import ObjectId
+
+if TYPE_CHECKING:  # both imported on first use: `hash_file` callers need neither
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 BLOCK = 32 << 20
 _pool: ThreadPoolExecutor | None = None
@@ -26,6 +27,8 @@ _pool: ThreadPoolExecutor | None = None
 def pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
         _pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="mlvc-hash")
     return _pool
 
@@ -56,6 +59,8 @@ class ChunkedRead:
     def __init__(self, params: ChunkParams, block: int = BLOCK) -> None:
         self.params = params
         self.block = block
+        from pyfastcdc.cy import FastCDC
+
         self._cdc = FastCDC(
             params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
         )
@@ -111,6 +116,8 @@ def _read_full(handle: BinaryIO, view: memoryview) -> int:
 
 def cut(data: bytes, params: ChunkParams) -> list[bytes]:
     """Chunk an in-memory buffer: the reference the streaming path must agree with."""
+    from pyfastcdc.cy import FastCDC
+
     cdc = FastCDC(
         params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
     )
