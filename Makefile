@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,s3]'
+	$(BIN)/python -m pip install -q -e '.[dev,s3]' --config-settings editable_mode=compat  # a path entry, not an import hook: ~25 ms less per command
 	$(BIN)/python -m compileall -q mlvc  # start-up speed even where PYTHONDONTWRITEBYTECODE is set
 	touch $@
 
