@@ -54,10 +54,6 @@ def object_id(kind: Kind, canonical: bytes) -> ObjectId:
     return ObjectId(blake3.blake3(canonical, derive_key_context=context).digest())
 
 
-def is_derive_keyed(kind: Kind) -> bool:
-    return kind in _CONTEXTS
-
-
 def to_hex(oid: bytes) -> str:
     return oid.hex()
 

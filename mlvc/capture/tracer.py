@@ -13,10 +13,9 @@ from typing import Any
 
 SITE_DIR = Path(__file__).with_name("site")
 SPOOL_VAR = "MLVC_SPOOL"
-WORKSPACE_VAR = "MLVC_WORKSPACE"
 
 
-def child_environment(env: Mapping[str, str], spool: Path, workspace: Path) -> dict[str, str]:
+def child_environment(env: Mapping[str, str], spool: Path) -> dict[str, str]:
     """`env` plus what puts the tracer in every Python process the command starts.
 
     PYTHONUNBUFFERED keeps a Python child's output live although it goes to a pipe.
@@ -25,7 +24,6 @@ def child_environment(env: Mapping[str, str], spool: Path, workspace: Path) -> d
     existing = child.get("PYTHONPATH")
     child["PYTHONPATH"] = f"{SITE_DIR}{os.pathsep}{existing}" if existing else str(SITE_DIR)
     child[SPOOL_VAR] = str(spool)
-    child[WORKSPACE_VAR] = str(workspace)
     child.setdefault("PYTHONUNBUFFERED", "1")
     return child
 

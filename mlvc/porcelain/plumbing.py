@@ -11,7 +11,7 @@ from typing import Any
 
 from mlvc.errors import MlvcError, PathNotFoundError, UnreadableFileError
 from mlvc.ids import Kind, ObjectId, file_id
-from mlvc.objects import Manifest, ManifestNode, Run, Tree, TreeEntry
+from mlvc.objects import ManifestNode, Run, Tree, TreeEntry
 from mlvc.repo import Repo
 from mlvc.store.chunker import hash_file
 
@@ -68,11 +68,6 @@ def cat_object(repo: Repo, ref: str) -> CatResult:
         decoded = ManifestNode.decode(data, what)
         value = {"parts": [[p.id, p.length] for p in decoded.parts]}
     return CatResult(oid, kind, None, value)
-
-
-def manifest_of(repo: Repo, oid: ObjectId) -> Manifest:
-    _, data = repo.store.get(oid)
-    return Manifest.decode(data)
 
 
 def _entry_value(entry: TreeEntry) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
         # capture modules' import time inside the command's own run time.
         preparing = threading.Thread(target=session.prepare)
         preparing.start()
-        env = tracer.child_environment(request.env, session.spool, repo.root)
+        env = tracer.child_environment(request.env, session.spool)
         try:
             finished = process.execute(
                 request.argv, request.cwd, env, session.logs, request.terminal

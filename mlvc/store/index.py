@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -267,10 +267,6 @@ class Index:
             ((f.path, f.root, f.id, f.kind, f.size) for f in files),
         )
 
-    def tracked(self) -> Iterator[TrackedFile]:
-        for row in self.db.execute("SELECT * FROM tracked ORDER BY path"):
-            yield TrackedFile._make(row)
-
     def _bump(self) -> None:
         """Invalidate the worktree snapshot: tracked paths or stat rows are changing."""
         self.db.execute("UPDATE meta SET value = value + 1 WHERE key = 'worktree_generation'")
@@ -305,9 +301,6 @@ class Index:
             tmp.write_bytes(msgpack.packb([WORKTREE_FORMAT, generation, table], use_bin_type=True))
             os.replace(tmp, snapshot)
         return table
-
-    def tracked_roots(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT DISTINCT root FROM tracked ORDER BY root")]
 
     # -- transactions --------------------------------------------------------------
 
