@@ -92,34 +92,36 @@ def _print_runs(runs: list[Any], oneline: bool) -> None:
 
 
 def _print_versions(versions: list[Any], oneline: bool) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"versions of {versions[0].path}", title_justify="left")
-    for column in ("content", "kind", "size", "change", "run", "date", "owner", "commit"):
-        table.add_column(column, justify="right" if column == "size" else "left", no_wrap=True)
-    if any(v.consumers for v in versions):
-        table.add_column("read by")
+    readers = any(v.consumers for v in versions)
+    header = ["content", "kind", "size", "change", "run", "date", "owner", "commit"]
+    if readers:
+        header.append("read by")
+    rows = []
     for v in versions:
-        change = _change(v)
         row = [
             v.id.hex()[:12] if v.id else "-" if v.kind == "dir" else "(removed)",
             v.kind,
             render.size(v.size),
-            change,
+            _change(v),
             f"{v.run_kind} {v.run.hex()[:12]}",
             _when(v.started)[:16],
             v.owner,
             (v.commit or "-")[:10],
         ]
-        if any(x.consumers for x in versions):
+        if readers:
             row.append(", ".join(c.hex()[:12] for c in v.consumers) or "-")
-        table.add_row(*row)
-    render.out().print(table)
+        rows.append(row)
+    if oneline:
+        for row in rows:
+            sys.stdout.write("  ".join(row[:1] + row[4:6]) + "\n")
+        return
+    render.columns(f"versions of {versions[0].path}", header, rows, right={2})
 
 
 def _change(v: Any) -> str:
     if v.kind == "dir":
-        return f"{len(v.modified)} files written"
+        count = len(v.modified)
+        return f"{count} file{'s' if count != 1 else ''} written"
     parts = []
     if v.size_delta is not None:
         parts.append(f"{v.size_delta:+,} B")
