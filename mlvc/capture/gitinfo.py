@@ -125,7 +125,10 @@ def run_git(
 
 
 def code_info(
-    workspace: Path, env: Mapping[str, str], store: Callable[[bytes], bytes]
+    workspace: Path,
+    env: Mapping[str, str],
+    store: Callable[[bytes], bytes],
+    is_data: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """The code a run ran: commit, branch, remote, and the stored patch of uncommitted sources.
 
@@ -134,12 +137,16 @@ def code_info(
     before the first commit): `git apply` on a checkout of `commit` gives the sources back.
     It is built in a scratch index and object directory; the user's repository is not written.
     Returns `{"git": False}` outside a git work tree or when git is not installed.
+    `is_data(path)` (workspace-relative) marks untracked files mlvc records as data (run
+    outputs, added datasets): they are lineage, recorded by content, not code to patch.
     """
     where = _locate(workspace, env)
     if where is None:
         return {"git": False}
     state = _parse_status(_git_ok(_STATUS, where.top, env).stdout)
     untracked = _source_files(where.top, state.untracked)
+    if is_data is not None:
+        untracked = [p for p in untracked if not is_data(_below(p, where.prefix))]
     patch = _patch(where, state.commit, state.changed + untracked, env)
     patch_id = store(patch) if patch else None
     return {
@@ -152,6 +159,14 @@ def code_info(
         "untracked": [path.decode("utf-8", "replace") for path in untracked],
         "toplevel": where.prefix,
     }
+
+
+def _below(path: bytes, prefix: str) -> str:
+    """A top-relative path as the workspace names it ("" prefix or "." for the top)."""
+    text = path.decode("utf-8", "surrogateescape")
+    if prefix not in ("", ".") and text.startswith(prefix.rstrip("/") + "/"):
+        return text[len(prefix.rstrip("/")) + 1 :]
+    return text
 
 
 def _locate(workspace: Path, env: Mapping[str, str]) -> _Location | None:

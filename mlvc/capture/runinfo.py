@@ -31,7 +31,9 @@ class RunFacts:
 
     def capture_code(self) -> None:
         try:
-            code = gitinfo.code_info(self.repo.root, self.env, self.repo.store.put_bytes)
+            code = gitinfo.code_info(
+                self.repo.root, self.env, self.repo.store.put_bytes, self.repo.index.is_tracked
+            )
         except gitinfo.GitCaptureError as exc:
             code = {"git": None, "error": exc.message}
         self.sections["code"] = code

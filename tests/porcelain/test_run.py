@@ -418,3 +418,13 @@ def test_multiprocessing_workers_and_nested_pythons_are_traced(mlvc: Run, worksp
     assert set(run["inputs"]) == {"in1.txt", "in2.txt", "in3.txt", "nested_in.txt"}
     assert set(run["outputs"]) == {"nested_out.txt"}
     assert set(run["code"]["scripts"]) == {"main.py", "child.py"}
+
+
+def test_recorded_outputs_stay_out_of_the_code_patch(mlvc: Run, workspace: Path) -> None:
+    (workspace / "train.py").write_text("import json\njson.dump({'acc': 1}, open('m.json', 'w'))\n")
+    _commit(workspace)
+    mlvc("init")
+    _run(mlvc, PYTHON, "train.py")
+    (workspace / "helper.json").write_text("{}")  # untracked source, never recorded as data
+    run = _show(mlvc, _run(mlvc, PYTHON, "train.py")["run_id"])
+    assert run["code"]["untracked"] == ["helper.json"]
