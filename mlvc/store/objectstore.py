@@ -53,6 +53,7 @@ class ObjectStore:
         self._sealed: list[tuple[str, PackWriter]] = []
         self._pending: set[bytes] = set()
         self._fds: dict[str, int] = {}
+        self._reclaimed = False
 
     # -- writing -------------------------------------------------------------------
 
@@ -66,6 +67,9 @@ class ObjectStore:
         if current is not None:
             self._sealed.append((current.seal(), current))
             current.start_sync()
+        if not self._reclaimed:
+            self._reclaimed = True
+            reclaim_temporary(self.packs)
         fresh = PackWriter(self.packs, direct=not meta)
         if meta:
             self._meta = fresh
@@ -325,3 +329,33 @@ def _open(path: Path | str) -> BinaryIO:
         return open(path, "rb", buffering=0)
     except OSError as exc:
         raise UnreadableFileError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def reclaim_temporary(packs: Path) -> list[str]:
+    """Remove temporary packs left by processes that died mid-write (killed, crashed,
+    power lost): `tmp-<pid>-...` whose process no longer exists. Nothing in the index
+    points into a temporary pack, so removing one loses nothing."""
+    removed = []
+    for path in packs.glob("tmp-*"):
+        try:
+            pid = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True

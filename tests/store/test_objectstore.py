@@ -140,3 +140,25 @@ def test_unknown_and_ambiguous_ids(repo: Repo) -> None:
         repo.store.resolve(shared)
     assert sorted(caught.value.candidates) == sorted(group)
     assert repo.store.resolve(group[0][:12]).hex() == group[0]
+
+
+def test_temporary_packs_of_dead_writers_are_reclaimed(repo: Repo, workspace: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = repo.dir / "packs" / f"tmp-{dead.stdout.strip()}-abcdef012345.pack"
+    orphan.write_bytes(b"half a pack")
+    mine = repo.dir / "packs" / f"tmp-{os.getpid()}-abcdef012345.pack"
+    mine.write_bytes(b"still being written")
+    (workspace / "f.bin").write_bytes(b"x" * 100)
+    repo.store.put_file(workspace / "f.bin")
+    repo.store.commit()
+    assert not orphan.exists()
+    assert mine.exists()
+    mine.unlink()
