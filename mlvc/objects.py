@@ -177,18 +177,29 @@ class PathRecord:
     kind: EntryKind
     size: int
     producer_run: ObjectId | None = None
+    executable: bool = False
 
     def to_value(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "id": self.id,
             "kind": self.kind,
             "size": self.size,
             "producer_run": self.producer_run,
         }
+        # Present only when true: records written before the field existed keep their
+        # bytes (and ids), and each record still has exactly one encoding.
+        if self.executable:
+            value["executable"] = True
+        return value
 
     @classmethod
     def from_value(cls, value: Any, what: str) -> PathRecord:
-        raw = _keys(value, {"id", "kind", "size", "producer_run"}, what)
+        fields = {"id", "kind", "size", "producer_run"}
+        if isinstance(value, dict) and "executable" in value:
+            if value["executable"] is not True:
+                raise _fail(what, "executable is present but not true")
+            fields.add("executable")
+        raw = _keys(value, fields, what)
         if raw["kind"] not in ENTRY_KINDS:
             raise _fail(what, "bad path kind")
         producer = raw["producer_run"]
@@ -197,6 +208,7 @@ class PathRecord:
             raw["kind"],
             _count(raw["size"], what),
             None if producer is None else _oid(producer, what),
+            "executable" in raw,
         )
 
 

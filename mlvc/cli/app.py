@@ -184,6 +184,38 @@ LINEAGE = "Lineage"
 
 
 @app.command(rich_help_panel=LINEAGE)
+def checkout(
+    ref: Annotated[str, typer.Argument(help="The run: id, prefix, tag, latest~N, latest:PATH.")],
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Only these paths (after '--').")
+    ] = None,
+    inputs: Annotated[
+        bool, typer.Option("--inputs", help="Restore what the run read, as it read it.")
+    ] = False,
+    code: Annotated[
+        bool, typer.Option("--code", help="Also check out the recorded commit and patch.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite without storing unrecorded files first.")
+    ] = False,
+    clean: Annotated[
+        bool, typer.Option("--clean", help="Delete files in restored directories the run lacked.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would change.")] = False,
+    json: Json = False,
+) -> None:
+    """Put the workspace back as a run left it: every output, and every input it read.
+
+    Files whose content is not in the store are stored first (listed), so nothing is lost.
+
+    Example: [bold]mlvc checkout prod -- model/[/bold]
+    """
+    from mlvc.cli.restoreview import checkout_command
+
+    checkout_command(ref, paths or [], inputs, code, force, clean, dry_run, json)
+
+
+@app.command(rich_help_panel=LINEAGE)
 def log(
     path: Annotated[str | None, typer.Argument(help="A file or directory: its versions.")] = None,
     number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,

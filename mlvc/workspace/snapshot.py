@@ -72,7 +72,7 @@ class Snapshotter:
         fstat = stat_of(rel, st)
         oid = self.file_id(fstat)
         self.files.append(TrackedFile(rel, root_rel, oid, fstat.kind, fstat.size))
-        return PathRecord(oid, fstat.kind, fstat.size)  # type: ignore[arg-type]
+        return PathRecord(oid, fstat.kind, fstat.size, None, fstat.executable)  # type: ignore[arg-type]
 
     def file_ids(self, stats: list[FileStat]) -> list[ObjectId]:
         """`file_id` for many files: small regular files are read, hashed and stored in

@@ -1,0 +1,100 @@
+"""`checkout` and `reproduce`: parse paths and refs, call the porcelain, render the result."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from mlvc.cli import render
+
+LISTED = 40  # changes listed one per line; more are summarised by kind
+
+
+def _owner() -> dict[str, str]:
+    from mlvc.cli.app import _owner as owner
+
+    return owner()
+
+
+def checkout_command(
+    ref: str,
+    paths: list[str],
+    inputs: bool,
+    code: bool,
+    force: bool,
+    clean: bool,
+    dry_run: bool,
+    json: bool,
+) -> None:
+    from mlvc.lineage.resolve import load_run, resolve_run
+    from mlvc.porcelain.checkout import CheckoutRequest, checkout
+    from mlvc.repo import Repo
+
+    cwd = Path.cwd()
+    repo = Repo.discover(cwd)
+    progress = render.Bytes("Checking out")
+    try:
+        run_id = resolve_run(repo, ref)
+        code_result = None
+        if code and not dry_run:
+            from mlvc.workspace.gitcode import checkout_code
+
+            code_result = checkout_code(
+                repo.root, load_run(repo, run_id).code, repo.store, dict(os.environ)
+            )
+        request = CheckoutRequest(
+            run_id=run_id,
+            paths=tuple(repo.relpath(Path(p), cwd) for p in paths),
+            inputs=inputs,
+            force=force,
+            clean=clean,
+            dry_run=dry_run,
+            owner=_owner(),
+        )
+        result = checkout(repo, request, progress)
+    finally:
+        progress.close()
+        repo.close()
+    if json:
+        render.emit_json({**render.plain(result), "code": code_result})
+        return
+    show_checkout(result, code_result)
+
+
+def show_checkout(result: Any, code: dict[str, Any] | None) -> None:
+    console = render.out()
+    verb = "would" if result.dry_run else ""
+    colors = {"create": "green", "update": "yellow", "mode": "cyan", "delete": "red"}
+    if code is not None:
+        patch = " + recorded patch" if code["patch"] else ""
+        console.print(f"code: HEAD is now at {code['commit'][:12]} (detached){patch}")
+    if len(result.changes) <= LISTED:
+        for change in result.changes:
+            color = colors[change.op]
+            console.print(f"[{color}]{change.op:>7}[/{color}] {change.path}")
+    else:
+        counts = Counter(c.op for c in result.changes)
+        console.print("  ".join(f"{n} {op}" for op, n in sorted(counts.items())))
+    if result.saved:
+        how = "would be stored first" if result.dry_run else "stored first"
+        console.print(
+            f"[bold]{len(result.saved)} file(s) not in the store {how}[/bold]"
+            + (f" (snapshot {result.saved_run.hex()[:12]}):" if result.saved_run else ":")
+        )
+        for saved in result.saved:
+            ident = f"  {saved.id.hex()[:12]}" if saved.id is not None else ""
+            console.print(f"  {saved.path}{ident}  {render.size(saved.size)}")
+        if result.saved_run:
+            console.print(
+                "hint: get one back with 'mlvc cat-object ID > PATH'"
+                f" or 'mlvc checkout {result.saved_run.hex()[:12]}'",
+                style="dim",
+            )
+    done = len(result.changes)
+    summary = f"{done} change(s)" if done else "nothing to change"
+    prefix = f"{verb} " if verb else ""
+    console.print(
+        f"{prefix}checkout {result.run_id.hex()[:12]}: {summary}, {result.unchanged} unchanged"
+    )

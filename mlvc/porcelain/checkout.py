@@ -1,0 +1,385 @@
+"""`mlvc checkout RUN`: put the workspace back as a run left it (or as it found it).
+
+Nothing is lost: before a file is overwritten or deleted, its content must already be in
+the store, or it is stored first and recorded as a snapshot run (listed in the result),
+unless `force`. Order: plan, save what is in the way (durable, recorded), write files
+(each atomically), then one index transaction for the stat cache and tracked paths.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mlvc import clock
+from mlvc.errors import MlvcError, PathNotFoundError
+from mlvc.ids import ObjectId, short
+from mlvc.lineage.resolve import load_run
+from mlvc.objects import PathRecord, Run, Tree
+from mlvc.recorder import Lineage, record
+from mlvc.repo import Repo
+from mlvc.store.index import StatRow, TrackedFile
+from mlvc.workspace.ignore import Ignore
+from mlvc.workspace.lock import workspace_lock
+from mlvc.workspace.materialize import Materializer, Want
+from mlvc.workspace.scan import FileStat, stat_of, walk
+from mlvc.workspace.snapshot import Snapshotter
+from mlvc.workspace.statcache import is_clean
+
+Op = Literal["create", "update", "mode", "delete"]
+Progress = Callable[[int], None]
+
+
+class InTheWayError(MlvcError):
+    pass
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    op: Op
+    size: int
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: str
+    kind: str
+    id: ObjectId | None  # None in a dry run: not stored yet
+    size: int
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    run_id: ObjectId
+    changes: tuple[Change, ...]
+    saved: tuple[Saved, ...]
+    saved_run: ObjectId | None
+    unchanged: int
+    dry_run: bool
+    code: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    run_id: ObjectId
+    paths: tuple[str, ...] = ()
+    inputs: bool = False
+    force: bool = False
+    clean: bool = False
+    dry_run: bool = False
+    owner: Mapping[str, Any] = field(default_factory=dict)
+
+
+def recorded_state(
+    repo: Repo, run: Run, inputs: bool, paths: tuple[str, ...] = ()
+) -> tuple[dict[str, Want], set[str], list[str]]:
+    """The files a run's state holds: path -> Want; the recorded directories; the paths
+    the run deleted. Outputs win over inputs at the same path (the run left them so)."""
+    records: dict[str, PathRecord] = dict(run.inputs)
+    if not inputs:
+        records = {p: r for p, r in records.items() if p not in run.outputs}
+        records.update(run.outputs)
+    removed = [] if inputs else list(run.removed)
+    wants: dict[str, Want] = {}
+    dirs: set[str] = set()
+    for root in sorted(records, key=lambda p: (p in run.outputs, p)):
+        rec = records[root]
+        if rec.kind == "tree":
+            dirs.add(root)
+            for want in _tree_files(repo, rec.id, root):
+                wants[want.path] = want
+        else:
+            wants[root] = Want(root, rec.kind, rec.id, rec.size, rec.executable, root)
+    if paths:
+        wants, dirs, removed = _only(paths, wants, dirs, removed)
+    return wants, dirs, removed
+
+
+def _only(
+    paths: tuple[str, ...], wants: dict[str, Want], dirs: set[str], removed: list[str]
+) -> tuple[dict[str, Want], set[str], list[str]]:
+    def chosen(path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in paths)
+
+    for p in paths:
+        if not any(chosen(w) for w in (*wants, *removed)) and p not in dirs:
+            raise PathNotFoundError(f"the run neither read nor wrote '{p}'")
+    dirs = {d for d in dirs if chosen(d)} | {p for p in paths if p in dirs}
+    return {k: w for k, w in wants.items() if chosen(k)}, dirs, [r for r in removed if chosen(r)]
+
+
+def _tree_files(repo: Repo, tree_id: bytes, root: str) -> list[Want]:
+    found = []
+    stack = [(tree_id, root)]
+    while stack:
+        oid, base = stack.pop()
+        _, data = repo.store.get(oid)
+        for e in Tree.decode(data, f"tree {short(oid)}").entries:
+            path = f"{base}/{e.name}"
+            if e.kind == "tree":
+                stack.append((e.id, path))
+            else:
+                found.append(Want(path, e.kind, e.id, e.size, e.executable, root))
+    return found
+
+
+@dataclass
+class _Plan:
+    writes: list[Want] = field(default_factory=list)
+    modes: list[Want] = field(default_factory=list)
+    unchanged: list[tuple[Want, FileStat]] = field(default_factory=list)
+    removals: list[str] = field(default_factory=list)  # deleted before anything is written
+    doomed: dict[str, FileStat] = field(default_factory=dict)  # files overwritten or deleted
+    ids: dict[str, bytes | None] = field(default_factory=dict)  # current ids we know
+    hashed: list[tuple[str, StatRow]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+
+class _Planner:
+    """Compares the wanted state with the workspace, file by file."""
+
+    def __init__(self, repo: Repo, ignore: Ignore, force: bool) -> None:
+        self.root = repo.root
+        self.ignore = ignore
+        self.force = force
+        self.stat_cache = repo.index.stat_rows()
+        self.plan = _Plan()
+        self._kinds: dict[str, str | None] = {"": "dir"}
+
+    def kind(self, path: str) -> str | None:
+        """ "dir", "other" or None (absent), as the workspace stands before we change it."""
+        if path not in self._kinds:
+            try:
+                mode = os.lstat(self.root / path).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                self._kinds[path] = None
+            else:
+                self._kinds[path] = "dir" if stat.S_ISDIR(mode) else "other"
+        return self._kinds[path]
+
+    def want(self, want: Want) -> None:
+        parts = want.path.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            kind = self.kind(parent)
+            if kind is None or parent in self.plan.removals:
+                break
+            if kind != "dir":  # a file or symlink where a directory must go
+                self.remove(parent)
+                break
+        kind = self.kind(want.path)
+        if kind is None or any(want.path.startswith(r + "/") for r in self.plan.removals):
+            self.plan.writes.append(want)
+            self.plan.changes.append(Change(want.path, "create", want.size))
+            return
+        if kind == "dir":
+            self.remove(want.path)
+            self.plan.writes.append(want)
+            self.plan.changes.append(Change(want.path, "update", want.size))
+            return
+        current = stat_of(want.path, os.lstat(self.root / want.path))
+        if self.current_id(current) != want.id or current.kind != want.kind:
+            self.plan.doomed[want.path] = current
+            self.plan.writes.append(want)
+            self.plan.changes.append(Change(want.path, "update", want.size))
+        elif want.kind == "file" and current.executable != want.executable:
+            self.plan.modes.append(want)
+            self.plan.changes.append(Change(want.path, "mode", want.size))
+        else:
+            self.plan.unchanged.append((want, current))
+
+    def remove(self, path: str) -> None:
+        """Plan to delete a file, symlink or directory, and every file in it."""
+        if path in self.plan.removals or self.kind(path) is None:
+            return
+        self.plan.removals.append(path)
+        self.plan.changes.append(Change(path, "delete", 0))
+        if self.kind(path) != "dir":
+            self.plan.doomed[path] = stat_of(path, os.lstat(self.root / path))
+            return
+        files = walk(self.root, path, self.ignore)
+        if not self.force and _count_all(self.root / path) != len(files):
+            raise InTheWayError(
+                f"directory {path} is in the way and holds files mlvc does not track"
+                " (ignored, or not regular files)",
+                hint="move it aside, or run again with --force to delete it",
+            )
+        for st in files:
+            self.plan.doomed[st.rel] = st
+
+    def current_id(self, st: FileStat) -> bytes | None:
+        if st.rel in self.plan.ids:
+            return self.plan.ids[st.rel]
+        row = self.stat_cache.get(st.rel)
+        if row is not None and is_clean(row, st):
+            oid: bytes | None = row.file_id
+        else:
+            oid = self._hash(st)
+        self.plan.ids[st.rel] = oid
+        return oid
+
+    def _hash(self, st: FileStat) -> bytes | None:
+        hashed_ns = time.time_ns()
+        path = self.root / st.rel
+        try:
+            if st.kind == "symlink":
+                from mlvc.ids import file_id
+
+                oid = file_id(os.fsencode(os.readlink(path)))
+            else:
+                from mlvc.store.chunker import hash_file
+
+                oid, _ = hash_file(path)
+        except OSError:
+            return None  # unreadable: storing it first will say why
+        self.plan.hashed.append(
+            (st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
+        )
+        return oid
+
+
+def _count_all(directory: Path) -> int:
+    """Every non-directory entry under `directory`, ignored or not."""
+    return sum(
+        len(files) + sum(1 for d in dirs if os.path.islink(os.path.join(top, d)))
+        for top, dirs, files in os.walk(directory)
+    )
+
+
+def checkout(
+    repo: Repo, request: CheckoutRequest, progress: Progress | None = None
+) -> CheckoutResult:
+    run = load_run(repo, request.run_id)
+    wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
+    with workspace_lock(repo.dir):
+        ignore = Ignore.load(repo.root)
+        planner = _Planner(repo, ignore, request.force)
+        for path in sorted(wants):
+            planner.want(wants[path])
+        extra = list(removed)
+        if request.clean:
+            for d in sorted(dirs):
+                extra += [st.rel for st in walk(repo.root, d, ignore) if st.rel not in wants]
+        for path in extra:
+            planner.remove(path)
+        plan = planner.plan
+        unsaved = [] if request.force else _unsaved(repo, planner)
+        if request.dry_run:
+            saved = tuple(Saved(st.rel, st.kind, None, st.size) for st in unsaved)
+            return _result(request, plan, saved, None, dry_run=True)
+        saved, saved_run = _save(repo, request, unsaved, ignore)
+        scratch = Materializer(repo.store, repo.root, repo.dir / "tmp" / "checkout")
+        scratch.prepare()
+        try:
+            written = _apply(scratch, plan, progress)
+        finally:
+            scratch.cleanup()
+        _remember(repo, run, request, wants, removed, plan, written)
+        return _result(request, plan, saved, saved_run, dry_run=False)
+
+
+def _result(
+    request: CheckoutRequest,
+    plan: _Plan,
+    saved: tuple[Saved, ...],
+    saved_run: ObjectId | None,
+    dry_run: bool,
+) -> CheckoutResult:
+    changes = tuple(sorted(plan.changes, key=lambda c: c.path))
+    return CheckoutResult(request.run_id, changes, saved, saved_run, len(plan.unchanged), dry_run)
+
+
+def _unsaved(repo: Repo, planner: _Planner) -> list[FileStat]:
+    """The files about to be overwritten or deleted whose content the store lacks."""
+    doomed = planner.plan.doomed
+    ids = {rel: planner.current_id(st) for rel, st in doomed.items()}
+    absent = repo.index.missing([oid for oid in ids.values() if oid is not None])
+    return [doomed[rel] for rel, oid in sorted(ids.items()) if oid is None or oid in absent]
+
+
+def _save(
+    repo: Repo, request: CheckoutRequest, unsaved: list[FileStat], ignore: Ignore
+) -> tuple[tuple[Saved, ...], ObjectId | None]:
+    """Store the files the checkout would lose and record them as one snapshot run."""
+    if not unsaved:
+        return (), None
+    started = clock.now()
+    snap = Snapshotter(repo.root, repo.store, ignore, {})
+    try:
+        outputs = {st.rel: snap.snapshot(st.rel, st.rel) for st in unsaved}
+    except BaseException:
+        repo.store.abort()
+        raise
+    run = Run(
+        kind="snapshot",
+        started=started,
+        ended=clock.now(),
+        status="ok",
+        command=("mlvc", "checkout", request.run_id.hex()),
+        outputs=outputs,
+        owner=dict(request.owner),
+        message=f"saved by mlvc checkout {short(request.run_id)} before overwriting",
+    )
+    run_id = record(repo, run, Lineage())
+    saved = tuple(Saved(p, r.kind, r.id, r.size) for p, r in outputs.items())
+    return saved, run_id
+
+
+def _apply(
+    scratch: Materializer, plan: _Plan, progress: Progress | None
+) -> list[tuple[Want, os.stat_result]]:
+    for path in plan.removals:
+        scratch.remove(path)
+    written = [(want, scratch.write(want, progress)) for want in plan.writes]
+    written += [(want, scratch.set_mode(want.path, want.executable)) for want in plan.modes]
+    return written
+
+
+def _remember(
+    repo: Repo,
+    run: Run,
+    request: CheckoutRequest,
+    wants: dict[str, Want],
+    removed: list[str],
+    plan: _Plan,
+    written: list[tuple[Want, os.stat_result]],
+) -> None:
+    """Stat-cache rows for what was written (the next status reads nothing), and the
+    restored paths as the tracked state. Rows are stamped after the last write: a file
+    changed again within the racy window is hashed by the next status, as usual."""
+    hashed_ns = time.time_ns()
+    rows = list(plan.hashed)
+    rows += [
+        (w.path, StatRow(st.st_size, st.st_mtime_ns, st.st_ino, w.id, hashed_ns, st.st_ctime_ns))
+        for w, st in written
+    ]
+    index = repo.index
+    roots: dict[str, list[TrackedFile]] = {}
+    for want in wants.values():
+        roots.setdefault(want.root, []).append(
+            TrackedFile(want.path, want.root, want.id, want.kind, want.size)
+        )
+    # Outputs become tracked, as `mlvc run` makes them; inputs only if they already are
+    # (a params file read by the run is git's to track, not ours).
+    roots = {r: f for r, f in roots.items() if r in run.outputs or index.is_tracked(r)}
+    index.begin()
+    try:
+        index.put_stat_rows(rows)
+        for root, files in roots.items():
+            if request.paths and root not in request.paths:
+                for f in files:  # part of a recorded directory: only these files move
+                    index.replace_tracked(f.path, [f])
+            else:
+                index.replace_tracked(root, files)
+        for path in removed:
+            index.replace_tracked(path, [])
+        index.commit()
+    except BaseException:
+        index.rollback()
+        raise
