@@ -29,9 +29,11 @@ def find_root(start: Path) -> Path | None:
 
 
 class Repo:
-    def __init__(self, root: Path, config: Config | None = None) -> None:
+    def __init__(self, root: Path, config: Config | None = None, store: Path | None = None) -> None:
+        """`store`: the .mlvc directory, when it is not `root/.mlvc` (a reproduction runs
+        in a scratch workspace and records into the original store)."""
         self.root = root
-        self.dir = root / DIRNAME
+        self.dir = store if store is not None else root / DIRNAME
         if config is not None:
             self.__dict__["config"] = config
 

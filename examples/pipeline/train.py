@@ -20,6 +20,13 @@ for _ in range(params["epochs"]):
         w - params["learning_rate"] * (g / len(xs) + params["l2"] * w)
         for w, g in zip(weights, grad, strict=False)
     ]
+loss = 0.0
+for x, y in zip(xs, ys, strict=False):
+    p = 1 / (1 + math.exp(-sum(w * v for w, v in zip(weights, x, strict=False))))
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    loss -= y * math.log(p) + (1 - y) * math.log(1 - p)
 Path("model").mkdir(exist_ok=True)
 Path("model/model.json").write_text(json.dumps({"weights": [round(w, 10) for w in weights]}))
+train_metrics = {"train_loss": round(loss / len(xs), 6), "epochs": params["epochs"]}
+Path("train_metrics.json").write_text(json.dumps(train_metrics, indent=2) + "\n")
 print(f"trained {len(weights)} weights for {params['epochs']} epochs")

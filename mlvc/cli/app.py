@@ -216,6 +216,28 @@ def checkout(
 
 
 @app.command(rich_help_panel=LINEAGE)
+def reproduce(
+    ref: Annotated[str, typer.Argument(help="The run to re-execute.")],
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Run in this workspace, not a scratch one.")
+    ] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the scratch workspace and print its path.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Re-execute a run from its recorded code and inputs; compare the outputs bit for bit.
+
+    Exits 0 only when every output is identical to the original's.
+
+    Example: [bold]mlvc reproduce latest:model/[/bold]
+    """
+    from mlvc.cli.restoreview import reproduce_command
+
+    raise typer.Exit(reproduce_command(ref, in_place, keep, json))
+
+
+@app.command(rich_help_panel=LINEAGE)
 def log(
     path: Annotated[str | None, typer.Argument(help="A file or directory: its versions.")] = None,
     number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,

@@ -98,3 +98,73 @@ def show_checkout(result: Any, code: dict[str, Any] | None) -> None:
     console.print(
         f"{prefix}checkout {result.run_id.hex()[:12]}: {summary}, {result.unchanged} unchanged"
     )
+
+
+def reproduce_command(ref: str, in_place: bool, keep: bool, json: bool) -> int:
+    import shlex
+    import sys
+    import tempfile
+
+    from mlvc.lineage.resolve import load_run, resolve_run
+    from mlvc.porcelain.reproduce import ReproduceRequest, reproduce
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    try:
+        run_id = resolve_run(repo, ref)
+        command = shlex.join(load_run(repo, run_id).command)
+        where = "in place" if in_place else "in a scratch workspace"
+        sys.stderr.write(f"mlvc: reproducing {run_id.hex()[:12]} ({command}) {where}\n")
+        request = ReproduceRequest(
+            run_id=run_id,
+            env=dict(os.environ),
+            scratch=Path(tempfile.gettempdir()),
+            in_place=in_place,
+            keep=keep,
+            terminal=(2, 2) if json else (1, 2),
+            owner=_owner(),
+        )
+        result = reproduce(repo, request)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json({**render.plain(result), "identical": result.identical})
+    else:
+        show_reproduce(result)
+    return 0 if result.identical else 1
+
+
+def show_reproduce(result: Any) -> None:
+    console = render.out()
+    for line in result.environment:
+        console.print(f"[yellow]warning:[/yellow] environment differs: {line}")
+    colors = {"identical": "green", "differs": "red", "missing": "red", "new": "yellow"}
+    rows = []
+    for check in result.outputs:
+        color = colors[check.verdict]
+        old = check.old.hex()[:12] if check.old else "-"
+        new = check.new.hex()[:12] if check.new else "-"
+        rows.append((check.path, f"[{color}]{check.verdict}[/{color}]", old, new))
+        rows += [(f"  {f}", "[red]differs[/red]", "", "") for f in check.files[:LISTED]]
+    from rich.table import Table
+
+    table = Table(title="outputs", title_justify="left")
+    for name in ("path", "verdict", "original", "reproduced"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for key, (old, new) in result.metrics.items():
+        delta = ""
+        if isinstance(old, int | float) and isinstance(new, int | float):
+            delta = f" ({new - old:+.6g})"
+        console.print(f"metric {key}: {old} -> {new}{delta}")
+    if result.exit_code != result.original_exit_code:
+        console.print(
+            f"[red]exit code {result.exit_code}[/red],"
+            f" the original exited {result.original_exit_code}"
+        )
+    if result.workspace is not None:
+        console.print(f"scratch workspace kept at {result.workspace}")
+    verdict = "identical" if result.identical else "[red]differs[/red]"
+    console.print(f"reproduced as run {result.run_id.hex()[:12]}: {verdict}")

@@ -39,6 +39,9 @@ class RunRequest:
     tags: tuple[str, ...] = ()
     reproduces: ObjectId | None = None
     terminal: tuple[int, int] = (1, 2)
+    track: bool = True
+    """False in a scratch workspace: record the run, but leave the tracked paths and the
+    stat cache (which describe the user's workspace) alone."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ class Session:
         trace = tracer.read_spool(self.spool)
         others = tracer.writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
         paths = _Paths(repo, request, trace, self.before, after, others)
-        snap = Snapshotter(repo.root, repo.store, self.ignore, repo.index.stat_rows())
+        cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
+        snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
         try:
             outputs = {rel: snap.snapshot(rel, rel) for rel in sorted(paths.output_roots())}
             out_files = {f.path for f in snap.files}
@@ -166,13 +170,15 @@ class Session:
             reproduces=request.reproduces,
             **describe(self.facts, request, paths, outputs),
         )
-        lineage = Lineage(stat_rows=snap.new_stats)
+        lineage = Lineage(stat_rows=snap.new_stats if request.track else [])
         for f in snap.files:
             if f.path in out_files:
                 lineage.tracked.setdefault(f.root, []).append(f)
                 lineage.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
         for rel in paths.removed:
             lineage.tracked.setdefault(rel, [])
+        if not request.track:
+            lineage.tracked = {}
         run_id = record(repo, run, lineage)
         return RunResult(
             run_id,

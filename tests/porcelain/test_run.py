@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,18 +36,6 @@ def _commit(workspace: Path) -> None:
     subprocess.run(["git", "commit", "-qm", "work"], cwd=workspace, check=True)
 
 
-@pytest.fixture
-def pipeline(workspace: Path, mlvc: Run) -> Path:
-    for item in EXAMPLE.iterdir():
-        if item.is_file():
-            shutil.copy(item, workspace / item.name)
-    _commit(workspace)
-    mlvc("init")
-    subprocess.run([PYTHON, "make_raw.py"], cwd=workspace, check=True)
-    mlvc("add", "data/raw")
-    return workspace
-
-
 def test_example_pipeline_lineage(pipeline: Path, mlvc: Run) -> None:
     runs = {
         stage: _run(mlvc, PYTHON, f"{stage}.py")
@@ -61,7 +48,7 @@ def test_example_pipeline_lineage(pipeline: Path, mlvc: Run) -> None:
             {"data/prepared/train.csv", "data/prepared/test.csv", "params.yaml"},
             {"data/features"},
         ),
-        "train": ({"data/features/train.json", "params.yaml"}, {"model"}),
+        "train": ({"data/features/train.json", "params.yaml"}, {"model", "train_metrics.json"}),
         "evaluate": ({"model/model.json", "data/features/test.json"}, {"metrics.json"}),
     }
     for stage, (inputs, outputs) in expected.items():
