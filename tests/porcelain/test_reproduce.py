@@ -1,0 +1,168 @@
+"""`mlvc reproduce` end to end: scratch worktrees, second clones, no-git workspaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import blake3
+
+from tests.conftest import Run
+
+PYTHON = sys.executable
+STAGES = ("prepare", "featurize", "train", "evaluate")
+
+
+def _run(mlvc: Run, *argv: str, cwd: Path | None = None) -> str:
+    return str(json.loads(mlvc("run", "--json", "--", *argv, cwd=cwd).stdout)["run_id"])
+
+
+def _reproduce(mlvc: Run, *args: str, cwd: Path | None = None) -> tuple[int, dict]:
+    result = mlvc("reproduce", "--json", *args, cwd=cwd, check=False)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def _worktrees(ws: Path) -> int:
+    out = subprocess.run(["git", "worktree", "list"], cwd=ws, capture_output=True, text=True)
+    return len(out.stdout.splitlines())
+
+
+def test_every_example_stage_reproduces_identically(pipeline: Path, mlvc: Run) -> None:
+    runs = {stage: _run(mlvc, PYTHON, f"{stage}.py") for stage in STAGES}
+    before = {p: p.read_bytes() for p in (pipeline / "model").iterdir()}
+    for stage, run_id in runs.items():
+        code, result = _reproduce(mlvc, run_id)
+        assert code == 0 and result["identical"], (stage, result)
+        assert result["outputs"] and all(o["verdict"] == "identical" for o in result["outputs"])
+        assert result["metrics"] == {}
+        shown = json.loads(mlvc("show", result["run_id"], "--json").stdout)
+        assert shown["reproduces"] == run_id
+        assert shown["command"] == [PYTHON, f"{stage}.py"]
+    # the user's workspace and its tracking are untouched; no worktree is left behind
+    assert {p: p.read_bytes() for p in (pipeline / "model").iterdir()} == before
+    assert json.loads(mlvc("status", "--json").stdout)["clean"]
+    assert _worktrees(pipeline) == 1
+
+
+def test_a_timestamp_in_an_output_is_reported_as_differing(workspace: Path, mlvc: Run, git) -> None:
+    (workspace / "stamp.py").write_text(
+        "import json, time\n"
+        "open('stamp.txt', 'w').write(str(time.time()))\n"
+        "open('fixed.txt', 'w').write('same every time')\n"
+        "json.dump({'score': time.time() % 1}, open('metrics.json', 'w'))\n"
+    )
+    git("add", "-A", cwd=workspace)
+    git("commit", "-qm", "stamp", cwd=workspace)
+    mlvc("init")
+    ran = _run(mlvc, PYTHON, "stamp.py")
+    code, result = _reproduce(mlvc, ran)
+    assert code == 1 and not result["identical"]
+    verdicts = {o["path"]: o["verdict"] for o in result["outputs"]}
+    assert verdicts == {"fixed.txt": "identical", "metrics.json": "differs", "stamp.txt": "differs"}
+    old, new = result["metrics"]["score"]
+    assert old != new
+    text = mlvc("reproduce", ran, check=False)
+    assert text.returncode == 1
+    assert "stamp.txt" in text.stdout and "differs" in text.stdout and "metric score" in text.stdout
+
+
+def test_reproduce_from_a_second_clone_sharing_only_the_store(
+    pipeline: Path, mlvc: Run, tmp_path: Path
+) -> None:
+    runs = {stage: _run(mlvc, PYTHON, f"{stage}.py") for stage in STAGES}
+    for how in ("symlink", "copy"):
+        clone = tmp_path / f"clone-{how}"
+        subprocess.run(["git", "clone", "-q", str(pipeline), str(clone)], check=True)
+        assert not (clone / "data").exists()  # the data is not in git: only in the store
+        if how == "symlink":
+            (clone / ".mlvc").symlink_to(pipeline / ".mlvc")
+        else:
+            shutil.copytree(pipeline / ".mlvc", clone / ".mlvc")
+        code, result = _reproduce(mlvc, runs["train"], cwd=clone)
+        assert code == 0 and result["identical"], result
+        assert not (clone / "model").exists()  # reproduced in a scratch workspace
+
+
+def test_reproduce_without_git_uses_the_recorded_scripts(tmp_path: Path, mlvc: Run) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "helper.py").write_text("def double(x):\n    return 2 * x\n")
+    (plain / "main.py").write_text(
+        "from helper import double\n"
+        "n = int(open('input.txt').read())\n"
+        "open('out.txt', 'w').write(str(double(n)))\n"
+    )
+    (plain / "input.txt").write_text("21")
+    mlvc("init", cwd=plain)
+    ran = _run(mlvc, PYTHON, "main.py", cwd=plain)
+    shown = json.loads(mlvc("show", ran, "--json", cwd=plain).stdout)
+    assert shown["code"]["git"] is False
+    (plain / "input.txt").write_text("5")  # later changes do not matter: inputs come from the store
+    code, result = _reproduce(mlvc, ran, cwd=plain)
+    assert code == 0 and result["identical"], result
+    assert (plain / "out.txt").read_text() == "42"
+
+
+def test_keep_leaves_the_scratch_workspace(pipeline: Path, mlvc: Run) -> None:
+    _run(mlvc, PYTHON, "prepare.py")
+    code, result = _reproduce(mlvc, "latest", "--keep")
+    kept = Path(result["workspace"])
+    try:
+        assert code == 0
+        assert (kept / "data/prepared/train.csv").is_file()
+        assert (kept / "prepare.py").is_file()
+        assert _worktrees(pipeline) == 2
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(kept)], cwd=pipeline)
+        shutil.rmtree(kept.parent, ignore_errors=True)
+
+
+def test_in_place_restores_inputs_and_records_in_the_workspace(pipeline: Path, mlvc: Run) -> None:
+    runs = {stage: _run(mlvc, PYTHON, f"{stage}.py") for stage in ("prepare", "featurize")}
+    raw = pipeline / "data/raw/points.csv"
+    original = raw.read_bytes()
+    raw.write_bytes(original + b"1,2,3\n")  # an unrecorded edit of an input
+    code, result = _reproduce(mlvc, runs["prepare"], "--in-place")
+    assert code == 0 and result["identical"], result
+    assert raw.read_bytes() == original
+    assert result["workspace"] is None
+    # the edit was stored before the input was put back
+    edited = blake3.blake3(original + b"1,2,3\n").hexdigest()
+    assert mlvc("cat-object", edited).stdout.endswith("1,2,3\n")  # found by its id: exact
+    shown = json.loads(mlvc("show", result["run_id"], "--json").stdout)
+    assert shown["reproduces"] == runs["prepare"]
+
+
+def test_a_failing_run_reproduces_its_failure(workspace: Path, mlvc: Run, git) -> None:
+    (workspace / "fail.py").write_text("open('partial.txt', 'w').write('x')\nraise SystemExit(3)\n")
+    git("add", "-A", cwd=workspace)
+    git("commit", "-qm", "fail", cwd=workspace)
+    mlvc("init")
+    failed = mlvc("run", "--json", "--", PYTHON, "fail.py", check=False)
+    assert failed.returncode == 3
+    code, result = _reproduce(mlvc, json.loads(failed.stdout)["run_id"])
+    assert result["exit_code"] == result["original_exit_code"] == 3
+    assert code == 0 and result["identical"]
+
+
+def test_a_snapshot_cannot_be_reproduced(pipeline: Path, mlvc: Run) -> None:
+    result = mlvc("reproduce", "latest:data/raw", check=False)
+    assert result.returncode == 1
+    assert "is a snapshot" in result.stderr and "hint:" in result.stderr
+
+
+def test_environment_differences_are_listed(pipeline: Path, mlvc: Run, tmp_path: Path) -> None:
+    # recorded under one interpreter (a venv first on PATH), reproduced under another
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    env = {"PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    bare = mlvc("run", "--json", "--", "python", "-c", "print('hi')", env=env)
+    rerun = mlvc("reproduce", "--json", json.loads(bare.stdout)["run_id"], check=False)
+    assert rerun.returncode == 0
+    differences = json.loads(rerun.stdout)["environment"]
+    assert any(line.startswith("python at ") for line in differences), differences
