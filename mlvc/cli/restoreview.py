@@ -38,11 +38,14 @@ def checkout_command(
     try:
         run_id = resolve_run(repo, ref)
         code_result = None
-        if code and not dry_run:
-            from mlvc.workspace.gitcode import checkout_code
+        if code:
+            from mlvc.workspace.gitcode import checkout_code, recorded_commit
 
-            code_result = checkout_code(
-                repo.root, load_run(repo, run_id).code, repo.store, dict(os.environ)
+            recorded = load_run(repo, run_id).code
+            code_result = (
+                {"commit": recorded_commit(recorded), "patch": recorded.get("patch") is not None}
+                if dry_run
+                else checkout_code(repo.root, recorded, repo.store, dict(os.environ))
             )
         request = CheckoutRequest(
             run_id=run_id,
@@ -69,7 +72,8 @@ def show_checkout(result: Any, code: dict[str, Any] | None) -> None:
     colors = {"create": "green", "update": "yellow", "mode": "cyan", "delete": "red"}
     if code is not None:
         patch = " + recorded patch" if code["patch"] else ""
-        console.print(f"code: HEAD is now at {code['commit'][:12]} (detached){patch}")
+        where = "would be" if result.dry_run else "is now"
+        console.print(f"code: HEAD {where} at {code['commit'][:12]} (detached){patch}")
     if len(result.changes) <= LISTED:
         for change in result.changes:
             color = colors[change.op]

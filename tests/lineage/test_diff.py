@@ -124,14 +124,15 @@ class TestExamplePipeline:
         (params,) = runs["inputs"]
         assert params["old"]["id"] == first["inputs"]["params.yaml"]["id"]
         assert params["new"]["id"] == second["inputs"]["params.yaml"]["id"]
-        (model,) = runs["outputs"]
+        model, train_metrics = runs["outputs"]
+        assert (train_metrics["path"], train_metrics["state"]) == ("train_metrics.json", "changed")
         assert (model["path"], model["state"]) == ("model", "changed")
         assert model["old"]["id"] == first["outputs"]["model"]["id"]
         assert model["new"]["id"] == second["outputs"]["model"]["id"]
         assert [(f["path"], f["state"]) for f in model["files"]] == [
             ("model/model.json", "changed")
         ]
-        assert runs["metrics"] == []
+        assert [m["key"] for m in runs["metrics"]] == ["train_loss"]  # written by train.py
         assert runs["environment"] == {"fields": [], "packages": []}
         assert runs["resources"]["machine"] == []
         assert {c["key"] for c in runs["resources"]["usage"]} >= {"wall_seconds", "peak_rss_bytes"}
