@@ -41,6 +41,10 @@ class CommandFailed(BenchError):
         return "\n".join(lines)
 
 
+class RestoreMismatch(BenchError):
+    """A restored file or tree differs from its source."""
+
+
 @dataclass(frozen=True)
 class Tool:
     """One of the two programs under test and how to drive it."""
@@ -92,11 +96,12 @@ def timed_runs(
     return [timed(argv, cwd, env) for _ in range(count)]
 
 
-def tree_bytes(root: Path) -> int:
-    """Sum of the lstat sizes of every non-directory entry under ``root`` (0 if absent)."""
+def tree_stats(root: Path) -> tuple[int, int]:
+    """(count, sum of lstat sizes) of the non-directory entries under ``root`` ((0, 0) if
+    absent)."""
     if not root.exists():
-        return 0
-    total = 0
+        return 0, 0
+    count = total = 0
     stack = [root]
     while stack:
         with os.scandir(stack.pop()) as entries:
@@ -104,8 +109,56 @@ def tree_bytes(root: Path) -> int:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 else:
+                    count += 1
                     total += entry.stat(follow_symlinks=False).st_size
-    return total
+    return count, total
+
+
+def tree_bytes(root: Path) -> int:
+    """Sum of the lstat sizes of every non-directory entry under ``root`` (0 if absent)."""
+    return tree_stats(root)[1]
+
+
+def check_tree(path: Path, expected: tuple[int, int]) -> None:
+    """Raise RestoreMismatch unless ``path`` is a directory holding ``expected`` =
+    (file count, total bytes) as returned by ``tree_stats``."""
+    got = tree_stats(path) if path.is_dir() and not path.is_symlink() else (0, 0)
+    if got != expected:
+        raise RestoreMismatch(
+            f"{path} holds {got[0]:,} files, {got[1]:,} B; expected {expected[0]:,} files, "
+            f"{expected[1]:,} B"
+        )
+
+
+def check_size(path: Path, expected: int) -> None:
+    """Raise RestoreMismatch unless ``path`` is a regular file (not a symlink) of
+    ``expected`` bytes."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise RestoreMismatch(f"{path} is missing; expected {expected:,} B") from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size != expected:
+        raise RestoreMismatch(
+            f"{path} has mode {info.st_mode:o} and {info.st_size:,} B; expected a regular "
+            f"file of {expected:,} B"
+        )
+
+
+def file_blake3(path: Path) -> str:
+    """Hex BLAKE3 of a file's content (the ``blake3`` module is imported on first use, so
+    the scenarios that don't need it run under any Python)."""
+    import blake3
+
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher.update_mmap(str(path))
+    return str(hasher.hexdigest())
+
+
+def check_blake3(path: Path, expected: str) -> None:
+    """Raise RestoreMismatch unless ``path``'s BLAKE3 is ``expected``."""
+    got = file_blake3(path)
+    if got != expected:
+        raise RestoreMismatch(f"{path} has BLAKE3 {got}; expected {expected}")
 
 
 def copy_in(src: Path, dest_dir: Path) -> Path:
@@ -159,6 +212,14 @@ def remove_tree(path: Path) -> None:
         for dirpath, _dirs, _files in os.walk(path):
             os.chmod(dirpath, os.stat(dirpath).st_mode | stat.S_IWUSR | stat.S_IXUSR)
         shutil.rmtree(path)
+
+
+def delete(path: Path) -> None:
+    """``rm -rf path``: a directory tree, a file or a symlink; nothing if absent."""
+    if path.is_dir() and not path.is_symlink():
+        remove_tree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def flip_middle_byte(path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 MARKER = "<!-- more benchmarks below -->"
 MiB = 1 << 20
+RATES = ("GB/s",)  # units where more is better: their ratio is mlvc / dvc
 
 Check = Callable[[float, float | None], bool]
 
@@ -24,7 +25,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Row:
-    """One measured figure for both tools; ``unit`` is "s", "B" (sizes) or "bytes" (exact).
+    """One measured figure for both tools; ``unit`` is "s", "B" (sizes), "bytes" (exact) or
+    "GB/s" (throughput, 1e9 bytes per second).
 
     ``dvc`` is None for mlvc-only rows (no DVC equivalent): no DVC figure and no ratio.
     ``failure`` says why mlvc's command could not be timed (``mlvc`` is then meaningless):
@@ -40,10 +42,12 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        """dvc / mlvc, or None when mlvc's figure is zero or there is no DVC figure."""
-        if self.dvc is None or self.mlvc <= 0 or self.failure is not None:
+        """dvc / mlvc (mlvc / dvc for a throughput, so that above 1 always means mlvc is
+        better), or None when the divisor is zero or there is no DVC figure."""
+        if self.dvc is None or self.failure is not None:
             return None
-        return self.dvc / self.mlvc
+        top, bottom = (self.mlvc, self.dvc) if self.unit in RATES else (self.dvc, self.mlvc)
+        return top / bottom if bottom > 0 else None
 
     @property
     def verdict(self) -> str:
@@ -87,10 +91,18 @@ def adds_under(limit: float) -> Target:
     return Target(f"adds < {limit:g} s", lambda m, _d: m < limit)
 
 
+def at_least_rate(limit: float) -> Target:
+    """Target: mlvc's throughput at least ``limit`` GB/s."""
+    return Target(f"mlvc ≥ {limit:g} GB/s", lambda m, _d: m >= limit)
+
+
 def fmt_value(value: float, unit: str) -> str:
-    """Seconds; sizes in B/KiB/MiB/GiB for unit "B"; exact byte counts for unit "bytes"."""
+    """Seconds; sizes in B/KiB/MiB/GiB for unit "B"; exact byte counts for unit "bytes";
+    throughputs for unit "GB/s"."""
     if unit == "s":
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+    if unit == "GB/s":
+        return f"{value:.2f} GB/s"
     if unit == "bytes":
         return f"{value:,.0f} B"
     size = float(value)
@@ -102,7 +114,7 @@ def fmt_value(value: float, unit: str) -> str:
 
 
 def fmt_ratio(row: Row) -> str:
-    """The dvc/mlvc ratio as "7.8x", "n/a" when mlvc's figure is zero, "-" without DVC."""
+    """The ratio as "7.8x", "n/a" when its divisor is zero, "-" without DVC."""
     if row.dvc is None:
         return "-"
     ratio = row.ratio
@@ -179,7 +191,8 @@ def _intro() -> str:
 
 `benchmarks/run.py` compares mlvc with DVC on the operations
 that dominate day-to-day use: adding a large binary, re-adding it after a one-byte edit,
-adding and checking the status of many small files, start-up time, how much space
+adding and checking the status of many small files, restoring a deleted directory of
+small files and the large binary with `checkout`, start-up time, how much space
 each store takes for a compressible CSV and for float32 model weights, what
 `mlvc run -- CMD` adds to the time of the command it records, and how fast `mlvc log`,
 `mlvc blame` and `mlvc diff` answer over a history of 10,000 runs.
@@ -201,6 +214,15 @@ How it measures:
   `subprocess.run`, preceded by an untimed `sync`; the page cache is warm, as it is right
   after a file is written. `status` is the median of 5 runs after one untimed warm-up run,
   `--version` the median of 10 runs.
+- The checkout rows add the input in a fresh workspace (untimed), then time the median
+  of 3 restores, `mlvc checkout latest:PATH` against `dvc checkout PATH.dvc`, each after
+  deleting PATH (untimed). Every restore is checked, untimed: `small/` must hold as many
+  files and bytes as the source and `big.bin` must be a regular file of 2 GiB whose
+  BLAKE3 (checked once, after the last restore) equals the source's; a failed mlvc
+  checkout or a wrong restore marks mlvc's figure failed. `big.bin` is first restored
+  once untimed by each tool, so both read their store from a warm page cache (DVC writes
+  its cache through the page cache, mlvc writes its packs with O_DIRECT). Its throughput
+  is 2 GiB divided by the median time, in GB/s (10⁹ bytes per second).
 - Store sizes sum the `lstat` sizes of all files in `.mlvc/` and in `.dvc/cache/`. The
   1-byte-change row is the growth of those directories when `big.bin` is re-added after
   one byte in its middle was flipped.
@@ -258,7 +280,8 @@ def render_top(rows: list[Row], info: RunInfo) -> str:
         "",
         markdown_table(rows),
         "",
-        "Ratios are DVC's figure divided by mlvc's: above 1 means mlvc is faster or smaller.",
+        "Ratios are DVC's figure divided by mlvc's (for throughputs in GB/s, mlvc's divided",
+        "by DVC's): above 1 means mlvc is faster or smaller.",
         "",
     ])  # fmt: skip
 

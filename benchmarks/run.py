@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,8 +27,14 @@ import bench_report as report
 from bench_exec import (
     BenchError,
     CommandFailed,
+    RestoreMismatch,
     Tool,
+    check_blake3,
+    check_size,
+    check_tree,
     copy_in,
+    delete,
+    file_blake3,
     first_commit,
     flip_middle_byte,
     free_bytes,
@@ -40,8 +47,9 @@ from bench_exec import (
     timed,
     timed_runs,
     tree_bytes,
+    tree_stats,
 )
-from bench_report import Row, Target, adds_under, faster, under_seconds
+from bench_report import Row, Target, adds_under, at_least_rate, faster, under_seconds
 
 DVC_VERSION = "3.67.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -58,6 +66,8 @@ SCENARIOS: dict[str, str] = {
     "change-1byte": "add 2 GiB after 1-byte change",
     "add-small": "add 20k files",
     "status-small": "status 20k unchanged",
+    "checkout-small": "checkout 20k files",
+    "checkout-big": "checkout 2 GiB",
     "version": "--version",
     "csv-store": "CSV store size",
     "weights": "weights add",
@@ -72,11 +82,15 @@ NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "change-1byte": "big",
     "add-small": "small",
     "status-small": "small",
+    "checkout-small": "small",
+    "checkout-big": "big",
     "csv-store": "csv",
     "weights": "weights",
     "run-2gib": "big",
 }
+CHECKOUT_SCENARIOS = ("checkout-small", "checkout-big")  # workspaces of their own
 STATUS_RUNS = 5
+CHECKOUT_RUNS = 3
 VERSION_RUNS = 10
 RUN_RUNS = 10  # run overhead, and the plain-python baseline of the 2 GiB run
 REPRO_RUNS = 5
@@ -164,6 +178,8 @@ def required_bytes(selected: tuple[str, ...], keep: bool) -> int:
     workspaces = 2 * sum(per_tool.values()) if keep else max(per_tool.values(), default=0)
     if keep and "run-2gib" in selected:
         workspaces += 2 * data.BIG_SIZE  # its own copy of big.bin plus mlvc's store of it
+    if keep:  # input and store per tool, in workspaces of their own
+        workspaces += sum(2 * per_tool[NEEDS[s]] for s in CHECKOUT_SCENARIOS if s in selected)
     venv = 0 if (DVC_VENV / "bin" / "dvc").exists() else 512 * MiB
     return missing + workspaces + venv + 512 * MiB
 
@@ -236,6 +252,15 @@ def check_python(selected: tuple[str, ...]) -> None:
     wanted = any(s in selected for s in RUN_SCENARIOS)
     if wanted and not (VENV_PYTHON.is_file() and os.access(VENV_PYTHON, os.X_OK)):
         raise BenchError(f"{VENV_PYTHON} not found; the mlvc run scenarios need it (make install)")
+
+
+def check_blake3_module(selected: tuple[str, ...]) -> None:
+    """`checkout-big` checks the restored file's BLAKE3 with the ``blake3`` module."""
+    if "checkout-big" in selected and importlib.util.find_spec("blake3") is None:
+        raise BenchError(
+            f"the checkout-big scenario needs the blake3 module, which {sys.executable} "
+            f"cannot import; run the benchmark with {VENV_PYTHON} (make bench)"
+        )
 
 
 def check_mlvc_library(selected: tuple[str, ...]) -> None:
@@ -348,6 +373,95 @@ def bench_small(ctx: Context) -> list[Row]:
         label = f"{SCENARIOS['status-small']} (median of {STATUS_RUNS})"
         rows.append(Row(label, m["status"], d["status"], "s", target))
     return rows
+
+
+def restore_cmd(tool: Tool, name: str) -> list[str]:
+    """The command restoring the added ``name``: `mlvc checkout latest:NAME` (the newest
+    run or snapshot that produced it) or `dvc checkout NAME.dvc`."""
+    if tool.name == "dvc":
+        return tool.cmd("checkout", f"{name}.dvc")
+    return tool.cmd("checkout", f"latest:{name}")
+
+
+def timed_restores(
+    tool: Tool, repo: Path, name: str, count: int, verify: Callable[[Path], None], what: str
+) -> list[float]:
+    """``count`` times: delete ``name`` (untimed), time its restore, ``verify`` it (untimed,
+    raises RestoreMismatch)."""
+    argv = restore_cmd(tool, name)
+    runs: list[float] = []
+    for _ in range(count):
+        delete(repo / name)
+        runs.append(timed(argv, repo, tool.env))
+        verify(repo / name)
+    log(f"  {what}: {tool.name} {' '.join(argv[1:])}: {', '.join(f'{r:.3f}' for r in runs)} s")
+    return runs
+
+
+def add_untimed(tool: Tool, repo: Path, name: str) -> None:
+    run(tool.cmd("add", name), repo, tool.env)
+    log(f"  {tool.name} add {name} (untimed)")
+
+
+def mlvc_attempt(measure: Callable[[], float]) -> tuple[float, str | None]:
+    """(``measure()``, None), or (0.0, why) when an mlvc command fails or restores wrong
+    data: the row is then marked failed instead of aborting the benchmark."""
+    try:
+        return measure(), None
+    except CommandFailed as exc:
+        log(f"  FAILED: {exc.describe()}")
+        return 0.0, f"exit {exc.code}, see log"
+    except RestoreMismatch as exc:
+        log(f"  FAILED: {exc}")
+        return 0.0, "wrong restore, see log"
+
+
+def checkout_small(ctx: Context, tool: Tool) -> float:
+    """Median seconds to restore the deleted small/ after `add small`; every restore must
+    hold as many files and bytes as the source."""
+    log(f"{tool.name}: checkout small/ (20k files)")
+    expected = tree_stats(DATA_DIR / "small")
+    with workspace(ctx, tool, "checkout-small", "small") as repo:
+        add_untimed(tool, repo, "small")
+        verify = partial(check_tree, expected=expected)
+        runs = timed_restores(tool, repo, "small", CHECKOUT_RUNS, verify, "timed")
+    return statistics.median(runs)
+
+
+def bench_checkout_small(ctx: Context) -> list[Row]:
+    m, failure = mlvc_attempt(partial(checkout_small, ctx, ctx.mlvc))
+    d = checkout_small(ctx, ctx.dvc)
+    label = f"{SCENARIOS['checkout-small']} (median of {CHECKOUT_RUNS})"
+    return [Row(label, m, d, "s", faster(5), failure=failure)]
+
+
+def checkout_big(ctx: Context, tool: Tool, digest: str) -> float:
+    """Median seconds to restore the deleted big.bin after `add big.bin` and one untimed
+    warm-up restore; every restore must be a regular file of the right size, and the last
+    one's BLAKE3 ``digest``."""
+    log(f"{tool.name}: checkout big.bin (warm page cache)")
+    with workspace(ctx, tool, "checkout-big", "big.bin") as repo:
+        add_untimed(tool, repo, "big.bin")
+        verify = partial(check_size, expected=data.BIG_SIZE)
+        timed_restores(tool, repo, "big.bin", 1, verify, "warm-up, not reported")
+        runs = timed_restores(tool, repo, "big.bin", CHECKOUT_RUNS, verify, "timed")
+        check_blake3(repo / "big.bin", digest)
+        log(f"  {tool.name}: restored big.bin has the source's BLAKE3")
+    return statistics.median(runs)
+
+
+def bench_checkout_big(ctx: Context) -> list[Row]:
+    digest = file_blake3(DATA_DIR / "big.bin")
+    log(f"BLAKE3 of {DATA_DIR.name}/big.bin: {digest}")
+    m, failure = mlvc_attempt(partial(checkout_big, ctx, ctx.mlvc, digest))
+    d = checkout_big(ctx, ctx.dvc, digest)
+    label = f"{SCENARIOS['checkout-big']} (warm page cache, median of {CHECKOUT_RUNS})"
+    gbps = [data.BIG_SIZE / s / 1e9 if s > 0 else 0.0 for s in (m, d)]
+    return [
+        Row(label, m, d, "s", failure=failure),
+        Row(f"{SCENARIOS['checkout-big']} throughput (warm page cache)", gbps[0], gbps[1],
+            "GB/s", at_least_rate(1.0), failure=failure),
+    ]  # fmt: skip
 
 
 def version_time(tool: Tool) -> float:
@@ -525,6 +639,8 @@ def bench_lineage(ctx: Context) -> list[Row]:
 GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("add-big", "change-1byte"), bench_big),
     (("add-small", "status-small"), bench_small),
+    (("checkout-small",), bench_checkout_small),
+    (("checkout-big",), bench_checkout_big),
     (("version",), bench_version),
     (("csv-store",), bench_csv),
     (("weights",), bench_weights),
@@ -573,6 +689,7 @@ def benchmark(args: argparse.Namespace) -> int:
     resolve_mlvc(args.mlvc)  # fail before spending minutes on data generation
     check_python(selected)
     check_mlvc_library(selected)
+    check_blake3_module(selected)
     DATA_DIR.mkdir(exist_ok=True)
     check_disk(selected, args.keep)
     ensure_data(selected)
