@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,7 +15,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.store.entry import Entry
 
 SCHEMA_VERSION = 3
-WORKTREE_FORMAT = 1
+WORKTREE_FORMAT = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
     no INTEGER PRIMARY KEY,
@@ -296,15 +296,15 @@ class Index:
         """Invalidate the worktree snapshot: tracked paths or stat rows are changing."""
         self.db.execute("UPDATE meta SET value = value + 1 WHERE key = 'worktree_generation'")
 
-    def tracked_with_stats(self) -> dict[str, list[Any]]:
-        """Every tracked file with its stat-cache row (status's hot path):
-        path -> [root, id, kind, size, cached size, mtime_ns, ino, file_id, hashed_ns, ctime_ns];
-        the cached fields are None for a file with no stat-cache row.
+    def worktree(self, build: Callable[[Iterable[tuple[Any, ...]]], Any]) -> Any:
+        """What `status` needs of every tracked file, from `worktree.msgpack`.
 
-        Read from `worktree.msgpack`, a snapshot of the two tables that loads in one
-        call, as git reads its index file: turning 20k SQLite rows into Python objects
-        took longer than the rest of a status. The snapshot carries the generation it
-        was made at; when the tables have moved on it is rebuilt from them.
+        `build` turns the rows (path, root, id, kind, cached size, mtime_ns, ino,
+        file_id, hashed_ns, ctime_ns; the cached fields None without a stat-cache row)
+        into plain msgpack-able data; that data is kept in `worktree.msgpack` and loaded
+        in one call next time, as git reads its index file: turning 20k SQLite rows into
+        Python objects took longer than the rest of a status. The file carries the
+        generation it was made at; when the tables have moved on it is rebuilt.
         """
         import msgpack
 
@@ -315,17 +315,21 @@ class Index:
         with contextlib.suppress(OSError, ValueError, msgpack.UnpackException):
             data = msgpack.unpackb(snapshot.read_bytes(), raw=False, use_list=True)
             if isinstance(data, list) and data[:2] == [WORKTREE_FORMAT, generation]:
-                return data[2]  # type: ignore[no-any-return]
+                return data[2]
         rows = self.db.execute(
-            "SELECT t.path, t.root, t.id, t.kind, t.size, s.size, s.mtime_ns, s.ino, s.file_id,"
+            "SELECT t.path, t.root, t.id, t.kind, s.size, s.mtime_ns, s.ino, s.file_id,"
             " s.hashed_ns, s.ctime_ns FROM tracked t LEFT JOIN statcache s ON s.path = t.path"
         )
-        table = {row[0]: list(row[1:]) for row in rows}
+        payload = build(rows)
         tmp = snapshot.with_name(f"worktree.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):
-            tmp.write_bytes(msgpack.packb([WORKTREE_FORMAT, generation, table], use_bin_type=True))
+            tmp.write_bytes(msgpack.packb([WORKTREE_FORMAT, generation, payload]))
             os.replace(tmp, snapshot)
-        return table
+        return payload
+
+    def tracked_entry(self, path: str) -> tuple[ObjectId, str] | None:
+        row = self.db.execute("SELECT id, kind FROM tracked WHERE path = ?", (path,)).fetchone()
+        return None if row is None else (ObjectId(row[0]), row[1])
 
     # -- transactions --------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from mlvc.workspace.ignore import Ignore
 
 # Names a tree may not hold (see mlvc.paths.check_name): skipped by the walk rather
 # than aborting a whole directory. One regex, as this runs once per file on every status.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
+UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
 _S_IFLNK = stat.S_IFLNK
 _S_IFREG = stat.S_IFREG
 _S_IFMT = 0o170000
@@ -47,7 +47,7 @@ def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
     found: list[FileStat] = []
     append = found.append
     skips_file = ignore.skips_file
-    unsafe = _UNSAFE.search
+    unsafe = UNSAFE_NAME.search
     stack = [rel]
     while stack:
         current = stack.pop()
