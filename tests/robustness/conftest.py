@@ -8,14 +8,18 @@ to any failed assertion so a crash is reported with its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import blake3
 import pytest
 
 from mlvc.ids import Kind
@@ -24,6 +28,7 @@ from mlvc.repo import Repo
 from mlvc.store.pack import read_table
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
+MIB = 1 << 20
 
 
 @dataclass
@@ -185,6 +190,56 @@ def assert_store_consistent(repo_dir: Path) -> None:
         ), f"index row for {oid.hex()} disagrees with pack {name}"
 
 
+def pack_of(repo: Repo, oid: bytes) -> tuple[Path, int, int]:
+    """(pack path, offset of stored bytes, stored length) of an object."""
+    loc = repo.index.locate(oid)
+    assert loc is not None
+    return repo.dir / "packs" / f"{loc.pack}.pack", loc.entry.offset, loc.entry.stored_len
+
+
+def write_random(path: Path, size: int) -> bytes:
+    """Incompressible, chunk-distinct content; returns its BLAKE3 (what b3sum prints)."""
+    hasher = blake3.blake3()
+    with open(path, "wb") as handle:
+        seed = os.urandom(32)
+        block = 8 * MIB
+        for i in range(0, size, block):
+            piece = blake3.blake3(seed + i.to_bytes(8, "little")).digest(length=block)
+            piece = piece[: size - i]
+            handle.write(piece)
+            hasher.update(piece)
+    return hasher.digest()
+
+
+def limit_file_size(limit: int) -> Callable[[], None]:
+    """A preexec_fn: writes past `limit` bytes fail with EFBIG (SIGXFSZ ignored)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[None]:
+    """A real tmpfs of `size` mounted on `path` for the block (root only, else skips)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the RLIMIT_FSIZE tests cover disk-full")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); rlimit tests cover it")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
 @pytest.fixture
 def store_tools() -> Any:
     """The helpers above, for test modules (conftest modules are not importable by name)."""
@@ -194,5 +249,9 @@ def store_tools() -> Any:
         flip_byte = staticmethod(flip_byte)
         truncate = staticmethod(truncate)
         assert_store_consistent = staticmethod(assert_store_consistent)
+        pack_of = staticmethod(pack_of)
+        write_random = staticmethod(write_random)
+        limit_file_size = staticmethod(limit_file_size)
+        tmpfs = staticmethod(tmpfs)
 
     return Tools

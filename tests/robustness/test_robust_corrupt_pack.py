@@ -51,13 +51,6 @@ def add_files(repo: Repo, workspace: Path, files: dict[str, bytes]) -> list[byte
     return [p.id for p in result.paths]
 
 
-def pack_of(repo: Repo, oid: bytes) -> tuple[Path, int, int]:
-    """(pack path, offset of stored bytes, stored length) of an object."""
-    loc = repo.index.locate(oid)
-    assert loc is not None
-    return repo.dir / "packs" / f"{loc.pack}.pack", loc.entry.offset, loc.entry.stored_len
-
-
 # -- a flipped byte inside stored data ------------------------------------------------
 
 
@@ -79,7 +72,7 @@ def test_flipped_data_byte_is_reported_and_never_printed(
     expected = compress.Codec.ZSTD if kind.endswith("text") else compress.Codec.RAW
     assert loc.entry.codec == expected, "the test must exercise the codec it names"
 
-    path, offset, stored = pack_of(repo, victim)
+    path, offset, stored = store_tools.pack_of(repo, victim)
     store_tools.flip_byte(path, offset + stored // 2)
 
     result = cli("cat-object", fid.hex()[:16]).clean_error("corrupt", victim.hex())
@@ -94,8 +87,8 @@ def test_corruption_is_contained_to_the_damaged_object(
     good, bad = noise(3 * MIB, "good"), noise(3 * MIB, "bad")
     good_id, bad_id = add_files(repo, workspace, {"good": good, "bad": bad})
     victim = store_tools.chunk_parts(repo, bad_id)[0].id
-    path, offset, stored = pack_of(repo, victim)
-    assert path == pack_of(repo, store_tools.chunk_parts(repo, good_id)[0].id)[0]
+    path, offset, stored = store_tools.pack_of(repo, victim)
+    assert path == store_tools.pack_of(repo, store_tools.chunk_parts(repo, good_id)[0].id)[0]
     store_tools.flip_byte(path, offset + stored - 1)
 
     cli("cat-object", bad_id.hex()).clean_error("corrupt", victim.hex())
@@ -122,7 +115,7 @@ def test_flipped_metadata_byte_is_reported(
     loc = repo.index.locate(victim)
     assert loc is not None and loc.entry.kind is kind
 
-    path, offset, stored = pack_of(repo, victim)
+    path, offset, stored = store_tools.pack_of(repo, victim)
     store_tools.flip_byte(path, offset + stored // 2)
 
     command = "ls-tree" if target == "tree/ls-tree" else "cat-object"
@@ -149,7 +142,7 @@ def test_flipped_pack_structure_never_yields_wrong_bytes(
 ) -> None:
     data = noise(4096, "structure")
     (fid,) = add_files(repo, workspace, {"f": data})
-    path, offset, _ = pack_of(repo, fid)
+    path, offset, _ = store_tools.pack_of(repo, fid)
     store_tools.flip_byte(path, _structure_offsets(path, offset)[region])
 
     result = cli("cat-object", fid.hex())
@@ -233,7 +226,7 @@ def test_truncated_data_pack_is_reported(
     (fid,) = add_files(repo, workspace, {"f": data})
     parts = store_tools.chunk_parts(repo, fid)
     k = len(parts) // 2
-    path, offset, stored = pack_of(repo, parts[k].id)
+    path, offset, stored = store_tools.pack_of(repo, parts[k].id)
     size = {"inside a chunk": offset + stored // 2, "after the header": HEADER.size}.get(cut, 0)
     store_tools.truncate(path, size)
     with pytest.raises(CorruptPackError):
@@ -252,7 +245,7 @@ def test_truncated_metadata_pack_is_reported(repo: Repo, workspace: Path, cli, s
     (workspace / "d").mkdir()
     (workspace / "d" / "x").write_bytes(b"x")
     tree_id = lib_add(repo, [Path("d")], workspace, OWNER).paths[0].id
-    path, offset, stored = pack_of(repo, tree_id)
+    path, offset, stored = store_tools.pack_of(repo, tree_id)
     store_tools.truncate(path, offset + stored - 1)
 
     result = cli("ls-tree", tree_id.hex()).clean_error()
@@ -260,9 +253,9 @@ def test_truncated_metadata_pack_is_reported(repo: Repo, workspace: Path, cli, s
     assert result.stdout == b""
 
 
-def test_missing_pack_is_reported(repo: Repo, workspace: Path, cli) -> None:
+def test_missing_pack_is_reported(repo: Repo, workspace: Path, cli, store_tools) -> None:
     (fid,) = add_files(repo, workspace, {"f": noise(1000, "missing")})
-    path, _, _ = pack_of(repo, fid)
+    path, _, _ = store_tools.pack_of(repo, fid)
     path.unlink()
     result = cli("cat-object", fid.hex()).clean_error("missing")
     assert result.stdout == b""

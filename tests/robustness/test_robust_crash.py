@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -13,20 +12,6 @@ import blake3
 from mlvc.store.pack import read_table
 
 MIB = 1 << 20
-
-
-def write_random(path: Path, size: int) -> bytes:
-    """Incompressible, chunk-distinct content; returns its BLAKE3 (what b3sum prints)."""
-    hasher = blake3.blake3()
-    with open(path, "wb") as handle:
-        seed = os.urandom(32)
-        block = 8 * MIB
-        for i in range(0, size, block):
-            piece = blake3.blake3(seed + i.to_bytes(8, "little")).digest(length=block)
-            piece = piece[: size - i]
-            handle.write(piece)
-            hasher.update(piece)
-    return hasher.digest()
 
 
 def _size(path: Path) -> int:
@@ -52,7 +37,7 @@ def test_add_killed_while_writing_leaves_a_usable_repository(
     repo, workspace: Path, cli, store_tools
 ) -> None:
     size = 300 * MIB
-    digest = write_random(workspace / "big", size)
+    digest = store_tools.write_random(workspace / "big", size)
     packs = repo.dir / "packs"
 
     proc = cli.popen("add", "big", stdout=subprocess.DEVNULL)

@@ -7,26 +7,13 @@ too small for the pack (ENOSPC).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import resource
-import signal
-import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import blake3
 import pytest
 
 MIB = 1 << 20
-
-
-def _limit_file_size(limit: int) -> Callable[[], None]:
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
 
 
 def _assert_recovers(cli, workspace: Path, repo_dir: Path, store_tools, big: bytes) -> None:
@@ -51,35 +38,17 @@ def test_add_over_a_file_size_limit_fails_cleanly(
     its background writer thread. Both must surface as a clean error."""
     big = os.urandom(size)
     (workspace / "big").write_bytes(big)
-    result = cli("add", "big", preexec_fn=_limit_file_size(1 * MIB))
+    result = cli("add", "big", preexec_fn=store_tools.limit_file_size(1 * MIB))
     result.clean_error()
     assert "big" in result.stderr or "pack" in result.stderr, result.describe()
     _assert_recovers(cli, workspace, repo.dir, store_tools, big)
-
-
-@contextlib.contextmanager
-def _tmpfs(path: Path, size: str) -> Iterator[None]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; the RLIMIT_FSIZE tests cover disk-full")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); rlimit tests cover it")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
 
 
 def test_add_on_a_full_device_fails_cleanly(repo, workspace: Path, cli, store_tools) -> None:
     packs = repo.dir / "packs"
     big = os.urandom(20 * MIB)  # more than the pack writer's buffer: its thread writes
     (workspace / "big").write_bytes(big)
-    with _tmpfs(packs, "1m"):
+    with store_tools.tmpfs(packs, "1m"):
         result = cli("add", "big").clean_error("no space left")
         assert result.stdout == b""
         store_tools.assert_store_consistent(repo.dir)
