@@ -146,9 +146,11 @@ class _Planner:
 
     def __init__(self, repo: Repo, ignore: Ignore, force: bool) -> None:
         self.root = repo.root
+        self._root = str(repo.root)
         self.ignore = ignore
         self.force = force
-        self.stat_cache = repo.index.stat_rows()
+        self.index = repo.index
+        self._stat_cache: dict[str, StatRow] | None = None
         self.plan = _Plan()
         self._kinds: dict[str, str | None] = {"": "dir"}
 
@@ -156,7 +158,7 @@ class _Planner:
         """ "dir", "other" or None (absent), as the workspace stands before we change it."""
         if path not in self._kinds:
             try:
-                mode = os.lstat(self.root / path).st_mode
+                mode = os.lstat(os.path.join(self._root, path)).st_mode
             except (FileNotFoundError, NotADirectoryError):
                 self._kinds[path] = None
             else:
@@ -165,15 +167,18 @@ class _Planner:
 
     def want(self, want: Want) -> None:
         parts = want.path.split("/")
+        absent = False
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
             kind = self.kind(parent)
             if kind is None or parent in self.plan.removals:
+                absent = True
                 break
             if kind != "dir":  # a file or symlink where a directory must go
                 self.remove(parent)
+                absent = True
                 break
-        kind = self.kind(want.path)
+        kind = None if absent else self.kind(want.path)
         if kind is None or any(want.path.startswith(r + "/") for r in self.plan.removals):
             self.plan.writes.append(want)
             self.plan.changes.append(Change(want.path, "create", want.size))
@@ -183,7 +188,7 @@ class _Planner:
             self.plan.writes.append(want)
             self.plan.changes.append(Change(want.path, "update", want.size))
             return
-        current = stat_of(want.path, os.lstat(self.root / want.path))
+        current = stat_of(want.path, os.lstat(os.path.join(self._root, want.path)))
         if self.current_id(current) != want.id or current.kind != want.kind:
             self.plan.doomed[want.path] = current
             self.plan.writes.append(want)
@@ -216,7 +221,9 @@ class _Planner:
     def current_id(self, st: FileStat) -> bytes | None:
         if st.rel in self.plan.ids:
             return self.plan.ids[st.rel]
-        row = self.stat_cache.get(st.rel)
+        if self._stat_cache is None:  # loaded only when a file is there to compare
+            self._stat_cache = self.index.stat_rows()
+        row = self._stat_cache.get(st.rel)
         if row is not None and is_clean(row, st):
             oid: bytes | None = row.file_id
         else:
@@ -274,12 +281,12 @@ def checkout(
             saved = tuple(Saved(st.rel, st.kind, None, st.size) for st in unsaved)
             return _result(request, plan, saved, None, dry_run=True)
         saved, saved_run = _save(repo, request, unsaved, ignore)
-        scratch = Materializer(repo.store, repo.root, repo.dir / "tmp" / "checkout")
-        scratch.prepare()
+        writer = Materializer(repo.store, repo.root, repo.dir / "tmp" / "checkout")
+        writer.prepare()
         try:
-            written = _apply(scratch, plan, progress)
+            written = _apply(writer, plan, progress)
         finally:
-            scratch.cleanup()
+            writer.cleanup()
         _remember(repo, run, request, wants, removed, plan, written)
         return _result(request, plan, saved, saved_run, dry_run=False)
 
@@ -332,12 +339,13 @@ def _save(
 
 
 def _apply(
-    scratch: Materializer, plan: _Plan, progress: Progress | None
+    writer: Materializer, plan: _Plan, progress: Progress | None
 ) -> list[tuple[Want, os.stat_result]]:
     for path in plan.removals:
-        scratch.remove(path)
-    written = [(want, scratch.write(want, progress)) for want in plan.writes]
-    written += [(want, scratch.set_mode(want.path, want.executable)) for want in plan.modes]
+        writer.remove(path)
+    writer.store.prefetch([want.id for want in plan.writes])
+    written = list(zip(plan.writes, writer.write_many(plan.writes, progress), strict=True))
+    written += [(want, writer.set_mode(want.path, want.executable)) for want in plan.modes]
     return written
 
 

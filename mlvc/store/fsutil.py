@@ -39,7 +39,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def disk_errors(path: Path) -> Iterator[None]:
+def disk_errors(path: Path | str) -> Iterator[None]:
     """Turn ENOSPC/EDQUOT into DiskFullError naming the path."""
     try:
         yield

@@ -53,6 +53,7 @@ class ObjectStore:
         self._sealed: list[tuple[str, PackWriter]] = []
         self._pending: set[bytes] = set()
         self._fds: dict[str, int] = {}
+        self._known: dict[bytes, Location] = {}
         self._reclaimed = False
 
     # -- writing -------------------------------------------------------------------
@@ -225,8 +226,13 @@ class ObjectStore:
             raise AmbiguousIdError(prefix, [f.hex() for f in found])
         return ObjectId(found[0])
 
+    def prefetch(self, oids: list[bytes]) -> None:
+        """Look up many objects' locations in a few queries before reading them one by
+        one (a checkout of 20,000 files would otherwise make 20,000 queries)."""
+        self._known.update(self.index.locate_many(oids))
+
     def locate(self, oid: bytes) -> Location:
-        loc = self.index.locate(oid)
+        loc = self._known.get(oid) or self.index.locate(oid)
         if loc is None:
             raise ObjectNotFoundError(
                 f"object {short(oid)} not found",

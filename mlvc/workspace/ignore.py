@@ -29,6 +29,8 @@ DEFAULT_DIRS = frozenset(
 )
 DEFAULT_SUFFIXES = (".pyc", ".pyo")
 DEFAULT_FILES = frozenset({".DS_Store"})
+# What a checkout writes before renaming into place (see mlvc/workspace/materialize.py).
+CHECKOUT_TEMP_PREFIX = ".mlvc-checkout-"
 IGNORE_FILE = ".mlvcignore"
 
 
@@ -54,5 +56,7 @@ class Ignore:
 
     def skips_file(self, rel: str, name: str) -> bool:
         if name in DEFAULT_FILES or name.endswith(DEFAULT_SUFFIXES):
+            return True
+        if name.startswith(CHECKOUT_TEMP_PREFIX):
             return True
         return self.spec is not None and bool(self.spec.match_file(rel))

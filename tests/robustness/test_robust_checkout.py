@@ -33,6 +33,7 @@ from mlvc.porcelain.add import add as lib_add
 from mlvc.repo import Repo
 from mlvc.store.compress import Codec
 from mlvc.store.pack import HEADER
+from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
 
 OWNER = {"user": "robustness"}
 MIB = 1 << 20
@@ -168,8 +169,7 @@ def test_checkout_killed_mid_write_leaves_old_or_new_files_and_a_rerun_completes
 ) -> None:
     with contextlib.ExitStack() as stack:
         if layout == "big-file-on-another-file-system":
-            # The restored directory is a mount of its own: the temporary file in
-            # .mlvc/tmp cannot be renamed into it and must be moved across.
+            # The restored directory is a mount of its own, apart from .mlvc.
             (workspace / "d").mkdir()
             stack.enter_context(store_tools.tmpfs(workspace / "d", "160m"))
         old = _write_version(workspace, layout, "old", store_tools)
@@ -179,15 +179,14 @@ def test_checkout_killed_mid_write_leaves_old_or_new_files_and_a_rerun_completes
         assert old_run is not None
 
         probe = f"d/f{SMALL_FILES // 20:05d}"
-        scratch = repo.dir / "tmp" / "checkout"
 
         def started() -> bool:
             """Some of the work is done, much remains: the moment to kill."""
             if layout == "small-files":
                 return digest((workspace / probe).read_bytes()) == old[probe]
-            if layout == "big-file":
-                return any(p.stat().st_size >= 8 * MIB for p in scratch.iterdir())
-            return any((workspace / "d").glob(".big.*"))  # being copied across
+            # the file being written: a temporary name beside its target
+            temporary = (workspace / "d").glob(f"{CHECKOUT_TEMP_PREFIX}*")
+            return any(p.stat().st_size >= 8 * MIB for p in temporary)
 
         proc = cli.popen("checkout", old_run.hex(), stdout=subprocess.DEVNULL)
         wait_until(started, proc)
@@ -196,6 +195,10 @@ def test_checkout_killed_mid_write_leaves_old_or_new_files_and_a_rerun_completes
         now = state(workspace)
         restored = {p for p in old if now.get(p) == old[p]}
         what = f"(killed: {killed}; {len(restored)} of {len(old)} files already restored)"
+        # A killed checkout may leave its temporary file beside the target: hidden from
+        # mlvc (never tracked or reported) and removed by the next checkout.
+        leftovers = {p for p in now if Path(p).name.startswith(CHECKOUT_TEMP_PREFIX)}
+        now = {p: v for p, v in now.items() if p not in leftovers}
         extra = sorted(set(now) - set(old))
         if extra:  # say whether a rerun clears them, too
             rerun = cli("checkout", old_run.hex())
@@ -213,11 +216,12 @@ def test_checkout_killed_mid_write_leaves_old_or_new_files_and_a_rerun_completes
         # checkout never recorded) or, if it got that far, the old one.
         store_tools.assert_store_consistent(repo.dir)
         changes = status_changes(cli)
+        assert not leftovers & set(changes), "status reported a checkout's temporary file"
         assert set(changes.values()) <= {"modified"}, changes
         assert set(changes) in (restored, set(old) - restored), what
 
         cli("checkout", old_run.hex()).ok()
-        assert state(workspace) == old, "the rerun did not restore every file"
+        assert state(workspace) == old, "the rerun did not restore every file (or left temps)"
         status = cli("status").ok().text()
         assert status.startswith(f"clean: {len(old)} tracked"), status
         assert scratch_files(repo.dir) == [], "the rerun left temporary files"
