@@ -214,14 +214,6 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def delete(path: Path) -> None:
-    """``rm -rf path``: a directory tree, a file or a symlink; nothing if absent."""
-    if path.is_dir() and not path.is_symlink():
-        remove_tree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def flip_middle_byte(path: Path) -> None:
     """Change the byte at ``size // 2`` in place, first un-sharing a hard-linked file."""
     info = path.lstat()
