@@ -87,3 +87,20 @@ def git() -> Callable[..., str]:
 
     assert shutil.which("git"), "git is required"
     return run
+
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "pipeline"
+
+
+@pytest.fixture
+def pipeline(workspace: Path, mlvc: Run) -> Path:
+    """The example pipeline copied into the workspace, committed, its raw data added."""
+    for item in EXAMPLE.iterdir():
+        if item.is_file():
+            shutil.copy(item, workspace / item.name)
+    subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
+    subprocess.run(["git", "commit", "-qm", "pipeline"], cwd=workspace, check=True)
+    mlvc("init")
+    subprocess.run([sys.executable, "make_raw.py"], cwd=workspace, check=True)
+    mlvc("add", "data/raw")
+    return workspace

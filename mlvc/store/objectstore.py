@@ -298,7 +298,7 @@ class ObjectStore:
         if kind is not Kind.MANIFEST:
             raise ObjectNotFoundError(f"{short(oid)} is a {kind.label}, not file content")
         whole = blake3.blake3()
-        for part in self._chunk_parts(Manifest.decode(data, f"manifest {short(oid)}")):
+        for part in self.chunk_parts(Manifest.decode(data, f"manifest {short(oid)}")):
             _, chunk = self.get(part.id)
             if len(chunk) != part.length:
                 raise CorruptObjectError(f"manifest {short(oid)} lists a wrong chunk length")
@@ -307,7 +307,8 @@ class ObjectStore:
         if whole.digest() != oid:
             raise CorruptObjectError(f"corrupt object {oid.hex()}: reassembled file differs")
 
-    def _chunk_parts(self, manifest: Manifest) -> Iterator[Part]:
+    def chunk_parts(self, manifest: Manifest) -> Iterator[Part]:
+        """The chunks of a file, in order, through the manifest's nodes if it has them."""
         if manifest.level == 0:
             yield from manifest.parts
             return

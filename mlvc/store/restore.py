@@ -14,13 +14,13 @@ import mmap
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import blake3
 
 from mlvc.errors import CorruptObjectError, ObjectNotFoundError
 from mlvc.ids import Kind, file_id, short
-from mlvc.objects import Manifest, ManifestNode, Part
+from mlvc.objects import Manifest, Part
 from mlvc.store import compress
 from mlvc.store.index import Location
 from mlvc.store.objectstore import ObjectStore
@@ -41,7 +41,7 @@ def write_file(store: ObjectStore, oid: bytes, fd: int, progress: Progress | Non
     if kind is not Kind.MANIFEST:
         raise ObjectNotFoundError(f"{short(oid)} is a {kind.label}, not file content")
     manifest = Manifest.decode(data, f"manifest {short(oid)}")
-    parts = list(_chunk_parts(store, manifest))
+    parts = list(store.chunk_parts(manifest))
     copier = _Copier(store, fd, progress)
     try:
         copier.copy(parts)
@@ -51,15 +51,6 @@ def write_file(store: ObjectStore, oid: bytes, fd: int, progress: Progress | Non
         _name_bad_chunk(store, parts)
         raise CorruptObjectError(f"corrupt object {oid.hex()}: reassembled file differs")
     return manifest.size
-
-
-def _chunk_parts(store: ObjectStore, manifest: Manifest) -> Iterator[Part]:
-    if manifest.level == 0:
-        yield from manifest.parts
-        return
-    for node in manifest.parts:
-        _, data = store.get(node.id)
-        yield from ManifestNode.decode(data, f"manifest node {short(node.id)}").parts
 
 
 class _Copier:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,20 +12,12 @@ import pytest
 from tests.conftest import Run
 
 PYTHON = sys.executable
-EXAMPLE = Path(__file__).parents[2] / "examples" / "pipeline"
 
 
 @pytest.fixture
-def history(workspace: Path, mlvc: Run) -> dict[str, list[str]]:
+def history(pipeline: Path, mlvc: Run) -> dict[str, list[str]]:
     """The pipeline run twice, `train.learning_rate` changed in between."""
-    for item in EXAMPLE.iterdir():
-        if item.is_file():
-            shutil.copy(item, workspace / item.name)
-    subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
-    subprocess.run(["git", "commit", "-qm", "pipeline"], cwd=workspace, check=True)
-    mlvc("init")
-    subprocess.run([PYTHON, "make_raw.py"], cwd=workspace, check=True)
-    mlvc("add", "data/raw")
+    workspace = pipeline
     ids: dict[str, list[str]] = {}
     for stage in ("prepare", "featurize", "train", "evaluate"):
         ids.setdefault(stage, []).append(_run(mlvc, stage))

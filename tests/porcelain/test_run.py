@@ -19,7 +19,6 @@ from mlvc.repo import Repo
 from tests.conftest import MLVC, Run
 
 PYTHON = sys.executable
-EXAMPLE = Path(__file__).parents[2] / "examples" / "pipeline"
 
 
 def _run(mlvc: Run, *argv: str, check: bool = True) -> dict:
