@@ -50,6 +50,7 @@ class Materializer:
         self.scratch = scratch
         self.journal = scratch / "dirs"
         self._counter = itertools.count(1)
+        self._pid = os.getpid()
         self._dirs: set[str] = {""}
         self._journaled: set[str] = set()
         self._log: BinaryIO | None = None
@@ -103,7 +104,7 @@ class Materializer:
     def write(self, want: Want, progress: Progress | None = None) -> os.stat_result:
         """Write `want` atomically; returns the stat of the new file."""
         parent = self.make_parents(want.path)
-        target = os.path.join(self.root, want.path)
+        target = f"{self.root}/{want.path}"
         tmp = self._temp_name(parent)
         try:
             with disk_errors(target):
@@ -137,8 +138,8 @@ class Materializer:
                 self._log = open(self.journal, "ab", buffering=0)  # noqa: SIM115
             self._log.write(os.fsencode(parent) + b"\n")
             self._journaled.add(parent)
-        name = f"{CHECKOUT_TEMP_PREFIX}{os.getpid()}-{next(self._counter)}.tmp"
-        return os.path.join(self.root, parent, name)
+        where = f"{self.root}/{parent}" if parent else self.root
+        return f"{where}/{CHECKOUT_TEMP_PREFIX}{self._pid}-{next(self._counter)}.tmp"
 
     def set_mode(self, path: str, executable: bool) -> os.stat_result:
         target = os.path.join(self.root, path)
