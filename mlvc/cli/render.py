@@ -120,6 +120,12 @@ class Bytes:
         self.bar.start()
         self.task = self.bar.add_task(self.label, total=self.total, completed=self.done)
 
+    def set_total(self, total: int) -> None:
+        """The amount of work, once the command knows it: the bar then shows how far."""
+        self.total = total
+        if self.bar is not None:
+            self.bar.update(self.task, total=total)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()

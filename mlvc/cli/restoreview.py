@@ -56,7 +56,7 @@ def checkout_command(
             dry_run=dry_run,
             owner=_owner(),
         )
-        result = checkout(repo, request, progress)
+        result = checkout(repo, request, progress, progress.set_total)
     finally:
         progress.close()
         repo.close()

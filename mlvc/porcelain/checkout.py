@@ -260,8 +260,12 @@ def _count_all(directory: Path) -> int:
 
 
 def checkout(
-    repo: Repo, request: CheckoutRequest, progress: Progress | None = None
+    repo: Repo,
+    request: CheckoutRequest,
+    progress: Progress | None = None,
+    total: Progress | None = None,
 ) -> CheckoutResult:
+    """`progress(n)` as n more bytes are written; `total(n)` once, with the bytes to write."""
     run = load_run(repo, request.run_id)
     wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
     with workspace_lock(repo.dir):
@@ -281,6 +285,8 @@ def checkout(
             saved = tuple(Saved(st.rel, st.kind, None, st.size) for st in unsaved)
             return _result(request, plan, saved, None, dry_run=True)
         saved, saved_run = _save(repo, request, unsaved, ignore)
+        if total is not None:
+            total(sum(max(want.size, 0) for want in plan.writes))
         writer = Materializer(repo.store, repo.root, repo.dir / "tmp" / "checkout")
         writer.prepare()
         try:
