@@ -40,18 +40,26 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def disk_errors(path: Path | str) -> Iterator[None]:
-    """Turn ENOSPC/EDQUOT into DiskFullError naming the path."""
+    """Turn ENOSPC/EDQUOT/EFBIG into DiskFullError naming the path."""
     try:
         yield
     except OSError as exc:
-        if exc.errno == errno.EFBIG:
-            raise DiskFullError(
-                f"file too large while writing {path} (a file-size limit or the file system's)",
-                hint="raise the limit (ulimit -f) and run the command again; nothing was recorded",
-            ) from None
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFullError(
-                f"no space left on the device while writing {path}",
-                hint="free some space and run the command again; nothing was recorded",
-            ) from None
-        raise
+        full = disk_full(exc, path)
+        if full is None:
+            raise
+        raise full from None
+
+
+def disk_full(exc: OSError, path: Path | str) -> DiskFullError | None:
+    """The DiskFullError an OSError means, or None when it means something else."""
+    if exc.errno == errno.EFBIG:
+        return DiskFullError(
+            f"file too large while writing {path} (a file-size limit or the file system's)",
+            hint="raise the limit (ulimit -f) and run the command again; nothing was recorded",
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(
+            f"no space left on the device while writing {path}",
+            hint="free some space and run the command again; nothing was recorded",
+        )
+    return None

@@ -243,7 +243,8 @@ class ObjectStore:
     def kind(self, oid: bytes) -> Kind:
         return self.locate(oid).entry.kind
 
-    def _raw(self, loc: Location) -> bytes:
+    def pack_fd(self, loc: Location) -> int:
+        """A read-only descriptor of the pack holding `loc`, kept open for the store's life."""
         fd = self._fds.get(loc.pack)
         if fd is None:
             try:
@@ -254,8 +255,16 @@ class ObjectStore:
                     hint="the store is damaged; restore .mlvc/packs from a backup",
                 ) from None
             self._fds[loc.pack] = fd
+        return fd
+
+    def _raw(self, loc: Location) -> bytes:
         e = loc.entry
-        stored = os.pread(fd, e.stored_len, e.offset)
+        return self.unpack(loc, os.pread(self.pack_fd(loc), e.stored_len, e.offset))
+
+    def unpack(self, loc: Location, stored: bytes | memoryview) -> bytes:
+        """An entry's raw bytes from its stored bytes: lengths, checksum and codec checked
+        (a chunk's id is checked by the caller)."""
+        e = loc.entry
         what = f"{e.kind.label} {short(e.id)}"
         if len(stored) != e.stored_len:
             raise CorruptObjectError(f"{what} is truncated in pack {loc.pack[:12]}")
@@ -265,10 +274,10 @@ class ObjectStore:
                 hint="the store is damaged; restore .mlvc/packs from a backup",
             )
         if e.codec == compress.Codec.ZSTD:
-            return compress.decompress(stored, e.raw_len, f"corrupt object {e.id.hex()}")
+            return compress.decompress(bytes(stored), e.raw_len, f"corrupt object {e.id.hex()}")
         if e.codec != compress.Codec.RAW:
             raise CorruptObjectError(f"{what} has unknown codec {e.codec}")
-        return stored
+        return bytes(stored)
 
     def get(self, oid: bytes) -> tuple[Kind, bytes]:
         """An object's raw bytes, verified against its id (or checksum, for manifests)."""

@@ -23,13 +23,15 @@ from typing import BinaryIO, NamedTuple
 
 from mlvc.errors import UnsafePathError
 from mlvc.ids import ObjectId
-from mlvc.store.fsutil import disk_errors
+from mlvc.store.fsutil import disk_errors, disk_full
 from mlvc.store.objectstore import ObjectStore
-from mlvc.store.restore import write_file
+from mlvc.store.restore import read_small, write_file
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
 
 Progress = Callable[[int], None]
 WORKERS = 2
+BATCH = 2048  # small files read from the packs at a time (a few MiB)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 
 
 class Want(NamedTuple):
@@ -73,26 +75,44 @@ class Materializer:
     def write_many(
         self, wants: list[Want], progress: Progress | None = None
     ) -> list[os.stat_result]:
-        """`write` for many files on WORKERS threads: creating, writing and renaming a
-        small file is mostly system-call time, which threads overlap."""
-        if len(wants) < 2 * WORKERS:
-            return [self.write(want, progress) for want in wants]
+        """`write` for many files. Small files are read from the packs a batch at a time
+        (neighbours in one call) and written on WORKERS threads: creating, writing and
+        renaming a small file is mostly system-call time, which threads overlap."""
         if progress is not None:
             progress = _locked(progress)
-        results: list[os.stat_result | None] = [None] * len(wants)
+        results: list[os.stat_result] = []
+        for start in range(0, len(wants), BATCH):
+            batch = wants[start : start + BATCH]
+            small = read_small(self.store, [w.id for w in batch if w.kind == "file"])
+            results += self._write_batch(batch, small, progress)
+        return results
+
+    def _write_batch(
+        self, batch: list[Want], small: dict[bytes, bytes], progress: Progress | None
+    ) -> list[os.stat_result]:
+        results: list[os.stat_result | None] = [None] * len(batch)
         failed: list[BaseException] = []
 
-        def work(start: int) -> None:
-            for i in range(start, len(wants), WORKERS):
+        share = -(-len(batch) // WORKERS)
+
+        def work(first: int) -> None:
+            for i in range(first, min(first + share, len(batch))):
                 if failed:
                     return
+                want = batch[i]
+                data = small.get(want.id) if want.kind == "file" else None
                 try:
-                    results[i] = self.write(wants[i], progress)
+                    if data is None:
+                        results[i] = self.write(want, progress)
+                    else:
+                        results[i] = self._write_bytes(want, data)
+                        if progress is not None:
+                            progress(len(data))
                 except BaseException as exc:
                     failed.append(exc)
                     return
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(WORKERS)]
+        threads = [threading.Thread(target=work, args=(n * share,)) for n in range(WORKERS)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -100,6 +120,33 @@ class Materializer:
         if failed:
             raise failed[0]
         return [r for r in results if r is not None]
+
+    def _write_bytes(self, want: Want, data: bytes) -> os.stat_result:
+        """`write` of content already read and verified, with as few calls as it takes."""
+        if want.size >= 0 and len(data) != want.size:
+            raise UnsafePathError(f"{want.path}: recorded size differs from its content")
+        parent = self.make_parents(want.path)
+        target = f"{self.root}/{want.path}"
+        tmp = self._temp_name(parent)
+        try:
+            fd = os.open(tmp, _CREATE, 0o777 if want.executable else 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except OSError as exc:
+            _remove(tmp)
+            full = disk_full(exc, target)
+            if full is None:
+                raise
+            raise full from None
+        except BaseException:
+            _remove(tmp)
+            raise
+        return os.lstat(target)
 
     def write(self, want: Want, progress: Progress | None = None) -> os.stat_result:
         """Write `want` atomically; returns the stat of the new file."""
@@ -121,7 +168,7 @@ class Materializer:
 
     def _write_file(self, tmp: str, want: Want, progress: Progress | None) -> None:
         mode = 0o777 if want.executable else 0o666
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        fd = os.open(tmp, _CREATE, mode)
         try:
             written = write_file(self.store, want.id, fd, progress)
             if want.size >= 0 and written != want.size:
