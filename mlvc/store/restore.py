@@ -110,17 +110,9 @@ class _Copier:
 
     def _view(self, loc: Location) -> memoryview:
         if loc.pack not in self._maps:
-            path = self.store.packs / f"{loc.pack}.pack"
-            try:
-                with open(path, "rb") as handle:
-                    size = os.fstat(handle.fileno()).st_size
-                    mapped = mmap.mmap(handle.fileno(), size, prot=mmap.PROT_READ) if size else None
-            except FileNotFoundError:
-                raise ObjectNotFoundError(
-                    f"pack {loc.pack[:12]} is missing",
-                    hint="the store is damaged; restore .mlvc/packs from a backup",
-                ) from None
-            self._maps[loc.pack] = mapped
+            fd = self.store.pack_fd(loc)  # raises ObjectNotFoundError for a missing pack
+            size = os.fstat(fd).st_size
+            self._maps[loc.pack] = mmap.mmap(fd, size, prot=mmap.PROT_READ) if size else None
         mapped = self._maps[loc.pack]
         e = loc.entry
         # Checked before touching the map: reading past the end of a truncated pack
