@@ -26,7 +26,7 @@ from mlvc.repo import Repo
 from mlvc.store.index import StatRow, TrackedFile
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.lock import workspace_lock
-from mlvc.workspace.materialize import Materializer, Want
+from mlvc.workspace.materialize import Landed, Materializer, Want
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.snapshot import Snapshotter
 from mlvc.workspace.statcache import is_clean
@@ -346,7 +346,7 @@ def _save(
 
 def _apply(
     writer: Materializer, plan: _Plan, progress: Progress | None
-) -> list[tuple[Want, os.stat_result]]:
+) -> list[tuple[Want, Landed]]:
     for path in plan.removals:
         writer.remove(path)
     writer.store.prefetch([want.id for want in plan.writes])
@@ -362,7 +362,7 @@ def _remember(
     wants: dict[str, Want],
     removed: list[str],
     plan: _Plan,
-    written: list[tuple[Want, os.stat_result]],
+    written: list[tuple[Want, Landed]],
 ) -> None:
     """Stat-cache rows for what was written (the next status reads nothing), and the
     restored paths as the tracked state. Rows are stamped after the last write: a file

@@ -231,6 +231,10 @@ class ObjectStore:
         one (a checkout of 20,000 files would otherwise make 20,000 queries)."""
         self._known.update(self.index.locate_many(oids))
 
+    def known(self, oid: bytes) -> Location | None:
+        """A location `prefetch` found, without asking the index."""
+        return self._known.get(oid)
+
     def locate(self, oid: bytes) -> Location:
         loc = self._known.get(oid) or self.index.locate(oid)
         if loc is None:

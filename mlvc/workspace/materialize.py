@@ -15,14 +15,17 @@ import contextlib
 import itertools
 import os
 import shutil
+import signal
 import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from mlvc.errors import UnsafePathError
-from mlvc.ids import ObjectId
+import msgpack
+
+from mlvc.errors import MlvcError, UnsafePathError
+from mlvc.ids import Kind, ObjectId
 from mlvc.store.fsutil import disk_errors, disk_full
 from mlvc.store.objectstore import ObjectStore
 from mlvc.store.restore import read_small, write_file
@@ -30,6 +33,7 @@ from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
 
 Progress = Callable[[int], None]
 WORKERS = 2
+FORK_MIN = 4096  # files: below this a worker process costs more than it saves
 BATCH = 2048  # small files read from the packs at a time (a few MiB)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 
@@ -43,6 +47,77 @@ class Want(NamedTuple):
     size: int  # -1: not recorded (scripts), not checked
     executable: bool
     root: str  # the recorded path it belongs to (itself, or the directory holding it)
+
+
+class Landed(NamedTuple):
+    """What the stat cache needs of a file just written."""
+
+    st_size: int
+    st_mtime_ns: int
+    st_ino: int
+    st_ctime_ns: int
+
+
+def _landed(st: os.stat_result) -> Landed:
+    return Landed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+class _Worker:
+    """A forked process running one function; its result (a list of Landed) or its
+    error comes back through a pipe. It dies with its parent (PR_SET_PDEATHSIG), so a
+    killed checkout leaves no writer behind holding the workspace lock."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self.fd = fd
+
+    @classmethod
+    def start(cls, work: Callable[[], list[Landed]]) -> _Worker:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid:
+            os.close(write)
+            return cls(pid, read)
+        code = 0
+        try:  # the child: never returns
+            os.close(read)
+            _die_with_parent()
+            payload = msgpack.packb(["ok", [list(x) for x in work()]])
+        except BaseException as exc:
+            hint = exc.hint if isinstance(exc, MlvcError) else None
+            payload = msgpack.packb(["error", f"{exc}", hint])
+            code = 1
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write, view) :]
+        finally:
+            os._exit(code)
+
+    def finish(self) -> list[Landed]:
+        chunks = []
+        while block := os.read(self.fd, 1 << 20):
+            chunks.append(block)
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+        try:
+            reply = msgpack.unpackb(b"".join(chunks))
+        except (ValueError, msgpack.UnpackException):
+            raise MlvcError(
+                "a checkout worker process died", hint="run the checkout again"
+            ) from None
+        if reply[0] != "ok":
+            raise MlvcError(reply[1], hint=reply[2])
+        return [Landed(*row) for row in reply[1]]
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the call
+            os._exit(1)
 
 
 class Materializer:
@@ -72,15 +147,40 @@ class Materializer:
             self._log = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def write_many(
-        self, wants: list[Want], progress: Progress | None = None
-    ) -> list[os.stat_result]:
+    def write_many(self, wants: list[Want], progress: Progress | None = None) -> list[Landed]:
         """`write` for many files. Small files are read from the packs a batch at a time
         (neighbours in one call) and written on WORKERS threads: creating, writing and
-        renaming a small file is mostly system-call time, which threads overlap."""
+        renaming a small file is mostly system-call time, which threads overlap. With
+        many small files, a forked worker process takes the second half of them: the
+        Python around each system call then runs on two cores."""
         if progress is not None:
             progress = _locked(progress)
-        results: list[os.stat_result] = []
+        forked = None
+        if len(wants) >= FORK_MIN and hasattr(os, "fork"):
+            small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
+            handed = small[len(small) // 2 :]
+            forked = _Worker.start(lambda: self._write_all([wants[i] for i in handed], None))
+            mine = set(handed)
+            own = [w for i, w in enumerate(wants) if i not in mine]
+        else:
+            own = wants
+        results = dict(zip((id(w) for w in own), self._write_all(own, progress), strict=True))
+        if forked is not None:
+            theirs = forked.finish()
+            for i, landed in zip(handed, theirs, strict=True):
+                results[id(wants[i])] = landed
+                if progress is not None:
+                    progress(max(wants[i].size, 0))
+        return [results[id(w)] for w in wants]
+
+    def _single_chunk(self, want: Want) -> bool:
+        """Known (prefetched) to be one chunk: the worker must never touch the index
+        (an SQLite connection does not survive a fork)."""
+        loc = self.store.known(want.id)
+        return want.kind == "file" and loc is not None and loc.entry.kind is Kind.CHUNK
+
+    def _write_all(self, wants: list[Want], progress: Progress | None) -> list[Landed]:
+        results: list[Landed] = []
         for start in range(0, len(wants), BATCH):
             batch = wants[start : start + BATCH]
             small = read_small(self.store, [w.id for w in batch if w.kind == "file"])
@@ -89,8 +189,8 @@ class Materializer:
 
     def _write_batch(
         self, batch: list[Want], small: dict[bytes, bytes], progress: Progress | None
-    ) -> list[os.stat_result]:
-        results: list[os.stat_result | None] = [None] * len(batch)
+    ) -> list[Landed]:
+        results: list[Landed | None] = [None] * len(batch)
         failed: list[BaseException] = []
 
         share = -(-len(batch) // WORKERS)
@@ -121,7 +221,7 @@ class Materializer:
             raise failed[0]
         return [r for r in results if r is not None]
 
-    def _write_bytes(self, want: Want, data: bytes) -> os.stat_result:
+    def _write_bytes(self, want: Want, data: bytes) -> Landed:
         """`write` of content already read and verified, with as few calls as it takes."""
         if want.size >= 0 and len(data) != want.size:
             raise UnsafePathError(f"{want.path}: recorded size differs from its content")
@@ -146,9 +246,9 @@ class Materializer:
         except BaseException:
             _remove(tmp)
             raise
-        return os.lstat(target)
+        return _landed(os.lstat(target))
 
-    def write(self, want: Want, progress: Progress | None = None) -> os.stat_result:
+    def write(self, want: Want, progress: Progress | None = None) -> Landed:
         """Write `want` atomically; returns the stat of the new file."""
         parent = self.make_parents(want.path)
         target = f"{self.root}/{want.path}"
@@ -164,7 +264,7 @@ class Materializer:
         except BaseException:
             _remove(tmp)
             raise
-        return os.lstat(target)
+        return _landed(os.lstat(target))
 
     def _write_file(self, tmp: str, want: Want, progress: Progress | None) -> None:
         mode = 0o777 if want.executable else 0o666
@@ -188,12 +288,12 @@ class Materializer:
         where = f"{self.root}/{parent}" if parent else self.root
         return f"{where}/{CHECKOUT_TEMP_PREFIX}{self._pid}-{next(self._counter)}.tmp"
 
-    def set_mode(self, path: str, executable: bool) -> os.stat_result:
+    def set_mode(self, path: str, executable: bool) -> Landed:
         target = os.path.join(self.root, path)
         current = stat.S_IMODE(os.lstat(target).st_mode)
         # x where r is set, as git does: 0644 becomes 0755, 0600 becomes 0700.
         os.chmod(target, current | ((current & 0o444) >> 2) if executable else current & ~0o111)
-        return os.lstat(target)
+        return _landed(os.lstat(target))
 
     def make_parents(self, path: str) -> str:
         """Create the directories above `path` and return its parent; each must be a real

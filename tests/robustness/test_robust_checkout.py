@@ -34,6 +34,7 @@ from mlvc.repo import Repo
 from mlvc.store.compress import Codec
 from mlvc.store.pack import HEADER
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
+from mlvc.workspace.materialize import FORK_MIN
 
 OWNER = {"user": "robustness"}
 MIB = 1 << 20
@@ -595,3 +596,83 @@ def test_unrecorded_file_is_saved_and_recoverable(
 
     cli("checkout", result["saved_run"]).ok()
     assert (workspace / victim).read_bytes() == precious
+
+
+# -- the forked writer: directories of many small files --------------------------------
+
+MANY = 5000  # above materialize.FORK_MIN: half of the files go to a worker process
+
+
+def _many_versions(repo: Repo, workspace: Path) -> tuple[bytes, dict[str, bytes], bytes]:
+    """`d/` with MANY small files recorded twice; returns (old run, old ids, new run)."""
+    assert MANY >= FORK_MIN
+    runs = []
+    for version in ("old", "new"):
+        ids = _write_version_many(workspace, version)
+        run = lib_add(repo, [Path("d")], workspace, OWNER).run_id
+        assert run is not None
+        runs.append((run, ids))
+    return runs[0][0], runs[0][1], runs[1][0]
+
+
+def _write_version_many(workspace: Path, version: str) -> dict[str, bytes]:
+    ids = {}
+    for i in range(MANY):
+        path = f"d/s{i // 100:02d}/f{i:05d}"
+        (workspace / path).parent.mkdir(parents=True, exist_ok=True)
+        data = f"{version} file {i}\n".encode() * (1 + i % 7)
+        (workspace / path).write_bytes(data)
+        ids[path] = digest(data)
+    return ids
+
+
+def test_many_small_files_are_restored_by_both_writers(repo: Repo, workspace: Path, cli) -> None:
+    old_run, old, _ = _many_versions(repo, workspace)
+    cli("checkout", old_run.hex()).ok()
+    assert state(workspace) == old
+    assert cli("status").ok().text().startswith(f"clean: {MANY} tracked")
+
+
+def test_a_corrupt_chunk_in_the_workers_half_fails_the_checkout(
+    repo: Repo, workspace: Path, cli, store_tools
+) -> None:
+    old_run, old, _ = _many_versions(repo, workspace)
+    last = sorted(old)[-1]  # the worker writes the second half, in path order
+    path, offset, stored = store_tools.pack_of(repo, old[last])
+    store_tools.flip_byte(path, offset + stored // 2)
+    cli("checkout", old_run.hex()).clean_error("corrupt", old[last].hex()[:12])
+    assert digest((workspace / last).read_bytes()) != old[last]  # never written
+
+
+def test_killing_the_checkout_kills_its_worker(repo: Repo, workspace: Path, cli) -> None:
+    old_run, old, _ = _many_versions(repo, workspace)
+    paths = sorted(old)
+    second_half = paths[MANY // 2 :]  # the worker's share
+    proc = cli.popen("checkout", old_run.hex(), stdout=subprocess.DEVNULL)
+    probe = second_half[0]
+    wait_until(lambda: digest((workspace / probe).read_bytes()) == old[probe], proc)
+    assert kill(proc), "the checkout finished before it could be killed"
+    _wait_for_no_process_running(old_run.hex())
+    # A worker that outlived its parent would have finished its whole share.
+    done = [p for p in second_half if digest((workspace / p).read_bytes()) == old[p]]
+    assert 0 < len(done) < len(second_half), f"{len(done)} of {len(second_half)}"
+    cli("checkout", old_run.hex()).ok()  # not refused as busy: no writer holds the lock
+    assert state(workspace) == old
+
+
+def _wait_for_no_process_running(argument: str) -> None:
+    """Until no process has `argument` on its command line (the kernel delivers the
+    parent-death signal asynchronously)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                if entry.name.isdigit() and argument.encode() in (entry / "cmdline").read_bytes():
+                    status = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                    if status != "Z":
+                        alive.append(entry.name)
+        if not alive:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"checkout processes still running: {alive}")
