@@ -19,6 +19,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """`os.write` until every byte is written (a pipe or a signal may cut a write short)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def temp_name(directory: Path, suffix: str = ".tmp") -> Path:
     return directory / f"tmp-{os.getpid()}-{os.urandom(6).hex()}{suffix}"
 

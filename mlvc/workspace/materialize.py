@@ -26,7 +26,7 @@ import msgpack
 
 from mlvc.errors import MlvcError, UnsafePathError
 from mlvc.ids import Kind, ObjectId
-from mlvc.store.fsutil import disk_errors, disk_full
+from mlvc.store.fsutil import disk_errors, disk_full, write_all
 from mlvc.store.objectstore import ObjectStore
 from mlvc.store.restore import read_small, write_file
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
@@ -88,9 +88,7 @@ class _Worker:
             payload = msgpack.packb(["error", f"{exc}", hint])
             code = 1
         try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(write, view) :]
+            write_all(write, payload)
         finally:
             os._exit(code)
 
@@ -231,9 +229,7 @@ class Materializer:
         try:
             fd = os.open(tmp, _CREATE, 0o777 if want.executable else 0o666)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.replace(tmp, target)
