@@ -90,7 +90,8 @@ def state(root: Path) -> dict[str, bytes]:
 
 
 def scratch_files(repo_dir: Path) -> list[str]:
-    """What checkouts left in their scratch directory (.mlvc/tmp/checkout)."""
+    """What checkouts left in their scratch directory (.mlvc/tmp/checkout: the journal
+    of directories written to, while a checkout runs)."""
     scratch = repo_dir / "tmp" / "checkout"
     return sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
 
@@ -398,8 +399,8 @@ def test_checkout_on_a_full_device_fails_cleanly(workspace: Path, cli, store_too
 def test_checkout_into_a_full_directory_on_another_file_system_fails_cleanly(
     repo: Repo, workspace: Path, cli, store_tools
 ) -> None:
-    """The restored directory is a mount of its own, nearly full: the verified file in
-    .mlvc/tmp is copied across, and that copy runs out of space."""
+    """The restored directory is a mount of its own, nearly full: the temporary file
+    written beside the target runs out of space."""
     (workspace / "d").mkdir()
     with store_tools.tmpfs(workspace / "d", "8m"):
         old = noise(3 * MIB)
