@@ -10,9 +10,12 @@ compared whatever they say.
 from __future__ import annotations
 
 import contextlib
+import errno
+import gc
 import os
 import sqlite3
 import stat
+import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlvc.errors import UnreadableFileError
+from mlvc.forked import Forked, WorkerDied
 from mlvc.repo import Repo
 from mlvc.store.index import StatRow
 from mlvc.workspace.ignore import Ignore
@@ -29,6 +33,7 @@ from mlvc.workspace.statcache import racy_window
 State = Literal["modified", "deleted", "new"]
 _FMT = {"file": stat.S_IFREG, "symlink": stat.S_IFLNK}
 _IFMT = 0o170000
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -47,41 +52,62 @@ class StatusResult:
         return not self.changes
 
 
+_ROW = struct.Struct("<qQQqI")  # mtime_ns, size, ino, ctime_ns, file type
+FORK_MIN = 4096  # tracked files: below this a second process costs more than it saves
+SHARE_DIRS = 8  # directories listed before sharing them with the forked process
+
+
 def _build(rows: Iterable[tuple[Any, ...]]) -> list[Any]:
-    """worktree.msgpack's payload: [{path: [root, fmt, size, mtime_ns, ino, ctime_ns]},
-    directory roots]. mtime_ns is -1 (never equal) unless the stat cache vouches."""
-    table: dict[str, list[Any]] = {}
+    """worktree.msgpack's payload: [{path: row}, roots, directory roots]. A row is the
+    stat fields packed as _ROW when the stat cache vouches for the tracked content, else
+    b"" (never equal): status compares one packed lstat with it."""
+    table: dict[str, bytes] = {}
+    roots = set()
     dirs = set()
+    pack = _ROW.pack
     for path, root, oid, kind, size, mtime_ns, ino, file_id, hashed_ns, ctime_ns in rows:
         vouched = file_id == oid and ctime_ns < hashed_ns - racy_window(ctime_ns)
-        table[path] = [root, _FMT.get(kind, 0), size, mtime_ns if vouched else -1, ino, ctime_ns]
+        table[path] = pack(mtime_ns, size, ino, ctime_ns, _FMT.get(kind, 0)) if vouched else b""
+        roots.add(root)
         if path != root:
             dirs.add(root)
-    return [table, sorted(dirs)]
+    return [table, sorted(roots), sorted(dirs)]
 
 
 def status(repo: Repo) -> StatusResult:
-    table, dirs = repo.index.worktree(_build)
+    table, roots, dirs = repo.index.worktree(_build)
     if not table:
         return StatusResult((), 0)
-    walker = _Walker(repo.root, table, Ignore.load(repo.root))
-    for root in sorted({row[0] for row in table.values()}):
-        if root in dirs:
-            walker.directory(root)
-        else:
-            walker.single(root)
+    walker = _Walker(repo.root, table)
+    collecting = gc.isenabled()
+    gc.disable()  # the walk allocates by the ten thousand and frees it all: nothing cycles
+    try:
+        for root in roots:
+            if root not in dirs:
+                walker.single(root)
+        walker.walk([root for root in roots if root in dirs])
+    finally:
+        if collecting:
+            gc.enable()
     changes = walker.changes
     refreshed = _settle(repo, walker.slow, changes)
-    changes.extend(Change(p, "deleted") for p in table if p not in walker.seen)
+    seen = walker.seen
+    if len(seen) != len(table):  # seen holds only tracked paths, each once
+        changes.extend(Change(p, "deleted") for p in table if p not in seen)
     _save(repo, refreshed)
     return StatusResult(tuple(sorted(changes, key=lambda c: c.path)), len(table))
 
 
 class _Walker:
-    def __init__(self, root: Path, table: dict[str, list[Any]], ignore: Ignore) -> None:
+    """Walks the tracked directories comparing one `lstat` per tracked file with its row.
+    With FORK_MIN tracked files or more, once there are directories enough to share, a
+    forked process walks every other one: those calls and the Python around them are
+    nearly all of the time, and threads would share one core (the GIL)."""
+
+    def __init__(self, root: Path, table: dict[str, bytes]) -> None:
         self.root = str(root)
         self.table = table
-        self.ignore = ignore
+        self._ignore: Ignore | None = None
         self.seen: set[str] = set()
         self.slow: list[tuple[str, os.stat_result]] = []
         self.changes: list[Change] = []
@@ -93,70 +119,115 @@ class _Walker:
             return
         if not stat.S_ISDIR(st.st_mode):
             self.seen.add(rel)
-            self._compare(rel, st)
+            if _ROW.pack(*_fields(st)) != self.table[rel]:
+                self.slow.append((rel, st))
 
-    def _compare(self, rel: str, st: os.stat_result) -> None:
-        row = self.table[rel]
-        if (
-            st.st_mtime_ns != row[3]
-            or st.st_size != row[2]
-            or st.st_ino != row[4]
-            or st.st_ctime_ns != row[5]
-            or st.st_mode & _IFMT != row[1]
-        ):
+    def walk(self, tops: list[str]) -> None:
+        stack = tops[::-1]
+        if len(self.table) < FORK_MIN or not hasattr(os, "fork"):
+            self._walk(stack)
+            return
+        while stack and len(stack) < SHARE_DIRS:
+            self._walk(stack, 1)
+        theirs, stack = stack[1::2], stack[0::2]
+        forked = Forked.start(lambda: self._share(theirs)) if theirs else None
+        self._walk(stack)
+        if forked is None:
+            return
+        try:
+            seen, slow, new = forked.finish()
+        except WorkerDied:
+            self._walk(theirs)
+            return
+        self.seen.update(seen.split("\0") if seen else ())
+        self.changes += [Change(rel, "new") for rel in new]
+        for rel in slow:
+            self.recheck(rel)
+
+    def _share(self, stack: list[str]) -> list[Any]:
+        """The forked process's part: [seen paths joined by NUL, slow paths, new paths]."""
+        self.seen, self.slow, self.changes = set(), [], []
+        self._walk(stack)
+        return ["\0".join(self.seen), [rel for rel, _ in self.slow], [c.path for c in self.changes]]
+
+    def recheck(self, rel: str) -> None:
+        """A path the forked process found changed: lstat again for the stat cache."""
+        try:
+            st = os.lstat(os.path.join(self.root, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            self.seen.discard(rel)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self.seen.discard(rel)
+        else:
             self.slow.append((rel, st))
 
-    def directory(self, top: str) -> None:
-        """The loop runs once per file on every status: kept flat on purpose."""
-        get, seen, slow, root = self.table.get, self.seen, self.slow, self.root
-        stack = [top]
-        while stack:
+    def _walk(self, stack: list[str], limit: int = -1) -> None:
+        """Walks `limit` directories of `stack` (all: -1), pushing their subdirectories."""
+        while stack and limit:
+            limit -= 1
             current = stack.pop()
-            prefix = current + "/"
-            try:
-                entries = os.scandir(os.path.join(root, current))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            except PermissionError:
-                raise UnreadableFileError(
-                    f"cannot read directory {current}: permission denied"
-                ) from None
-            with entries:
-                for entry in entries:
-                    rel = prefix + entry.name
-                    row = get(rel)
-                    if row is None:
-                        self._untracked(entry, rel, stack)
-                        continue
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    if (
-                        st.st_mtime_ns == row[3]
-                        and st.st_size == row[2]
-                        and st.st_ino == row[4]
-                        and st.st_ctime_ns == row[5]
-                        and st.st_mode & _IFMT == row[1]
-                    ):
-                        seen.add(rel)
-                    elif stat.S_ISDIR(st.st_mode):
-                        stack.append(rel)  # a tracked file became a directory: deleted
-                    else:
-                        seen.add(rel)
-                        slow.append((rel, st))
+            fd = self._open(current)
+            if fd >= 0:
+                try:
+                    self._entries(fd, current + "/", stack)
+                finally:
+                    os.close(fd)
+
+    def _open(self, rel: str) -> int:
+        """A descriptor of the directory (each stat is then fstatat(dir, name), which
+        skips resolving the path again), or -1 when it is no longer a directory."""
+        try:
+            return os.open(os.path.join(self.root, rel), _OPEN_DIR)
+        except (FileNotFoundError, NotADirectoryError):
+            return -1
+        except PermissionError:
+            raise UnreadableFileError(f"cannot read directory {rel}: permission denied") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # now a symlink: the files tracked in it are gone
+                return -1
+            raise
+
+    def _entries(self, fd: int, prefix: str, stack: list[str]) -> None:
+        """The loop runs once per file on every status: kept flat on purpose."""
+        get, seen, slow, pack = self.table.get, self.seen, self.slow, _ROW.pack
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                row = get(rel)
+                if row is None:
+                    self._untracked(entry, rel, stack)
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                mode = st.st_mode
+                if pack(st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns, mode & _IFMT) == row:
+                    seen.add(rel)
+                elif stat.S_ISDIR(mode):
+                    stack.append(rel)  # a tracked file became a directory: deleted
+                else:
+                    seen.add(rel)
+                    slow.append((rel, st))
 
     def _untracked(self, entry: os.DirEntry[str], rel: str, stack: list[str]) -> None:
         name = entry.name
         if UNSAFE_NAME.search(name):
             return
+        if self._ignore is None:
+            self._ignore = Ignore.load(Path(self.root))
         if entry.is_dir(follow_symlinks=False):
-            if not self.ignore.skips_dir(rel, name, Path(entry.path)):
+            if not self._ignore.skips_dir(rel, name, Path(self.root, rel)):
                 stack.append(rel)
-        elif not self.ignore.skips_file(rel, name) and (
+        elif not self._ignore.skips_file(rel, name) and (
             entry.is_file(follow_symlinks=False) or entry.is_symlink()
         ):
             self.changes.append(Change(rel, "new"))
+
+
+def _fields(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns, st.st_mode & _IFMT
 
 
 def _settle(

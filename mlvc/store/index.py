@@ -16,7 +16,7 @@ from mlvc.store.entry import Entry
 
 _KINDS = {int(k): k for k in Kind}  # a dict lookup: Kind(n) costs a microsecond per row
 SCHEMA_VERSION = 3
-WORKTREE_FORMAT = 2
+WORKTREE_FORMAT = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
     no INTEGER PRIMARY KEY,

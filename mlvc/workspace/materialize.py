@@ -15,16 +15,14 @@ import contextlib
 import itertools
 import os
 import shutil
-import signal
 import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-import msgpack
-
-from mlvc.errors import MlvcError, UnsafePathError
+from mlvc.errors import UnsafePathError
+from mlvc.forked import Forked
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.fsutil import disk_errors, disk_full, write_all
 from mlvc.store.objectstore import ObjectStore
@@ -60,62 +58,6 @@ class Landed(NamedTuple):
 
 def _landed(st: os.stat_result) -> Landed:
     return Landed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-
-
-class _Worker:
-    """A forked process running one function; its result (a list of Landed) or its
-    error comes back through a pipe. It dies with its parent (PR_SET_PDEATHSIG), so a
-    killed checkout leaves no writer behind holding the workspace lock."""
-
-    def __init__(self, pid: int, fd: int) -> None:
-        self.pid = pid
-        self.fd = fd
-
-    @classmethod
-    def start(cls, work: Callable[[], list[Landed]]) -> _Worker:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid:
-            os.close(write)
-            return cls(pid, read)
-        code = 0
-        try:  # the child: never returns
-            os.close(read)
-            _die_with_parent()
-            payload = msgpack.packb(["ok", [list(x) for x in work()]])
-        except BaseException as exc:
-            hint = exc.hint if isinstance(exc, MlvcError) else None
-            payload = msgpack.packb(["error", f"{exc}", hint])
-            code = 1
-        try:
-            write_all(write, payload)
-        finally:
-            os._exit(code)
-
-    def finish(self) -> list[Landed]:
-        chunks = []
-        while block := os.read(self.fd, 1 << 20):
-            chunks.append(block)
-        os.close(self.fd)
-        os.waitpid(self.pid, 0)
-        try:
-            reply = msgpack.unpackb(b"".join(chunks))
-        except (ValueError, msgpack.UnpackException):
-            raise MlvcError(
-                "a checkout worker process died", hint="run the checkout again"
-            ) from None
-        if reply[0] != "ok":
-            raise MlvcError(reply[1], hint=reply[2])
-        return [Landed(*row) for row in reply[1]]
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before the call
-            os._exit(1)
 
 
 class Materializer:
@@ -157,7 +99,10 @@ class Materializer:
         if len(wants) >= FORK_MIN and hasattr(os, "fork"):
             small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
             handed = small[len(small) // 2 :]
-            forked = _Worker.start(lambda: self._write_all([wants[i] for i in handed], None))
+            forked = Forked.start(
+                lambda: [list(x) for x in self._write_all([wants[i] for i in handed], None)],
+                die_with_parent=True,
+            )
             mine = set(handed)
             own = [w for i, w in enumerate(wants) if i not in mine]
         else:
@@ -165,8 +110,8 @@ class Materializer:
         results = dict(zip((id(w) for w in own), self._write_all(own, progress), strict=True))
         if forked is not None:
             theirs = forked.finish()
-            for i, landed in zip(handed, theirs, strict=True):
-                results[id(wants[i])] = landed
+            for i, row in zip(handed, theirs, strict=True):
+                results[id(wants[i])] = Landed(*row)
                 if progress is not None:
                     progress(max(wants[i].size, 0))
         return [results[id(w)] for w in wants]

@@ -1,0 +1,80 @@
+"""A forked process running one function, for work that is Python around system calls:
+a second process is the only way to use the second core (threads share the GIL).
+
+The child inherits everything it needs through `fork`; its result (msgpack-able) or its
+error comes back through a pipe. It never touches SQLite and ends with `os._exit`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+import msgpack
+
+from mlvc.errors import MlvcError
+from mlvc.store.fsutil import write_all
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+
+class WorkerDied(MlvcError):
+    """The worker ended without a readable reply (killed, or out of memory)."""
+
+
+class Forked:
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self.fd = fd
+
+    @classmethod
+    def start(cls, work: Callable[[], Any], die_with_parent: bool = False) -> Forked:
+        """`die_with_parent`: the child gets SIGKILL when the parent dies
+        (PR_SET_PDEATHSIG), for workers that write while the parent holds a lock."""
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid:
+            os.close(write)
+            return cls(pid, read)
+        code = 0
+        try:  # the child: never returns
+            os.close(read)
+            if die_with_parent:
+                _die_with_parent()
+            payload = msgpack.packb(["ok", work()])
+        except BaseException as exc:
+            hint = exc.hint if isinstance(exc, MlvcError) else None
+            payload = msgpack.packb(["error", f"{exc}", hint])
+            code = 1
+        try:
+            write_all(write, payload)
+        finally:
+            os._exit(code)
+
+    def finish(self) -> Any:
+        """The child's result; its MlvcError raised again here, or WorkerDied."""
+        chunks = []
+        while block := os.read(self.fd, 1 << 20):
+            chunks.append(block)
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+        try:
+            reply = msgpack.unpackb(b"".join(chunks))
+        except (ValueError, msgpack.UnpackException):
+            raise WorkerDied("a worker process died", hint="run the command again") from None
+        if reply[0] != "ok":
+            raise MlvcError(reply[1], hint=reply[2])
+        return reply[1]
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the call
+            os._exit(1)
