@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple
 
 from mlvc.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FORMAT = 1
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkParams:
+class ChunkParams(NamedTuple):
     """Fixed for a repository at `init` (stored in its config): changing them would
     change every chunk boundary and defeat deduplication."""
 
@@ -30,8 +32,7 @@ class ChunkParams:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(NamedTuple):
     format: int
     chunking: ChunkParams
 
@@ -53,10 +54,20 @@ def default() -> Config:
 
 
 def load(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read repository config {path}: {exc}") from None
+    if text == _DEFAULT_TEXT:  # as `init` wrote it: no TOML parser to import
+        return default()
+    return _parse(path, text)
+
+
+def _parse(path: Path, text: str) -> Config:
     import tomllib
 
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
         core, chunking = raw["core"], raw["chunking"]
         if core["format"] != FORMAT:
             raise ConfigError(
@@ -71,6 +82,9 @@ def load(path: Path) -> Config:
             int(chunking["max_size"]),
             int(chunking["seed"]),
         )
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"cannot read repository config {path}: {exc}") from None
     return Config(FORMAT, params)
+
+
+_DEFAULT_TEXT = default().render()

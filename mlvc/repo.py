@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlvc import config as config_mod
-from mlvc.config import Config
 from mlvc.errors import NotARepositoryError, RepositoryExistsError, UnsafePathError
-from mlvc.store.fsutil import atomic_write, fsync_dir
-from mlvc.store.index import Index
 
 if TYPE_CHECKING:
+    import sqlite3
+
+    from mlvc.config import Config
+    from mlvc.store.index import Index
     from mlvc.store.objectstore import ObjectStore
 
 DIRNAME = ".mlvc"
@@ -76,16 +77,29 @@ class Repo:
             (directory / sub).mkdir(parents=True)
         # The store is not source: keep git from listing it (and runs from patching it).
         (directory / ".gitignore").write_text("*\n")
+        from mlvc.store.db import connect
+        from mlvc.store.fsutil import atomic_write, fsync_dir
+
         config = config_mod.default()
-        Index(directory / "index.db").close()
+        connect(directory / "index.db").close()
         repo = cls(path, config)
         atomic_write(directory / "config.toml", config.render().encode())
         fsync_dir(path)
         return repo
 
     @cached_property
+    def db(self) -> sqlite3.Connection:
+        """The index database's connection, without the Index around it: a clean
+        `status` needs no more (and skips importing the rest)."""
+        from mlvc.store.db import connect
+
+        return connect(self.dir / "index.db")
+
+    @cached_property
     def index(self) -> Index:
-        return Index(self.dir / "index.db")
+        from mlvc.store.index import Index
+
+        return Index(self.dir / "index.db", self.db)
 
     @cached_property
     def store(self) -> ObjectStore:
@@ -107,7 +121,12 @@ class Repo:
         return self.root / rel if rel else self.root
 
     def close(self) -> None:
+        """Closes what was opened; a later use opens it again."""
         if "store" in self.__dict__:
             self.store.close()
         if "index" in self.__dict__:
-            self.index.close()
+            self.index.close()  # closes the connection too
+        elif "db" in self.__dict__:
+            self.db.close()
+        for opened in ("store", "index", "db"):
+            self.__dict__.pop(opened, None)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rich.console import Console
     from rich.progress import Progress
 
@@ -31,6 +32,8 @@ def plain(value: Any) -> Any:
 
 
 def emit_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(plain(value), indent=2, sort_keys=True) + "\n")
 
 

@@ -18,9 +18,8 @@ def show_status(json: bool) -> None:
     finally:
         repo.close()
     if json:
-        render.emit_json(
-            {"clean": result.clean, "tracked": result.tracked, "changes": result.changes}
-        )
+        changes = [{"path": c.path, "state": c.state} for c in result.changes]
+        render.emit_json({"clean": result.clean, "tracked": result.tracked, "changes": changes})
         return
     if result.tracked == 0:
         sys.stdout.write("nothing tracked yet (use 'mlvc add PATH')\n")

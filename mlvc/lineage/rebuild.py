@@ -73,8 +73,6 @@ def rebuild(repo: Repo) -> RebuildResult:
     store.close()
     index.close()
     repo.close()
-    repo.__dict__.pop("index", None)
-    repo.__dict__.pop("store", None)
     for stale in ("index.db-wal", "index.db-shm", "worktree.msgpack"):
         (repo.dir / stale).unlink(missing_ok=True)
     os.replace(tmp, final)

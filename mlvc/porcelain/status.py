@@ -17,18 +17,21 @@ import sqlite3
 import stat
 import struct
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 
 from mlvc.errors import UnreadableFileError
 from mlvc.forked import Forked, WorkerDied
-from mlvc.repo import Repo
-from mlvc.store.index import StatRow
-from mlvc.workspace.ignore import Ignore
-from mlvc.workspace.scan import UNSAFE_NAME
-from mlvc.workspace.statcache import racy_window
+from mlvc.store.db import worktree
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of its time)
+    from collections.abc import Iterable
+    from typing import Any
+
+    from mlvc.repo import Repo
+    from mlvc.store.index import StatRow
+    from mlvc.workspace.ignore import Ignore
 
 State = Literal["modified", "deleted", "new"]
 _FMT = {"file": stat.S_IFREG, "symlink": stat.S_IFLNK}
@@ -36,14 +39,12 @@ _IFMT = 0o170000
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     path: str
     state: State
 
 
-@dataclass(frozen=True)
-class StatusResult:
+class StatusResult(NamedTuple):
     changes: tuple[Change, ...]
     tracked: int
 
@@ -61,6 +62,8 @@ def _build(rows: Iterable[tuple[Any, ...]]) -> list[Any]:
     """worktree.msgpack's payload: [{path: row}, roots, directory roots]. A row is the
     stat fields packed as _ROW when the stat cache vouches for the tracked content, else
     b"" (never equal): status compares one packed lstat with it."""
+    from mlvc.workspace.statcache import racy_window
+
     table: dict[str, bytes] = {}
     roots = set()
     dirs = set()
@@ -75,7 +78,7 @@ def _build(rows: Iterable[tuple[Any, ...]]) -> list[Any]:
 
 
 def status(repo: Repo) -> StatusResult:
-    table, roots, dirs = repo.index.worktree(_build)
+    table, roots, dirs = worktree(repo.db, repo.dir / "index.db", _build)
     if not table:
         return StatusResult((), 0)
     walker = _Walker(repo.root, table)
@@ -212,6 +215,9 @@ class _Walker:
                     slow.append((rel, st))
 
     def _untracked(self, entry: os.DirEntry[str], rel: str, stack: list[str]) -> None:
+        from mlvc.workspace.ignore import Ignore
+        from mlvc.workspace.scan import UNSAFE_NAME
+
         name = entry.name
         if UNSAFE_NAME.search(name):
             return
@@ -260,6 +266,8 @@ def _hash(
             oid, _ = hash_file(path)
     except OSError:
         return b""  # unreadable now: report it as modified rather than fail the status
+    from mlvc.store.index import StatRow
+
     row = StatRow(st.st_size, st.st_mtime_ns, st.st_ino, oid, hashed_ns, st.st_ctime_ns)
     refreshed.append((rel, row))
     return oid

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 # Directory names never tracked: VCS and mlvc metadata, caches, virtualenvs. A directory
 # holding `pyvenv.cfg` is a virtualenv under any name and is skipped as well.
@@ -34,9 +36,13 @@ CHECKOUT_TEMP_PREFIX = ".mlvc-checkout-"
 IGNORE_FILE = ".mlvcignore"
 
 
-@dataclass(frozen=True)
 class Ignore:
-    spec: Any | None  # a pathspec.GitIgnoreSpec, imported only when the file exists
+    """A plain class: `status` loads it on every run, and dataclasses cost ~15 ms to import."""
+
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: Any | None) -> None:
+        self.spec = spec  # a pathspec.GitIgnoreSpec, imported only when the file exists
 
     @classmethod
     def load(cls, root: Path) -> Ignore:

@@ -1,0 +1,150 @@
+"""The index database's connection and schema, and the worktree snapshot `status` reads.
+
+Kept apart from `mlvc.store.index` so that a clean `status` imports only this, sqlite3
+and msgpack (start-up time is most of a status).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+
+from mlvc.errors import MlvcError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from pathlib import Path
+    from typing import Any
+
+SCHEMA_VERSION = 3
+WORKTREE_FORMAT = 3
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS packs (
+    no INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS objects (
+    id BLOB PRIMARY KEY,
+    pack INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    codec INTEGER NOT NULL,
+    raw_len INTEGER NOT NULL,
+    stored_len INTEGER NOT NULL,
+    chk BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS statcache (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    file_id BLOB NOT NULL,
+    hashed_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id BLOB NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    started TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id);
+CREATE TABLE IF NOT EXISTS path_versions (
+    path TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (path, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS path_versions_id ON path_versions (id);
+CREATE TABLE IF NOT EXISTS inputs (
+    seq INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    id BLOB NOT NULL,
+    producer BLOB,
+    PRIMARY KEY (seq, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inputs_id ON inputs (id);
+CREATE TABLE IF NOT EXISTS tracked (
+    path TEXT PRIMARY KEY,
+    root TEXT NOT NULL,
+    id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tracked_root ON tracked (root);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta VALUES ('worktree_generation', 0);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode (many processes may share the file), the schema created
+    on first use."""
+    try:
+        # check_same_thread=False: `mlvc run` records the code on a helper thread while
+        # the main thread only waits for the command; the connection is never shared by
+        # two threads at once.
+        db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            db.executescript(SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            raise MlvcError(
+                f"index {path} has schema {version}, this mlvc knows {SCHEMA_VERSION}",
+                hint="upgrade mlvc"
+                if version > SCHEMA_VERSION
+                else "this repository was made by an older mlvc; it has no upgrade path yet",
+            )
+    except sqlite3.DatabaseError as exc:
+        raise MlvcError(
+            f"index {path} cannot be opened: {exc}",
+            hint="move .mlvc/index.db aside and report this; the packs still hold every object",
+        ) from None
+    return db
+
+
+def worktree(
+    db: sqlite3.Connection, path: Path, build: Callable[[Iterable[tuple[Any, ...]]], Any]
+) -> Any:
+    """What `status` needs of every tracked file, from `worktree.msgpack` beside the
+    index database at `path`.
+
+    `build` turns the rows (path, root, id, kind, cached size, mtime_ns, ino, file_id,
+    hashed_ns, ctime_ns; the cached fields None without a stat-cache row) into plain
+    msgpack-able data; that data is kept in `worktree.msgpack` and loaded in one call
+    next time, as git reads its index file: turning 20k SQLite rows into Python objects
+    took longer than the rest of a status. The file carries the generation it was made
+    at; when the tables have moved on it is rebuilt.
+    """
+    import msgpack
+
+    (generation,) = db.execute(
+        "SELECT value FROM meta WHERE key = 'worktree_generation'"
+    ).fetchone()
+    snapshot = path.with_name("worktree.msgpack")
+    with contextlib.suppress(OSError, ValueError, msgpack.UnpackException):
+        data = msgpack.unpackb(snapshot.read_bytes(), raw=False, use_list=True)
+        if isinstance(data, list) and data[:2] == [WORKTREE_FORMAT, generation]:
+            return data[2]
+    rows = db.execute(
+        "SELECT t.path, t.root, t.id, t.kind, s.size, s.mtime_ns, s.ino, s.file_id,"
+        " s.hashed_ns, s.ctime_ns FROM tracked t LEFT JOIN statcache s ON s.path = t.path"
+    )
+    payload = build(rows)
+    tmp = snapshot.with_name(f"worktree.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_bytes(msgpack.packb([WORKTREE_FORMAT, generation, payload]))
+        os.replace(tmp, snapshot)
+    return payload
