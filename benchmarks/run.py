@@ -383,21 +383,33 @@ def restore_cmd(tool: Tool, name: str) -> list[str]:
 
 
 def timed_restores(
-    tool: Tool, repo: Path, name: str, count: int, verify: Callable[[Path], None], what: str
+    tool: Tool,
+    repo: Path,
+    name: str,
+    count: int,
+    verify: Callable[[Path], None],
+    what: str,
+    delete: bool = False,
 ) -> list[float]:
-    """``count`` times: move ``name`` out of the workspace (untimed), time its restore,
-    ``verify`` it (untimed, raises RestoreMismatch).
+    """``count`` times: move ``name`` out of the workspace, or ``delete`` it (untimed),
+    time its restore, ``verify`` it (untimed, raises RestoreMismatch).
 
-    Moved aside rather than deleted: on ext4 without a journal (this VM's disk), inodes
-    freed in the last 30-60 s are skipped one by one when new ones are allocated in the
-    same block group (`recently_deleted`), so a restore right after an `rm -rf` of
-    20,000 files measures that kernel scan (several seconds, for either tool), not the
-    tool. The moved-aside copies go with the workspace."""
+    A directory of many files is moved aside rather than deleted: on ext4 without a
+    journal (this VM's disk), inodes freed in the last 30-60 s are skipped one by one
+    when new ones are allocated in the same block group (`recently_deleted`), so a
+    restore right after an `rm -rf` of 20,000 files measures that kernel scan (several
+    seconds, for either tool), not the tool. The moved-aside copies go with the
+    workspace. A single large file is deleted (``delete``), as a user would: keeping
+    2 GiB aside keeps it in the page cache, and this VM then takes the restore's fresh
+    pages from its host at two to three times the cost (see docs/benchmarks.md)."""
     argv = restore_cmd(tool, name)
     runs: list[float] = []
     for _ in range(count):
-        aside = repo.parent / f"aside-{name}-{len(list(repo.parent.glob('aside-*')))}"
-        os.rename(repo / name, aside)
+        if delete:
+            (repo / name).unlink()
+        else:
+            aside = repo.parent / f"aside-{name}-{len(list(repo.parent.glob('aside-*')))}"
+            os.rename(repo / name, aside)
         runs.append(timed(argv, repo, tool.env))
         verify(repo / name)
     log(f"  {what}: {tool.name} {' '.join(argv[1:])}: {', '.join(f'{r:.3f}' for r in runs)} s")
@@ -449,8 +461,8 @@ def checkout_big(ctx: Context, tool: Tool, digest: str) -> float:
     with workspace(ctx, tool, "checkout-big", "big.bin") as repo:
         add_untimed(tool, repo, "big.bin")
         verify = partial(check_size, expected=data.BIG_SIZE)
-        timed_restores(tool, repo, "big.bin", 1, verify, "warm-up, not reported")
-        runs = timed_restores(tool, repo, "big.bin", CHECKOUT_RUNS, verify, "timed")
+        timed_restores(tool, repo, "big.bin", 1, verify, "warm-up, not reported", delete=True)
+        runs = timed_restores(tool, repo, "big.bin", CHECKOUT_RUNS, verify, "timed", delete=True)
         check_blake3(repo / "big.bin", digest)
         log(f"  {tool.name}: restored big.bin has the source's BLAKE3")
     return statistics.median(runs)

@@ -30,20 +30,31 @@ def encode(value: Value) -> bytes:
     return msgpack.packb(_canonical(value, 0), use_bin_type=True)  # type: ignore[no-any-return]
 
 
+_PLAIN = frozenset({type(None), bool, int, str, bytes, float})
+
+
 def _canonical(value: Value, depth: int) -> Value:
-    if depth > MAX_DEPTH:
+    """Containers rebuilt with sorted maps; a non-empty container at MAX_DEPTH (holding
+    values deeper than that) is refused, as `decode` refuses it. Trees of 20k entries
+    pass through here: exact scalar types are returned without a call."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if isinstance(value, bool | int | str | bytes | float) or value is None:
+        return value  # a subclass (an IntEnum, say)
+    if isinstance(value, list | tuple | dict) and value and depth >= MAX_DEPTH:
         raise ValueError("value nests too deeply to encode")
-    if value is None or isinstance(value, bool | int | str | bytes):
-        return value
-    if isinstance(value, float):
-        return value
     if isinstance(value, list | tuple):
-        return [_canonical(v, depth + 1) for v in value]
+        plain = _PLAIN
+        return [v if type(v) in plain else _canonical(v, depth + 1) for v in value]
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str):
                 raise TypeError(f"map keys must be strings, not {type(key).__name__}")
-        return {k: _canonical(value[k], depth + 1) for k in sorted(value)}
+        plain = _PLAIN
+        return {
+            k: v if type(v) in plain else _canonical(v, depth + 1) for k, v in sorted(value.items())
+        }
     raise TypeError(f"cannot encode {type(value).__name__} canonically")
 
 

@@ -43,13 +43,13 @@ def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
     index.begin()
     try:
         seq = index.add_run(run_id, run.kind, run.started, run.status, owner_name(run.owner))
-        for path, out in run.outputs.items():
-            index.add_path_version(path, seq, out.id, out.kind, out.size)
-            for inner, oid, kind, size in lineage.files.get(path, ()):
-                if inner != path:
-                    index.add_path_version(inner, seq, oid, kind, size)
-        for path in run.removed:
-            index.add_path_version(path, seq, REMOVED, "removed", 0)
+        versions: list[tuple[str, bytes, str, int]] = [
+            (path, out.id, out.kind, out.size) for path, out in run.outputs.items()
+        ]
+        for path in run.outputs:
+            versions += [row for row in lineage.files.get(path, ()) if row[0] != path]
+        versions += [(path, REMOVED, "removed", 0) for path in run.removed]
+        index.add_path_versions(seq, versions)
         for path, inp in run.inputs.items():
             index.add_input(seq, path, inp.id, inp.producer_run)
         for root, files in lineage.tracked.items():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,11 +58,9 @@ def _repo() -> Any:
 
 
 def _owner() -> dict[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return {"user": user, "host": socket.gethostname()}
+    from mlvc.cli.views import owner
+
+    return owner()
 
 
 @app.command()
@@ -100,30 +95,9 @@ def add(
 
     Example: [bold]mlvc add data/raw params.yaml[/bold]
     """
-    from mlvc.porcelain.add import add as do_add
+    from mlvc.cli.views import add_command
 
-    repo = _repo()
-    progress = render.Bytes("Adding")
-    try:
-        result = do_add(repo, paths, Path.cwd(), _owner(), message, progress)
-    finally:
-        progress.close()
-        repo.close()
-    if json:
-        render.emit_json(result)
-        return
-    console = render.out()
-    for p in result.paths:
-        if p.id is None:
-            console.print(f"{'removed':9} {p.path}")
-            continue
-        state = "added" if p.changed else "unchanged"
-        kind = "dir " if p.kind == "tree" else ""
-        console.print(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}")
-    if result.run_id is not None:
-        console.print(f"snapshot {result.run_id.hex()[:12]} ({result.files} files)")
-    else:
-        console.print("nothing changed; no snapshot recorded")
+    add_command(paths, message, json)
 
 
 @app.command()

@@ -1,5 +1,6 @@
-"""Hot commands answered without importing typer (~0.1 s): `status`, `run`, and the plain
-forms of `log PATH`, `diff A B` and `blame TARGET` (with or without `--json`).
+"""Hot commands answered without importing typer (~0.1 s): `status`, `run`, `add`,
+`checkout`, and the plain forms of `log PATH`, `diff A B` and `blame TARGET` (with or
+without `--json`).
 
 Only forms this module fully understands take this path; anything else (`--help`, an
 unknown option, a typo) goes through the typer application, which owns the parsing and
@@ -38,9 +39,54 @@ def _plain(args: list[str]) -> list[str] | None:
     return rest
 
 
+_CHECKOUT_FLAGS = {"--inputs", "--code", "--force", "--clean", "--dry-run", "--json"}
+
+
+def _parse_add(args: list[str]) -> tuple[list[str], str, bool] | None:
+    """`add [-m MSG] [--json] PATH...` (paths, message, json), or None."""
+    paths: list[str] = []
+    message, json = "", False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--json":
+            json = True
+        elif arg in ("-m", "--message") and i + 1 < len(args):
+            message = args[i + 1]
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            paths.append(arg)
+        i += 1
+    return (paths, message, json) if paths else None
+
+
+def _parse_checkout(args: list[str]) -> tuple[str, list[str], set[str]] | None:
+    """`checkout [FLAGS] REF [FLAGS] [-- PATH...]` (ref, paths, flags), or None."""
+    refs: list[str] = []
+    flags: set[str] = set()
+    paths: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            paths = args[i + 1 :]
+            break
+        if arg in _CHECKOUT_FLAGS:
+            flags.add(arg)
+        elif arg.startswith("-"):
+            return None
+        else:
+            refs.append(arg)
+    return (refs[0], paths, flags) if len(refs) == 1 else None
+
+
 def handles(args: list[str]) -> bool:
     if args in (["status"], ["status", "--json"]):
         return True
+    if args and args[0] == "add":
+        return _parse_add(args[1:]) is not None
+    if args and args[0] == "checkout":
+        return _parse_checkout(args[1:]) is not None
     if _plain(args) is not None:
         return True
     return bool(args) and args[0] == "run" and _parse_run(args[1:]) is not None
@@ -51,6 +97,30 @@ def run(args: list[str]) -> int:
         from mlvc.cli.views import show_status
 
         show_status(json="--json" in args)
+        return 0
+    if args[0] == "add":
+        added = _parse_add(args[1:])
+        assert added is not None
+        from mlvc.cli.views import add_command
+
+        add_command([Path(p) for p in added[0]], added[1], added[2])
+        return 0
+    if args[0] == "checkout":
+        parsed_checkout = _parse_checkout(args[1:])
+        assert parsed_checkout is not None
+        from mlvc.cli.restoreview import checkout_command
+
+        ref, paths, flags = parsed_checkout
+        checkout_command(
+            ref,
+            paths,
+            inputs="--inputs" in flags,
+            code="--code" in flags,
+            force="--force" in flags,
+            clean="--clean" in flags,
+            dry_run="--dry-run" in flags,
+            json="--json" in flags,
+        )
         return 0
     plain = _plain(args)
     json = "--json" in args

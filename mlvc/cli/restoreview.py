@@ -13,7 +13,7 @@ LISTED = 40  # changes listed one per line; more are summarised by kind
 
 
 def _owner() -> dict[str, str]:
-    from mlvc.cli.app import _owner as owner
+    from mlvc.cli.views import owner
 
     return owner()
 

@@ -8,6 +8,47 @@ from pathlib import Path
 from mlvc.cli import render
 
 
+def owner() -> dict[str, str]:
+    """Who runs the command: recorded on every run and snapshot."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {"user": user, "host": socket.gethostname()}
+
+
+def add_command(paths: list[Path], message: str, json: bool) -> None:
+    from mlvc.porcelain.add import add
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    progress = render.Bytes("Adding")
+    try:
+        result = add(repo, paths, Path.cwd(), owner(), message, progress)
+    finally:
+        progress.close()
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    console = render.out()
+    for p in result.paths:
+        if p.id is None:
+            console.print(f"{'removed':9} {p.path}")
+            continue
+        state = "added" if p.changed else "unchanged"
+        kind = "dir " if p.kind == "tree" else ""
+        console.print(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}")
+    if result.run_id is not None:
+        console.print(f"snapshot {result.run_id.hex()[:12]} ({result.files} files)")
+    else:
+        console.print("nothing changed; no snapshot recorded")
+
+
 def show_status(json: bool) -> None:
     from mlvc.porcelain.status import status
     from mlvc.repo import Repo

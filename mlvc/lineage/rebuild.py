@@ -83,18 +83,18 @@ def _replay(repo: Repo, index: Index, oid: bytes, run: Run) -> None:
     """What recorder.record wrote for this run, derived from the run object alone."""
     seq = index.add_run(oid, run.kind, run.started, run.status, owner_name(run.owner))
     for path, out in run.outputs.items():
-        index.add_path_version(path, seq, out.id, out.kind, out.size)
+        versions: list[tuple[str, bytes, str, int]] = [(path, out.id, out.kind, out.size)]
         files = [TrackedFile(path, path, out.id, out.kind, out.size)]
         if out.kind == "tree":
             files = [
                 TrackedFile(f"{path}/{rel}", path, rec.id, rec.kind, rec.size)
                 for rel, rec in flatten_tree(repo, out.id).items()
             ]
-            for f in files:
-                index.add_path_version(f.path, seq, f.id, f.kind, f.size)
+            versions += [(f.path, f.id, f.kind, f.size) for f in files]
+        index.add_path_versions(seq, versions)
         index.replace_tracked(path, files)
     for path in run.removed:
-        index.add_path_version(path, seq, REMOVED, "removed", 0)
+        index.add_path_versions(seq, [(path, REMOVED, "removed", 0)])
         index.replace_tracked(path, [])
     for path, inp in run.inputs.items():
         index.add_input(seq, path, inp.id, inp.producer_run)

@@ -116,9 +116,9 @@ class Index:
         """Record a sealed pack and its entries. Existing ids keep their first location."""
         self.db.execute("INSERT OR IGNORE INTO packs (name) VALUES (?)", (name,))
         no = self.db.execute("SELECT no FROM packs WHERE name = ?", (name,)).fetchone()[0]
-        self.db.executemany(
+        self.db.executemany(  # in key order: B-tree inserts then touch each page once
             "INSERT OR IGNORE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+            sorted(
                 (e.id, no, e.offset, int(e.kind), e.codec, e.raw_len, e.stored_len, e.check)
                 for e in entries
             ),
@@ -144,7 +144,9 @@ class Index:
         self._bump()
         self.db.executemany(
             "INSERT OR REPLACE INTO statcache VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((p, r.size, r.mtime_ns, r.ino, r.file_id, r.hashed_ns, r.ctime_ns) for p, r in rows),
+            sorted(
+                (p, r.size, r.mtime_ns, r.ino, r.file_id, r.hashed_ns, r.ctime_ns) for p, r in rows
+            ),
         )
 
     # -- runs and tracked paths ----------------------------------------------------
@@ -156,10 +158,13 @@ class Index:
         )
         return int(self.db.execute("SELECT seq FROM runs WHERE id = ?", (oid,)).fetchone()[0])
 
-    def add_path_version(self, path: str, seq: int, oid: bytes, kind: str, size: int) -> None:
-        self.db.execute(
+    def add_path_versions(self, seq: int, rows: Iterable[tuple[str, bytes, str, int]]) -> None:
+        """Versions (path, id, kind, size) written by run `seq`; of a path given twice,
+        the last. Inserted in key order, as the other bulk inserts are."""
+        last = {row[0]: row for row in rows}
+        self.db.executemany(
             "INSERT OR REPLACE INTO path_versions VALUES (?, ?, ?, ?, ?)",
-            (path, seq, oid, kind, size),
+            ((path, seq, oid, kind, size) for path, oid, kind, size in sorted(last.values())),
         )
 
     def add_input(self, seq: int, path: str, oid: bytes, producer: bytes | None) -> None:
@@ -199,7 +204,7 @@ class Index:
         )
         self.db.executemany(
             "INSERT OR REPLACE INTO tracked VALUES (?, ?, ?, ?, ?)",
-            ((f.path, f.root, f.id, f.kind, f.size) for f in files),
+            sorted((f.path, f.root, f.id, f.kind, f.size) for f in files),
         )
 
     def _bump(self) -> None:
