@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+FORK_MIN = 4096  # files: below this, forking and the pipe cost more than a process saves
+
+
 class WorkerDied(MlvcError):
     """The worker ended without a readable reply (killed, or out of memory)."""
 

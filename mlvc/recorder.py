@@ -33,15 +33,12 @@ class Lineage:
 
 
 def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
+    """Store the run object and write its index rows, in the transaction that records
+    the packs holding it and its outputs (committed once those packs are durable)."""
     store, index = repo.store, repo.index
-    try:
-        run_id = store.put_object(Kind.RUN, run.encode())
-        store.commit()
-    except BaseException:
-        store.abort()
-        raise
-    index.begin()
-    try:
+    run_id = store.put_object(Kind.RUN, run.encode())
+
+    def rows() -> None:
         seq = index.add_run(run_id, run.kind, run.started, run.status, owner_name(run.owner))
         versions: list[tuple[str, bytes, str, int]] = [
             (path, out.id, out.kind, out.size) for path, out in run.outputs.items()
@@ -55,9 +52,11 @@ def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
         for root, files in lineage.tracked.items():
             index.replace_tracked(root, files)
         index.put_stat_rows(lineage.stat_rows)
-        index.commit()
+
+    try:
+        store.commit(rows)
     except BaseException:
-        index.rollback()
+        store.abort()
         raise
     return run_id
 

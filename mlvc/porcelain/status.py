@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from mlvc.errors import UnreadableFileError
-from mlvc.forked import Forked, WorkerDied
+from mlvc.forked import FORK_MIN, Forked, WorkerDied
 from mlvc.store.db import worktree
 
 TYPE_CHECKING = False
@@ -54,7 +54,6 @@ class StatusResult(NamedTuple):
 
 
 _ROW = struct.Struct("<qQQqI")  # mtime_ns, size, ino, ctime_ns, file type
-FORK_MIN = 4096  # tracked files: below this a second process costs more than it saves
 SHARE_DIRS = 8  # directories listed before sharing them with the forked process
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlvc.ids import Kind, ObjectId
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """Where one object lies in a pack: offset of its stored bytes, lengths, codec."""
+class Entry(NamedTuple):
+    """Where one object lies in a pack: offset of its stored bytes, lengths, codec.
+    A NamedTuple: `add` makes one per file, 20,000 at a time."""
 
     id: ObjectId
     kind: Kind

@@ -8,6 +8,7 @@ row pointing at bytes that are not on disk.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -24,7 +25,7 @@ from mlvc.errors import (
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
 from mlvc.store import compress
-from mlvc.store.fsutil import fsync_dir
+from mlvc.store.fsutil import fsync_dir, read_small_file
 from mlvc.store.index import Index, Location
 from mlvc.store.pack import PackWriter, check_of
 
@@ -110,8 +111,23 @@ class ObjectStore:
         absent = self.index.missing([oid for oid, _ in items if oid not in self._pending])
         for oid, data in items:
             if oid in absent and oid not in self._pending:
-                packed = compress.worth_compressing([data[:65536]])
-                self._write(oid, Kind.CHUNK, data, packed)
+                self.put_encoded([(oid, len(data), *encode_chunk(data))], absent)
+
+    def put_encoded(
+        self, items: list[tuple[ObjectId, int, int, bytes]], absent: set[bytes] | None = None
+    ) -> None:
+        """Store whole small contents already encoded by `encode_chunk` (possibly in
+        another process): (id, raw length, codec, stored bytes). `absent`: the ids known
+        not to be stored yet (else one query finds them)."""
+        if absent is None:
+            absent = self.index.missing([item[0] for item in items if item[0] not in self._pending])
+        fresh = []
+        for oid, raw_len, codec, stored in items:
+            if oid in absent and oid not in self._pending:
+                fresh.append((oid, codec, raw_len, stored))
+                self._pending.add(oid)
+        if fresh:  # a pack may overrun its target by one batch of small files
+            self._writer(False).add_chunks(fresh)
 
     def put_file(self, path: Path | str, progress: Progress | None = None) -> tuple[ObjectId, int]:
         """Store a regular file's content; returns (file id, size)."""
@@ -172,25 +188,32 @@ class ObjectStore:
             manifest = Manifest(size, 1, tuple(nodes))
         self._put(oid, Kind.MANIFEST, manifest.encode(), packed=True)
 
-    def commit(self) -> None:
-        """Seal open packs (durable), then record them in the index in one transaction."""
+    def commit(self, rows: Callable[[], None] | None = None) -> None:
+        """Seal open packs and record them in the index in one transaction, together
+        with `rows` (more index writes, such as a run's). The packs are flushed in the
+        background while the rows go in; the transaction commits only once every pack
+        is durable and named, so no committed row ever points at bytes not on disk."""
         for attr in ("_data", "_meta"):
             writer: PackWriter | None = getattr(self, attr)
             if writer is not None:
                 if writer.entries:
                     self._sealed.append((writer.seal(), writer))
+                    writer.start_sync()
                 else:
                     writer.abort()
                 setattr(self, attr, None)
-        if not self._sealed:
+        if not self._sealed and rows is None:
             return
-        for _, sealed in self._sealed:
-            sealed.publish()
-        fsync_dir(self.packs)
         self.index.begin()
         try:
             for name, writer in self._sealed:
                 self.index.add_pack(name, writer.entries)
+            if rows is not None:
+                rows()
+            for _, sealed in self._sealed:
+                sealed.publish()
+            if self._sealed:
+                fsync_dir(self.packs)
             self.index.commit()
         except BaseException:
             self.index.rollback()
@@ -349,6 +372,28 @@ def _open(path: Path | str) -> BinaryIO:
         return open(path, "rb", buffering=0)
     except OSError as exc:
         raise UnreadableFileError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def encode_chunk(data: bytes) -> tuple[int, bytes]:
+    """(codec, stored bytes) for a whole small content: zstd when a sample says it pays
+    and the result is smaller, as `put_bytes` decides."""
+    if compress.worth_compressing([data[:65536]]):
+        squeezed = compress.compress(data)
+        if len(squeezed) < len(data):
+            return compress.Codec.ZSTD, squeezed
+    return compress.Codec.RAW, data
+
+
+def read_encoded(path: str) -> list[object] | None:
+    """A small file read, hashed and encoded: [id, hashed_ns, raw length, codec, stored],
+    or None when it cannot be read (the caller's general path reports why). Runs in a
+    forked process: it touches neither the index nor the packs."""
+    hashed_ns = time.time_ns()
+    try:
+        data = read_small_file(path)
+    except OSError:
+        return None
+    return [file_id(data), hashed_ns, len(data), *encode_chunk(data)]
 
 
 def reclaim_temporary(packs: Path) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from mlvc.errors import UnsafePathError
-from mlvc.forked import Forked
+from mlvc.forked import FORK_MIN, Forked
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.fsutil import disk_errors, disk_full, write_all
 from mlvc.store.objectstore import ObjectStore
@@ -31,7 +31,6 @@ from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
 
 Progress = Callable[[int], None]
 WORKERS = 2
-FORK_MIN = 4096  # files: below this a worker process costs more than it saves
 BATCH = 2048  # small files read from the packs at a time (a few MiB)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 

@@ -14,14 +14,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from blake3 import blake3
 
 from mlvc.errors import UnreadableFileError
+from mlvc.forked import FORK_MIN, Forked, WorkerDied
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
+from mlvc.store.fsutil import read_small_file
 from mlvc.store.index import StatRow, TrackedFile
-from mlvc.store.objectstore import ObjectStore
+from mlvc.store.objectstore import ObjectStore, read_encoded
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import is_clean
@@ -76,38 +79,85 @@ class Snapshotter:
 
     def file_ids(self, stats: list[FileStat]) -> list[ObjectId]:
         """`file_id` for many files: small regular files are read, hashed and stored in
-        batches with one existence query per batch."""
-        ids: list[ObjectId | None] = []
+        batches with one existence query per batch. With FORK_MIN of them or more, a
+        forked process reads, hashes and compresses the second half (the parent alone
+        writes the pack and the index)."""
+        ids: list[ObjectId | None] = [None] * len(stats)
+        cache = self.stat_cache
+        small = [
+            i
+            for i, st in enumerate(stats)
+            if st.kind == "file" and st.size <= SMALL and not is_clean(cache.get(st.rel), st)
+        ]
+        forked = None
+        theirs: list[int] = []
+        if len(small) >= FORK_MIN and hasattr(os, "fork"):
+            half = len(small) // 2
+            small, theirs = small[:half], small[half:]
+            paths = [os.path.join(self.root, stats[i].rel) for i in theirs]
+            forked = Forked.start(lambda: [read_encoded(p) for p in paths])
+        self._store_small(stats, small, ids)
+        if forked is not None:
+            try:
+                prepared = forked.finish()
+            except WorkerDied:
+                self._store_small(stats, theirs, ids)
+            else:
+                self._store_prepared(stats, theirs, prepared, ids)
+        return [
+            oid if oid is not None else self.file_id(st) for oid, st in zip(ids, stats, strict=True)
+        ]
+
+    def _store_small(
+        self, stats: list[FileStat], which: list[int], ids: list[ObjectId | None]
+    ) -> None:
         batch: list[tuple[ObjectId, bytes]] = []
         root = str(self.root)
-        for st in stats:
-            row = self.stat_cache.get(st.rel)
-            if st.kind != "file" or st.size > SMALL or (is_clean(row, st) and row is not None):
-                ids.append(None)  # the general path below
-                continue
+        for i in which:
+            st = stats[i]
             hashed_ns = time.time_ns()
             try:
-                with open(os.path.join(root, st.rel), "rb", buffering=0) as handle:
-                    data = handle.read()
+                data = read_small_file(os.path.join(root, st.rel))
             except OSError:
-                ids.append(None)  # let the general path report it
-                continue
+                continue  # left None: the general path reports it
             oid = ObjectId(blake3(data).digest())
             batch.append((oid, data))
-            ids.append(oid)
-            self.new_stats.append(
-                (st.rel, StatRow(len(data), st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
-            )
-            if self.progress:
-                self.progress(len(data))
+            ids[i] = oid
+            self._hashed(st, oid, len(data), hashed_ns)
             if len(batch) >= BATCH:
                 self.store.put_chunks(batch)
                 batch = []
         if batch:
             self.store.put_chunks(batch)
-        return [
-            oid if oid is not None else self.file_id(st) for oid, st in zip(ids, stats, strict=True)
-        ]
+
+    def _store_prepared(
+        self,
+        stats: list[FileStat],
+        which: list[int],
+        prepared: list[list[Any] | None],
+        ids: list[ObjectId | None],
+    ) -> None:
+        """What the forked process read: [id, hashed_ns, raw length, codec, stored]."""
+        batch: list[tuple[ObjectId, int, int, bytes]] = []
+        for i, item in zip(which, prepared, strict=True):
+            if item is None:
+                continue  # unreadable there: the general path reports it
+            oid, hashed_ns, raw_len, codec, stored = item
+            ids[i] = oid = ObjectId(oid)
+            batch.append((oid, raw_len, codec, stored))
+            self._hashed(stats[i], oid, raw_len, hashed_ns)
+            if len(batch) >= BATCH:
+                self.store.put_encoded(batch)
+                batch = []
+        if batch:
+            self.store.put_encoded(batch)
+
+    def _hashed(self, st: FileStat, oid: ObjectId, size: int, hashed_ns: int) -> None:
+        self.new_stats.append(
+            (st.rel, StatRow(size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
+        )
+        if self.progress:
+            self.progress(size)
 
     def _tree(self, rel: str, stats: list[FileStat], root_rel: str) -> PathRecord:
         """Build the trees bottom-up from the flat walk of a directory."""

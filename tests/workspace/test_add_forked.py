@@ -1,0 +1,97 @@
+"""`add` of FORK_MIN small files or more: a forked process reads, hashes and encodes the
+second half. What is stored must not depend on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import blake3
+import pytest
+
+from mlvc.forked import FORK_MIN, Forked
+from mlvc.porcelain.add import add
+from mlvc.repo import Repo
+from mlvc.workspace import snapshot
+from tests.conftest import MLVC, Run
+
+
+def _populate(top: Path) -> dict[str, bytes]:
+    """4,200 small files in 21 directories: random bytes, and text that zstd shrinks."""
+    rng = random.Random(7)
+    contents = {}
+    for d in range(21):
+        for f in range(200):
+            if f % 2:
+                data = rng.randbytes(rng.randint(0, 3000))
+            else:
+                data = (f"row {d},{f},{'x' * (f % 50)}\n" * rng.randint(1, 60)).encode()
+            rel = f"data/d{d:02}/f{f:03}.txt"
+            path = top / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            contents[rel] = data
+    assert len(contents) >= FORK_MIN
+    return contents
+
+
+def _add_in_process(workspace: Path) -> str:
+    repo = Repo.init(workspace)
+    try:
+        result = add(repo, [Path("data")], workspace, {"user": "t"})
+    finally:
+        repo.close()
+    oid = result.paths[0].id
+    assert oid is not None
+    return oid.hex()
+
+
+def test_add_of_many_files_stores_every_byte(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
+    contents = _populate(workspace)
+    mlvc("init")
+    added = json.loads(mlvc("add", "data", "--json").stdout)
+    tree = added["paths"][0]["id"]
+    assert added["files"] == len(contents)
+    assert json.loads(mlvc("status", "--json").stdout)["clean"] is True
+    for rel in ("data/d00/f000.txt", "data/d20/f199.txt", "data/d13/f042.txt"):
+        oid = blake3.blake3(contents[rel]).hexdigest()
+        shown = subprocess.run(
+            [MLVC, "cat-object", oid], cwd=workspace, capture_output=True, check=True
+        )
+        assert shown.stdout == contents[rel]
+    shutil.rmtree(workspace / "data")
+    mlvc("checkout", "latest:data")
+    for rel, data in contents.items():
+        assert (workspace / rel).read_bytes() == data
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _populate(alone)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(snapshot, "FORK_MIN", 10**9)
+        assert _add_in_process(alone) == tree
+
+
+def test_a_dead_reader_process_is_replaced_by_the_parent(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _populate(workspace)
+    start = Forked.start
+    calls = []
+
+    def dying(work: object, die_with_parent: bool = False) -> Forked:
+        calls.append(work)
+        return start(lambda: os._exit(9))
+
+    monkeypatch.setattr(snapshot.Forked, "start", dying)
+    shared = _add_in_process(workspace)
+    assert len(calls) == 1
+    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _populate(alone)
+    assert _add_in_process(alone) == shared
