@@ -165,7 +165,7 @@ def build(root: Path, keep_chains: tuple[int, ...] = (0,)) -> History:
         try:
             for run_id, started_text, out, parent in ordered:
                 seq = index.add_run(run_id, "run", started_text, "ok", OWNER)
-                index.add_path_version(out.path, seq, out.oid, "file", out.size)
+                index.add_path_versions(seq, [(out.path, out.oid, "file", out.size)])
                 if parent is not None:
                     index.add_input(seq, parent.path, parent.oid, parent.run)
             for rel, version in latest.items():
