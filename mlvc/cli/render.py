@@ -50,6 +50,24 @@ def err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+Segment = tuple[str, str | None]
+"""Text and the rich style to show it in on a terminal (None: unstyled)."""
+
+
+def print_lines(lines: list[list[Segment]]) -> None:
+    """Print lines of segments: styled by rich on a terminal, plain text otherwise (rich,
+    ~50 ms of imports, is then never loaded). The text is never read as rich markup, so
+    a path holding brackets prints as it is."""
+    if not sys.stdout.isatty():
+        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        return
+    from rich.text import Text
+
+    console = out()
+    for line in lines:
+        console.print(Text.assemble(*((text, style or "") for text, style in line)))
+
+
 def columns(title: str, header: list[str], rows: list[list[str]], right: set[int]) -> None:
     """A plain aligned table, git-style, without importing rich (~85 ms of start-up): for
     the commands a script may call in a loop, such as `mlvc log PATH`. The title and the

@@ -67,41 +67,38 @@ def checkout_command(
 
 
 def show_checkout(result: Any, code: dict[str, Any] | None) -> None:
-    console = render.out()
+    lines: list[list[render.Segment]] = []
     verb = "would" if result.dry_run else ""
     colors = {"create": "green", "update": "yellow", "mode": "cyan", "delete": "red"}
     if code is not None:
         patch = " + recorded patch" if code["patch"] else ""
         where = "would be" if result.dry_run else "is now"
-        console.print(f"code: HEAD {where} at {code['commit'][:12]} (detached){patch}")
+        lines.append([(f"code: HEAD {where} at {code['commit'][:12]} (detached){patch}", None)])
     if len(result.changes) <= LISTED:
         for change in result.changes:
-            color = colors[change.op]
-            console.print(f"[{color}]{change.op:>7}[/{color}] {change.path}")
+            lines.append([(f"{change.op:>7}", colors[change.op]), (f" {change.path}", None)])
     else:
         counts = Counter(c.op for c in result.changes)
-        console.print("  ".join(f"{n} {op}" for op, n in sorted(counts.items())))
+        lines.append([("  ".join(f"{n} {op}" for op, n in sorted(counts.items())), None)])
     if result.saved:
         how = "would be stored first" if result.dry_run else "stored first"
-        console.print(
-            f"[bold]{len(result.saved)} file(s) not in the store {how}[/bold]"
-            + (f" (snapshot {result.saved_run.hex()[:12]}):" if result.saved_run else ":")
-        )
+        snapshot = f" (snapshot {result.saved_run.hex()[:12]}):" if result.saved_run else ":"
+        lines.append([(f"{len(result.saved)} file(s) not in the store {how}{snapshot}", "bold")])
         for saved in result.saved:
             ident = f"  {saved.id.hex()[:12]}" if saved.id is not None else ""
-            console.print(f"  {saved.path}{ident}  {render.size(saved.size)}")
+            lines.append([(f"  {saved.path}{ident}  {render.size(saved.size)}", None)])
         if result.saved_run:
-            console.print(
+            hint = (
                 "hint: get one back with 'mlvc cat-object ID > PATH'"
-                f" or 'mlvc checkout {result.saved_run.hex()[:12]}'",
-                style="dim",
+                f" or 'mlvc checkout {result.saved_run.hex()[:12]}'"
             )
+            lines.append([(hint, "dim")])
     done = len(result.changes)
     summary = f"{done} change(s)" if done else "nothing to change"
     prefix = f"{verb} " if verb else ""
-    console.print(
-        f"{prefix}checkout {result.run_id.hex()[:12]}: {summary}, {result.unchanged} unchanged"
-    )
+    ending = f"{prefix}checkout {result.run_id.hex()[:12]}: {summary}"
+    lines.append([(f"{ending}, {result.unchanged} unchanged", None)])
+    render.print_lines(lines)
 
 
 def reproduce_command(ref: str, in_place: bool, keep: bool, json: bool) -> int:

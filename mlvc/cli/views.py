@@ -35,18 +35,21 @@ def add_command(paths: list[Path], message: str, json: bool) -> None:
     if json:
         render.emit_json(result)
         return
-    console = render.out()
+    lines: list[list[render.Segment]] = []
     for p in result.paths:
         if p.id is None:
-            console.print(f"{'removed':9} {p.path}")
+            lines.append([(f"{'removed':9} {p.path}", None)])
             continue
         state = "added" if p.changed else "unchanged"
         kind = "dir " if p.kind == "tree" else ""
-        console.print(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}")
+        lines.append(
+            [(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}", None)]
+        )
     if result.run_id is not None:
-        console.print(f"snapshot {result.run_id.hex()[:12]} ({result.files} files)")
+        lines.append([(f"snapshot {result.run_id.hex()[:12]} ({result.files} files)", None)])
     else:
-        console.print("nothing changed; no snapshot recorded")
+        lines.append([("nothing changed; no snapshot recorded", None)])
+    render.print_lines(lines)
 
 
 def show_status(json: bool) -> None:
