@@ -8,6 +8,7 @@ error comes back through a pipe. It never touches SQLite and ends with `os._exit
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 
@@ -44,6 +45,7 @@ class Forked:
             os.close(write)
             return cls(pid, read)
         code = 0
+        gc.disable()  # short-lived: a collection would touch (and copy) every inherited page
         try:  # the child: never returns
             os.close(read)
             if die_with_parent:
