@@ -215,11 +215,13 @@ How it measures:
   after a file is written. `status` is the median of 5 runs after one untimed warm-up run,
   `--version` the median of 10 runs.
 - The checkout rows add the input in a fresh workspace (untimed), then time the median
-  of 3 restores, `mlvc checkout latest:PATH` against `dvc checkout PATH.dvc`, each after
-  moving PATH out of the workspace (untimed: on this VM's ext4, which has no journal,
-  new inodes allocated within a minute of an `rm -rf` of 20,000 files are found by
-  skipping the freed ones one by one, which would time the kernel rather than the
-  tools). Every restore is checked, untimed: `small/` must hold as many
+  of 3 restores, `mlvc checkout latest:PATH` against `dvc checkout PATH.dvc`. Before
+  each (untimed), `small/` is moved out of the workspace (on this VM's ext4, which has
+  no journal, new inodes allocated within a minute of an `rm -rf` of 20,000 files are
+  found by skipping the freed ones one by one, which would time the kernel rather than
+  the tools) and `big.bin` is deleted (keeping 2 GiB aside keeps it cached, and this VM
+  then takes the restore's fresh pages from its host at two to three times the cost).
+  Every restore is checked, untimed: `small/` must hold as many
   files and bytes as the source and `big.bin` must be a regular file of 2 GiB whose
   BLAKE3 (checked once, after the last restore) equals the source's; a failed mlvc
   checkout or a wrong restore marks mlvc's figure failed. `big.bin` is first restored
