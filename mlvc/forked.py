@@ -36,11 +36,21 @@ class Forked:
         self.fd = fd
 
     @classmethod
-    def start(cls, work: Callable[[], Any], die_with_parent: bool = False) -> Forked:
-        """`die_with_parent`: the child gets SIGKILL when the parent dies
-        (PR_SET_PDEATHSIG), for workers that write while the parent holds a lock."""
-        read, write = os.pipe()
-        pid = os.fork()
+    def start(cls, work: Callable[[], Any], die_with_parent: bool = False) -> Forked | None:
+        """The running child, or None when no process can be made now (a process or
+        memory limit): the caller then does the work itself. `die_with_parent`: the
+        child gets SIGKILL when the parent dies (PR_SET_PDEATHSIG), for workers that
+        write while the parent holds a lock."""
+        try:
+            read, write = os.pipe()
+        except OSError:
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return None
         if pid:
             os.close(write)
             return cls(pid, read)
@@ -59,6 +69,13 @@ class Forked:
             write_all(write, payload)
         finally:
             os._exit(code)
+
+    def cancel(self) -> None:
+        """Stop the child and reap it (the parent failed; its result is not wanted)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
 
     def finish(self) -> Any:
         """The child's result; its MlvcError raised again here, or WorkerDied."""

@@ -36,7 +36,6 @@ def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
     """Store the run object and write its index rows, in the transaction that records
     the packs holding it and its outputs (committed once those packs are durable)."""
     store, index = repo.store, repo.index
-    run_id = store.put_object(Kind.RUN, run.encode())
 
     def rows() -> None:
         seq = index.add_run(run_id, run.kind, run.started, run.status, owner_name(run.owner))
@@ -54,6 +53,7 @@ def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
         index.put_stat_rows(lineage.stat_rows)
 
     try:
+        run_id = store.put_object(Kind.RUN, run.encode())
         store.commit(rows)
     except BaseException:
         store.abort()

@@ -133,9 +133,14 @@ class _Walker:
             self._walk(stack, 1)
         theirs, stack = stack[1::2], stack[0::2]
         forked = Forked.start(lambda: self._share(theirs)) if theirs else None
-        self._walk(stack)
-        if forked is None:
+        if forked is None:  # nothing to share, or no process to be had
+            self._walk(stack + theirs)
             return
+        try:
+            self._walk(stack)
+        except BaseException:
+            forked.cancel()
+            raise
         try:
             seen, slow, new = forked.finish()
         except WorkerDied:

@@ -32,12 +32,12 @@ def read_small_file(path: str) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         data = os.read(fd, 1 << 16)
-        if len(data) < 1 << 16:
+        if not data:
             return data
-        parts = [data]
+        parts = [data]  # read to the end: a read may return less than there is
         while block := os.read(fd, 1 << 20):
             parts.append(block)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
     finally:
         os.close(fd)
 

@@ -102,11 +102,18 @@ class Materializer:
                 lambda: [list(x) for x in self._write_all([wants[i] for i in handed], None)],
                 die_with_parent=True,
             )
+        if forked is not None:
             mine = set(handed)
             own = [w for i, w in enumerate(wants) if i not in mine]
-        else:
+        else:  # few files, or no process to be had
             own = wants
-        results = dict(zip((id(w) for w in own), self._write_all(own, progress), strict=True))
+        try:
+            written = self._write_all(own, progress)
+        except BaseException:
+            if forked is not None:
+                forked.cancel()  # it writes too: stop it before the lock is let go
+            raise
+        results = dict(zip((id(w) for w in own), written, strict=True))
         if forked is not None:
             theirs = forked.finish()
             for i, row in zip(handed, theirs, strict=True):

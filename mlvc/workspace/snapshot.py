@@ -93,10 +93,16 @@ class Snapshotter:
         theirs: list[int] = []
         if len(small) >= FORK_MIN and hasattr(os, "fork"):
             half = len(small) // 2
-            small, theirs = small[:half], small[half:]
-            paths = [os.path.join(self.root, stats[i].rel) for i in theirs]
+            paths = [os.path.join(self.root, stats[i].rel) for i in small[half:]]
             forked = Forked.start(lambda: [read_encoded(p) for p in paths])
-        self._store_small(stats, small, ids)
+            if forked is not None:  # else no process to be had: all of them here
+                small, theirs = small[:half], small[half:]
+        try:
+            self._store_small(stats, small, ids)
+        except BaseException:
+            if forked is not None:
+                forked.cancel()
+            raise
         if forked is not None:
             try:
                 prepared = forked.finish()

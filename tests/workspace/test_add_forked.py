@@ -95,3 +95,24 @@ def test_a_dead_reader_process_is_replaced_by_the_parent(
     alone.mkdir()
     _populate(alone)
     assert _add_in_process(alone) == shared
+
+
+def test_no_process_to_be_had(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fork() failing (a process or memory limit): the parent reads every file itself."""
+    import errno
+
+    _populate(workspace)
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    shared = _add_in_process(workspace)
+    monkeypatch.undo()
+    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _populate(alone)
+    assert _add_in_process(alone) == shared

@@ -128,3 +128,24 @@ def test_a_tracked_directory_replaced_by_a_symlink(mlvc: Run, workspace: Path) -
     (workspace / "data" / "sub").symlink_to(workspace / "elsewhere")
     changes = json.loads(mlvc("status", "--json").stdout)["changes"]
     assert {"path": "data/sub/a.txt", "state": "deleted"} in changes
+
+
+def test_no_process_to_be_had(mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fork() failing (a process or memory limit): the parent walks everything itself."""
+    import errno
+
+    mlvc("init")
+    _populate(workspace)
+    mlvc("add", "data")
+    expected = _edit(workspace)
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    repo = Repo.discover(workspace)
+    try:
+        result = status_mod.status(repo)
+    finally:
+        repo.close()
+    assert [{"path": c.path, "state": c.state} for c in result.changes] == expected
