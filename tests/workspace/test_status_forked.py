@@ -108,12 +108,7 @@ def test_a_dead_walker_process_is_replaced_by_the_parent(
         return start(lambda: os._exit(9))
 
     monkeypatch.setattr(status_mod.Forked, "start", dying)
-    repo = Repo.discover(workspace)
-    try:
-        result = status_mod.status(repo)
-    finally:
-        repo.close()
-    assert [{"path": c.path, "state": c.state} for c in result.changes] == expected
+    assert _changes(workspace) == expected
 
 
 def test_a_tracked_directory_replaced_by_a_symlink(mlvc: Run, workspace: Path) -> None:
@@ -143,9 +138,14 @@ def test_no_process_to_be_had(mlvc: Run, workspace: Path, monkeypatch: pytest.Mo
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
     monkeypatch.setattr(os, "fork", no_fork)
+    assert _changes(workspace) == expected
+
+
+def _changes(workspace: Path) -> list[dict[str, str]]:
+    """`status` run in this process (so that a test can patch it), as --json lists it."""
     repo = Repo.discover(workspace)
     try:
         result = status_mod.status(repo)
     finally:
         repo.close()
-    assert [{"path": c.path, "state": c.state} for c in result.changes] == expected
+    return [{"path": c.path, "state": c.state} for c in result.changes]
