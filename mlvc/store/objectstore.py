@@ -109,9 +109,10 @@ class ObjectStore:
         """Store many small contents (whole small files) with one existence query: per
         file, a SQLite lookup cost more than reading and hashing a 4 KiB file."""
         absent = self.index.missing([oid for oid, _ in items if oid not in self._pending])
-        for oid, data in items:
-            if oid in absent and oid not in self._pending:
-                self.put_encoded([(oid, len(data), *encode_chunk(data))], absent)
+        fresh = {oid: data for oid, data in items if oid in absent and oid not in self._pending}
+        self.put_encoded(
+            [(oid, len(data), *encode_chunk(data)) for oid, data in fresh.items()], absent
+        )
 
     def put_encoded(
         self, items: list[tuple[ObjectId, int, int, bytes]], absent: set[bytes] | None = None
