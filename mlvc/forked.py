@@ -20,7 +20,9 @@ from mlvc.store.fsutil import write_all
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 FORK_MIN = 4096  # files: below this, forking and the pipe cost more than a process saves
@@ -28,6 +30,28 @@ FORK_MIN = 4096  # files: below this, forking and the pipe cost more than a proc
 
 class WorkerDied(MlvcError):
     """The worker ended without a readable reply (killed, or out of memory)."""
+
+
+def share(
+    here: Callable[[], T], there: Callable[[], Any], die_with_parent: bool = False
+) -> tuple[T, Any | None]:
+    """Run `there` in a forked child while `here` runs in this process; returns both
+    results. The second is None when no child could be made (a process or memory limit)
+    or it died without replying: the caller then does that work itself. If `here`
+    fails, the child is stopped and reaped before the error goes on."""
+    forked = Forked.start(there, die_with_parent)
+    try:
+        mine = here()
+    except BaseException:
+        if forked is not None:
+            forked.cancel()
+        raise
+    if forked is None:
+        return mine, None
+    try:
+        return mine, forked.finish()
+    except WorkerDied:
+        return mine, None
 
 
 class Forked:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from mlvc.errors import UnreadableFileError
-from mlvc.forked import FORK_MIN, Forked, WorkerDied
+from mlvc.forked import FORK_MIN, share
 from mlvc.store.db import worktree
 
 TYPE_CHECKING = False
@@ -132,20 +132,14 @@ class _Walker:
         while stack and len(stack) < SHARE_DIRS:
             self._walk(stack, 1)
         theirs, stack = stack[1::2], stack[0::2]
-        forked = Forked.start(lambda: self._share(theirs)) if theirs else None
-        if forked is None:  # nothing to share, or no process to be had
-            self._walk(stack + theirs)
-            return
-        try:
+        if not theirs:
             self._walk(stack)
-        except BaseException:
-            forked.cancel()
-            raise
-        try:
-            seen, slow, new = forked.finish()
-        except WorkerDied:
+            return
+        _, reply = share(lambda: self._walk(stack), lambda: self._share(theirs))
+        if reply is None:  # no process to be had, or it died: walk its share here
             self._walk(theirs)
             return
+        seen, slow, new = reply
         self.seen.update(seen.split("\0") if seen else ())
         self.changes += [Change(rel, "new") for rel in new]
         for rel in slow:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from mlvc.errors import UnsafePathError
-from mlvc.forked import FORK_MIN, Forked
+from mlvc.forked import FORK_MIN, share
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.fsutil import disk_errors, disk_full, write_all
 from mlvc.store.objectstore import ObjectStore
@@ -94,33 +94,32 @@ class Materializer:
         Python around each system call then runs on two cores."""
         if progress is not None:
             progress = _locked(progress)
-        forked = None
-        if len(wants) >= FORK_MIN and hasattr(os, "fork"):
-            small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
-            handed = small[len(small) // 2 :]
-            forked = Forked.start(
-                lambda: [list(x) for x in self._write_all([wants[i] for i in handed], None)],
-                die_with_parent=True,
-            )
-        if forked is not None:
-            mine = set(handed)
-            own = [w for i, w in enumerate(wants) if i not in mine]
-        else:  # few files, or no process to be had
-            own = wants
-        try:
-            written = self._write_all(own, progress)
-        except BaseException:
-            if forked is not None:
-                forked.cancel()  # it writes too: stop it before the lock is let go
-            raise
+        if len(wants) < FORK_MIN or not hasattr(os, "fork"):
+            return self._write_all(wants, progress)
+        small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
+        handed = small[len(small) // 2 :]
+        theirs = [wants[i] for i in handed]
+        mine = set(handed)
+        own = [w for i, w in enumerate(wants) if i not in mine]
+        written, reply = share(
+            lambda: self._write_all(own, progress),
+            lambda: [list(x) for x in self._forked_write(theirs)],
+            die_with_parent=True,  # it writes too: it must not outlive the lock
+        )
         results = dict(zip((id(w) for w in own), written, strict=True))
-        if forked is not None:
-            theirs = forked.finish()
-            for i, row in zip(handed, theirs, strict=True):
-                results[id(wants[i])] = Landed(*row)
-                if progress is not None:
-                    progress(max(wants[i].size, 0))
+        if reply is None:  # no process to be had, or it died: write its share here
+            reply = self._write_all(theirs, progress)
+        elif progress is not None:
+            progress(sum(max(w.size, 0) for w in theirs))
+        for want, row in zip(theirs, reply, strict=True):
+            results[id(want)] = Landed(*row)
         return [results[id(w)] for w in wants]
+
+    def _forked_write(self, wants: list[Want]) -> list[Landed]:
+        """The forked process's share: its temporary names carry its own pid, so they
+        never meet the parent's in a directory both write to."""
+        self._pid = os.getpid()
+        return self._write_all(wants, None)
 
     def _single_chunk(self, want: Want) -> bool:
         """Known (prefetched) to be one chunk: the worker must never touch the index

@@ -19,7 +19,7 @@ from typing import Any
 from blake3 import blake3
 
 from mlvc.errors import UnreadableFileError
-from mlvc.forked import FORK_MIN, Forked, WorkerDied
+from mlvc.forked import FORK_MIN, share
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
 from mlvc.store.fsutil import read_small_file
@@ -89,27 +89,19 @@ class Snapshotter:
             for i, st in enumerate(stats)
             if st.kind == "file" and st.size <= SMALL and not is_clean(cache.get(st.rel), st)
         ]
-        forked = None
-        theirs: list[int] = []
         if len(small) >= FORK_MIN and hasattr(os, "fork"):
-            half = len(small) // 2
-            paths = [os.path.join(self.root, stats[i].rel) for i in small[half:]]
-            forked = Forked.start(lambda: [read_encoded(p) for p in paths])
-            if forked is not None:  # else no process to be had: all of them here
-                small, theirs = small[:half], small[half:]
-        try:
-            self._store_small(stats, small, ids)
-        except BaseException:
-            if forked is not None:
-                forked.cancel()
-            raise
-        if forked is not None:
-            try:
-                prepared = forked.finish()
-            except WorkerDied:
+            mine, theirs = small[: len(small) // 2], small[len(small) // 2 :]
+            paths = [os.path.join(self.root, stats[i].rel) for i in theirs]
+            _, prepared = share(
+                lambda: self._store_small(stats, mine, ids),
+                lambda: [read_encoded(p) for p in paths],
+            )
+            if prepared is None:  # no process to be had, or it died: read them here
                 self._store_small(stats, theirs, ids)
             else:
                 self._store_prepared(stats, theirs, prepared, ids)
+        else:
+            self._store_small(stats, small, ids)
         return [
             oid if oid is not None else self.file_id(st) for oid, st in zip(ids, stats, strict=True)
         ]

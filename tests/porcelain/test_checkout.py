@@ -230,3 +230,23 @@ def test_status_is_clean_after_checkout_without_rehashing(pipeline: Path, mlvc: 
         check=True,
     )
     assert int(log.stdout) >= 2  # the restored files have stat-cache rows
+
+
+def test_checkout_of_many_files_in_one_directory(workspace: Path, mlvc: Run) -> None:
+    """Above FORK_MIN a forked process writes half of the files; in a directory both
+    write to, its temporary names must never collide with the parent's."""
+    from mlvc.forked import FORK_MIN
+
+    mlvc("init")
+    flat = workspace / "flat"
+    flat.mkdir()
+    contents = {f"f{i:05}": os.urandom(64) + str(i).encode() for i in range(FORK_MIN + 200)}
+    for name, data in contents.items():
+        (flat / name).write_bytes(data)
+    mlvc("add", "flat")
+    flat.rename(workspace.parent / "aside")
+    mlvc("checkout", "latest:flat")
+    assert sorted(p.name for p in flat.iterdir()) == sorted(contents)
+    for name, data in contents.items():
+        assert (flat / name).read_bytes() == data
+    assert json.loads(mlvc("status", "--json").stdout)["clean"] is True

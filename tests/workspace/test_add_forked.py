@@ -83,11 +83,11 @@ def test_a_dead_reader_process_is_replaced_by_the_parent(
     start = Forked.start
     calls = []
 
-    def dying(work: object, die_with_parent: bool = False) -> Forked:
+    def dying(work: object, die_with_parent: bool = False) -> Forked | None:
         calls.append(work)
         return start(lambda: os._exit(9))
 
-    monkeypatch.setattr(snapshot.Forked, "start", dying)
+    monkeypatch.setattr(Forked, "start", dying)
     shared = _add_in_process(workspace)
     assert len(calls) == 1
     monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)

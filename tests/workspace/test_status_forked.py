@@ -76,11 +76,11 @@ def test_the_two_process_walk_equals_the_one_process_walk(
     forks = []
     start = Forked.start
 
-    def counted(*args: object, **kwargs: object) -> Forked:
+    def counted(*args: object, **kwargs: object) -> Forked | None:
         forks.append(1)
         return start(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(status_mod.Forked, "start", counted)
+    monkeypatch.setattr(Forked, "start", counted)
     repo = Repo.discover(workspace)
     try:
         shared = status_mod.status(repo)
@@ -104,10 +104,10 @@ def test_a_dead_walker_process_is_replaced_by_the_parent(
     expected = _edit(workspace)
     start = Forked.start
 
-    def dying(work: object, die_with_parent: bool = False) -> Forked:
+    def dying(work: object, die_with_parent: bool = False) -> Forked | None:
         return start(lambda: os._exit(9))
 
-    monkeypatch.setattr(status_mod.Forked, "start", dying)
+    monkeypatch.setattr(Forked, "start", dying)
     assert _changes(workspace) == expected
 
 
