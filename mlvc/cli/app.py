@@ -177,6 +177,13 @@ def checkout(
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would change.")] = False,
     json: Json = False,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option(
+            "--follow-symlinks",
+            help="Write through symlinked directories in the workspace (never followed otherwise).",
+        ),
+    ] = False,
 ) -> None:
     """Put the workspace back as a run left it: every output, and every input it read.
 
@@ -186,7 +193,7 @@ def checkout(
     """
     from mlvc.cli.restoreview import checkout_command
 
-    checkout_command(ref, paths or [], inputs, code, force, clean, dry_run, json)
+    checkout_command(ref, paths or [], inputs, code, force, clean, dry_run, json, follow_symlinks)
 
 
 @app.command(rich_help_panel=LINEAGE)

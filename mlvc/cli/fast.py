@@ -39,7 +39,15 @@ def _plain(args: list[str]) -> list[str] | None:
     return rest
 
 
-_CHECKOUT_FLAGS = {"--inputs", "--code", "--force", "--clean", "--dry-run", "--json"}
+_CHECKOUT_FLAGS = {
+    "--inputs",
+    "--code",
+    "--force",
+    "--clean",
+    "--dry-run",
+    "--json",
+    "--follow-symlinks",
+}
 
 
 def _parse_add(args: list[str]) -> tuple[list[str], str, bool] | None:
@@ -120,6 +128,7 @@ def run(args: list[str]) -> int:
             clean="--clean" in flags,
             dry_run="--dry-run" in flags,
             json="--json" in flags,
+            follow_symlinks="--follow-symlinks" in flags,
         )
         return 0
     plain = _plain(args)

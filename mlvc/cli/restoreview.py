@@ -27,6 +27,7 @@ def checkout_command(
     clean: bool,
     dry_run: bool,
     json: bool,
+    follow_symlinks: bool = False,
 ) -> None:
     from mlvc.lineage.resolve import load_run, resolve_run
     from mlvc.porcelain.checkout import CheckoutRequest, checkout
@@ -55,6 +56,7 @@ def checkout_command(
             clean=clean,
             dry_run=dry_run,
             owner=_owner(),
+            follow_symlinks=follow_symlinks,
         )
         result = checkout(repo, request, progress, progress.set_total)
     finally:
@@ -62,8 +64,17 @@ def checkout_command(
         repo.close()
     if json:
         render.emit_json({**render.plain(result), "code": code_result})
-        return
-    show_checkout(result, code_result)
+    else:
+        show_checkout(result, code_result)
+    if result.kept:
+        from mlvc.errors import MlvcError
+
+        name = result.run_id.hex()[:12]
+        raise MlvcError(
+            f"{len(result.kept)} file(s) changed again while the checkout ran and were left"
+            f" as they are: {', '.join(result.kept[:5])}",
+            hint=f"run 'mlvc checkout {name}' again to replace them",
+        )
 
 
 def show_checkout(result: Any, code: dict[str, Any] | None) -> None:
@@ -82,7 +93,8 @@ def show_checkout(result: Any, code: dict[str, Any] | None) -> None:
         lines.append([("  ".join(f"{n} {op}" for op, n in sorted(counts.items())), None)])
     if result.saved:
         how = "would be stored first" if result.dry_run else "stored first"
-        snapshot = f" (snapshot {result.saved_run.hex()[:12]}):" if result.saved_run else ":"
+        runs = ", ".join(r.hex()[:12] for r in result.saved_runs)
+        snapshot = f" (snapshot {runs}):" if runs else ":"
         lines.append([(f"{len(result.saved)} file(s) not in the store {how}{snapshot}", "bold")])
         for saved in result.saved:
             ident = f"  {saved.id.hex()[:12]}" if saved.id is not None else ""

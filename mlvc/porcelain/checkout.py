@@ -24,6 +24,7 @@ from mlvc.objects import PathRecord, Run, Tree
 from mlvc.recorder import Lineage, record
 from mlvc.repo import Repo
 from mlvc.store.index import StatRow, TrackedFile
+from mlvc.workspace.dirs import link_error
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.lock import workspace_lock
 from mlvc.workspace.materialize import Landed, Materializer, Want
@@ -37,6 +38,10 @@ Progress = Callable[[int], None]
 
 class InTheWayError(MlvcError):
     pass
+
+
+class CheckoutStoppedError(MlvcError):
+    """The write phase failed part way (a full disk, an unwritable directory)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class CheckoutResult:
     saved_run: ObjectId | None
     unchanged: int
     dry_run: bool
-    code: dict[str, Any] | None = None
+    kept: tuple[str, ...] = ()  # changed while the checkout ran, twice: left as they are
+    saved_runs: tuple[ObjectId, ...] = ()  # every snapshot it recorded (saved_run first)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ class CheckoutRequest:
     clean: bool = False
     dry_run: bool = False
     owner: Mapping[str, Any] = field(default_factory=dict)
+    follow_symlinks: bool = False  # write through symlinked directories (opt-in)
 
 
 def recorded_state(
@@ -144,8 +151,9 @@ class _Plan:
 class _Planner:
     """Compares the wanted state with the workspace, file by file."""
 
-    def __init__(self, repo: Repo, ignore: Ignore, force: bool) -> None:
+    def __init__(self, repo: Repo, ignore: Ignore, force: bool, follow: bool) -> None:
         self.root = repo.root
+        self.follow = follow
         self._root = str(repo.root)
         self.ignore = ignore
         self.force = force
@@ -155,29 +163,45 @@ class _Planner:
         self._kinds: dict[str, str | None] = {"": "dir"}
 
     def kind(self, path: str) -> str | None:
-        """ "dir", "other" or None (absent), as the workspace stands before we change it."""
+        """ "dir", "link" (a symlink to a directory), "other" or None (absent), as the
+        workspace stands before we change it. Callers look at every parent first
+        (`parents_ok`), so the path's own lstat never goes through a symlink."""
         if path not in self._kinds:
+            full = os.path.join(self._root, path)
             try:
-                mode = os.lstat(os.path.join(self._root, path)).st_mode
+                mode = os.lstat(full).st_mode
             except (FileNotFoundError, NotADirectoryError):
                 self._kinds[path] = None
             else:
-                self._kinds[path] = "dir" if stat.S_ISDIR(mode) else "other"
+                if stat.S_ISDIR(mode):
+                    self._kinds[path] = "dir"
+                elif stat.S_ISLNK(mode) and os.path.isdir(full):
+                    self._kinds[path] = "link"
+                else:
+                    self._kinds[path] = "other"
         return self._kinds[path]
 
-    def want(self, want: Want) -> None:
-        parts = want.path.split("/")
-        absent = False
+    def parents_ok(self, path: str, clear: bool = False) -> bool:
+        """Whether every directory above `path` is there as a directory. A symlink to a
+        directory is refused (naming it) unless the user opted in to following it; a
+        file or dangling link where a directory must go is planned for removal if
+        `clear`."""
+        parts = path.split("/")
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
             kind = self.kind(parent)
+            if kind == "link" and not self.follow:
+                raise link_error(parent, os.readlink(os.path.join(self._root, parent)))
             if kind is None or parent in self.plan.removals:
-                absent = True
-                break
-            if kind != "dir":  # a file or symlink where a directory must go
-                self.remove(parent)
-                absent = True
-                break
+                return False
+            if kind == "other":
+                if clear:
+                    self.remove(parent)
+                return False
+        return True
+
+    def want(self, want: Want) -> None:
+        absent = not self.parents_ok(want.path, clear=True)
         kind = None if absent else self.kind(want.path)
         if kind is None or any(want.path.startswith(r + "/") for r in self.plan.removals):
             self.plan.writes.append(want)
@@ -201,7 +225,7 @@ class _Planner:
 
     def remove(self, path: str) -> None:
         """Plan to delete a file, symlink or directory, and every file in it."""
-        if path in self.plan.removals or self.kind(path) is None:
+        if path in self.plan.removals or not self.parents_ok(path) or self.kind(path) is None:
             return
         self.plan.removals.append(path)
         self.plan.changes.append(Change(path, "delete", 0))
@@ -270,7 +294,7 @@ def checkout(
     wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
     with workspace_lock(repo.dir):
         ignore = Ignore.load(repo.root)
-        planner = _Planner(repo, ignore, request.force)
+        planner = _Planner(repo, ignore, request.force, request.follow_symlinks)
         for path in sorted(wants):
             planner.want(wants[path])
         extra = list(removed)
@@ -283,29 +307,61 @@ def checkout(
         unsaved = [] if request.force else _unsaved(repo, planner)
         if request.dry_run:
             saved = tuple(Saved(st.rel, st.kind, None, st.size) for st in unsaved)
-            return _result(request, plan, saved, None, dry_run=True)
+            return _result(request, plan, saved, (), dry_run=True)
         saved, saved_run = _save(repo, request, unsaved, ignore)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))
-        writer = Materializer(repo.store, repo.root, repo.dir / "tmp" / "checkout")
+        expected: dict[str, FileStat | None] = {p: plan.doomed.get(p) for p in plan.removals}
+        expected.update((w.path, plan.doomed.get(w.path)) for w in plan.writes)
+        writer = Materializer(
+            repo.store,
+            repo.root,
+            repo.dir / "tmp" / "checkout",
+            follow_symlinks=request.follow_symlinks,
+            expected=expected,
+        )
         writer.prepare()
+        applied = _Applied(repo, request, ignore, writer)
+        applied.expected = expected
         try:
-            written = _apply(writer, plan, progress)
+            applied.run(plan, progress, saved_run)
         finally:
             writer.cleanup()
-        _remember(repo, run, request, wants, removed, plan, written)
-        return _result(request, plan, saved, saved_run, dry_run=False)
+        _remember(repo, run, request, wants, removed, plan, applied.written)
+        return _result(
+            request,
+            plan,
+            saved + applied.saved,
+            (saved_run, *applied.runs),
+            dry_run=False,
+            kept=tuple(applied.kept),
+        )
 
 
 def _result(
     request: CheckoutRequest,
     plan: _Plan,
     saved: tuple[Saved, ...],
-    saved_run: ObjectId | None,
+    saved_runs: tuple[ObjectId | None, ...],
     dry_run: bool,
+    kept: tuple[str, ...] = (),
 ) -> CheckoutResult:
-    changes = tuple(sorted(plan.changes, key=lambda c: c.path))
-    return CheckoutResult(request.run_id, changes, saved, saved_run, len(plan.unchanged), dry_run)
+    changes = tuple(sorted((c for c in plan.changes if c.path not in kept), key=_by_path))
+    runs = tuple(r for r in saved_runs if r is not None)
+    return CheckoutResult(
+        request.run_id,
+        changes,
+        saved,
+        runs[0] if runs else None,
+        len(plan.unchanged),
+        dry_run,
+        kept=kept,
+        saved_runs=runs,
+    )
+
+
+def _by_path(change: Change) -> str:
+    return change.path
 
 
 def _unsaved(repo: Repo, planner: _Planner) -> list[FileStat]:
@@ -317,7 +373,11 @@ def _unsaved(repo: Repo, planner: _Planner) -> list[FileStat]:
 
 
 def _save(
-    repo: Repo, request: CheckoutRequest, unsaved: list[FileStat], ignore: Ignore
+    repo: Repo,
+    request: CheckoutRequest,
+    unsaved: list[FileStat],
+    ignore: Ignore,
+    why: str = "before overwriting",
 ) -> tuple[tuple[Saved, ...], ObjectId | None]:
     """Store the files the checkout would lose and record them as one snapshot run."""
     if not unsaved:
@@ -337,22 +397,90 @@ def _save(
         command=("mlvc", "checkout", request.run_id.hex()),
         outputs=outputs,
         owner=dict(request.owner),
-        message=f"saved by mlvc checkout {short(request.run_id)} before overwriting",
+        message=f"saved by mlvc checkout {short(request.run_id)} {why}",
     )
     run_id = record(repo, run, Lineage())
     saved = tuple(Saved(p, r.kind, r.id, r.size) for p, r in outputs.items())
     return saved, run_id
 
 
-def _apply(
-    writer: Materializer, plan: _Plan, progress: Progress | None
-) -> list[tuple[Want, Landed]]:
-    for path in plan.removals:
-        writer.remove(path)
-    writer.store.prefetch([want.id for want in plan.writes])
-    written = list(zip(plan.writes, writer.write_many(plan.writes, progress), strict=True))
-    written += [(want, writer.set_mode(want.path, want.executable)) for want in plan.modes]
-    return written
+class _Applied:
+    """The write phase: removals, writes and modes, and the files found changed since
+    the plan (an edit made while the checkout ran): those are stored as a second
+    snapshot and replaced, or kept as they are if they change yet again."""
+
+    def __init__(
+        self, repo: Repo, request: CheckoutRequest, ignore: Ignore, writer: Materializer
+    ) -> None:
+        self.repo = repo
+        self.request = request
+        self.ignore = ignore
+        self.writer = writer
+        self.expected: dict[str, FileStat | None] = {}
+        self.written: list[tuple[Want, Landed]] = []
+        self.saved: tuple[Saved, ...] = ()
+        self.runs: list[ObjectId] = []
+        self.kept: list[str] = []
+
+    def run(self, plan: _Plan, progress: Progress | None, saved_run: ObjectId | None) -> None:
+        try:
+            self._apply(plan, progress)
+        except (MlvcError, OSError) as exc:
+            raise self._stopped(exc, saved_run) from None
+
+    def _apply(self, plan: _Plan, progress: Progress | None) -> None:
+        writer = self.writer
+        changed = [p for p in plan.removals if not writer.remove(p)]
+        if changed:
+            self._store_changed(changed)
+            self.kept += [p for p in changed if not writer.remove(p)]
+        writer.store.prefetch([want.id for want in plan.writes])
+        landed = writer.write_many(plan.writes, progress)
+        self.written += [(w, st) for w, st in zip(plan.writes, landed, strict=True) if st]
+        retry = [w for w, st in zip(plan.writes, landed, strict=True) if st is None]
+        if retry:
+            self._store_changed([w.path for w in retry])
+            landed = writer.write_many(retry)
+            self.written += [(w, st) for w, st in zip(retry, landed, strict=True) if st]
+            self.kept += [w.path for w, st in zip(retry, landed, strict=True) if st is None]
+        kept = set(self.kept)
+        self.written += [
+            (want, writer.set_mode(want.path, want.executable))
+            for want in plan.modes
+            if want.path not in kept
+        ]
+
+    def _store_changed(self, paths: list[str]) -> None:
+        """Store what the files hold now, and expect exactly that state next time."""
+        expected = self.expected
+        stats = []
+        for rel in paths:
+            try:
+                st = stat_of(rel, os.lstat(self.repo.root / rel))
+            except FileNotFoundError:
+                expected[rel] = None
+                continue
+            stats.append(st)
+            expected[rel] = st
+        saved, run_id = _save(
+            self.repo, self.request, stats, self.ignore, "after they changed during it"
+        )
+        self.saved += saved
+        if run_id is not None:
+            self.runs.append(run_id)
+
+    def _stopped(self, exc: MlvcError | OSError, saved_run: ObjectId | None) -> MlvcError:
+        name = short(self.request.run_id)
+        what = exc.message if isinstance(exc, MlvcError) else f"{exc.strerror}: {exc.filename}"
+        saved = ""
+        if saved_run is not None:
+            saved = f"; what it replaced was stored first (snapshot {short(saved_run)})"
+        return CheckoutStoppedError(
+            f"checkout of {name} stopped part way: {what}",
+            hint=f"the workspace is partly switched{saved}; fix the"
+            f" cause, then run 'mlvc checkout {name}' again to finish (files already"
+            " right are skipped)",
+        )
 
 
 def _remember(

@@ -4,9 +4,13 @@ Every file is written to a temporary name in its own directory and renamed into 
 so a reader (or a crash) sees the old file or the new one, never half of one. The
 directories written to are listed in `.mlvc/tmp/checkout/dirs` first: the next checkout
 removes the temporary files a killed one left there (the ignore rules hide them until
-then). Parent directories are created one
-component at a time and never followed through a symlink: nothing is written outside
-the workspace whatever a recorded path or the workspace holds.
+then). Every write, rename and removal goes through a directory descriptor reached one
+component at a time without following a symlink (`workspace.dirs`): nothing is written or
+deleted outside the workspace, whatever a recorded path or the workspace holds.
+
+A target may be given the state it was planned against (`expected`): just before the
+rename it is checked again, and a file that changed meanwhile (an edit made while the
+checkout ran) is left in place and reported, never overwritten unseen.
 """
 
 from __future__ import annotations
@@ -17,22 +21,25 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from mlvc.errors import UnsafePathError
 from mlvc.forked import FORK_MIN, share
 from mlvc.ids import Kind, ObjectId
-from mlvc.store.fsutil import disk_errors, disk_full, write_all
+from mlvc.store.fsutil import disk_errors, write_all
 from mlvc.store.objectstore import ObjectStore
 from mlvc.store.restore import read_small, write_file
+from mlvc.workspace.dirs import WorkspaceDirs
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
+from mlvc.workspace.scan import FileStat
 
 Progress = Callable[[int], None]
 WORKERS = 2
 BATCH = 2048  # small files read from the packs at a time (a few MiB)
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_BAD_NAMES = frozenset(("", ".", ".."))
 
 
 class Want(NamedTuple):
@@ -60,14 +67,25 @@ def _landed(st: os.stat_result) -> Landed:
 
 
 class Materializer:
-    def __init__(self, store: ObjectStore, root: Path, scratch: Path) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        root: Path,
+        scratch: Path,
+        follow_symlinks: bool = False,
+        expected: Mapping[str, FileStat | None] | None = None,
+    ) -> None:
+        """`expected`: path -> the file it was planned against (None: absent); a target
+        found otherwise just before its rename is not written (`None` in the results).
+        Paths it does not name are not checked."""
         self.store = store
         self.root = str(root)
         self.scratch = scratch
         self.journal = scratch / "dirs"
+        self.dirs = WorkspaceDirs(self.root, follow_symlinks)
+        self.expected = expected
         self._counter = itertools.count(1)
         self._pid = os.getpid()
-        self._dirs: set[str] = {""}
         self._journaled: set[str] = set()
         self._log: BinaryIO | None = None
 
@@ -76,7 +94,7 @@ class Materializer:
         workspace lock, so no live checkout owns them)."""
         with contextlib.suppress(FileNotFoundError):
             for line in self.journal.read_bytes().splitlines():
-                _clear_temporary(os.path.join(self.root, os.fsdecode(line)))
+                self._clear_temporary(os.fsdecode(line))
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
 
@@ -84,9 +102,12 @@ class Materializer:
         if self._log is not None:
             self._log.close()
             self._log = None
+        self.dirs.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def write_many(self, wants: list[Want], progress: Progress | None = None) -> list[Landed]:
+    def write_many(
+        self, wants: list[Want], progress: Progress | None = None
+    ) -> list[Landed | None]:
         """`write` for many files. Small files are read from the packs a batch at a time
         (neighbours in one call) and written on WORKERS threads: creating, writing and
         renaming a small file is mostly system-call time, which threads overlap. With
@@ -103,7 +124,7 @@ class Materializer:
         own = [w for i, w in enumerate(wants) if i not in mine]
         written, reply = share(
             lambda: self._write_all(own, progress),
-            lambda: [list(x) for x in self._forked_write(theirs)],
+            lambda: [None if x is None else list(x) for x in self._forked_write(theirs)],
             die_with_parent=True,  # it writes too: it must not outlive the lock
         )
         results = dict(zip((id(w) for w in own), written, strict=True))
@@ -112,10 +133,10 @@ class Materializer:
         elif progress is not None:
             progress(sum(max(w.size, 0) for w in theirs))
         for want, row in zip(theirs, reply, strict=True):
-            results[id(want)] = Landed(*row)
+            results[id(want)] = None if row is None else Landed(*row)
         return [results[id(w)] for w in wants]
 
-    def _forked_write(self, wants: list[Want]) -> list[Landed]:
+    def _forked_write(self, wants: list[Want]) -> list[Landed | None]:
         """The forked process's share: its temporary names carry its own pid, so they
         never meet the parent's in a directory both write to."""
         self._pid = os.getpid()
@@ -127,8 +148,8 @@ class Materializer:
         loc = self.store.known(want.id)
         return want.kind == "file" and loc is not None and loc.entry.kind is Kind.CHUNK
 
-    def _write_all(self, wants: list[Want], progress: Progress | None) -> list[Landed]:
-        results: list[Landed] = []
+    def _write_all(self, wants: list[Want], progress: Progress | None) -> list[Landed | None]:
+        results: list[Landed | None] = []
         for start in range(0, len(wants), BATCH):
             batch = wants[start : start + BATCH]
             small = read_small(self.store, [w.id for w in batch if w.kind == "file"])
@@ -137,7 +158,7 @@ class Materializer:
 
     def _write_batch(
         self, batch: list[Want], small: dict[bytes, bytes], progress: Progress | None
-    ) -> list[Landed]:
+    ) -> list[Landed | None]:
         results: list[Landed | None] = [None] * len(batch)
         failed: list[BaseException] = []
 
@@ -150,12 +171,9 @@ class Materializer:
                 want = batch[i]
                 data = small.get(want.id) if want.kind == "file" else None
                 try:
-                    if data is None:
-                        results[i] = self.write(want, progress)
-                    else:
-                        results[i] = self._write_bytes(want, data)
-                        if progress is not None:
-                            progress(len(data))
+                    results[i] = self.write(want, progress, data)
+                    if data is not None and progress is not None:
+                        progress(len(data))
                 except BaseException as exc:
                     failed.append(exc)
                     return
@@ -167,60 +185,75 @@ class Materializer:
             thread.join()
         if failed:
             raise failed[0]
-        return [r for r in results if r is not None]
+        return results
 
-    def _write_bytes(self, want: Want, data: bytes) -> Landed:
-        """`write` of content already read and verified, with as few calls as it takes."""
-        if want.size >= 0 and len(data) != want.size:
-            raise UnsafePathError(f"{want.path}: recorded size differs from its content")
-        parent = self.make_parents(want.path)
-        target = f"{self.root}/{want.path}"
-        tmp = self._temp_name(parent)
+    def write(
+        self, want: Want, progress: Progress | None = None, data: bytes | None = None
+    ) -> Landed | None:
+        """Write `want` atomically; the stat of the new file, or None when the target
+        changed since it was planned (it is kept as it is). `data`: the content, already
+        read and verified."""
+        parent, name = _split(want.path)
+        fd, owned = self.dirs.open(parent, create=True)
         try:
-            fd = os.open(tmp, _CREATE, 0o777 if want.executable else 0o666)
+            tmp = self._temp_name(parent)
             try:
-                write_all(fd, data)
-            finally:
-                os.close(fd)
-            os.replace(tmp, target)
-        except OSError as exc:
-            _remove(tmp)
-            full = disk_full(exc, target)
-            if full is None:
+                with disk_errors(want.path):
+                    self._write_temp(fd, tmp, want, progress, data)
+                    if not self._unchanged(fd, name, want.path):
+                        os.unlink(tmp, dir_fd=fd)
+                        return None
+                    os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=fd)
                 raise
-            raise full from None
-        except BaseException:
-            _remove(tmp)
-            raise
-        return _landed(os.lstat(target))
-
-    def write(self, want: Want, progress: Progress | None = None) -> Landed:
-        """Write `want` atomically; returns the stat of the new file."""
-        parent = self.make_parents(want.path)
-        target = f"{self.root}/{want.path}"
-        tmp = self._temp_name(parent)
-        try:
-            with disk_errors(target):
-                if want.kind == "symlink":
-                    _, data = self.store.get(want.id)
-                    os.symlink(os.fsdecode(data), tmp)
-                else:
-                    self._write_file(tmp, want, progress)
-            os.replace(tmp, target)
-        except BaseException:
-            _remove(tmp)
-            raise
-        return _landed(os.lstat(target))
-
-    def _write_file(self, tmp: str, want: Want, progress: Progress | None) -> None:
-        mode = 0o777 if want.executable else 0o666
-        fd = os.open(tmp, _CREATE, mode)
-        try:
-            written = write_file(self.store, want.id, fd, progress)
-            if want.size >= 0 and written != want.size:
-                raise UnsafePathError(f"{want.path}: recorded size differs from its content")
+            return _landed(os.stat(name, dir_fd=fd, follow_symlinks=False))
         finally:
-            os.close(fd)
+            if owned:
+                os.close(fd)
+
+    def _write_temp(
+        self, fd: int, tmp: str, want: Want, progress: Progress | None, data: bytes | None
+    ) -> None:
+        if want.kind == "symlink":
+            _, target = self.store.get(want.id)
+            os.symlink(os.fsdecode(target), tmp, dir_fd=fd)
+            return
+        out = os.open(tmp, _CREATE, 0o777 if want.executable else 0o666, dir_fd=fd)
+        try:
+            if data is not None:
+                write_all(out, data)
+                written = len(data)
+            else:
+                written = write_file(self.store, want.id, out, progress)
+        finally:
+            os.close(out)
+        if want.size >= 0 and written != want.size:
+            raise UnsafePathError(f"{want.path}: recorded size differs from its content")
+
+    def _unchanged(self, fd: int, name: str, path: str) -> bool:
+        """The target is as the plan saw it: the last look before it is replaced."""
+        if self.expected is None or path not in self.expected:
+            return True
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return True  # deleted meanwhile: nothing to lose
+        return self._as_planned(st, path)
+
+    def _as_planned(self, st: os.stat_result, path: str) -> bool:
+        if self.expected is None or path not in self.expected:
+            return True
+        seen = self.expected[path]
+        if seen is None:
+            return False  # created meanwhile
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == (
+            seen.size,
+            seen.mtime_ns,
+            seen.ino,
+            seen.ctime_ns,
+        )
 
     def _temp_name(self, parent: str) -> str:
         """A temporary name in the target's own directory: the rename never crosses file
@@ -231,50 +264,79 @@ class Materializer:
                 self._log = open(self.journal, "ab", buffering=0)  # noqa: SIM115
             self._log.write(os.fsencode(parent) + b"\n")
             self._journaled.add(parent)
-        where = f"{self.root}/{parent}" if parent else self.root
-        return f"{where}/{CHECKOUT_TEMP_PREFIX}{self._pid}-{next(self._counter)}.tmp"
+        return f"{CHECKOUT_TEMP_PREFIX}{self._pid}-{next(self._counter)}.tmp"
 
     def set_mode(self, path: str, executable: bool) -> Landed:
-        target = os.path.join(self.root, path)
-        current = stat.S_IMODE(os.lstat(target).st_mode)
-        # x where r is set, as git does: 0644 becomes 0755, 0600 becomes 0700.
-        os.chmod(target, current | ((current & 0o444) >> 2) if executable else current & ~0o111)
-        return _landed(os.lstat(target))
-
-    def make_parents(self, path: str) -> str:
-        """Create the directories above `path` and return its parent; each must be a real
-        directory (callers remove files and symlinks in the way first)."""
-        parent = path.rpartition("/")[0]
-        if parent in self._dirs:
-            return parent
-        built = ""
-        for name in parent.split("/"):
-            built = f"{built}/{name}" if built else name
-            if built in self._dirs:
-                continue
-            where = os.path.join(self.root, built)
-            try:
-                os.mkdir(where)
-            except FileExistsError:
-                if not stat.S_ISDIR(os.lstat(where).st_mode):
-                    raise UnsafePathError(
-                        f"{built} is in the way of {path} (a file or symlink, not a directory)"
-                    ) from None
-            self._dirs.add(built)
-        return parent
-
-    def remove(self, path: str) -> None:
-        """Delete a file, symlink or directory tree at `path` (never through a symlink)."""
-        target = os.path.join(self.root, path)
+        parent, name = _split(path)
+        fd, owned = self.dirs.open(parent, create=False)
         try:
-            st = os.lstat(target)
-        except FileNotFoundError:
-            return
-        if stat.S_ISDIR(st.st_mode):
-            shutil.rmtree(target)
-            self._dirs = {d for d in self._dirs if d != path and not d.startswith(path + "/")}
-        else:
-            os.unlink(target)
+            # O_PATH is enough for fstat and never follows a last-component symlink.
+            target = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            try:
+                st = os.fstat(target)
+                if not stat.S_ISREG(st.st_mode):
+                    raise UnsafePathError(f"{path} is no longer a regular file")
+                current = stat.S_IMODE(st.st_mode)
+                # x where r is set, as git does: 0644 becomes 0755, 0600 becomes 0700.
+                mode = current | ((current & 0o444) >> 2) if executable else current & ~0o111
+                os.chmod(f"/proc/self/fd/{target}", mode)
+                return _landed(os.fstat(target))
+            finally:
+                os.close(target)
+        finally:
+            if owned:
+                os.close(fd)
+
+    def remove(self, path: str) -> bool:
+        """Delete a file, symlink or directory tree at `path` (never through a symlink).
+        False, and nothing deleted, when the file is not as `expected` says."""
+        parent, name = _split(path)
+        try:
+            fd, owned = self.dirs.open(parent, create=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return True  # its directory is gone: so is it
+        try:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return True
+            if stat.S_ISDIR(st.st_mode):
+                self.dirs.forget(path)
+                # With dir_fd, rmtree walks by descriptors and never follows a symlink.
+                shutil.rmtree(name, dir_fd=fd)
+            elif not self._as_planned(st, path):
+                return False
+            else:
+                os.unlink(name, dir_fd=fd)
+            return True
+        finally:
+            if owned:
+                os.close(fd)
+
+    def _clear_temporary(self, directory: str) -> None:
+        with contextlib.suppress(OSError, UnsafePathError):
+            fd, owned = self.dirs.open(directory, create=False)
+            try:
+                for name in os.listdir(fd):
+                    if is_temporary(name):
+                        with contextlib.suppress(OSError):
+                            os.unlink(name, dir_fd=fd)
+            finally:
+                if owned:
+                    os.close(fd)
+
+
+def _split(path: str) -> tuple[str, str]:
+    """(parent, name) of a workspace path; `..`, `.` and empty components are refused
+    here too, whatever validated the path before (O_NOFOLLOW does not stop `..`)."""
+    parent, _, name = path.rpartition("/")
+    if (
+        name in _BAD_NAMES
+        or path[0] == "/"
+        or (parent and not _BAD_NAMES.isdisjoint(parent.split("/")))
+    ):
+        raise UnsafePathError(f"unsafe workspace path {path!r}")
+    return parent, name
 
 
 def _locked(progress: Progress) -> Progress:
@@ -287,19 +349,6 @@ def _locked(progress: Progress) -> Progress:
     return report
 
 
-def _clear_temporary(directory: str) -> None:
-    with contextlib.suppress(OSError), os.scandir(directory) as entries:
-        for entry in entries:
-            if is_temporary(entry.name):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-
-
 def is_temporary(name: str) -> bool:
     """A checkout's temporary file: never tracked, never reported, removed when found."""
     return name.startswith(CHECKOUT_TEMP_PREFIX) and name.endswith(".tmp")
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

@@ -499,11 +499,11 @@ def test_second_checkout_while_one_runs_is_refused(
 # -- 6, 7. what stands in the way --------------------------------------------------------
 
 
-@pytest.mark.parametrize("force", [False, True], ids=["save", "force"])
-@pytest.mark.parametrize("link", ["d", "d/sub", "d/a"], ids=["dir", "subdir", "file"])
-def test_symlink_in_the_way_is_replaced_never_written_through(
-    repo: Repo, workspace: Path, tmp_path: Path, cli, link: str, force: bool
-) -> None:
+def _link_setup(
+    repo: Repo, workspace: Path, tmp_path: Path, link: str
+) -> tuple[bytes, dict[str, bytes], Path, Path]:
+    """A recorded directory `d`, then `link` (inside it) replaced by a symlink to a
+    directory or file outside the workspace."""
     files = {"d/a": b"recorded a\n", "d/sub/b": b"recorded b\n", "d/sub/c": b"recorded c\n"}
     run = record(repo, workspace, files, ["d"])
     outside = tmp_path / "outside"
@@ -511,14 +511,22 @@ def test_symlink_in_the_way_is_replaced_never_written_through(
     for name, data in {"a": b"outside a\n", "b": b"outside b\n", "sub/b": b"outside b\n"}.items():
         (outside / name).write_bytes(data)
     target = outside / ("sub" if link == "d/sub" else "a" if link == "d/a" else "")
-    outside_before = state(outside)
-
     path = workspace / link
     if path.is_dir():
         shutil.rmtree(path)
     else:
         path.unlink()
     path.symlink_to(target)
+    return run, files, outside, target
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["save", "force"])
+def test_symlink_to_a_file_in_the_way_is_replaced_never_written_through(
+    repo: Repo, workspace: Path, tmp_path: Path, cli, force: bool
+) -> None:
+    run, files, outside, target = _link_setup(repo, workspace, tmp_path, "d/a")
+    outside_before = state(outside)
+    path = workspace / "d/a"
 
     args = ["checkout", "--json", *(["--force"] if force else []), run.hex()]
     result = as_json(cli(*args))
@@ -526,18 +534,50 @@ def test_symlink_in_the_way_is_replaced_never_written_through(
     assert state(outside) == outside_before, "checkout wrote through the symlink"
     assert not path.is_symlink()
     assert state(workspace) == {p: digest(d) for p, d in files.items()}
-    for parent in (workspace / "d", workspace / "d" / "sub"):
-        assert stat.S_ISDIR(os.lstat(parent).st_mode)
     saved = result["saved"]
     if force:
         assert saved == []
         return
-    assert [(s["path"], s["kind"]) for s in saved] == [(link, "symlink")]
+    assert [(s["path"], s["kind"]) for s in saved] == [("d/a", "symlink")]
     assert cli("cat-object", saved[0]["id"]).ok().stdout == os.fsencode(str(target))
     # and the saved snapshot puts the symlink back
     cli("checkout", result["saved_run"]).ok()
     assert path.is_symlink() and os.readlink(path) == str(target)
     assert state(outside) == outside_before
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["save", "force"])
+@pytest.mark.parametrize("link", ["d", "d/sub"], ids=["dir", "subdir"])
+def test_symlinked_directory_is_refused_naming_the_link(
+    repo: Repo, workspace: Path, tmp_path: Path, cli, link: str, force: bool
+) -> None:
+    """A recorded directory that became a symlink to a directory (moved to a bigger
+    disk): checkout refuses, names the link, and changes nothing on either side."""
+    run, _, outside, _ = _link_setup(repo, workspace, tmp_path, link)
+    outside_before, workspace_before = state(outside), state(workspace)
+    before = packs(repo.dir)
+
+    args = ["checkout", *(["--force"] if force else []), run.hex()]
+    cli(*args).clean_error(f"{link} is a symbolic link", "--follow-symlinks")
+
+    assert state(outside) == outside_before, "checkout wrote through the symlink"
+    assert state(workspace) == workspace_before
+    assert packs(repo.dir) == before, "a refused checkout stored something"
+
+
+@pytest.mark.parametrize("link", ["d", "d/sub"], ids=["dir", "subdir"])
+def test_follow_symlinks_writes_through_the_link(
+    repo: Repo, workspace: Path, tmp_path: Path, cli, link: str
+) -> None:
+    """The opt-in: the link stays, the recorded files land in the directory it names."""
+    run, files, outside, target = _link_setup(repo, workspace, tmp_path, link)
+
+    cli("checkout", "--follow-symlinks", run.hex()).ok()
+
+    assert (workspace / link).is_symlink() and os.readlink(workspace / link) == str(target)
+    for rel, data in files.items():
+        assert (workspace / rel).read_bytes() == data
+    assert (outside / "b").read_bytes() == b"outside b\n", "a file the run lacks changed"
 
 
 @pytest.mark.parametrize("ignored", ["__pycache__/x.pyc", "scratch.tmp"])
