@@ -10,7 +10,7 @@ import contextlib
 import os
 import sqlite3
 
-from mlvc.errors import MlvcError
+from mlvc.errors import DiskFullError, MlvcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -108,11 +108,28 @@ def connect(path: Path) -> sqlite3.Connection:
                 else "this repository was made by an older mlvc; it has no upgrade path yet",
             )
     except sqlite3.DatabaseError as exc:
+        if _no_space(exc, path):
+            raise DiskFullError(
+                f"no space left on the device holding {path}: the index cannot be opened",
+                hint="free some space and run the command again; the store is unchanged",
+            ) from None
         raise MlvcError(
             f"index {path} cannot be opened: {exc}",
             hint="move .mlvc/index.db aside and report this; the packs still hold every object",
         ) from None
     return db
+
+
+def _no_space(exc: sqlite3.DatabaseError, path: Path) -> bool:
+    """SQLite reports a full disk as SQLITE_FULL, or, when it cannot even make the WAL
+    index, as a plain I/O error: then the free space says what happened."""
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    try:
+        fs = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return fs.f_bavail * fs.f_frsize < 1 << 16
 
 
 def worktree(

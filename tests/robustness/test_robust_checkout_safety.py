@@ -210,3 +210,30 @@ def test_a_full_device_during_checkout_names_the_half_switched_state(
     assert (workspace / "a/small").read_bytes() == b"one\n"
     cli("checkout", first.hex()).ok()
     assert cli("status").ok().stdout.startswith(b"clean")
+
+
+def test_a_full_device_under_the_store_is_named_not_a_damaged_index(
+    tmp_path: Path, cli, store_tools
+) -> None:
+    """SQLite cannot open its WAL on a full disk and says 'disk I/O error': the advice
+    must be to free space, not to move the index aside."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    with store_tools.tmpfs(disk, "16m"):
+        ws = disk / "ws"
+        subprocess.run(["git", "init", "-q", str(ws)], check=True)
+        cli("init", cwd=ws).ok()
+        (ws / "small").write_text("one\n")
+        cli("add", "small", cwd=ws).ok()
+        first = json.loads(cli("log", "--json", cwd=ws).ok().stdout)["runs"][0]["id"]
+        (ws / "small").write_text("two\n")
+        cli("add", "small", cwd=ws).ok()
+        filler = disk / "filler"
+        with open(filler, "wb") as handle, pytest.raises(OSError):
+            while True:
+                handle.write(b"\0" * MIB)
+        result = cli("checkout", first, cwd=ws).clean_error("no space left")
+        assert "aside" not in result.stderr
+        filler.unlink()
+        cli("checkout", first, cwd=ws).ok()
+        assert (ws / "small").read_text() == "one\n"
