@@ -161,6 +161,7 @@ class _Planner:
         self._stat_cache: dict[str, StatRow] | None = None
         self.plan = _Plan()
         self._kinds: dict[str, str | None] = {"": "dir"}
+        self._sound: set[str] = {""}  # directories known to be real all the way down
 
     def kind(self, path: str) -> str | None:
         """ "dir", "link" (a symlink to a directory), "other" or None (absent), as the
@@ -186,6 +187,9 @@ class _Planner:
         directory is refused (naming it) unless the user opted in to following it; a
         file or dangling link where a directory must go is planned for removal if
         `clear`."""
+        top = path.rpartition("/")[0]
+        if top in self._sound:
+            return True
         parts = path.split("/")
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
@@ -198,6 +202,8 @@ class _Planner:
                 if clear:
                     self.remove(parent)
                 return False
+        if not any(top == r or top.startswith(r + "/") for r in self.plan.removals):
+            self._sound.add(top)
         return True
 
     def want(self, want: Want) -> None:
