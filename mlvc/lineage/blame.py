@@ -17,7 +17,7 @@ from typing import Any
 from mlvc.errors import MlvcError, PathNotFoundError
 from mlvc.ids import Kind, ObjectId, file_id, short
 from mlvc.lineage.graph import GraphResult, RunCache, RunInfo, run_info, upstream
-from mlvc.lineage.resolve import ORDER, resolve_path_at
+from mlvc.lineage.resolve import resolve_path_at
 from mlvc.refs import Tags
 from mlvc.repo import Repo
 
@@ -101,9 +101,7 @@ def resolve_target(repo: Repo, text: str, cwd: Path) -> Target:
     if exists:
         rel = repo.relpath(Path(text), cwd)
         if local.is_dir() and not local.is_symlink():
-            recorded = repo.index.db.execute(
-                "SELECT 1 FROM path_versions WHERE path = ? LIMIT 1", (rel,)
-            ).fetchone()
+            recorded = repo.index.history.is_recorded(rel)
             raise UnsupportedContentError(
                 f"{rel or '.'} is a directory: blame a file in it",
                 hint=f"'mlvc blame {text}@' blames its last recorded version" if recorded else None,
@@ -136,26 +134,12 @@ def _workspace(repo: Repo, text: str, local: Path, rel: str) -> Target:
 
 def _producer(repo: Repo, oid: bytes, path: str, until: bytes | None = None) -> ObjectId | None:
     """The latest run that wrote `oid` at `path` (started no later than run `until`)."""
-    bound = ""
-    args: tuple[bytes | str, ...] = (oid, path)
-    if until is not None:
-        bound = " AND (r.started, r.id) <= (SELECT started, id FROM runs WHERE id = ?)"
-        args = (*args, until)
-    row = repo.index.db.execute(
-        "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
-        f" WHERE v.id = ? AND v.path = ?{bound} {ORDER} LIMIT 1",
-        args,
-    ).fetchone()
-    return None if row is None else ObjectId(row[0])
+    return repo.index.history.writer_of(oid, path, until)
 
 
 def _unrecorded(repo: Repo, text: str, rel: str, oid: bytes) -> ProducerNotFoundError:
-    db = repo.index.db
-    last = db.execute(
-        "SELECT r.id, r.kind, v.kind FROM path_versions v JOIN runs r ON r.seq = v.seq"
-        f" WHERE v.path = ? {ORDER} LIMIT 1",
-        (rel,),
-    ).fetchone()
+    history = repo.index.history
+    last = history.newest_version_of(rel)
     if last is not None and last[2] != "removed":
         return ProducerNotFoundError(
             f"no recorded run produced the current content of {rel}: it is modified since its"
@@ -163,12 +147,10 @@ def _unrecorded(repo: Repo, text: str, rel: str, oid: bytes) -> ProducerNotFound
             hint=f"'mlvc blame {text}@' blames the recorded version; 'mlvc add {text}' records"
             " this one",
         )
-    reader = db.execute(
-        "SELECT r.id FROM inputs i JOIN runs r ON r.seq = i.seq"
-        f" WHERE i.path = ? AND i.id = ? {ORDER} LIMIT 1",
-        (rel, oid),
-    ).fetchone()
-    read = f" (run {short(reader[0])} read it, but nothing recorded had made it)" if reader else ""
+    readers = history.readers(rel, oid)
+    read = ""
+    if readers:
+        read = f" (run {short(readers[0])} read it, but nothing recorded had made it)"
     return ProducerNotFoundError(
         f"no recorded run produced {rel}{read}",
         hint=f"record it with 'mlvc add {text}', or make it with 'mlvc run'",
@@ -197,17 +179,13 @@ def _content(repo: Repo, text: str) -> Target:
     oid = repo.store.resolve(text)
     if repo.store.kind(oid) is Kind.RUN:
         return Target(None, oid, "run", 0, oid, "id")
-    row = repo.index.db.execute(
-        "SELECT r.id, v.path, v.kind, v.size FROM path_versions v JOIN runs r ON r.seq = v.seq"
-        f" WHERE v.id = ? {ORDER} LIMIT 1",
-        (oid,),
-    ).fetchone()
+    row = repo.index.history.newest_writer_of_content(oid)
     if row is None:
         raise ProducerNotFoundError(
             f"no recorded run produced content {short(oid)}",
             hint="it may be a chunk of a larger file, or data only read; see 'mlvc log'",
         )
-    return Target(row[1], oid, row[2], row[3], ObjectId(row[0]), "id")
+    return Target(row.path, oid, row.kind, row.size, row.run, "id")
 
 
 # -- versions of one path -------------------------------------------------------------
@@ -226,12 +204,8 @@ def _history(repo: Repo, target: Target, option: str) -> list[_Version]:
     if target.path is None or target.kind != "file":
         what = "a run" if target.path is None else f"{target.path} (a {target.kind})"
         raise UnsupportedContentError(f"{option} needs a file, and {what} is not one")
-    rows = repo.index.db.execute(
-        "SELECT r.id, v.id, v.kind, v.size FROM path_versions v JOIN runs r ON r.seq = v.seq"
-        " WHERE v.path = ? ORDER BY r.started, r.id",
-        (target.path,),
-    ).fetchall()
-    versions = [_Version(ObjectId(r[0]), r[1], r[2], r[3]) for r in rows]
+    rows = repo.index.history.versions_oldest_first(target.path)
+    versions = [_Version(r.run, r.id or b"", r.kind, r.size) for r in rows]
     ends = [i for i, v in enumerate(versions) if v.run == target.producer and v.id == target.id]
     if not ends:
         raise ProducerNotFoundError(

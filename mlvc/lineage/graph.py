@@ -16,7 +16,7 @@ from typing import Any
 
 from mlvc.errors import MlvcError, ObjectNotFoundError, UnsafePathError
 from mlvc.ids import ObjectId
-from mlvc.lineage.resolve import ORDER, latest_producer, load_run, resolve_run
+from mlvc.lineage.resolve import latest_producer, load_run, resolve_run
 from mlvc.objects import Run
 from mlvc.refs import Tags
 from mlvc.repo import Repo
@@ -200,17 +200,14 @@ def lineage(repo: Repo, target: str | None, cwd: Path) -> GraphResult:
         rel = repo.relpath(Path(target), cwd)
     except UnsafePathError:
         return upstream(repo, [resolve_run(repo, target)])
-    recorded = repo.index.db.execute(
-        "SELECT 1 FROM path_versions WHERE path = ? LIMIT 1", (rel,)
-    ).fetchone()
+    recorded = repo.index.history.is_recorded(rel)
     start = latest_producer(repo, rel) if rel and recorded else resolve_run(repo, target)
     return upstream(repo, [start])
 
 
 def history(repo: Repo, runs: RunCache | None = None) -> GraphResult:
     """The whole recorded history, most recent run first."""
-    rows = repo.index.db.execute(f"SELECT r.id FROM runs r {ORDER}").fetchall()
-    return upstream(repo, [ObjectId(row[0]) for row in rows], None, runs)
+    return upstream(repo, repo.index.history.run_ids(ok_only=False), None, runs)
 
 
 # -- export ---------------------------------------------------------------------------

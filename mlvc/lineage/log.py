@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlvc.ids import ObjectId
-from mlvc.lineage.resolve import ORDER, flatten_tree, load_run
+from mlvc.lineage.resolve import flatten_tree, load_run
 from mlvc.refs import Tags
 from mlvc.repo import Repo
 
@@ -33,30 +33,13 @@ def log_runs(
     owner: str | None = None,
     include_all: bool = False,
 ) -> list[RunSummary]:
-    where: list[str] = []
-    args: list[Any] = []
-    if not include_all:
-        where.append("r.status = 'ok'")
-    if since:
-        where.append("r.started >= ?")
-        args.append(since)
-    if owner:
-        where.append("r.owner = ?")
-        args.append(owner)
-    sql = "SELECT r.id FROM runs r"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" {ORDER}"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
     tags = Tags(repo.dir).pointing_at()
     found = []
-    for (oid,) in repo.index.db.execute(sql, args).fetchall():
+    for oid in repo.index.history.run_ids(limit, since, owner, ok_only=not include_all):
         run = load_run(repo, oid)
         found.append(
             RunSummary(
-                ObjectId(oid),
+                oid,
                 run.kind,
                 run.started,
                 run.ended,
@@ -96,11 +79,7 @@ def log_path(repo: Repo, path: str, consumers: bool = False) -> list[PathVersion
     before. A directory that was never an output itself is shown through the files
     under it that runs wrote."""
     path = path.strip("/")
-    rows = repo.index.db.execute(
-        "SELECT v.path, v.id, v.kind, v.size, r.id FROM path_versions v"
-        f" JOIN runs r ON r.seq = v.seq WHERE v.path = ? {ORDER}",
-        (path,),
-    ).fetchall()
+    rows: list[tuple[Any, ...]] = list(repo.index.history.versions(path))
     if not rows:
         rows = _under(repo, path)
     versions = [_version(repo, row, consumers) for row in rows]
@@ -113,16 +92,10 @@ def log_path(repo: Repo, path: str, consumers: bool = False) -> list[PathVersion
 def _under(repo: Repo, path: str) -> list[tuple[Any, ...]]:
     """Versions of a directory assembled from the files runs wrote under it: one row per
     run, as a pseudo-version of kind 'dir' listing those files."""
-    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
-    rows = repo.index.db.execute(
-        "SELECT v.path, v.id, v.kind, v.size, r.id FROM path_versions v"
-        f" JOIN runs r ON r.seq = v.seq WHERE v.path GLOB ? {ORDER}",
-        (f"{escaped}/*",),
-    ).fetchall()
     grouped: dict[bytes, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        if row[2] != "tree":  # a subdirectory's own row: its files are listed already
-            grouped.setdefault(row[4], []).append(row)
+    for row in repo.index.history.versions_under(path):
+        if row.kind != "tree":  # a subdirectory's own row: its files are listed already
+            grouped.setdefault(row.run, []).append(row)
     return [
         (path, None, "dir", sum(r[3] for r in group), run, [r[0] for r in group])
         for run, group in grouped.items()
@@ -155,22 +128,13 @@ def _version(repo: Repo, row: tuple[Any, ...], consumers: bool) -> PathVersion:
 def _consumers(repo: Repo, path: str, oid: bytes, kind: str) -> list[ObjectId]:
     """Runs that read this version: the path itself, or for a tree any file inside it
     at the content this tree holds."""
-    rows = repo.index.db.execute(
-        "SELECT r.id FROM inputs i JOIN runs r ON r.seq = i.seq"
-        f" WHERE i.path = ? AND i.id = ? {ORDER}",
-        (path, oid),
-    ).fetchall()
+    readers = repo.index.history.readers(path, oid)
     if kind == "tree":
         files = {f"{path}/{rel}": rec.id for rel, rec in flatten_tree(repo, oid).items()}
-        escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
-        for run_id, in_path, in_id in repo.index.db.execute(
-            "SELECT r.id, i.path, i.id FROM inputs i JOIN runs r ON r.seq = i.seq"
-            f" WHERE i.path GLOB ? {ORDER}",
-            (f"{escaped}/*",),
-        ):
+        for run_id, in_path, in_id in repo.index.history.reads_under(path):
             if files.get(in_path) == in_id:
-                rows.append((run_id,))
-    return [ObjectId(r) for r in dict.fromkeys(r[0] for r in rows)]
+                readers.append(run_id)
+    return list(dict.fromkeys(readers))
 
 
 def _with_changes(repo: Repo, version: PathVersion, older: PathVersion | None) -> PathVersion:

@@ -17,7 +17,6 @@ from mlvc.refs import Tags
 from mlvc.repo import Repo
 
 _LATEST = re.compile(r"latest(?:~(\d+))?")
-ORDER = "ORDER BY r.started DESC, r.id DESC"
 
 
 class UnknownRefError(MlvcError):
@@ -55,25 +54,19 @@ def resolve_run(repo: Repo, text: str) -> ObjectId:
 
 
 def _nth_latest(repo: Repo, n: int, text: str) -> ObjectId:
-    row = repo.index.db.execute(
-        f"SELECT r.id FROM runs r {ORDER} LIMIT 1 OFFSET ?", (n,)
-    ).fetchone()
-    if row is None:
+    oid = repo.index.history.nth_latest(n)
+    if oid is None:
         raise UnknownRefError(f"'{text}': there are not that many runs")
-    return ObjectId(row[0])
+    return oid
 
 
 def latest_producer(repo: Repo, path: str) -> ObjectId:
-    row = repo.index.db.execute(
-        "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
-        f" WHERE v.path = ? AND v.kind != 'removed' {ORDER} LIMIT 1",
-        (path,),
-    ).fetchone()
-    if row is None:
+    oid = repo.index.history.latest_writer(path)
+    if oid is None:
         raise UnknownRefError(
             f"no recorded run produced {path}", hint="see 'mlvc log' for what was recorded"
         )
-    return ObjectId(row[0])
+    return oid
 
 
 def load_run(repo: Repo, oid: bytes) -> Run:

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.db import connect, worktree
 from mlvc.store.entry import Entry
+from mlvc.store.history import History, glob_under
 
 _KINDS = {int(k): k for k in Kind}  # a dict lookup: Kind(n) costs a microsecond per row
 
@@ -47,6 +48,7 @@ class Index:
         """`db`: an open connection to `path` (from `mlvc.store.db.connect`) to adopt."""
         self.path = path
         self.db = db if db is not None else connect(path)
+        self.history = History(self.db)
         self._packs: dict[int, str] = {}
 
     def close(self) -> None:
@@ -173,19 +175,13 @@ class Index:
         )
 
     def producer_of(self, oid: bytes, path: str) -> ObjectId | None:
-        """The latest run or snapshot that wrote this exact content at this path. Content
-        found only at another path (a copy) is not taken as produced there."""
-        row = self.db.execute(
-            "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
-            " WHERE v.id = ? AND v.path = ? ORDER BY r.started DESC, r.id DESC LIMIT 1",
-            (oid, path),
-        ).fetchone()
-        return None if row is None else ObjectId(row[0])
+        """The latest run or snapshot that wrote this exact content at this path."""
+        return self.history.writer_of(oid, path)
 
     def is_tracked(self, path: str) -> bool:
         row = self.db.execute(
             "SELECT 1 FROM tracked WHERE path = ? OR root = ? OR path GLOB ? LIMIT 1",
-            (path, path, _glob_under(path)),
+            (path, path, glob_under(path)),
         ).fetchone()
         return row is not None
 
@@ -200,7 +196,7 @@ class Index:
         self._bump()
         self.db.execute(
             "DELETE FROM tracked WHERE root = ? OR root GLOB ? OR path = ? OR path GLOB ?",
-            (root, _glob_under(root), root, _glob_under(root)),
+            (root, glob_under(root), root, glob_under(root)),
         )
         self.db.executemany(
             "INSERT OR REPLACE INTO tracked VALUES (?, ?, ?, ?, ?)",
@@ -232,8 +228,3 @@ class Index:
     def rollback(self) -> None:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
-
-
-def _glob_under(path: str) -> str:
-    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
-    return f"{escaped}/*"

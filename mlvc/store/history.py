@@ -1,0 +1,155 @@
+"""Queries over the lineage tables of the index (`runs`, `path_versions`, `inputs`): the
+only SQL the lineage commands need, so the row format stays the store's business.
+
+Runs are ordered by (start time, id), never by insertion order: a rebuilt index must give
+the same answers, and concurrent runs may be indexed in either order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, NamedTuple
+
+from mlvc.ids import ObjectId
+
+NEWEST_FIRST = "ORDER BY r.started DESC, r.id DESC"
+_VERSIONS = (
+    "SELECT v.path, v.id, v.kind, v.size, r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
+)
+
+
+class VersionRow(NamedTuple):
+    """One recorded version of a path: `id` is None (and kind `removed`) for a deletion."""
+
+    path: str
+    id: bytes | None
+    kind: str
+    size: int
+    run: ObjectId
+
+
+def glob_under(path: str) -> str:
+    """A GLOB pattern for everything below `path` (its own wildcards escaped)."""
+    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
+    return f"{escaped}/*"
+
+
+class History:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def run_ids(
+        self,
+        limit: int | None = None,
+        since: str | None = None,
+        owner: str | None = None,
+        ok_only: bool = True,
+    ) -> list[ObjectId]:
+        """Runs newest first, filtered."""
+        where: list[str] = []
+        args: list[Any] = []
+        if ok_only:
+            where.append("r.status = 'ok'")
+        if since:
+            where.append("r.started >= ?")
+            args.append(since)
+        if owner:
+            where.append("r.owner = ?")
+            args.append(owner)
+        sql = "SELECT r.id FROM runs r"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" {NEWEST_FIRST}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [ObjectId(row[0]) for row in self.db.execute(sql, args)]
+
+    def nth_latest(self, n: int) -> ObjectId | None:
+        row = self.db.execute(
+            f"SELECT r.id FROM runs r {NEWEST_FIRST} LIMIT 1 OFFSET ?", (n,)
+        ).fetchone()
+        return None if row is None else ObjectId(row[0])
+
+    def is_recorded(self, path: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM path_versions WHERE path = ? LIMIT 1", (path,)
+        ).fetchone()
+        return row is not None
+
+    def versions(self, path: str) -> list[VersionRow]:
+        """Every version of `path`, newest first."""
+        rows = self.db.execute(f"{_VERSIONS} WHERE v.path = ? {NEWEST_FIRST}", (path,))
+        return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]
+
+    def versions_under(self, path: str) -> list[VersionRow]:
+        """Every version of every path below the directory `path`, newest first."""
+        rows = self.db.execute(
+            f"{_VERSIONS} WHERE v.path GLOB ? {NEWEST_FIRST}", (glob_under(path),)
+        )
+        return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]
+
+    def latest_writer(self, path: str) -> ObjectId | None:
+        """The newest run that wrote `path` (a deletion does not count)."""
+        row = self.db.execute(
+            "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
+            f" WHERE v.path = ? AND v.kind != 'removed' {NEWEST_FIRST} LIMIT 1",
+            (path,),
+        ).fetchone()
+        return None if row is None else ObjectId(row[0])
+
+    def writer_of(self, oid: bytes, path: str, until: bytes | None = None) -> ObjectId | None:
+        """The newest run that wrote this exact content at this path (started no later
+        than run `until`). Content found only at another path (a copy) does not count."""
+        bound = ""
+        args: tuple[bytes | str, ...] = (oid, path)
+        if until is not None:
+            bound = " AND (r.started, r.id) <= (SELECT started, id FROM runs WHERE id = ?)"
+            args = (*args, until)
+        row = self.db.execute(
+            "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
+            f" WHERE v.id = ? AND v.path = ?{bound} {NEWEST_FIRST} LIMIT 1",
+            args,
+        ).fetchone()
+        return None if row is None else ObjectId(row[0])
+
+    def newest_version_of(self, path: str) -> tuple[ObjectId, str, str] | None:
+        """(run, run kind, version kind) of the newest version of `path`."""
+        row = self.db.execute(
+            "SELECT r.id, r.kind, v.kind FROM path_versions v JOIN runs r ON r.seq = v.seq"
+            f" WHERE v.path = ? {NEWEST_FIRST} LIMIT 1",
+            (path,),
+        ).fetchone()
+        return None if row is None else (ObjectId(row[0]), row[1], row[2])
+
+    def newest_writer_of_content(self, oid: bytes) -> VersionRow | None:
+        """The newest version of any path holding this content."""
+        row = self.db.execute(
+            f"{_VERSIONS} WHERE v.id = ? {NEWEST_FIRST} LIMIT 1", (oid,)
+        ).fetchone()
+        if row is None:
+            return None
+        path, version, kind, size, run = row
+        return VersionRow(path, version, kind, size, ObjectId(run))
+
+    def readers(self, path: str, oid: bytes) -> list[ObjectId]:
+        """Runs that read this content at this path, newest first."""
+        rows = self.db.execute(
+            "SELECT r.id FROM inputs i JOIN runs r ON r.seq = i.seq"
+            f" WHERE i.path = ? AND i.id = ? {NEWEST_FIRST}",
+            (path, oid),
+        )
+        return [ObjectId(row[0]) for row in rows]
+
+    def reads_under(self, path: str) -> list[tuple[ObjectId, str, bytes]]:
+        """(run, path, content id) of every read below the directory `path`, newest first."""
+        rows = self.db.execute(
+            "SELECT r.id, i.path, i.id FROM inputs i JOIN runs r ON r.seq = i.seq"
+            f" WHERE i.path GLOB ? {NEWEST_FIRST}",
+            (glob_under(path),),
+        )
+        return [(ObjectId(r), p, i) for r, p, i in rows]
+
+    def versions_oldest_first(self, path: str) -> list[VersionRow]:
+        rows = self.db.execute(f"{_VERSIONS} WHERE v.path = ? ORDER BY r.started, r.id", (path,))
+        return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]
