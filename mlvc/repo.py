@@ -30,11 +30,19 @@ def find_root(start: Path) -> Path | None:
 
 
 class Repo:
-    def __init__(self, root: Path, config: Config | None = None, store: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        config: Config | None = None,
+        store: Path | None = None,
+        index_name: str = "index.db",
+    ) -> None:
         """`store`: the .mlvc directory, when it is not `root/.mlvc` (a reproduction runs
-        in a scratch workspace and records into the original store)."""
+        in a scratch workspace and records into the original store). `index_name`: the
+        index database in it (a rebuild writes a new one beside the old)."""
         self.root = root
         self.dir = store if store is not None else root / DIRNAME
+        self.index_path = self.dir / index_name
         if config is not None:
             self.__dict__["config"] = config
 
@@ -93,13 +101,13 @@ class Repo:
         `status` needs no more (and skips importing the rest)."""
         from mlvc.store.db import connect
 
-        return connect(self.dir / "index.db")
+        return connect(self.index_path)
 
     @cached_property
     def index(self) -> Index:
         from mlvc.store.index import Index
 
-        return Index(self.dir / "index.db", self.db)
+        return Index(self.index_path, self.db)
 
     @cached_property
     def store(self) -> ObjectStore:

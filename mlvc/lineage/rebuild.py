@@ -15,10 +15,8 @@ from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind
 from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
-from mlvc.recorder import REMOVED, owner_name
 from mlvc.repo import Repo
-from mlvc.store.index import Index, TrackedFile
-from mlvc.store.objectstore import ObjectStore
+from mlvc.store.index import TrackedFile
 from mlvc.store.pack import read_table
 
 
@@ -35,8 +33,8 @@ def rebuild(repo: Repo) -> RebuildResult:
     tmp = repo.dir / "index.rebuild.db"
     for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
         leftover.unlink(missing_ok=True)
-    index = Index(tmp)
-    store = ObjectStore(repo.dir / "packs", index, repo.config.chunking)
+    scratch = Repo(repo.root, repo.config, index_name=tmp.name)
+    index, store = scratch.index, scratch.store
     skipped: list[str] = []
     packs = runs = 0
     try:
@@ -58,20 +56,17 @@ def rebuild(repo: Repo) -> RebuildResult:
             _, data = store.get(oid)
             loaded.append((oid, Run.decode(data, f"run {oid.hex()[:12]}")))
         loaded.sort(key=lambda item: (item[1].started, item[0]))
-        scratch = Repo(repo.root, repo.config)
-        scratch.__dict__["index"], scratch.__dict__["store"] = index, store
         for oid, run in loaded:
-            _replay(scratch, index, oid, run)
+            _replay(scratch, oid, run)
             runs += 1
         objects = index.count_objects()
         index.commit()
     except BaseException:
         index.rollback()
-        index.close()
+        scratch.close()
         tmp.unlink(missing_ok=True)
         raise
-    store.close()
-    index.close()
+    scratch.close()
     repo.close()
     for stale in ("index.db-wal", "index.db-shm", "worktree.msgpack"):
         (repo.dir / stale).unlink(missing_ok=True)
@@ -79,22 +74,19 @@ def rebuild(repo: Repo) -> RebuildResult:
     return RebuildResult(packs, objects, runs, skipped)
 
 
-def _replay(repo: Repo, index: Index, oid: bytes, run: Run) -> None:
-    """What recorder.record wrote for this run, derived from the run object alone."""
-    seq = index.add_run(oid, run.kind, run.started, run.status, owner_name(run.owner))
+def _replay(repo: Repo, oid: bytes, run: Run) -> None:
+    """What `record` wrote for this run, derived from the run object alone."""
+    tracked: dict[str, list[TrackedFile]] = {}
     for path, out in run.outputs.items():
-        versions: list[tuple[str, bytes, str, int]] = [(path, out.id, out.kind, out.size)]
-        files = [TrackedFile(path, path, out.id, out.kind, out.size)]
+        tracked[path] = [TrackedFile(path, path, out.id, out.kind, out.size)]
         if out.kind == "tree":
-            files = [
+            tracked[path] = [
                 TrackedFile(f"{path}/{rel}", path, rec.id, rec.kind, rec.size)
                 for rel, rec in flatten_tree(repo, out.id).items()
             ]
-            versions += [(f.path, f.id, f.kind, f.size) for f in files]
-        index.add_path_versions(seq, versions)
-        index.replace_tracked(path, files)
+    inside = {p: [(f.path, f.id, f.kind, f.size) for f in files] for p, files in tracked.items()}
+    repo.index.add_run_rows(oid, run, inside)
+    for path, files in tracked.items():
+        repo.index.replace_tracked(path, files)
     for path in run.removed:
-        index.add_path_versions(seq, [(path, REMOVED, "removed", 0)])
-        index.replace_tracked(path, [])
-    for path, inp in run.inputs.items():
-        index.add_input(seq, path, inp.id, inp.producer_run)
+        repo.index.replace_tracked(path, [])

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.db import connect, worktree
 from mlvc.store.entry import Entry
 from mlvc.store.history import History, glob_under
 
+if TYPE_CHECKING:
+    from mlvc.objects import Run
+
 _KINDS = {int(k): k for k in Kind}  # a dict lookup: Kind(n) costs a microsecond per row
+REMOVED = b""  # the id of a path version that records a deletion
+FileRow = tuple[str, bytes, str, int]  # (path, id, kind, size) of a file inside a tree
+
+
+def owner_name(owner: Mapping[str, object]) -> str:
+    """The `owner` column of a run: its OS user name."""
+    return str(owner.get("user") or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +183,23 @@ class Index:
         self.db.execute(
             "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?)", (seq, path, oid, producer)
         )
+
+    def add_run_rows(
+        self, run_id: bytes, run: Run, inside: Mapping[str, Iterable[FileRow]]
+    ) -> None:
+        """A run's lineage rows: its own, a path version per output (and per file inside
+        an output tree, from `inside`), one per removed path, and its input edges. The
+        one place these rows are made, by `record` and by `index rebuild` alike."""
+        seq = self.add_run(run_id, run.kind, run.started, run.status, owner_name(run.owner))
+        versions: list[FileRow] = [
+            (path, out.id, out.kind, out.size) for path, out in run.outputs.items()
+        ]
+        for path in run.outputs:
+            versions += [row for row in inside.get(path, ()) if row[0] != path]
+        versions += [(path, REMOVED, "removed", 0) for path in run.removed]
+        self.add_path_versions(seq, versions)
+        for path, inp in run.inputs.items():
+            self.add_input(seq, path, inp.id, inp.producer_run)
 
     def producer_of(self, oid: bytes, path: str) -> ObjectId | None:
         """The latest run or snapshot that wrote this exact content at this path."""
