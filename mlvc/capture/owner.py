@@ -1,4 +1,9 @@
-"""Who ran a run: OS user, host, git identity, and the CI job when there is one."""
+"""Who ran a run: OS user, host, git identity, and the CI job when there is one.
+
+The one place the OS user is named: runs, snapshots and tag moves all record `os_user`,
+so `log --owner` never splits one person in two. Cheap to import (git and URL handling
+load on use): `add` and `checkout` name their owner on the fast path.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,10 @@ import os
 import pwd
 import socket
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlvc.capture.gitinfo import run_git, strip_credentials
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CI_FIELDS = ("run_id", "job", "repository", "actor", "url")
 
@@ -92,12 +97,17 @@ def owner(env: Mapping[str, str], workspace: Path) -> dict[str, Any]:
     """The OS user, host name, git user.name/user.email (as seen from `workspace`) and CI job."""
     git_name, git_email = _git_identity(workspace, env)
     return {
-        "user": _os_user(env),
+        "user": os_user(env),
         "host": socket.gethostname(),
         "git_name": git_name,
         "git_email": git_email,
         "ci": ci_identity(env),
     }
+
+
+def local_owner(env: Mapping[str, str]) -> dict[str, str]:
+    """The OS user and host: the owner of a snapshot (`add`, or what checkout stored)."""
+    return {"user": os_user(env), "host": socket.gethostname()}
 
 
 def ci_identity(env: Mapping[str, str]) -> dict[str, str | None] | None:
@@ -118,11 +128,15 @@ def _github_run_url(env: Mapping[str, str]) -> str | None:
     repository, run_id = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
     if not (repository and run_id):
         return None
+    from mlvc.capture.gitinfo import strip_credentials
+
     return strip_credentials(f"{server.rstrip('/')}/{repository}/actions/runs/{run_id}")
 
 
 def _clean(value: str | None) -> str | None:
     # Repository and build URLs can embed a token (Jenkins' GIT_URL, Buildkite's repo).
+    from mlvc.capture.gitinfo import strip_credentials
+
     return strip_credentials(value) if value else None
 
 
@@ -130,7 +144,9 @@ def _is_set(value: str | None) -> bool:
     return value is not None and value.strip().lower() not in ("", "0", "false", "no")
 
 
-def _os_user(env: Mapping[str, str]) -> str:
+def os_user(env: Mapping[str, str]) -> str:
+    """The account's name from the password database (not $LOGNAME, which anyone can
+    set), else $USER/$LOGNAME, else the uid."""
     uid = os.getuid()
     try:
         return pwd.getpwuid(uid).pw_name
@@ -140,6 +156,8 @@ def _os_user(env: Mapping[str, str]) -> str:
 
 def _git_identity(workspace: Path, env: Mapping[str, str]) -> tuple[str | None, str | None]:
     """user.name and user.email in one git call; outside a repository, the global config."""
+    from mlvc.capture.gitinfo import run_git
+
     done = run_git(["config", "-z", "--get-regexp", r"^user\.(name|email)$"], workspace, env)
     if done is None or done.returncode != 0:  # no git, or neither key set (exit 1)
         return None, None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -166,10 +166,9 @@ def tag_command(
                 sys.stdout.write(f"{_when(m.time)}  {m.user}  {old} -> {new}{note}\n")
             return
         current = tags.get(name)
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = "unknown"
+        from mlvc.capture.owner import os_user
+
+        user = os_user(os.environ)
         if delete:
             if current is None:
                 raise MlvcError(f"tag {name} does not exist", hint="'mlvc tag' lists tags")

@@ -9,16 +9,12 @@ from mlvc.cli import render
 
 
 def owner() -> dict[str, str]:
-    """Who runs the command: recorded on every run and snapshot."""
-    import getpass
+    """Who runs the command: recorded on every snapshot."""
     import os
-    import socket
 
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return {"user": user, "host": socket.gethostname()}
+    from mlvc.capture.owner import local_owner
+
+    return local_owner(os.environ)
 
 
 def add_command(paths: list[Path], message: str, json: bool) -> None:
