@@ -28,8 +28,18 @@ if TYPE_CHECKING:
 FORK_MIN = 4096  # files: below this, forking and the pipe cost more than a process saves
 
 
+def worth_forking(count: int) -> bool:
+    """The one fork policy: a second process for FORK_MIN files or more, where `fork` exists."""
+    return count >= FORK_MIN and hasattr(os, "fork")
+
+
 class WorkerDied(MlvcError):
     """The worker ended without a readable reply (killed, or out of memory)."""
+
+
+class WorkerBug(Exception):
+    """The worker raised something other than an MlvcError: a bug, reported as one (exit 3
+    and a crash log) with the worker's own traceback in the message."""
 
 
 def share(
@@ -85,9 +95,13 @@ class Forked:
             if die_with_parent:
                 _die_with_parent()
             payload = msgpack.packb(["ok", work()])
-        except BaseException as exc:
-            hint = exc.hint if isinstance(exc, MlvcError) else None
-            payload = msgpack.packb(["error", f"{exc}", hint])
+        except MlvcError as exc:
+            payload = msgpack.packb(["error", exc.message, exc.hint])
+            code = 1
+        except BaseException:
+            import traceback
+
+            payload = msgpack.packb(["bug", traceback.format_exc(), None])
             code = 1
         try:
             write_all(write, payload)
@@ -112,6 +126,8 @@ class Forked:
             reply = msgpack.unpackb(b"".join(chunks))
         except (ValueError, msgpack.UnpackException):
             raise WorkerDied("a worker process died", hint="run the command again") from None
+        if reply[0] == "bug":
+            raise WorkerBug(f"a worker process failed:\n{reply[1]}")
         if reply[0] != "ok":
             raise MlvcError(reply[1], hint=reply[2])
         return reply[1]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from mlvc.errors import UnreadableFileError
-from mlvc.forked import FORK_MIN, share
+from mlvc.forked import share, worth_forking
 from mlvc.store.db import worktree
 
 TYPE_CHECKING = False
@@ -126,7 +126,7 @@ class _Walker:
 
     def walk(self, tops: list[str]) -> None:
         stack = tops[::-1]
-        if len(self.table) < FORK_MIN or not hasattr(os, "fork"):
+        if not worth_forking(len(self.table)):
             self._walk(stack)
             return
         while stack and len(stack) < SHARE_DIRS:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from mlvc.errors import UnsafePathError
-from mlvc.forked import FORK_MIN, share
+from mlvc.forked import share, worth_forking
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.fsutil import disk_errors, write_all
 from mlvc.store.objectstore import ObjectStore
@@ -115,7 +115,7 @@ class Materializer:
         Python around each system call then runs on two cores."""
         if progress is not None:
             progress = _locked(progress)
-        if len(wants) < FORK_MIN or not hasattr(os, "fork"):
+        if not worth_forking(len(wants)):
             return self._write_all(wants, progress)
         small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
         handed = small[len(small) // 2 :]

@@ -29,12 +29,12 @@ from typing import Any
 import blake3
 import pytest
 
+from mlvc.forked import FORK_MIN
 from mlvc.porcelain.add import add as lib_add
 from mlvc.repo import Repo
 from mlvc.store.compress import Codec
 from mlvc.store.pack import HEADER
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
-from mlvc.workspace.materialize import FORK_MIN
 
 OWNER = {"user": "robustness"}
 MIB = 1 << 20
