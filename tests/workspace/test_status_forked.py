@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mlvc import forked
 from mlvc.forked import Forked
 from mlvc.porcelain import status as status_mod
 from mlvc.repo import Repo
@@ -20,7 +21,7 @@ PER_DIR = 180  # 4,320 files: above FORK_MIN
 
 
 def _populate(workspace: Path) -> None:
-    assert DIRS * PER_DIR >= status_mod.FORK_MIN
+    assert DIRS * PER_DIR >= forked.FORK_MIN
     for d in range(DIRS):
         folder = workspace / "data" / f"d{d:02}"
         folder.mkdir(parents=True)
@@ -85,7 +86,7 @@ def test_the_two_process_walk_equals_the_one_process_walk(
     try:
         shared = status_mod.status(repo)
         assert forks == [1]
-        monkeypatch.setattr(status_mod, "FORK_MIN", 10**9)
+        monkeypatch.setattr(forked, "FORK_MIN", 10**9)
         alone = status_mod.status(repo)
     finally:
         repo.close()
