@@ -106,12 +106,13 @@ def _error(result: Any, *needles: str) -> None:
 
 
 def _refused(cli, tmp_path: Path, run: str, *needles: str, cwd: Path | None = None) -> None:
-    """show, checkout and reproduce each refuse `run`, naming it and the needles, and
+    """reproduce, checkout and show each refuse `run`, naming it and the needles, and
     leave every file under tmp_path (outside .mlvc/.git) as it was."""
     before = _tree(tmp_path)
-    for command in (("show", run), ("checkout", run), ("reproduce", run)):
-        _error(cli(*command, cwd=cwd), run[:12], *needles)
-    assert _tree(tmp_path) == before
+    for command in (("reproduce", run), ("checkout", run), ("show", run)):
+        result = cli(*command, cwd=cwd)
+        assert _tree(tmp_path) == before, result.describe()
+        _error(result, run[:12], *needles)
 
 
 # -- path fields, checked when the run is read ----------------------------------------
@@ -213,9 +214,10 @@ def test_patch_making_an_input_directory_a_symlink_is_refused(
     then wrote there."""
     forged = _forge(workspace, git_run, _with_patch(_symlink_patch("data", str(outside / "data"))))
     before = _tree(tmp_path)
-    _error(cli("reproduce", forged), forged[:12], "'data'", "'data/x.csv'", "symlink")
-    assert _tree(tmp_path) == before
+    result = cli("reproduce", forged)
     assert (outside / "data" / "x.csv").read_text() == "sentinel data/x.csv\n"
+    assert _tree(tmp_path) == before
+    _error(result, forged[:12], "'data'", "'data/x.csv'", "symlink")
 
 
 def test_checkout_code_refuses_the_same_patch_before_touching_the_workspace(
@@ -229,9 +231,10 @@ def test_checkout_code_refuses_the_same_patch_before_touching_the_workspace(
     head = git("rev-parse", "HEAD", cwd=workspace)
     before = _tree(tmp_path)
     for extra in ((), ("--inputs",)):
-        _error(cli("checkout", "--code", *extra, forged), forged[:12], "'data'", "symlink")
-        assert _tree(tmp_path) == before
+        result = cli("checkout", "--code", *extra, forged)
+        assert _tree(tmp_path) == before, result.describe()
         assert git("rev-parse", "HEAD", cwd=workspace) == head
+        _error(result, forged[:12], "'data'", "symlink")
 
 
 def test_patch_writing_into_the_mlvc_directory_is_refused(
@@ -247,9 +250,10 @@ def test_patch_writing_into_the_mlvc_directory_is_refused(
         b"+planted\n"
     )
     forged = _forge(workspace, git_run, _with_patch(patch))
-    _error(cli("checkout", "--code", forged), forged[:12], "'.mlvc/planted'")
-    _error(cli("reproduce", forged), forged[:12], "'.mlvc/planted'")
-    assert not (workspace / ".mlvc" / "planted").exists()
+    for command in (("checkout", "--code"), ("reproduce",)):
+        result = cli(*command, forged)
+        assert not (workspace / ".mlvc" / "planted").exists(), result.describe()
+        _error(result, forged[:12], "'.mlvc/planted'")
 
 
 def test_commit_with_a_symlink_above_an_input_is_refused(
@@ -288,6 +292,7 @@ def test_commit_with_a_symlink_above_an_input_is_refused(
 
     forged = _forge(workspace, git_run, change)
     before = _tree(tmp_path)
-    _error(cli("reproduce", forged), forged[:12], "'data/x.csv'", "symlink 'data'")
-    assert _tree(tmp_path) == before
+    result = cli("reproduce", forged)
     assert (outside / "data" / "x.csv").read_text() == "sentinel data/x.csv\n"
+    assert _tree(tmp_path) == before
+    _error(result, forged[:12], "'data/x.csv'", "symlink 'data'")
