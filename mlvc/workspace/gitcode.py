@@ -126,8 +126,8 @@ def _git(args: list[str], top: Path, env: Mapping[str, str]) -> Any:
 def guarded_paths(run: Run) -> list[str]:
     """The workspace paths mlvc writes for `run` after its code is in place: its inputs,
     outputs, removed paths and scripts, and its cwd; directories end in "/"."""
-    records = {**run.inputs, **run.outputs}
-    paths = [p + "/" if r.kind == "tree" else p for p, r in records.items()]
+    records = [*run.inputs.items(), *run.outputs.items()]
+    paths = [p + "/" if r.kind == "tree" else p for p, r in records]
     scripts = run.code.get("scripts")
     paths += [*run.removed, *(scripts if isinstance(scripts, dict) else {})]
     return paths if run.cwd == "." else [*paths, run.cwd + "/"]
