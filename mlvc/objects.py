@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -269,9 +270,10 @@ class Run:
         return value
 
     def encode(self) -> bytes:
-        for path in (*self.inputs, *self.outputs, *self.removed):
-            check_relpath(path)
-        return codec.encode(self.to_value())
+        value = self.to_value()
+        for name, path in path_fields(value):
+            check_path_field(name, path)
+        return codec.encode(value)
 
     @property
     def id(self) -> ObjectId:
@@ -293,10 +295,16 @@ class Run:
                 raise _fail(what, f"{name} is not a map")
         if not all(_strings(raw[name]) for name in ("command", "tags", "removed")):
             raise _fail(what, "command, tags and removed must be lists of strings")
-        if not isinstance(raw["external"], dict):
-            raise _fail(what, "external is not a map")
-        for path in raw["removed"]:
-            _safe_path(path, what)
+        if not all(isinstance(raw[name], dict) for name in ("external", "inputs", "outputs")):
+            raise _fail(what, "external, inputs and outputs must be maps")
+        for name, path in path_fields(raw):
+            try:
+                check_path_field(name, path)
+            except UnsafePathError as exc:
+                raise CorruptObjectError(
+                    f"{what}: {exc.message}",
+                    hint="the run was damaged or crafted; mlvc refuses to use it",
+                ) from None
         if raw["exit_code"] is not None and type(raw["exit_code"]) is not int:
             raise _fail(what, "exit_code is not an integer")
         return cls(
@@ -318,24 +326,52 @@ class Run:
         )
 
 
-def _safe_path(path: Any, what: str) -> None:
-    if not isinstance(path, str):
-        raise _fail(what, "a path is not a string")
+# The fields that may be "." (the workspace itself); every other path names an entry in it.
+_DOT_FIELDS = ("cwd", "code.toplevel")
+
+
+def path_fields(value: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every path a run's value holds, as (field, path): the one list that encode and
+    decode check, so no path reaches a filesystem call unchecked. `external` holds
+    absolute paths outside the workspace and `code.untracked` git-top paths; both are
+    shown, never used to touch a file, and are not in it."""
+    for name in ("inputs", "outputs", "removed"):
+        for path in value[name]:
+            yield name, path
+    yield "cwd", value["cwd"]
+    code = value["code"]
+    scripts = code.get("scripts", {})
+    if not isinstance(scripts, dict):
+        yield "code.scripts", scripts  # not a map of paths: refused as a bad path
+    else:
+        for path in scripts:
+            yield "code.scripts", path
+    if "toplevel" in code:
+        yield "code.toplevel", code["toplevel"]
+
+
+def check_path_field(name: str, path: Any) -> str:
+    """The rule for every path field of a run (see path_fields): a workspace-relative
+    POSIX path whose every component is a valid tree name (no "", ".", "..", ".git",
+    ".mlvc", separators or control characters); `cwd` and `code.toplevel` may also be
+    ".". Raises UnsafePathError naming the field and the path."""
+    if isinstance(path, str) and path == "." and name in _DOT_FIELDS:
+        return path
     try:
-        check_relpath(path)
+        if not isinstance(path, str):
+            raise UnsafePathError("not a string")
+        return check_relpath(path)
     except UnsafePathError as exc:
-        raise _fail(what, exc.message) from None
+        raise UnsafePathError(f"unsafe {name} path {path!r} ({exc.message})") from None
 
 
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _records(value: Any, what: str) -> dict[str, PathRecord]:
-    if not isinstance(value, dict):
-        raise _fail(what, "inputs/outputs is not a map")
+def _records(value: dict[str, Any], what: str) -> dict[str, PathRecord]:
+    """Path records by path: the paths are checked with the other path fields."""
     records = {}
     for path, record in value.items():
-        _safe_path(path, what)
         records[path] = PathRecord.from_value(record, f"{what} path {path!r}")
     return records

@@ -40,13 +40,21 @@ def checkout_command(
         run_id = resolve_run(repo, ref)
         code_result = None
         if code:
-            from mlvc.workspace.gitcode import checkout_code, recorded_commit
+            from mlvc.workspace.gitcode import checkout_code, guarded_paths, recorded_commit
 
-            recorded = load_run(repo, run_id).code
+            loaded = load_run(repo, run_id)
+            recorded, guarded = loaded.code, guarded_paths(loaded)
             code_result = (
                 {"commit": recorded_commit(recorded), "patch": recorded.get("patch") is not None}
                 if dry_run
-                else checkout_code(repo.root, recorded, repo.store, dict(os.environ))
+                else checkout_code(
+                    repo.root,
+                    recorded,
+                    repo.store,
+                    dict(os.environ),
+                    f"run {run_id.hex()[:12]}",
+                    guarded,
+                )
             )
         request = CheckoutRequest(
             run_id=run_id,

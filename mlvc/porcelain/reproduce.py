@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mlvc.errors import MlvcError
+from mlvc.errors import MlvcError, UnsafePathError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import flatten_tree, load_run
 from mlvc.objects import PathRecord, Run
@@ -24,6 +24,7 @@ from mlvc.porcelain.run import RunRequest, run
 from mlvc.repo import Repo
 from mlvc.workspace import gitcode
 from mlvc.workspace.materialize import Materializer, Want
+from mlvc.workspace.patch import refuse_symlinks
 
 Verdict = Literal["identical", "differs", "missing", "new"]
 
@@ -84,13 +85,13 @@ def reproduce(repo: Repo, request: ReproduceRequest) -> ReproduceResult:
     dest = parent / "workspace"
     git = original.code.get("git") is True
     try:
-        if git:
-            root = gitcode.add_worktree(repo.root, original.code, repo.store, request.env, dest)
-        else:
-            root = dest
-            _write_scripts(repo, original, root, parent / "tmp")
-        scratch_repo = Repo(root, repo.config, store=repo.dir)
         wants, _, _ = recorded_state(repo, original, inputs=True)
+        leaves = [*wants, *_scripts(original)]
+        _refuse_nested(request.run_id, leaves)
+        root = _scratch(repo, request, original, dest, parent / "tmp")
+        # Whatever the commit or the patch holds, no write below goes through a symlink.
+        refuse_symlinks(root, leaves, f"run {short(request.run_id)}: its recorded code")
+        scratch_repo = Repo(root, repo.config, store=repo.dir)
         writer = Materializer(repo.store, root, parent / "tmp")
         writer.prepare()
         for want in wants.values():
@@ -106,6 +107,42 @@ def reproduce(repo: Repo, request: ReproduceRequest) -> ReproduceResult:
             shutil.rmtree(parent, ignore_errors=True)
 
 
+def _scratch(repo: Repo, request: ReproduceRequest, original: Run, dest: Path, tmp: Path) -> Path:
+    """The scratch workspace with the run's code: a git worktree at the recorded commit
+    plus the recorded patch, or (without git) a new directory with the recorded scripts.
+    Where it is comes from this workspace, never from the run (`code.toplevel`)."""
+    if original.code.get("git") is not True:
+        _write_scripts(repo, original, dest, tmp)
+        return dest
+    what = f"run {short(request.run_id)}"
+    guarded = gitcode.guarded_paths(original)
+    return gitcode.add_worktree(
+        repo.root, original.code, repo.store, request.env, dest, what, guarded
+    )
+
+
+def _scripts(original: Run) -> dict[str, Any]:
+    """The recorded scripts (their paths were checked when the run was read)."""
+    scripts = original.code.get("scripts")
+    return scripts if isinstance(scripts, dict) else {}
+
+
+def _refuse_nested(run_id: ObjectId, paths: list[str]) -> None:
+    """No input or script lies beneath another (a file or a symlink): writing it would go
+    through that symlink (or fail on that file) once the other is written."""
+    leaves = set(paths)
+    for path in sorted(leaves):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            above = "/".join(parts[:depth])
+            if above in leaves:
+                raise UnsafePathError(
+                    f"run {short(run_id)}: input {path!r} lies beneath the input or script"
+                    f" {above!r}, a file or symlink",
+                    hint="the run was damaged or crafted; mlvc refuses to reproduce it",
+                )
+
+
 def _in_place(repo: Repo, request: ReproduceRequest, original: Run) -> ReproduceResult:
     """Restore the inputs into the user's workspace (storing anything in the way), run
     there with the code as it stands, and record as `mlvc run` does."""
@@ -119,7 +156,7 @@ def _in_place(repo: Repo, request: ReproduceRequest, original: Run) -> Reproduce
 def _write_scripts(repo: Repo, original: Run, root: Path, tmp: Path) -> None:
     """Without git, the code is what the run recorded: its scripts and imported modules."""
     root.mkdir(parents=True)
-    scripts = original.code.get("scripts") or {}
+    scripts = _scripts(original)
     writer = Materializer(repo.store, root, tmp)
     writer.prepare()
     for rel, oid in sorted(scripts.items()):
@@ -132,6 +169,8 @@ def _execute(repo: Repo, request: ReproduceRequest, original: Run, track: bool) 
     recorded = original.environment.get("variables", {}).get("values", {})
     env = {**request.env, **{k: v for k, v in recorded.items() if isinstance(v, str)}}
     cwd = repo.root / original.cwd if original.cwd != "." else repo.root
+    # The inputs were just written: none may have made a directory of `cwd` a symlink.
+    refuse_symlinks(repo.root, [original.cwd + "/"], f"run {short(request.run_id)}: cwd")
     if not cwd.is_dir():
         cwd.mkdir(parents=True)
     return run(

@@ -4,17 +4,19 @@ worktree) with the recorded patch of uncommitted sources applied on top."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mlvc.capture.gitinfo import run_git
-from mlvc.errors import MlvcError
+from mlvc.objects import Run
 from mlvc.store.objectstore import ObjectStore
-
-
-class CodeRestoreError(MlvcError):
-    pass
+from mlvc.workspace.patch import (
+    CodeRestoreError,
+    Patch,
+    apply_patch,
+    check_patch,
+)
 
 
 def recorded_commit(code: Mapping[str, Any]) -> str:
@@ -31,21 +33,35 @@ def recorded_commit(code: Mapping[str, Any]) -> str:
 
 
 def toplevel(workspace: Path, env: Mapping[str, str]) -> Path:
-    done = run_git(["rev-parse", "--show-toplevel"], workspace, env)
+    return locate(workspace, env)[0]
+
+
+def locate(workspace: Path, env: Mapping[str, str]) -> tuple[Path, str]:
+    """The git top level holding `workspace`, and the workspace relative to it ("" when
+    equal). Asked of git, never read from a run: a run's `code.toplevel` is not trusted."""
+    done = run_git(["rev-parse", "--show-toplevel", "--show-prefix"], workspace, env)
     if done is None or done.returncode != 0:
         raise CodeRestoreError(
             f"{workspace} is not in a git work tree", hint="run this inside the git repository"
         )
-    return Path(os.fsdecode(done.stdout.rstrip(b"\n")))
+    top, _, prefix = done.stdout.partition(b"\n")
+    return Path(os.fsdecode(top)), os.fsdecode(prefix.rstrip(b"\n")).rstrip("/")
 
 
 def checkout_code(
-    workspace: Path, code: Mapping[str, Any], store: ObjectStore, env: Mapping[str, str]
+    workspace: Path,
+    code: Mapping[str, Any],
+    store: ObjectStore,
+    env: Mapping[str, str],
+    what: str = "the run",
+    guarded: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Check out the recorded commit (detached) and apply the recorded patch. Refuses when
-    tracked files have uncommitted changes: git would have to overwrite them."""
+    tracked files have uncommitted changes: git would have to overwrite them. `guarded`:
+    the workspace paths mlvc writes next (a patch may not turn a directory above one of
+    them into a symlink); `what` names the run in errors."""
     commit = recorded_commit(code)
-    top = toplevel(workspace, env)
+    top, prefix = locate(workspace, env)
     dirty = _git(["status", "--porcelain", "--untracked-files=no"], top, env).stdout.strip()
     if dirty:
         raise CodeRestoreError(
@@ -53,46 +69,39 @@ def checkout_code(
             hint="commit or stash them ('git stash'), then run this again",
         )
     _have_commit(commit, top, env)
+    patch = _load_patch(code, store, what, top, env, _below(prefix, guarded))
     _git(["checkout", "--quiet", "--detach", commit], top, env)
-    applied = apply_patch(top, code, store, env)
-    return {"commit": commit, "patch": applied}
+    if patch is not None:
+        apply_patch(top, patch, env)
+    return {"commit": commit, "patch": patch is not None}
 
 
 def add_worktree(
-    workspace: Path, code: Mapping[str, Any], store: ObjectStore, env: Mapping[str, str], dest: Path
+    workspace: Path,
+    code: Mapping[str, Any],
+    store: ObjectStore,
+    env: Mapping[str, str],
+    dest: Path,
+    what: str = "the run",
+    guarded: Sequence[str] = (),
 ) -> Path:
     """A new git worktree at `dest` on the recorded commit with the patch applied; returns
-    the workspace inside it (the run's workspace may be a subdirectory of the git top)."""
+    the workspace inside it: at the place this workspace has in its own git top (the
+    run's `code.toplevel` is not trusted). `guarded` as for checkout_code."""
     commit = recorded_commit(code)
-    top = toplevel(workspace, env)
+    top, prefix = locate(workspace, env)
     _have_commit(commit, top, env)
+    patch = _load_patch(code, store, what, top, env, _below(prefix, guarded))
     _git(["worktree", "add", "--quiet", "--detach", str(dest), commit], top, env)
-    apply_patch(dest, code, store, env)
-    prefix = code.get("toplevel")
-    return dest / prefix if isinstance(prefix, str) and prefix not in ("", ".") else dest
+    if patch is not None:
+        apply_patch(dest, patch, env)
+    return dest / prefix if prefix else dest
 
 
 def remove_worktree(workspace: Path, dest: Path, env: Mapping[str, str]) -> None:
     top = toplevel(workspace, env)
     run_git(["worktree", "remove", "--force", str(dest)], top, env)
     run_git(["worktree", "prune"], top, env)
-
-
-def apply_patch(
-    top: Path, code: Mapping[str, Any], store: ObjectStore, env: Mapping[str, str]
-) -> bool:
-    patch_id = code.get("patch")
-    if not isinstance(patch_id, bytes):
-        return False
-    patch = b"".join(store.iter_file(patch_id))
-    done = run_git(["apply", "--binary", "--whitespace=nowarn", "-"], top, env, stdin=patch)
-    if done is None or done.returncode != 0:
-        detail = "" if done is None else done.stderr.decode("utf-8", "replace").strip()
-        raise CodeRestoreError(
-            f"the recorded patch {patch_id.hex()[:12]} does not apply: {detail}",
-            hint="move aside the untracked files it names, then run this again",
-        )
-    return True
 
 
 def _have_commit(commit: str, top: Path, env: Mapping[str, str]) -> None:
@@ -112,3 +121,36 @@ def _git(args: list[str], top: Path, env: Mapping[str, str]) -> Any:
         detail = done.stderr.decode("utf-8", "replace").strip()
         raise CodeRestoreError(f"git {args[0]} failed: {detail}")
     return done
+
+
+def guarded_paths(run: Run) -> list[str]:
+    """The workspace paths mlvc writes for `run` after its code is in place: its inputs,
+    outputs, removed paths and scripts, and its cwd; directories end in "/"."""
+    records = [*run.inputs.items(), *run.outputs.items()]
+    paths = [p + "/" if r.kind == "tree" else p for p, r in records]
+    scripts = run.code.get("scripts")
+    paths += [*run.removed, *(scripts if isinstance(scripts, dict) else {})]
+    return paths if run.cwd == "." else [*paths, run.cwd + "/"]
+
+
+def _below(prefix: str, paths: Iterable[str]) -> list[str]:
+    """Workspace paths as paths from the git top."""
+    return [f"{prefix}/{p}" if prefix else p for p in paths]
+
+
+def _load_patch(
+    code: Mapping[str, Any],
+    store: ObjectStore,
+    what: str,
+    top: Path,
+    env: Mapping[str, str],
+    guarded: list[str],
+) -> Patch | None:
+    """The recorded patch, checked before anything is checked out or written."""
+    patch_id = code.get("patch")
+    if not isinstance(patch_id, bytes):
+        return None
+    data = b"".join(store.iter_file(patch_id))
+    return check_patch(
+        Patch(f"{what}: the recorded patch {patch_id.hex()[:12]}", data), top, env, guarded
+    )
