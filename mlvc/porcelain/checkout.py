@@ -516,8 +516,7 @@ def _remember(
     # Outputs become tracked, as `mlvc run` makes them; inputs only if they already are
     # (a params file read by the run is git's to track, not ours).
     roots = {r: f for r, f in roots.items() if r in run.outputs or index.is_tracked(r)}
-    index.begin()
-    try:
+    with index.transaction():
         index.put_stat_rows(rows)
         for root, files in roots.items():
             if request.paths and root not in request.paths:
@@ -527,7 +526,3 @@ def _remember(
                 index.replace_tracked(root, files)
         for path in removed:
             index.replace_tracked(path, [])
-        index.commit()
-    except BaseException:
-        index.rollback()
-        raise

@@ -275,7 +275,5 @@ def _save(repo: Repo, rows: list[tuple[str, StatRow]]) -> None:
     """Refresh the stat cache, as `git status` refreshes the index: best effort only."""
     if not rows:
         return
-    with contextlib.suppress(sqlite3.OperationalError):
-        repo.index.begin(durable=False)
+    with contextlib.suppress(sqlite3.OperationalError), repo.index.transaction(durable=False):
         repo.index.put_stat_rows(rows)
-        repo.index.commit()

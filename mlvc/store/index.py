@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -251,6 +252,17 @@ class Index:
 
     def commit(self) -> None:
         self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[None]:
+        """`begin` ... `commit`, rolled back if the block raises."""
+        self.begin(durable)
+        try:
+            yield
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
 
     def rollback(self) -> None:
         if self.db.in_transaction:

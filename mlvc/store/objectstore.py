@@ -205,8 +205,7 @@ class ObjectStore:
                 setattr(self, attr, None)
         if not self._sealed and rows is None:
             return
-        self.index.begin()
-        try:
+        with self.index.transaction():
             for name, writer in self._sealed:
                 self.index.add_pack(name, writer.entries)
             if rows is not None:
@@ -215,10 +214,6 @@ class ObjectStore:
                 sealed.publish()
             if self._sealed:
                 fsync_dir(self.packs)
-            self.index.commit()
-        except BaseException:
-            self.index.rollback()
-            raise
         self._sealed.clear()
         self._pending.clear()
 
