@@ -9,46 +9,31 @@ unless `force`. Order: plan, save what is in the way (durable, recorded), write 
 from __future__ import annotations
 
 import os
-import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mlvc import clock
-from mlvc.errors import MlvcError, PathNotFoundError
+from mlvc.errors import MlvcError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import load_run
-from mlvc.objects import PathRecord, Run, Tree
+from mlvc.objects import Run
 from mlvc.recorder import Lineage, record
 from mlvc.repo import Repo
 from mlvc.store.index import StatRow, TrackedFile
-from mlvc.workspace.dirs import link_error
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.lock import workspace_lock
 from mlvc.workspace.materialize import Landed, Materializer, Want
+from mlvc.workspace.plan import Change, Plan, Planner, recorded_state
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.snapshot import Snapshotter
-from mlvc.workspace.statcache import is_clean
 
-Op = Literal["create", "update", "mode", "delete"]
 Progress = Callable[[int], None]
-
-
-class InTheWayError(MlvcError):
-    pass
 
 
 class CheckoutStoppedError(MlvcError):
     """The write phase failed part way (a full disk, an unwritable directory)."""
-
-
-@dataclass(frozen=True)
-class Change:
-    path: str
-    op: Op
-    size: int
 
 
 @dataclass(frozen=True)
@@ -83,212 +68,6 @@ class CheckoutRequest:
     follow_symlinks: bool = False  # write through symlinked directories (opt-in)
 
 
-def recorded_state(
-    repo: Repo, run: Run, inputs: bool, paths: tuple[str, ...] = ()
-) -> tuple[dict[str, Want], set[str], list[str]]:
-    """The files a run's state holds: path -> Want; the recorded directories; the paths
-    the run deleted. Outputs win over inputs at the same path (the run left them so)."""
-    records: dict[str, PathRecord] = dict(run.inputs)
-    if not inputs:
-        records = {p: r for p, r in records.items() if p not in run.outputs}
-        records.update(run.outputs)
-    removed = [] if inputs else list(run.removed)
-    wants: dict[str, Want] = {}
-    dirs: set[str] = set()
-    for root in sorted(records, key=lambda p: (p in run.outputs, p)):
-        rec = records[root]
-        if rec.kind == "tree":
-            dirs.add(root)
-            for want in _tree_files(repo, rec.id, root):
-                wants[want.path] = want
-        else:
-            wants[root] = Want(root, rec.kind, rec.id, rec.size, rec.executable, root)
-    if paths:
-        wants, dirs, removed = _only(paths, wants, dirs, removed)
-    return wants, dirs, removed
-
-
-def _only(
-    paths: tuple[str, ...], wants: dict[str, Want], dirs: set[str], removed: list[str]
-) -> tuple[dict[str, Want], set[str], list[str]]:
-    def chosen(path: str) -> bool:
-        return any(path == p or path.startswith(p + "/") for p in paths)
-
-    for p in paths:
-        if not any(chosen(w) for w in (*wants, *removed)) and p not in dirs:
-            raise PathNotFoundError(f"the run neither read nor wrote '{p}'")
-    dirs = {d for d in dirs if chosen(d)} | {p for p in paths if p in dirs}
-    return {k: w for k, w in wants.items() if chosen(k)}, dirs, [r for r in removed if chosen(r)]
-
-
-def _tree_files(repo: Repo, tree_id: bytes, root: str) -> list[Want]:
-    found = []
-    stack = [(tree_id, root)]
-    while stack:
-        oid, base = stack.pop()
-        _, data = repo.store.get(oid)
-        for e in Tree.decode(data, f"tree {short(oid)}").entries:
-            path = f"{base}/{e.name}"
-            if e.kind == "tree":
-                stack.append((e.id, path))
-            else:
-                found.append(Want(path, e.kind, e.id, e.size, e.executable, root))
-    return found
-
-
-@dataclass
-class _Plan:
-    writes: list[Want] = field(default_factory=list)
-    modes: list[Want] = field(default_factory=list)
-    unchanged: list[tuple[Want, FileStat]] = field(default_factory=list)
-    removals: list[str] = field(default_factory=list)  # deleted before anything is written
-    doomed: dict[str, FileStat] = field(default_factory=dict)  # files overwritten or deleted
-    ids: dict[str, bytes | None] = field(default_factory=dict)  # current ids we know
-    hashed: list[tuple[str, StatRow]] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-
-
-class _Planner:
-    """Compares the wanted state with the workspace, file by file."""
-
-    def __init__(self, repo: Repo, ignore: Ignore, force: bool, follow: bool) -> None:
-        self.root = repo.root
-        self.follow = follow
-        self._root = str(repo.root)
-        self.ignore = ignore
-        self.force = force
-        self.index = repo.index
-        self._stat_cache: dict[str, StatRow] | None = None
-        self.plan = _Plan()
-        self._kinds: dict[str, str | None] = {"": "dir"}
-        self._sound: set[str] = {""}  # directories known to be real all the way down
-
-    def kind(self, path: str) -> str | None:
-        """ "dir", "link" (a symlink to a directory), "other" or None (absent), as the
-        workspace stands before we change it. Callers look at every parent first
-        (`parents_ok`), so the path's own lstat never goes through a symlink."""
-        if path not in self._kinds:
-            full = os.path.join(self._root, path)
-            try:
-                mode = os.lstat(full).st_mode
-            except (FileNotFoundError, NotADirectoryError):
-                self._kinds[path] = None
-            else:
-                if stat.S_ISDIR(mode):
-                    self._kinds[path] = "dir"
-                elif stat.S_ISLNK(mode) and os.path.isdir(full):
-                    self._kinds[path] = "link"
-                else:
-                    self._kinds[path] = "other"
-        return self._kinds[path]
-
-    def parents_ok(self, path: str, clear: bool = False) -> bool:
-        """Whether every directory above `path` is there as a directory. A symlink to a
-        directory is refused (naming it) unless the user opted in to following it; a
-        file or dangling link where a directory must go is planned for removal if
-        `clear`."""
-        top = path.rpartition("/")[0]
-        if top in self._sound:
-            return True
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
-            kind = self.kind(parent)
-            if kind == "link" and not self.follow:
-                raise link_error(parent, os.readlink(os.path.join(self._root, parent)))
-            if kind is None or parent in self.plan.removals:
-                return False
-            if kind == "other":
-                if clear:
-                    self.remove(parent)
-                return False
-        if not any(top == r or top.startswith(r + "/") for r in self.plan.removals):
-            self._sound.add(top)
-        return True
-
-    def want(self, want: Want) -> None:
-        absent = not self.parents_ok(want.path, clear=True)
-        kind = None if absent else self.kind(want.path)
-        if kind is None or any(want.path.startswith(r + "/") for r in self.plan.removals):
-            self.plan.writes.append(want)
-            self.plan.changes.append(Change(want.path, "create", want.size))
-            return
-        if kind == "dir":
-            self.remove(want.path)
-            self.plan.writes.append(want)
-            self.plan.changes.append(Change(want.path, "update", want.size))
-            return
-        current = stat_of(want.path, os.lstat(os.path.join(self._root, want.path)))
-        if self.current_id(current) != want.id or current.kind != want.kind:
-            self.plan.doomed[want.path] = current
-            self.plan.writes.append(want)
-            self.plan.changes.append(Change(want.path, "update", want.size))
-        elif want.kind == "file" and current.executable != want.executable:
-            self.plan.modes.append(want)
-            self.plan.changes.append(Change(want.path, "mode", want.size))
-        else:
-            self.plan.unchanged.append((want, current))
-
-    def remove(self, path: str) -> None:
-        """Plan to delete a file, symlink or directory, and every file in it."""
-        if path in self.plan.removals or not self.parents_ok(path) or self.kind(path) is None:
-            return
-        self.plan.removals.append(path)
-        self.plan.changes.append(Change(path, "delete", 0))
-        if self.kind(path) != "dir":
-            self.plan.doomed[path] = stat_of(path, os.lstat(self.root / path))
-            return
-        files = walk(self.root, path, self.ignore)
-        if not self.force and _count_all(self.root / path) != len(files):
-            raise InTheWayError(
-                f"directory {path} is in the way and holds files mlvc does not track"
-                " (ignored, or not regular files)",
-                hint="move it aside, or run again with --force to delete it",
-            )
-        for st in files:
-            self.plan.doomed[st.rel] = st
-
-    def current_id(self, st: FileStat) -> bytes | None:
-        if st.rel in self.plan.ids:
-            return self.plan.ids[st.rel]
-        if self._stat_cache is None:  # loaded only when a file is there to compare
-            self._stat_cache = self.index.stat_rows()
-        row = self._stat_cache.get(st.rel)
-        if row is not None and is_clean(row, st):
-            oid: bytes | None = row.file_id
-        else:
-            oid = self._hash(st)
-        self.plan.ids[st.rel] = oid
-        return oid
-
-    def _hash(self, st: FileStat) -> bytes | None:
-        hashed_ns = time.time_ns()
-        path = self.root / st.rel
-        try:
-            if st.kind == "symlink":
-                from mlvc.ids import file_id
-
-                oid = file_id(os.fsencode(os.readlink(path)))
-            else:
-                from mlvc.store.chunker import hash_file
-
-                oid, _ = hash_file(path)
-        except OSError:
-            return None  # unreadable: storing it first will say why
-        self.plan.hashed.append(
-            (st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
-        )
-        return oid
-
-
-def _count_all(directory: Path) -> int:
-    """Every non-directory entry under `directory`, ignored or not."""
-    return sum(
-        len(files) + sum(1 for d in dirs if os.path.islink(os.path.join(top, d)))
-        for top, dirs, files in os.walk(directory)
-    )
-
-
 def checkout(
     repo: Repo,
     request: CheckoutRequest,
@@ -300,7 +79,7 @@ def checkout(
     wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
     with workspace_lock(repo.dir):
         ignore = Ignore.load(repo.root)
-        planner = _Planner(repo, ignore, request.force, request.follow_symlinks)
+        planner = Planner(repo, ignore, request.force, request.follow_symlinks)
         for path in sorted(wants):
             planner.want(wants[path])
         extra = list(removed)
@@ -346,7 +125,7 @@ def checkout(
 
 def _result(
     request: CheckoutRequest,
-    plan: _Plan,
+    plan: Plan,
     saved: tuple[Saved, ...],
     saved_runs: tuple[ObjectId | None, ...],
     dry_run: bool,
@@ -370,7 +149,7 @@ def _by_path(change: Change) -> str:
     return change.path
 
 
-def _unsaved(repo: Repo, planner: _Planner) -> list[FileStat]:
+def _unsaved(repo: Repo, planner: Planner) -> list[FileStat]:
     """The files about to be overwritten or deleted whose content the store lacks."""
     doomed = planner.plan.doomed
     ids = {rel: planner.current_id(st) for rel, st in doomed.items()}
@@ -428,13 +207,13 @@ class _Applied:
         self.runs: list[ObjectId] = []
         self.kept: list[str] = []
 
-    def run(self, plan: _Plan, progress: Progress | None, saved_run: ObjectId | None) -> None:
+    def run(self, plan: Plan, progress: Progress | None, saved_run: ObjectId | None) -> None:
         try:
             self._apply(plan, progress)
         except (MlvcError, OSError) as exc:
             raise self._stopped(exc, saved_run) from None
 
-    def _apply(self, plan: _Plan, progress: Progress | None) -> None:
+    def _apply(self, plan: Plan, progress: Progress | None) -> None:
         writer = self.writer
         changed = [p for p in plan.removals if not writer.remove(p)]
         if changed:
@@ -495,7 +274,7 @@ def _remember(
     request: CheckoutRequest,
     wants: dict[str, Want],
     removed: list[str],
-    plan: _Plan,
+    plan: Plan,
     written: list[tuple[Want, Landed]],
 ) -> None:
     """Stat-cache rows for what was written (the next status reads nothing), and the

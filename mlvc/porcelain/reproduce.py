@@ -19,12 +19,13 @@ from mlvc.errors import MlvcError, UnsafePathError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import flatten_tree, load_run
 from mlvc.objects import PathRecord, Run
-from mlvc.porcelain.checkout import CheckoutRequest, checkout, recorded_state
+from mlvc.porcelain.checkout import CheckoutRequest, checkout
 from mlvc.porcelain.run import RunRequest, run
 from mlvc.repo import Repo
 from mlvc.workspace import gitcode
 from mlvc.workspace.materialize import Materializer, Want
 from mlvc.workspace.patch import refuse_symlinks
+from mlvc.workspace.plan import recorded_state
 
 Verdict = Literal["identical", "differs", "missing", "new"]
 
