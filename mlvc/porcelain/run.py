@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlvc import clock
+from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
 from mlvc.ids import ObjectId
 from mlvc.repo import Repo
@@ -64,9 +64,10 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
         preparing = threading.Thread(target=session.prepare)
         preparing.start()
         env = tracer.child_environment(request.env, session.spool)
+        known = secrets.known_values(request.env, session.redacted.values, session.rules)
         try:
             finished = process.execute(
-                request.argv, request.cwd, env, session.logs, request.terminal
+                request.argv, request.cwd, env, session.logs, request.terminal, known
             )
         finally:
             preparing.join()
@@ -120,6 +121,15 @@ class Session:
         return session
 
     @property
+    def rules(self) -> secrets.Patterns:
+        return secrets.patterns(*self.repo.config.secrets)
+
+    @property
+    def redacted(self) -> secrets.RedactedArgv:
+        """The command as recorded: the secret values of its options replaced."""
+        return secrets.redact_argv(self.request.argv, self.rules)
+
+    @property
     def logs(self) -> tuple[Path, Path]:
         return (self.spool / "stdout.log", self.spool / "stderr.log")
 
@@ -143,6 +153,7 @@ class Session:
         trace = tracer.read_spool(self.spool)
         others = tracer.writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
         paths = _Paths(repo, request, trace, self.before, after, others)
+        paths.inputs -= self.facts.withhold(paths.inputs)
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
         snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
         try:
@@ -158,7 +169,7 @@ class Session:
             started=self.started,
             ended=ended,
             status=finished.status,
-            command=tuple(request.argv),
+            command=tuple(self.redacted.argv),
             cwd=repo.relpath(request.cwd, repo.root) or ".",
             exit_code=finished.exit_code,
             inputs=inputs,
