@@ -7,13 +7,11 @@ docs/security.md). Everything here is plain string work: it runs on every scanne
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import NamedTuple
 
 from mlvc.errors import MlvcError
 
@@ -61,7 +59,9 @@ SECRET_FILE_NAMES = frozenset(
 SECRET_FILE_PREFIXES = ("credentials.", "secrets.", ".env.", "id_rsa", "id_dsa", "id_ecdsa",
                         "id_ed25519", "client_secret")  # fmt: skip
 SECRET_FILE_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".ppk", ".kdbx")
-SECRET_DIRS = ("conf/local/",)
+_SUFFIX_SET = frozenset(SECRET_FILE_SUFFIXES)
+_PREFIX_FIRST = frozenset(prefix[0] for prefix in SECRET_FILE_PREFIXES)
+_SECRET_DIR = "conf/local/"  # Kedro's local config, at any depth
 
 # Any variable name containing one of these never has its value recorded in a run's
 # environment, even an allowlisted one: stricter than is_secret_variable, on purpose.
@@ -128,23 +128,28 @@ class Patterns:
         return self._names is not None and bool(self._names.match(name))
 
     def is_secret_file(self, rel: str, name: str | None = None) -> bool:
-        """A workspace-relative path whose bytes are never stored (see SECRET_FILE_*)."""
+        """A workspace-relative path whose bytes are never stored (see SECRET_FILE_*).
+        Every scanned file passes through here (`mlvc status`): keep it plain."""
         lower = (rel.rpartition("/")[2] if name is None else name).lower()
-        if (
-            lower in SECRET_FILE_NAMES
-            or lower.startswith(SECRET_FILE_PREFIXES)
-            or lower.endswith(SECRET_FILE_SUFFIXES)
-        ):
+        if lower in SECRET_FILE_NAMES:
             return True
-        if any(rel.startswith(d) or f"/{d}" in rel for d in SECRET_DIRS):
+        dot = lower.rfind(".")
+        if dot >= 0 and lower[dot:] in _SUFFIX_SET:
             return True
-        return self._files is not None and bool(self._files.match(rel) or self._files.match(lower))
+        if lower[:1] in _PREFIX_FIRST and lower.startswith(SECRET_FILE_PREFIXES):
+            return True
+        if _SECRET_DIR in rel and (rel.startswith(_SECRET_DIR) or f"/{_SECRET_DIR}" in rel):
+            return True
+        files = self._files
+        return files is not None and bool(files.match(rel) or files.match(lower))
 
 
 def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
     """Case-insensitive globs in one regex; `*` matches `/` too (`conf/prod/*`)."""
     if not patterns:
         return None
+    import fnmatch
+
     return re.compile("|".join(fnmatch.translate(p) for p in patterns), re.IGNORECASE)
 
 
@@ -160,8 +165,7 @@ def patterns(names: tuple[str, ...] = (), files: tuple[str, ...] = ()) -> Patter
 # -- argv --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RedactedArgv:
+class RedactedArgv(NamedTuple):
     argv: list[str]
     values: list[str]  # the secret values taken out, to scrub from the logs too
 
@@ -229,6 +233,8 @@ def split_userinfo(rest: str) -> tuple[str | None, str]:
     userinfo holding `/`, `?` or `#` must be `user:password`, so that `host/path@v1`
     is not taken for credentials.
     """
+    from urllib.parse import urlsplit
+
     start = 0
     while (at := rest.find("@", start)) >= 0:
         start = at + 1
@@ -248,6 +254,8 @@ def _is_scheme(text: str) -> bool:
 
 
 def _plain(host: str) -> bool:
+    from urllib.parse import urlsplit
+
     try:
         urlsplit(f"x://{host}")
     except ValueError:  # an unbalanced `[` of an IPv6 address
@@ -264,6 +272,8 @@ def strip_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep or not _is_scheme(scheme):
         return _strip_scp(url)
+    from urllib.parse import urlsplit
+
     userinfo, host = split_userinfo(rest)
     try:
         parts = urlsplit(f"{scheme}://{host}")
