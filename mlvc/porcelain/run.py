@@ -113,7 +113,7 @@ class Session:
         spool = tmp / f"run-{os.urandom(8).hex()}"
         spool.mkdir(parents=True)
         started_ns = time.time_ns()
-        ignore = Ignore.load(repo.root)
+        ignore = Ignore.load(repo.root, secrets.patterns(*repo.config.secrets))
         before = changes.scan(repo.root, ignore)
         session = cls(repo, request, spool, ignore, before, clock.now(), started_ns)
         if capture_code:

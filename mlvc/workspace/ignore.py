@@ -51,8 +51,10 @@ class Ignore:
         self.secret = rules.is_secret_file
 
     @classmethod
-    def load(cls, root: Path) -> Ignore:
-        rules = _secret_rules(root)
+    def load(cls, root: Path, rules: secrets.Patterns | None = None) -> Ignore:
+        """`rules`: the secret patterns, when the caller has the config at hand (a
+        scratch workspace has none of its own); else read from `root/.mlvc`."""
+        rules = rules if rules is not None else _secret_rules(root)
         path = root / IGNORE_FILE
         try:
             text = path.read_text(encoding="utf-8")
