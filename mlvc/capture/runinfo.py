@@ -44,8 +44,8 @@ class RunFacts:
         repo = self.repo
         try:
             code = gitinfo.code_info(
-                repo.root, self.env, repo.store.put_bytes, repo.index.is_tracked, self.is_secret,
-            )  # fmt: skip
+                repo.root, self.env, repo.store.put_bytes, repo.index.is_tracked, self.is_secret
+            )
         except gitinfo.GitCaptureError as exc:
             code = {"git": None, "error": exc.message}
         self.sections["code"] = code
