@@ -66,6 +66,8 @@ _SECRET_DIR = "conf/local/"  # Kedro's local config, at any depth
 # Any variable name containing one of these never has its value recorded in a run's
 # environment, even an allowlisted one: stricter than is_secret_variable, on purpose.
 SECRET_NAME_HINT = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE", re.I)
+# Every secret-looking name contains one of these (in some case): see _secret_words.
+_SECRET_BYTES = re.compile(rb"(?i)pass|secret|token|key|auth|credential|bearer")
 _HUMP = re.compile(r"([a-z0-9])([A-Z])|([A-Z]+)([A-Z][a-z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _OVERRIDE = re.compile(r"(\+{0,2})([A-Za-z_][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
@@ -120,6 +122,11 @@ class Patterns:
         return self._names is not None and bool(
             self._names.match(key) or self._names.match(parts[-1])
         )
+
+    def may_hold_secret_names(self, data: bytes) -> bool:
+        """False when `data` cannot hold a secret-looking key: none of the words that make
+        one appears in it. Spares parsing (and importing a YAML parser for) most configs."""
+        return self._names is not None or _SECRET_BYTES.search(data) is not None
 
     def is_secret_variable(self, name: str) -> bool:
         """An environment variable: as a key, and any `*_KEY` (`STRIPE_KEY`) too."""

@@ -188,3 +188,12 @@ def test_a_malformed_secrets_section_is_a_config_error(tmp_path: Path, section: 
     path.write_text(config.default().render() + "\n" + section)
     with pytest.raises(ConfigError):
         config.load(path)
+
+
+def test_the_byte_prefilter_admits_every_secret_looking_name() -> None:
+    names = ["password", "DB_PASS", "apiKey", "hf_token", "Bearer", "auth", "aws.storage_key"]
+    for name in names:
+        assert RULES.is_secret_name(name)
+        assert RULES.may_hold_secret_names(f"{name}: x\n".encode()), name
+    assert not RULES.may_hold_secret_names(b"lr: 0.1\nepochs: 3\n")
+    assert Patterns(names=("*license*",)).may_hold_secret_names(b"lr: 0.1\n")

@@ -116,7 +116,9 @@ def holds_secrets(repo: Repo, rules: secrets.Patterns, rel: str) -> bool:
     if os.path.splitext(rel)[1].lower() not in params.CONFIG_SUFFIXES:
         return False
     data = _read(repo, rel, params.MAX_CONFIG_BYTES)
-    config = params.config_params(rel, data) if data is not None else None
+    if data is None or not rules.may_hold_secret_names(data):
+        return False
+    config = params.config_params(rel, data)
     return any(rules.is_secret_name(key) and _set(value) for key, value in (config or {}).items())
 
 
