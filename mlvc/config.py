@@ -1,4 +1,5 @@
-"""The repository config `.mlvc/config.toml`: format version and fixed chunking parameters."""
+"""The repository config `.mlvc/config.toml`: format version, fixed chunking parameters and
+the repository's own secret patterns (optional `[secrets]`)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,19 @@ class ChunkParams(NamedTuple):
         }
 
 
+class SecretRules(NamedTuple):
+    """Extra glob patterns (`[secrets]`) beside the built-in ones in mlvc/secrets.py:
+    `names` of params, options and environment variables whose values are redacted,
+    `files` (workspace-relative paths or names) whose bytes are never stored."""
+
+    names: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+
 class Config(NamedTuple):
     format: int
     chunking: ChunkParams
+    secrets: SecretRules = SecretRules()
 
     def render(self) -> str:
         lines = [
@@ -46,6 +57,12 @@ class Config(NamedTuple):
         ]
         for key, value in self.chunking.to_config().items():
             lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
+        if self.secrets != SecretRules():
+            import json  # a JSON array of strings is a TOML array of strings
+
+            lines += ["", "[secrets]"]
+            rules = self.secrets._asdict().items()
+            lines += [f"{key} = {json.dumps(list(value))}" for key, value in rules]
         return "\n".join(lines) + "\n"
 
 
@@ -82,9 +99,25 @@ def _parse(path: Path, text: str) -> Config:
             int(chunking["max_size"]),
             int(chunking["seed"]),
         )
+        secrets = _secret_rules(path, raw.get("secrets", {}))
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"cannot read repository config {path}: {exc}") from None
-    return Config(FORMAT, params)
+    return Config(FORMAT, params, secrets)
+
+
+def _secret_rules(path: Path, table: object) -> SecretRules:
+    fields = SecretRules._fields
+    if not isinstance(table, dict) or not set(table) <= set(fields):
+        raise ConfigError(
+            f"[secrets] in {path} may only hold {' and '.join(fields)}",
+            hint='e.g. names = ["*license*"], files = ["conf/prod/*"]',
+        )
+    found = {}
+    for key, value in table.items():
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"secrets.{key} in {path} must be a list of glob patterns")
+        found[key] = tuple(value)
+    return SecretRules(**found)
 
 
 _DEFAULT_TEXT = default().render()

@@ -75,12 +75,15 @@ class Repo:
         path.mkdir(parents=True, exist_ok=True)
         directory = path / DIRNAME
         try:
-            directory.mkdir()
+            # Owner-only: the store holds copies of the workspace's files, and a file of
+            # mode 0600 must not become readable by other users through it.
+            directory.mkdir(mode=0o700)
         except FileExistsError:
             raise RepositoryExistsError(
                 f"{directory} exists but holds no config.toml (an interrupted init?)",
                 hint=f"remove {directory} if it holds nothing you need, then run mlvc init",
             ) from None
+        os.chmod(directory, 0o700)  # whatever the umask
         for sub in ("packs", "refs/tags", "tmp"):
             (directory / sub).mkdir(parents=True)
         # The store is not source: keep git from listing it (and runs from patching it).

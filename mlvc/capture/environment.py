@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlvc.secrets import SECRET_NAME_HINT
+
 if TYPE_CHECKING:
     from importlib import metadata
 
@@ -82,7 +84,6 @@ ENV_ALLOWLIST: frozenset[str] = frozenset(
     }
 )
 
-_SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE", re.I)
 _CGROUP_HINTS = ("docker", "kubepods", "containerd", "libpod", "lxc")
 # What podman, systemd-nspawn, LXC and Flatpak put in the `container` variable.
 _CONTAINER_ENV_VALUES = frozenset({"podman", "docker", "oci", "systemd-nspawn", "lxc", "flatpak"})
@@ -102,7 +103,7 @@ def environment_variables(env: Mapping[str, str]) -> dict[str, Any]:
     values = {
         name: value
         for name, value in env.items()
-        if name in ENV_ALLOWLIST and not _SECRET_NAME.search(name)
+        if name in ENV_ALLOWLIST and not SECRET_NAME_HINT.search(name)
     }
     return {"values": values, "names": sorted(name for name in env if name not in values)}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 import subprocess
 import tempfile
@@ -12,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlvc import secrets
 from mlvc.errors import MlvcError
 
 # Untracked files join the patch only when they look like source and are small. Data files
 # are lineage: the run records them by content as inputs and outputs in the object store, so
-# patching them in would copy a dataset into every run's code record. Secrets-by-convention
-# (`.env`, `*.pem`, `*.key`) are deliberately absent.
+# patching them in would copy a dataset into every run's code record. Credential files
+# (mlvc/secrets.py: `.env`, `*.pem`, `secrets.yaml`...) never join it, tracked or not.
 # fmt: off
 SOURCE_SUFFIXES = frozenset({
     ".py", ".pyi", ".pyx", ".pxd", ".ipynb",
@@ -59,9 +59,6 @@ DIFF_OPTIONS = (
 _STATUS = ("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
 # Variables that would change what git prints (diff options, translations).
 _DROPPED_ENV = ("GIT_DIFF_OPTS", "GIT_EXTERNAL_DIFF", "LANGUAGE")
-_SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
-_URL = re.compile(r"(?s)([A-Za-z][A-Za-z0-9+.\-]*)://(?:([^/?#]*)@)?([^?#]*)")
-_SCP_PASSWORD = re.compile(r"^([^@/:]+):[^@/]*@")
 
 
 class GitCaptureError(MlvcError):
@@ -88,15 +85,9 @@ def strip_credentials(url: str) -> str:
 
     `https://user:pass@host/x.git` and `https://TOKEN@host/x.git` become `https://host/x.git`;
     `ssh://git@host/x` and scp-like `git@host:org/x.git` keep the user, which is not a secret.
+    A password may hold `#`, `?`, `/` or `@` unencoded (see secrets.split_userinfo).
     """
-    match = _URL.match(url)
-    if match is None:
-        return _SCP_PASSWORD.sub(r"\1@", url)
-    scheme, userinfo, rest = match.groups()
-    if userinfo and scheme.lower() in _SSH_SCHEMES:
-        user = userinfo.partition(":")[0]
-        return f"{scheme}://{user}@{rest}"
-    return f"{scheme}://{rest}"
+    return secrets.strip_url(url)
 
 
 def git_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -129,6 +120,7 @@ def code_info(
     env: Mapping[str, str],
     store: Callable[[bytes], bytes],
     is_data: Callable[[str], bool] | None = None,
+    is_secret: Callable[[str], bool] = secrets.DEFAULT.is_secret_file,
 ) -> dict[str, Any]:
     """The code a run ran: commit, branch, remote, and the stored patch of uncommitted sources.
 
@@ -139,6 +131,8 @@ def code_info(
     Returns `{"git": False}` outside a git work tree or when git is not installed.
     `is_data(path)` (workspace-relative) marks untracked files mlvc records as data (run
     outputs, added datasets): they are lineage, recorded by content, not code to patch.
+    `is_secret(path)` marks credential files: left out of the patch, tracked or not (the
+    commit's version stands in for them), and listed in `withheld`.
     """
     where = _locate(workspace, env)
     if where is None:
@@ -147,7 +141,12 @@ def code_info(
     untracked = _source_files(where.top, state.untracked)
     if is_data is not None:
         untracked = [p for p in untracked if not is_data(_below(p, where.prefix))]
-    patch = _patch(where, state.commit, state.changed + untracked, env)
+    changed = state.changed + untracked
+    withheld = [p for p in changed if is_secret(_below(p, where.prefix))]
+    if withheld:
+        untracked = [p for p in untracked if p not in withheld]
+        changed = [p for p in changed if p not in withheld]
+    patch = _patch(where, state.commit, changed, env)
     patch_id = store(patch) if patch else None
     return {
         "git": True,
@@ -158,7 +157,12 @@ def code_info(
         "patch": patch_id,
         "untracked": [path.decode("utf-8", "replace") for path in untracked],
         "toplevel": where.prefix,
+        **({"withheld": sorted(_text(p) for p in withheld)} if withheld else {}),
     }
+
+
+def _text(path: bytes) -> str:
+    return path.decode("utf-8", "replace")
 
 
 def _below(path: bytes, prefix: str) -> str:

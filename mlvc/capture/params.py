@@ -28,7 +28,7 @@ _BOM = b"\xef\xbb\xbf"
 _NOT_CONFIGS = frozenset(
     {"pyproject.toml", "package.json", "package-lock.json", "tsconfig.json", "composer.json"}
 )
-_CONFIG_SUFFIXES = frozenset({".yaml", ".yml", ".toml", ".json"})
+CONFIG_SUFFIXES = frozenset({".yaml", ".yml", ".toml", ".json"})
 _METRICS_SUFFIXES = frozenset({".json", ".yaml", ".yml"})
 
 _PYTHON = re.compile(r"(python|pypy)[0-9.]*[dmtw]?(\.exe)?", re.IGNORECASE)
@@ -140,7 +140,7 @@ def config_params(path: str, data: bytes) -> dict[str, Any] | None:
     if len(data) > MAX_CONFIG_BYTES or name in _NOT_CONFIGS or is_metrics_file(path):
         return None
     suffix = os.path.splitext(name)[1]
-    if suffix not in _CONFIG_SUFFIXES:
+    if suffix not in CONFIG_SUFFIXES:
         return None
     document = _load(suffix, data)
     if not isinstance(document, dict):

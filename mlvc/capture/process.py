@@ -1,7 +1,8 @@
 """Running the user's command exactly as without mlvc: same stdin, live output, same exit.
 
 stdout and stderr go through pipes that a thread per stream copies to both the terminal
-and a log file, byte for byte (binary-safe, no deadlock on large output). The child
+and a log file, byte for byte (binary-safe, no deadlock on large output), except that
+known secret values are replaced in the log (the terminal sees them as printed). The child
 stays in mlvc's process group so it keeps the terminal: Ctrl-C reaches it directly.
 """
 
@@ -13,12 +14,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlvc.errors import MlvcError
+from mlvc.secrets import Scrubber
 
 GRACE = 0.3
 
@@ -36,16 +38,17 @@ class Finished:
     signal: int | None
 
 
-def _pump(source: int, sink: int, log: Path) -> None:
+def _pump(source: int, sink: int, log: Path, scrub: Scrubber) -> None:
     with open(log, "wb") as out:
         while chunk := os.read(source, 1 << 16):
-            out.write(chunk)
+            out.write(scrub.feed(chunk))
             view = memoryview(chunk)
             while view:
                 try:
                     view = view[os.write(sink, view) :]
                 except BrokenPipeError:
                     break  # the terminal went away; keep logging
+        out.write(scrub.finish())
     os.close(source)
 
 
@@ -55,8 +58,10 @@ def execute(
     env: Mapping[str, str],
     logs: tuple[Path, Path],
     terminal: tuple[int, int] = (1, 2),
+    secrets: Sequence[str] = (),
 ) -> Finished:
-    """Run `argv`; returns when it has exited and its output is fully logged.
+    """Run `argv`; returns when it has exited and its output is fully logged, with each
+    of `secrets` replaced (see mlvc.secrets.known_values).
 
     SIGINT and SIGTERM sent to mlvc are passed on to the child. A Ctrl-C from the
     terminal reaches the child on its own, so SIGINT is passed on only if the child is
@@ -79,8 +84,8 @@ def execute(
         os.close(out_w)
         os.close(err_w)
     pumps = [
-        threading.Thread(target=_pump, args=(out_r, terminal[0], logs[0]), daemon=True),
-        threading.Thread(target=_pump, args=(err_r, terminal[1], logs[1]), daemon=True),
+        threading.Thread(target=_pump, args=(fd, sink, log, Scrubber(secrets)), daemon=True)
+        for fd, sink, log in ((out_r, terminal[0], logs[0]), (err_r, terminal[1], logs[1]))
     ]
     for pump in pumps:
         pump.start()

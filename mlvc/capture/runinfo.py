@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlvc import codec
+from mlvc import codec, secrets
 from mlvc.capture import environment, gitinfo, params, resources
 from mlvc.capture.owner import owner
 from mlvc.capture.process import Finished
@@ -27,12 +27,24 @@ class RunFacts:
     def __init__(self, repo: Repo, env: Mapping[str, str]) -> None:
         self.repo = repo
         self.env = env
+        self.rules = secrets.patterns(*repo.config.secrets)
         self.sections: dict[str, dict[str, Any]] = {}
+        self.withheld: set[str] = set()  # inputs holding secrets: fingerprinted, not stored
+
+    def is_secret(self, rel: str) -> bool:
+        """A credentials file by name, or a config file that sets a secret-looking key."""
+        return self.rules.is_secret_file(rel) or holds_secrets(self.repo, self.rules, rel)
+
+    def withhold(self, inputs: set[str]) -> set[str]:
+        """The inputs to leave out because they hold secrets (see is_secret)."""
+        self.withheld = {rel for rel in inputs if holds_secrets(self.repo, self.rules, rel)}
+        return self.withheld
 
     def capture_code(self) -> None:
+        repo = self.repo
         try:
             code = gitinfo.code_info(
-                self.repo.root, self.env, self.repo.store.put_bytes, self.repo.index.is_tracked
+                repo.root, self.env, repo.store.put_bytes, repo.index.is_tracked, self.is_secret
             )
         except gitinfo.GitCaptureError as exc:
             code = {"git": None, "error": exc.message}
@@ -60,6 +72,12 @@ class RunFacts:
         }
         self.sections["code"]["scripts"] = scripts
         self.sections["environment"] = self._environment(trace)
+        found = secret_files(self.repo, self.rules, trace)
+        for rel in self.withheld:
+            if fp := secrets.fingerprint(self.repo.dir, self.repo.abspath(rel)):
+                found[rel] = {"fingerprint": fp, "role": "read"}
+        if found:
+            self.sections["environment"]["secret_files"] = found
         self.sections["resources"] = {
             **resources.machine(),
             **resources.usage(finished.wall_seconds, finished.rusage),
@@ -90,6 +108,39 @@ class RunFacts:
         if cuda:
             env["cuda"] = cuda
         return env
+
+
+def holds_secrets(repo: Repo, rules: secrets.Patterns, rel: str) -> bool:
+    """Whether `rel` is a YAML, TOML or JSON config that sets a secret-looking key to a
+    value (`password: hunter2`; not `password: ${oc.env:DB_PASS}`, an interpolation)."""
+    if os.path.splitext(rel)[1].lower() not in params.CONFIG_SUFFIXES:
+        return False
+    data = _read(repo, rel, params.MAX_CONFIG_BYTES)
+    if data is None or not rules.may_hold_secret_names(data):
+        return False
+    config = params.config_params(rel, data)
+    return any(rules.is_secret_name(key) and _set(value) for key, value in (config or {}).items())
+
+
+def _set(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value) and not value.startswith("${") and value != secrets.REDACTED
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def secret_files(repo: Repo, rules: secrets.Patterns, trace: Trace) -> dict[str, Any]:
+    """The credential files in the workspace the traced processes read or wrote: path ->
+    keyed fingerprint and role, never their bytes (see docs/security.md)."""
+    root = str(repo.root) + os.sep
+    found: dict[str, Any] = {}
+    written = trace.writes | trace.declared_outputs
+    for path in sorted(trace.reads | trace.declared_inputs | written):
+        rel = path[len(root) :].replace(os.sep, "/") if path.startswith(root) else None
+        if rel is None or rel.split("/")[0] in (".mlvc", ".git") or not rules.is_secret_file(rel):
+            continue
+        if os.path.isfile(path) and (fp := secrets.fingerprint(repo.dir, Path(path))):
+            found[rel] = {"fingerprint": fp, "role": "written" if path in written else "read"}
+    return found
 
 
 def _installed(repo: Repo, path: list[str]) -> tuple[list[list[str]], dict[str, str]]:
@@ -140,7 +191,7 @@ def describe(
     sections = facts.sections
     return {
         "code": sections.get("code", {}),
-        "params": _params(facts.repo, request, paths),
+        "params": _params(facts, request, paths),
         "metrics": _metrics(facts.repo, paths, facts),
         "environment": sections.get("environment", {}),
         "resources": sections.get("resources", {"host": platform.node()}),
@@ -176,23 +227,31 @@ def _is_config(rel: str) -> bool:
     return not name.lower().endswith(".json") or bool(_JSON_CONFIG.search(name))
 
 
-def _params(repo: Repo, request: RunRequest, paths: _Paths) -> dict[str, Any]:
+def _params(facts: RunFacts, request: RunRequest, paths: _Paths) -> dict[str, Any]:
+    """Params of the config inputs, `-p` files, argv and API, secret values redacted."""
     found: dict[str, Any] = {}
-    candidates = {p for p in paths.inputs if _is_config(p)} | set(paths.params_files)
+    repo, rules = facts.repo, facts.rules
+    candidates = {p for p in paths.inputs | facts.withheld if _is_config(p)}
+    candidates |= set(paths.params_files)
     for rel in sorted(candidates):
+        if rules.is_secret_file(rel):
+            continue  # a credentials file's keys are not params either
         if os.path.isfile(repo.abspath(rel)) and (data := _read(repo, rel)) is not None:
             config = params.config_params(rel, data)
             if config:
                 _merge(found, config, rel)
-    _merge(found, {f"args.{k}": v for k, v in params.argv_params(request.argv).items()}, "argv")
+    argv = secrets.redact_argv(request.argv, rules).argv
+    _merge(found, {f"args.{k}": v for k, v in params.argv_params(argv).items()}, "argv")
     _merge(found, paths.trace.params, "api")
-    return found
+    return secrets.redact_params(found, rules)
 
 
 def _metrics(repo: Repo, paths: _Paths, facts: RunFacts) -> dict[str, Any]:
     found: dict[str, Any] = {}
     candidates = [p for p in paths.outputs if params.is_metrics_file(p)]
     for rel in sorted(set(candidates) | set(paths.metrics_files)):
+        if facts.rules.is_secret_file(rel):
+            continue
         if (data := _read(repo, rel)) is not None:
             _merge(found, params.metrics_from(rel, data), rel)
     series = {}

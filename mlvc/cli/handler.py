@@ -72,13 +72,48 @@ def _say(line: str) -> None:
 
 
 def _crash_log() -> str:
-    import tempfile
+    """A crash report only its owner can read, with the argv's secret values redacted and
+    the known secret values of the environment scrubbed from the traceback."""
+    import shlex
     import time
     import traceback
 
+    from mlvc import secrets
+
+    redacted = secrets.redact_argv(sys.argv)
+    scrub = secrets.Scrubber(secrets.known_values(os.environ, redacted.values))
+    text = f"mlvc {shlex.join(redacted.argv)}\n\n{traceback.format_exc()}"
     name = f"mlvc-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    path = os.path.join(tempfile.gettempdir(), name)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f"mlvc {' '.join(sys.argv)}\n\n")
-        handle.write(traceback.format_exc())
+    path = os.path.join(_crash_dir(), name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w", encoding="utf-8", errors="replace") as handle:
+        handle.write(scrub.text(text))
     return path
+
+
+def _crash_dir() -> str:
+    """`.mlvc/logs/` of the repository here; outside one (or when it is unwritable), the
+    user's state directory ($XDG_STATE_HOME/mlvc/logs, ~/.local/state/mlvc/logs); as a
+    last resort a fresh private temporary directory. Never a world-readable one."""
+    import tempfile
+    from pathlib import Path
+
+    from mlvc.repo import DIRNAME, find_root
+
+    candidates = []
+    try:
+        root = find_root(Path.cwd())
+    except OSError:
+        root = None
+    if root is not None:
+        candidates.append(root / DIRNAME / "logs")
+    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    candidates.append(Path(state) / "mlvc" / "logs")
+    for directory in candidates:
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(directory, os.W_OK):
+            return str(directory)
+    return tempfile.mkdtemp(prefix="mlvc-crash-")

@@ -446,7 +446,11 @@ def _facts(env: Mapping[str, Any]) -> dict[str, Any]:
         "cuda": env.get("cuda"),
         "variables": values,
     }
-    return _flatten(nested, "")
+    flat = _flatten(nested, "")
+    # Credential files are known only by keyed fingerprint: "changed" is all a diff can say.
+    for path, seen in _map(env.get("secret_files")).items():
+        flat[f"secret_files.{path}"] = _map(seen).get("fingerprint")
+    return flat
 
 
 def _flatten(value: Mapping[str, Any], prefix: str) -> dict[str, Any]:

@@ -51,6 +51,11 @@ def _targets(repo: Repo, paths: list[Path], cwd: Path, ignore: Ignore) -> list[s
         if not os.path.lexists(repo.abspath(rel)):
             if not repo.index.is_tracked(rel):
                 raise PathNotFoundError(f"pathspec '{path}' did not match any file")
+        elif ignore.secret(rel, rel.rpartition("/")[2]):
+            raise PathIgnoredError(
+                f"path '{path}' looks like a credentials file; mlvc never stores those",
+                hint="see docs/security.md; a run that reads it records its fingerprint",
+            )
         elif _ignored(ignore, repo, rel):
             raise PathIgnoredError(
                 f"path '{path}' is ignored (by .mlvcignore or mlvc's defaults)",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mlvc import secrets
 from mlvc.errors import MlvcError, UnsafePathError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import flatten_tree, load_run
@@ -80,6 +81,7 @@ def reproduce(repo: Repo, request: ReproduceRequest) -> ReproduceResult:
             f"{short(request.run_id)} is a snapshot (mlvc add), not a command to re-execute",
             hint="reproduce the run that read it; 'mlvc log --consumers PATH' lists them",
         )
+    secrets.check_reproducible(short(request.run_id), original.command)
     if request.in_place:
         return _in_place(repo, request, original)
     parent = Path(tempfile.mkdtemp(prefix="mlvc-reproduce-", dir=request.scratch))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlvc import clock
+from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
 from mlvc.ids import ObjectId
 from mlvc.repo import Repo
@@ -64,9 +64,10 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
         preparing = threading.Thread(target=session.prepare)
         preparing.start()
         env = tracer.child_environment(request.env, session.spool)
+        known = secrets.known_values(request.env, session.redacted.values, session.rules)
         try:
             finished = process.execute(
-                request.argv, request.cwd, env, session.logs, request.terminal
+                request.argv, request.cwd, env, session.logs, request.terminal, known
             )
         finally:
             preparing.join()
@@ -112,12 +113,21 @@ class Session:
         spool = tmp / f"run-{os.urandom(8).hex()}"
         spool.mkdir(parents=True)
         started_ns = time.time_ns()
-        ignore = Ignore.load(repo.root)
+        ignore = Ignore.load(repo.root, secrets.patterns(*repo.config.secrets))
         before = changes.scan(repo.root, ignore)
         session = cls(repo, request, spool, ignore, before, clock.now(), started_ns)
         if capture_code:
             session.prepare()  # before the code runs: the code that ran, not what it left
         return session
+
+    @property
+    def rules(self) -> secrets.Patterns:
+        return secrets.patterns(*self.repo.config.secrets)
+
+    @property
+    def redacted(self) -> secrets.RedactedArgv:
+        """The command as recorded: the secret values of its options replaced."""
+        return secrets.redact_argv(self.request.argv, self.rules)
 
     @property
     def logs(self) -> tuple[Path, Path]:
@@ -143,6 +153,7 @@ class Session:
         trace = tracer.read_spool(self.spool)
         others = tracer.writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
         paths = _Paths(repo, request, trace, self.before, after, others)
+        paths.inputs -= self.facts.withhold(paths.inputs)
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
         snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
         try:
@@ -158,7 +169,7 @@ class Session:
             started=self.started,
             ended=ended,
             status=finished.status,
-            command=tuple(request.argv),
+            command=tuple(self.redacted.argv),
             cwd=repo.relpath(request.cwd, repo.root) or ".",
             exit_code=finished.exit_code,
             inputs=inputs,

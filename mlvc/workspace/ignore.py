@@ -1,8 +1,11 @@
-"""Ignore rules: built-in defaults plus `.mlvcignore` (gitignore syntax) at the root."""
+"""Ignore rules: built-in defaults, credential files (mlvc/secrets.py) and `.mlvcignore`
+(gitignore syntax) at the root."""
 
 from __future__ import annotations
 
 import os
+
+from mlvc import secrets
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,21 +42,27 @@ IGNORE_FILE = ".mlvcignore"
 class Ignore:
     """A plain class: `status` loads it on every run, and dataclasses cost ~15 ms to import."""
 
-    __slots__ = ("spec",)
+    __slots__ = ("secret", "spec")
 
-    def __init__(self, spec: Any | None) -> None:
+    def __init__(self, spec: Any | None, rules: secrets.Patterns = secrets.DEFAULT) -> None:
         self.spec = spec  # a pathspec.GitIgnoreSpec, imported only when the file exists
+        # Credential files are never stored, so never scanned: no add, run, checkout
+        # (`--clean` included) or status sees, stores or deletes them.
+        self.secret = rules.is_secret_file
 
     @classmethod
-    def load(cls, root: Path) -> Ignore:
+    def load(cls, root: Path, rules: secrets.Patterns | None = None) -> Ignore:
+        """`rules`: the secret patterns, when the caller has the config at hand (a
+        scratch workspace has none of its own); else read from `root/.mlvc`."""
+        rules = rules if rules is not None else _secret_rules(root)
         path = root / IGNORE_FILE
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return cls(None)
+            return cls(None, rules)
         import pathspec
 
-        return cls(pathspec.GitIgnoreSpec.from_lines(text.splitlines()))
+        return cls(pathspec.GitIgnoreSpec.from_lines(text.splitlines()), rules)
 
     def skips_dir(self, rel: str, name: str, path: Path) -> bool:
         if name in DEFAULT_DIRS or os.path.exists(os.path.join(path, "pyvenv.cfg")):
@@ -63,6 +72,20 @@ class Ignore:
     def skips_file(self, rel: str, name: str) -> bool:
         if name in DEFAULT_FILES or name.endswith(DEFAULT_SUFFIXES):
             return True
-        if name.startswith(CHECKOUT_TEMP_PREFIX):
+        if name.startswith(CHECKOUT_TEMP_PREFIX) or self.secret(rel, name):
             return True
         return self.spec is not None and bool(self.spec.match_file(rel))
+
+
+def _secret_rules(root: Path) -> secrets.Patterns:
+    """The repository's secret patterns; the built-in ones where its config is unreadable
+    (a scratch workspace has none: its store lives elsewhere)."""
+    from mlvc import config
+    from mlvc.errors import ConfigError
+    from mlvc.repo import DIRNAME
+
+    try:
+        rules = config.load(root / DIRNAME / "config.toml").secrets
+    except ConfigError:
+        return secrets.DEFAULT
+    return secrets.patterns(*rules)

@@ -77,6 +77,14 @@ def env() -> dict[str, str]:
         ("../x", "../x"),
         ("", ""),
         ("http://[::1", "http://[::1"),
+        # Unencoded `#`, `?`, `/` and `@` in a password: a URL parser alone ends the
+        # authority at the first of them and would keep the rest of the password.
+        ("https://user:p#ss@example.com/x.git", "https://example.com/x.git"),
+        ("https://user:p?ss@example.com/x.git", "https://example.com/x.git"),
+        ("https://user:p/ss@example.com/x.git", "https://example.com/x.git"),
+        ("https://u:a/b?c#d@e@example.com:8443/x.git", "https://example.com:8443/x.git"),
+        ("ssh://git:p#w/x@example.com/org/x.git", "ssh://git@example.com/org/x.git"),
+        ("https://example.com/org/x@v1", "https://example.com/org/x@v1"),
     ],
 )
 def test_strip_credentials(url: str, expected: str) -> None:

@@ -2,8 +2,9 @@
 
 The shared `mlvc` fixture decodes stdout as text, which cannot carry the binary output of
 `cat-object`; `cli` here keeps stdout as bytes, bounds every run with a timeout, points
-TMPDIR at a per-test directory so crash logs (exit 3) land there, and attaches such a log
-to any failed assertion so a crash is reported with its traceback.
+TMPDIR and XDG_STATE_HOME at a per-test directory (crash logs, exit 3, go to the
+repository's `.mlvc/logs/`, else under XDG_STATE_HOME), and attaches such a log to any
+failed assertion so a crash is reported with its traceback.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ class Result:
     stdout: bytes
     stderr: str
     crash_dir: Path
+    workspace: Path
 
     def crash_logs(self) -> str:
-        logs = sorted(self.crash_dir.glob("mlvc-crash-*.log"))
+        logs = sorted(self.crash_dir.rglob("mlvc-crash-*.log"))
+        logs += sorted(self.workspace.glob(".mlvc/logs/mlvc-crash-*.log"))
         return "\n".join(p.read_text(errors="replace") for p in logs)
 
     def describe(self) -> str:
@@ -73,7 +76,8 @@ class Cli:
         self.crash_dir = crash_dir
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**os.environ, "TMPDIR": str(self.crash_dir), **(extra or {})}
+        crash_dir = str(self.crash_dir)
+        return {**os.environ, "TMPDIR": crash_dir, "XDG_STATE_HOME": crash_dir, **(extra or {})}
 
     def popen(self, *args: str, cwd: Path | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -103,7 +107,8 @@ class Cli:
                 f"mlvc {' '.join(args)} did not finish within {timeout} s (hung); "
                 f"stderr so far:\n{err.decode(errors='replace')}"
             )
-        return Result(args, proc.returncode, out, err.decode(errors="replace"), self.crash_dir)
+        stderr = err.decode(errors="replace")
+        return Result(args, proc.returncode, out, stderr, self.crash_dir, self.workspace)
 
 
 @pytest.fixture
