@@ -13,6 +13,7 @@ from typing import Any
 
 from mlvc import secrets
 from mlvc.errors import MlvcError
+from mlvc.git import run_git
 
 # Untracked files join the patch only when they look like source and are small. Data files
 # are lineage: the run records them by content as inputs and outputs in the object store, so
@@ -57,8 +58,6 @@ DIFF_OPTIONS = (
     "--dst-prefix=b/",
 )
 _STATUS = ("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
-# Variables that would change what git prints (diff options, translations).
-_DROPPED_ENV = ("GIT_DIFF_OPTS", "GIT_EXTERNAL_DIFF", "LANGUAGE")
 
 
 class GitCaptureError(MlvcError):
@@ -88,31 +87,6 @@ def strip_credentials(url: str) -> str:
     A password may hold `#`, `?`, `/` or `@` unencoded (see secrets.split_userinfo).
     """
     return secrets.strip_url(url)
-
-
-def git_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` made safe for a captured git call: no prompts, no index writes, C locale."""
-    out = {key: value for key, value in env.items() if key not in _DROPPED_ENV}
-    # GIT_OPTIONAL_LOCKS=0 stops `git status` from refreshing (rewriting) the user's index.
-    out.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
-    return out
-
-
-def run_git(
-    args: Sequence[str], cwd: Path, env: Mapping[str, str], stdin: bytes = b""
-) -> subprocess.CompletedProcess[bytes] | None:
-    """Run `git args` in `cwd`; None when git is not installed or `cwd` does not exist."""
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=git_environment(env),
-            input=stdin,
-            capture_output=True,
-            check=False,
-        )
-    except OSError:
-        return None
 
 
 def code_info(

@@ -156,7 +156,7 @@ def os_user(env: Mapping[str, str]) -> str:
 
 def _git_identity(workspace: Path, env: Mapping[str, str]) -> tuple[str | None, str | None]:
     """user.name and user.email in one git call; outside a repository, the global config."""
-    from mlvc.capture.gitinfo import run_git
+    from mlvc.git import run_git
 
     done = run_git(["config", "-z", "--get-regexp", r"^user\.(name|email)$"], workspace, env)
     if done is None or done.returncode != 0:  # no git, or neither key set (exit 1)

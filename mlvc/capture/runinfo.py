@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlvc import codec, secrets
-from mlvc.capture import environment, gitinfo, params, resources
+from mlvc import codec, params, secrets
+from mlvc.capture import environment, gitinfo, resources
 from mlvc.capture.owner import owner
 from mlvc.capture.process import Finished
 from mlvc.capture.tracer import Trace

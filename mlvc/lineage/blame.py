@@ -300,7 +300,7 @@ def blame_keys(repo: Repo, text: str, cwd: Path) -> KeysResult:
 
 
 def _parser(repo: Repo, path: str) -> Callable[[_Version], dict[str, Any] | None]:
-    from mlvc.capture.params import MAX_CONFIG_BYTES, config_params, is_metrics_file, metrics_from
+    from mlvc.params import MAX_CONFIG_BYTES, config_params, is_metrics_file, metrics_from
 
     metrics = is_metrics_file(path)
     parsed: dict[bytes, dict[str, Any] | None] = {}

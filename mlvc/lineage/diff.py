@@ -295,7 +295,7 @@ def _id(value: Any) -> ObjectId | None:
 
 def _git_stat(root: Path, a: str, b: str, env: Mapping[str, str]) -> str | None:
     """`git diff --stat A B`, or None when git is missing or does not know a commit."""
-    from mlvc.capture.gitinfo import run_git
+    from mlvc.git import run_git
 
     if not (_COMMIT.fullmatch(a) and _COMMIT.fullmatch(b)):
         return None

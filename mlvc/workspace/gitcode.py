@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlvc.capture.gitinfo import run_git
+from mlvc.git import run_git
 from mlvc.objects import Run
 from mlvc.store.objectstore import ObjectStore
 from mlvc.workspace.patch import (

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlvc.capture.gitinfo import run_git
 from mlvc.errors import MlvcError, UnsafePathError
+from mlvc.git import run_git
 from mlvc.paths import check_relpath
 
 _HINT = "the run was damaged or crafted; mlvc refuses to use its code"

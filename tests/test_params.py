@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from mlvc.capture.params import (
+from mlvc.codec import encode
+from mlvc.params import (
     argv_params,
     config_params,
     flatten,
     is_metrics_file,
     metrics_from,
 )
-from mlvc.codec import encode
 
 YAML_CONFIG = b"""\
 model:

@@ -1,0 +1,36 @@
+"""Running git: one way to call it, with an environment that cannot change what it prints
+or make it prompt. Every layer that needs git (capture, workspace, lineage) comes here."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+# Variables that would change what git prints (diff options, translations).
+_DROPPED_ENV = ("GIT_DIFF_OPTS", "GIT_EXTERNAL_DIFF", "LANGUAGE")
+
+
+def git_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` made safe for a captured git call: no prompts, no index writes, C locale."""
+    out = {key: value for key, value in env.items() if key not in _DROPPED_ENV}
+    # GIT_OPTIONAL_LOCKS=0 stops `git status` from refreshing (rewriting) the user's index.
+    out.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+    return out
+
+
+def run_git(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str], stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes] | None:
+    """Run `git args` in `cwd`; None when git is not installed or `cwd` does not exist."""
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=git_environment(env),
+            input=stdin,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return None
