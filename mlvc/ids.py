@@ -54,10 +54,6 @@ def object_id(kind: Kind, canonical: bytes) -> ObjectId:
     return ObjectId(blake3.blake3(canonical, derive_key_context=context).digest())
 
 
-def to_hex(oid: bytes) -> str:
-    return oid.hex()
-
-
 def short(oid: bytes, length: int = 12) -> str:
     return oid.hex()[:length]
 

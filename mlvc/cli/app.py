@@ -57,12 +57,6 @@ def _repo() -> Any:
     return Repo.discover(Path.cwd())
 
 
-def _owner() -> dict[str, str]:
-    from mlvc.cli.views import owner
-
-    return owner()
-
-
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Directory to initialise.")] = Path("."),
