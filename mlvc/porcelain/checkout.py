@@ -24,7 +24,7 @@ from mlvc.repo import Repo
 from mlvc.store.index import StatRow, TrackedFile
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.lock import workspace_lock
-from mlvc.workspace.materialize import Landed, Materializer, Want
+from mlvc.workspace.materialize import Materializer, RecordedFile, WrittenFile
 from mlvc.workspace.plan import Change, Plan, Planner, recorded_state
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.snapshot import Snapshotter
@@ -202,7 +202,7 @@ class _Applied:
         self.ignore = ignore
         self.writer = writer
         self.expected: dict[str, FileStat | None] = {}
-        self.written: list[tuple[Want, Landed]] = []
+        self.written: list[tuple[RecordedFile, WrittenFile]] = []
         self.saved: tuple[Saved, ...] = ()
         self.runs: list[ObjectId] = []
         self.kept: list[str] = []
@@ -272,10 +272,10 @@ def _remember(
     repo: Repo,
     run: Run,
     request: CheckoutRequest,
-    wants: dict[str, Want],
+    wants: dict[str, RecordedFile],
     removed: list[str],
     plan: Plan,
-    written: list[tuple[Want, Landed]],
+    written: list[tuple[RecordedFile, WrittenFile]],
 ) -> None:
     """Stat-cache rows for what was written (the next status reads nothing), and the
     restored paths as the tracked state. Rows are stamped after the last write: a file

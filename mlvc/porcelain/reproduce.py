@@ -24,7 +24,7 @@ from mlvc.porcelain.checkout import CheckoutRequest, checkout
 from mlvc.porcelain.run import RunRequest, run
 from mlvc.repo import Repo
 from mlvc.workspace import gitcode
-from mlvc.workspace.materialize import Materializer, Want
+from mlvc.workspace.materialize import Materializer, RecordedFile
 from mlvc.workspace.patch import refuse_symlinks
 from mlvc.workspace.plan import recorded_state
 
@@ -164,7 +164,7 @@ def _write_scripts(repo: Repo, original: Run, root: Path, tmp: Path) -> None:
     writer.prepare()
     for rel, oid in sorted(scripts.items()):
         if isinstance(rel, str) and isinstance(oid, bytes):
-            writer.write(Want(rel, "file", ObjectId(oid), -1, False, rel))
+            writer.write(RecordedFile(rel, "file", ObjectId(oid), -1, False, rel))
     writer.cleanup()
 
 

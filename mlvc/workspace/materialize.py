@@ -42,7 +42,7 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _BAD_NAMES = frozenset(("", ".", ".."))
 
 
-class Want(NamedTuple):
+class RecordedFile(NamedTuple):
     """One file or symlink the workspace should hold."""
 
     path: str
@@ -53,7 +53,7 @@ class Want(NamedTuple):
     root: str  # the recorded path it belongs to (itself, or the directory holding it)
 
 
-class Landed(NamedTuple):
+class WrittenFile(NamedTuple):
     """What the stat cache needs of a file just written."""
 
     st_size: int
@@ -62,8 +62,8 @@ class Landed(NamedTuple):
     st_ctime_ns: int
 
 
-def _landed(st: os.stat_result) -> Landed:
-    return Landed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+def _written(st: os.stat_result) -> WrittenFile:
+    return WrittenFile(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 class Materializer:
@@ -106,8 +106,8 @@ class Materializer:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def write_many(
-        self, wants: list[Want], progress: Progress | None = None
-    ) -> list[Landed | None]:
+        self, wants: list[RecordedFile], progress: Progress | None = None
+    ) -> list[WrittenFile | None]:
         """`write` for many files. Small files are read from the packs a batch at a time
         (neighbours in one call) and written on WORKERS threads: creating, writing and
         renaming a small file is mostly system-call time, which threads overlap. With
@@ -133,23 +133,25 @@ class Materializer:
         elif progress is not None:
             progress(sum(max(w.size, 0) for w in theirs))
         for want, row in zip(theirs, reply, strict=True):
-            results[id(want)] = None if row is None else Landed(*row)
+            results[id(want)] = None if row is None else WrittenFile(*row)
         return [results[id(w)] for w in wants]
 
-    def _forked_write(self, wants: list[Want]) -> list[Landed | None]:
+    def _forked_write(self, wants: list[RecordedFile]) -> list[WrittenFile | None]:
         """The forked process's share: its temporary names carry its own pid, so they
         never meet the parent's in a directory both write to."""
         self._pid = os.getpid()
         return self._write_all(wants, None)
 
-    def _single_chunk(self, want: Want) -> bool:
+    def _single_chunk(self, want: RecordedFile) -> bool:
         """Known (prefetched) to be one chunk: the worker must never touch the index
         (an SQLite connection does not survive a fork)."""
         loc = self.store.known(want.id)
         return want.kind == "file" and loc is not None and loc.entry.kind is Kind.CHUNK
 
-    def _write_all(self, wants: list[Want], progress: Progress | None) -> list[Landed | None]:
-        results: list[Landed | None] = []
+    def _write_all(
+        self, wants: list[RecordedFile], progress: Progress | None
+    ) -> list[WrittenFile | None]:
+        results: list[WrittenFile | None] = []
         for start in range(0, len(wants), BATCH):
             batch = wants[start : start + BATCH]
             small = read_small(self.store, [w.id for w in batch if w.kind == "file"])
@@ -157,9 +159,9 @@ class Materializer:
         return results
 
     def _write_batch(
-        self, batch: list[Want], small: dict[bytes, bytes], progress: Progress | None
-    ) -> list[Landed | None]:
-        results: list[Landed | None] = [None] * len(batch)
+        self, batch: list[RecordedFile], small: dict[bytes, bytes], progress: Progress | None
+    ) -> list[WrittenFile | None]:
+        results: list[WrittenFile | None] = [None] * len(batch)
         failed: list[BaseException] = []
 
         share = -(-len(batch) // WORKERS)
@@ -188,8 +190,8 @@ class Materializer:
         return results
 
     def write(
-        self, want: Want, progress: Progress | None = None, data: bytes | None = None
-    ) -> Landed | None:
+        self, want: RecordedFile, progress: Progress | None = None, data: bytes | None = None
+    ) -> WrittenFile | None:
         """Write `want` atomically; the stat of the new file, or None when the target
         changed since it was planned (it is kept as it is). `data`: the content, already
         read and verified."""
@@ -208,13 +210,13 @@ class Materializer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp, dir_fd=fd)
                 raise
-            return _landed(os.stat(name, dir_fd=fd, follow_symlinks=False))
+            return _written(os.stat(name, dir_fd=fd, follow_symlinks=False))
         finally:
             if owned:
                 os.close(fd)
 
     def _write_temp(
-        self, fd: int, tmp: str, want: Want, progress: Progress | None, data: bytes | None
+        self, fd: int, tmp: str, want: RecordedFile, progress: Progress | None, data: bytes | None
     ) -> None:
         if want.kind == "symlink":
             _, target = self.store.get(want.id)
@@ -266,7 +268,7 @@ class Materializer:
             self._journaled.add(parent)
         return f"{CHECKOUT_TEMP_PREFIX}{self._pid}-{next(self._counter)}.tmp"
 
-    def set_mode(self, path: str, executable: bool) -> Landed:
+    def set_mode(self, path: str, executable: bool) -> WrittenFile:
         parent, name = _split(path)
         fd, owned = self.dirs.open(parent, create=False)
         try:
@@ -280,7 +282,7 @@ class Materializer:
                 # x where r is set, as git does: 0644 becomes 0755, 0600 becomes 0700.
                 mode = current | ((current & 0o444) >> 2) if executable else current & ~0o111
                 os.chmod(f"/proc/self/fd/{target}", mode)
-                return _landed(os.fstat(target))
+                return _written(os.fstat(target))
             finally:
                 os.close(target)
         finally:

@@ -19,7 +19,7 @@ from mlvc.repo import Repo
 from mlvc.store.index import StatRow
 from mlvc.workspace.dirs import link_error
 from mlvc.workspace.ignore import Ignore
-from mlvc.workspace.materialize import Want
+from mlvc.workspace.materialize import RecordedFile
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import is_clean
 
@@ -39,15 +39,15 @@ class Change:
 
 def recorded_state(
     repo: Repo, run: Run, inputs: bool, paths: tuple[str, ...] = ()
-) -> tuple[dict[str, Want], set[str], list[str]]:
-    """The files a run's state holds: path -> Want; the recorded directories; the paths
+) -> tuple[dict[str, RecordedFile], set[str], list[str]]:
+    """The files a run's state holds: path -> RecordedFile; the recorded directories; the paths
     the run deleted. Outputs win over inputs at the same path (the run left them so)."""
     records: dict[str, PathRecord] = dict(run.inputs)
     if not inputs:
         records = {p: r for p, r in records.items() if p not in run.outputs}
         records.update(run.outputs)
     removed = [] if inputs else list(run.removed)
-    wants: dict[str, Want] = {}
+    wants: dict[str, RecordedFile] = {}
     dirs: set[str] = set()
     for root in sorted(records, key=lambda p: (p in run.outputs, p)):
         rec = records[root]
@@ -56,15 +56,15 @@ def recorded_state(
             for want in _tree_files(repo, rec.id, root):
                 wants[want.path] = want
         else:
-            wants[root] = Want(root, rec.kind, rec.id, rec.size, rec.executable, root)
+            wants[root] = RecordedFile(root, rec.kind, rec.id, rec.size, rec.executable, root)
     if paths:
         wants, dirs, removed = _only(paths, wants, dirs, removed)
     return wants, dirs, removed
 
 
 def _only(
-    paths: tuple[str, ...], wants: dict[str, Want], dirs: set[str], removed: list[str]
-) -> tuple[dict[str, Want], set[str], list[str]]:
+    paths: tuple[str, ...], wants: dict[str, RecordedFile], dirs: set[str], removed: list[str]
+) -> tuple[dict[str, RecordedFile], set[str], list[str]]:
     def chosen(path: str) -> bool:
         return any(path == p or path.startswith(p + "/") for p in paths)
 
@@ -75,7 +75,7 @@ def _only(
     return {k: w for k, w in wants.items() if chosen(k)}, dirs, [r for r in removed if chosen(r)]
 
 
-def _tree_files(repo: Repo, tree_id: bytes, root: str) -> list[Want]:
+def _tree_files(repo: Repo, tree_id: bytes, root: str) -> list[RecordedFile]:
     found = []
     stack = [(tree_id, root)]
     while stack:
@@ -86,15 +86,15 @@ def _tree_files(repo: Repo, tree_id: bytes, root: str) -> list[Want]:
             if e.kind == "tree":
                 stack.append((e.id, path))
             else:
-                found.append(Want(path, e.kind, e.id, e.size, e.executable, root))
+                found.append(RecordedFile(path, e.kind, e.id, e.size, e.executable, root))
     return found
 
 
 @dataclass
 class Plan:
-    writes: list[Want] = field(default_factory=list)
-    modes: list[Want] = field(default_factory=list)
-    unchanged: list[tuple[Want, FileStat]] = field(default_factory=list)
+    writes: list[RecordedFile] = field(default_factory=list)
+    modes: list[RecordedFile] = field(default_factory=list)
+    unchanged: list[tuple[RecordedFile, FileStat]] = field(default_factory=list)
     removals: list[str] = field(default_factory=list)  # deleted before anything is written
     doomed: dict[str, FileStat] = field(default_factory=dict)  # files overwritten or deleted
     ids: dict[str, bytes | None] = field(default_factory=dict)  # current ids we know
@@ -160,7 +160,7 @@ class Planner:
             self._sound.add(top)
         return True
 
-    def want(self, want: Want) -> None:
+    def want(self, want: RecordedFile) -> None:
         absent = not self.parents_ok(want.path, clear=True)
         kind = None if absent else self.kind(want.path)
         if kind is None or any(want.path.startswith(r + "/") for r in self.plan.removals):

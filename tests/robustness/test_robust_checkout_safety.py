@@ -23,7 +23,7 @@ from mlvc.porcelain.add import add as lib_add
 from mlvc.repo import Repo
 from mlvc.workspace.dirs import SymlinkedDirectoryError
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
-from mlvc.workspace.materialize import Materializer, Want
+from mlvc.workspace.materialize import Materializer, RecordedFile
 
 OWNER = {"user": "robustness"}
 MIB = 1 << 20
@@ -82,10 +82,10 @@ def test_checkout_never_deletes_through_a_symlinked_data_directory(
     assert data.is_symlink()
 
 
-def _stored(repo: Repo, workspace: Path, data: bytes) -> Want:
+def _stored(repo: Repo, workspace: Path, data: bytes) -> RecordedFile:
     _record(repo, workspace, {"src/x": data})
     oid = ObjectId(blake3.blake3(data).digest())
-    return Want("d/x", "file", oid, len(data), False, "d/x")
+    return RecordedFile("d/x", "file", oid, len(data), False, "d/x")
 
 
 def test_a_symlink_swapped_in_after_planning_is_never_written_through(
