@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from mlvc.ids import ObjectId
+from mlvc.refs import Tags
 from mlvc.repo import Repo
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
@@ -104,3 +108,63 @@ def pipeline(workspace: Path, mlvc: Run) -> Path:
     subprocess.run([sys.executable, "make_raw.py"], cwd=workspace, check=True)
     mlvc("add", "data/raw")
     return workspace
+
+
+PYTHON = sys.executable
+STAGES = ("prepare", "featurize", "train", "evaluate")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    workspace: Path
+    mlvc: Callable[..., subprocess.CompletedProcess[str]]
+    runs: dict[str, str]  # stage (and "raw" for the snapshot) -> run id
+
+
+def build_pipeline(factory: pytest.TempPathFactory, tag: bool = True) -> Pipeline:
+    """The example pipeline, run once, with the train run tagged `prod` (if `tag`). Built
+    once per module (five real runs take seconds), so it sets its own HOME and git
+    identity."""
+    workspace = factory.mktemp("pipeline") / "ws"
+    workspace.mkdir()
+    env = {
+        **os.environ,
+        "HOME": str(factory.mktemp("home")),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.com",
+        "GIT_COMMITTER_NAME": "Test Author",
+        "GIT_COMMITTER_EMAIL": "author@example.com",
+    }
+
+    def mlvc(
+        *args: str, cwd: Path | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [MLVC, *args], cwd=cwd or workspace, capture_output=True, text=True, env=env
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"mlvc {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=workspace, check=True, env=env, capture_output=True)
+
+    git("init", "-q")
+    for item in EXAMPLE.iterdir():
+        if item.is_file():
+            shutil.copy(item, workspace / item.name)
+    git("add", "-A")
+    git("commit", "-qm", "pipeline")
+    mlvc("init")
+    subprocess.run([PYTHON, "make_raw.py"], cwd=workspace, check=True, env=env)
+    runs = {"raw": json.loads(mlvc("add", "data/raw", "--json").stdout)["run_id"]}
+    for stage in STAGES:
+        result = mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
+        runs[stage] = json.loads(result.stdout)["run_id"]
+    if tag:
+        repo = Repo.discover(workspace)
+        tags = Tags(repo.dir)
+        tags.move("prod", ObjectId(bytes.fromhex(runs["train"])), None, "tester", "2026-01-01")
+        repo.close()
+    return Pipeline(workspace, mlvc, runs)

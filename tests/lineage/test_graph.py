@@ -14,8 +14,8 @@ from mlvc.lineage.graph import export, to_dot, to_mermaid, upstream
 from mlvc.objects import PathRecord, Run
 from mlvc.recorder import Lineage, record
 from mlvc.repo import Repo
+from tests.conftest import PYTHON, STAGES, Pipeline, build_pipeline
 from tests.conftest import Run as Mlvc
-from tests.lineage.test_blame import PYTHON, STAGES, Pipeline, build_pipeline
 
 SAFE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DOT_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')

@@ -4,33 +4,33 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run
+from tests.conftest import PYTHON, STAGES, Run, build_pipeline
 
-PYTHON = sys.executable
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[str]]]:
+    """The pipeline run twice, `train.learning_rate` changed in between: built once."""
+    built = build_pipeline(tmp_path_factory, tag=False)
+    ids = {stage: [built.runs[stage]] for stage in STAGES}
+    params = built.workspace / "params.yaml"
+    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
+    for stage in ("train", "evaluate"):
+        result = built.mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
+        ids[stage].append(str(json.loads(result.stdout)["run_id"]))
+    return built.workspace, ids
 
 
 @pytest.fixture
-def history(pipeline: Path, mlvc: Run) -> dict[str, list[str]]:
-    """The pipeline run twice, `train.learning_rate` changed in between."""
-    workspace = pipeline
-    ids: dict[str, list[str]] = {}
-    for stage in ("prepare", "featurize", "train", "evaluate"):
-        ids.setdefault(stage, []).append(_run(mlvc, stage))
-    params = workspace / "params.yaml"
-    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
-    for stage in ("train", "evaluate"):
-        ids[stage].append(_run(mlvc, stage))
-    return ids
-
-
-def _run(mlvc: Run, stage: str) -> str:
-    result = mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
-    return str(json.loads(result.stdout)["run_id"])
+def history(template: tuple[Path, dict[str, list[str]]], workspace: Path) -> dict[str, list[str]]:
+    """A copy of the template in this test's workspace: tests change what they get."""
+    source, ids = template
+    shutil.rmtree(workspace)
+    shutil.copytree(source, workspace, symlinks=True)
+    return {stage: list(runs) for stage, runs in ids.items()}
 
 
 def test_log_lists_runs_newest_first(mlvc: Run, history: dict[str, list[str]]) -> None:
