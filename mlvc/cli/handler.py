@@ -67,7 +67,10 @@ def _usage_exit(exc: Exception) -> int | None:
 
 
 def _say(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    from mlvc.cli.render import shown
+
+    # Messages name user paths: escaped, so a name cannot drive the terminal.
+    sys.stderr.write(shown(line, block=True) + "\n")
     sys.stderr.flush()
 
 
@@ -78,7 +81,8 @@ def _crash_log() -> str:
 
     name = f"mlvc-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     path = os.path.join(tempfile.gettempdir(), name)
-    with open(path, "w", encoding="utf-8") as handle:
+    # backslashreplace: argv or a traceback may hold a name that is not UTF-8.
+    with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
         handle.write(f"mlvc {' '.join(sys.argv)}\n\n")
         handle.write(traceback.format_exc())
     return path
