@@ -219,13 +219,16 @@ def test_every_read_command_on_a_terminal(workspace: Path, cli, evil) -> None:
 
 
 def test_add_and_checkout_on_a_terminal_show_names_as_written(workspace: Path, cli) -> None:
-    """add and checkout print through the fast path's plain lines, or rich on a terminal."""
+    """add and checkout print plain lines on a pipe (their fast path) and rich on a
+    terminal: both show the names as written, and the skipped one escaped."""
     cli("init").ok()
     (workspace / "d").mkdir()
     (workspace / "d" / "[bold]x").write_text("1")
+    (workspace / "d" / "ev\x1b[1mil").write_text("1")
     code, out, err = on_terminal(workspace, "add", "d")
     assert code == 0, err
-    assert "d " in out and "(1 files)" in out
+    assert "d " in out and "(1 files)" in out and "\x1b[1mil" not in out
+    assert "skipped 1 name mlvc cannot store: d/ev\\x1b[1mil" in err, err
     (workspace / "d" / "[bold]x").write_text("2")
     run = json_of(cli("log", "--json"))["runs"][0]["id"]
     code, out, err = on_terminal(workspace, "checkout", "--force", run)
@@ -294,12 +297,13 @@ def test_add_reports_a_nested_git_or_mlvc_directory(workspace: Path, cli, reserv
 
 
 def test_ignored_unstorable_names_are_not_reported(workspace: Path, cli) -> None:
-    """.mlvcignore is how a user says "I know": and the workspace's own .git is silent."""
+    """.mlvcignore is how a user says "I know"; the workspace's own .git is never named."""
     cli("init").ok()
-    (workspace / ".mlvcignore").write_text("vendor/\n")
     (workspace / "d" / "vendor" / ".git").mkdir(parents=True)
     (workspace / "d" / "ok").write_text("1")
     (workspace / "d" / "C:x").write_text("1")
+    skipped = json_of(cli("add", "--json", "."))["skipped"]
+    assert skipped == ["d/C:x", "d/vendor/.git/"]
     (workspace / ".mlvcignore").write_text("C:x\n.git/\n")
     result = cli("add", ".").ok()
     assert "warning" not in result.stderr, result.stderr
