@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from mlvc.errors import UnsafePathError
@@ -46,3 +47,18 @@ def is_text(value: str) -> bool:
     """False for a str holding lone surrogates: bytes that were not UTF-8, decoded with
     surrogateescape (file names, argv). The format stores UTF-8 text only."""
     return _SURROGATE.search(value) is None
+
+
+def check_text(value: str, what: str) -> str:
+    """`value` unless it holds bytes that are not UTF-8 (see `is_text`): such a name is
+    never recorded, and the index and the format hold text only. Raises
+    UndecodableTextError naming `what`."""
+    if is_text(value):
+        return value
+    from mlvc.errors import UndecodableTextError
+
+    shown = os.fsencode(value).decode("utf-8", "backslashreplace")
+    raise UndecodableTextError(
+        f"{what} '{shown}' is not valid UTF-8",
+        hint="mlvc records names, commands, messages and tags as UTF-8 text only",
+    )

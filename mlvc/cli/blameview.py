@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlvc.cli import render
 from mlvc.errors import MlvcError
+from mlvc.paths import check_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +29,7 @@ def blame_command(target: str, depth: int | None, lines: bool, keys: bool, json:
         raise MlvcError(
             "--lines and --keys cannot be combined", hint="run mlvc blame once for each"
         )
+    check_text(target, "target")
     cwd = Path.cwd()
     repo = Repo.discover(cwd)
     try:
@@ -45,6 +47,8 @@ def graph_command(target: str | None, fmt: str) -> None:
     from mlvc.lineage import graph as lib
     from mlvc.repo import Repo
 
+    if target is not None:
+        check_text(target, "target")
     if fmt not in lib.FORMATS:
         raise lib.GraphFormatError(
             f"unknown graph format '{fmt}'", hint=f"use one of {', '.join(lib.FORMATS)}"

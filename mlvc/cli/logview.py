@@ -31,6 +31,11 @@ def log_command(
     consumers: bool,
     json: bool,
 ) -> None:
+    from mlvc.paths import check_text
+
+    for what, text in (("path", path), ("owner", owner), ("date", since)):
+        if text is not None:
+            check_text(text, what)
     repo = _repo()
     try:
         if path is not None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mlvc import clock
 from mlvc.capture import changes, process, tracer
 from mlvc.ids import ObjectId
-from mlvc.paths import is_text, storable
+from mlvc.paths import check_text, is_text, storable
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat
@@ -203,18 +203,12 @@ class Session:
 
 def _check_text(request: RunRequest) -> None:
     """Refuse, before anything runs, what a run record cannot hold as UTF-8 text."""
-    named = [(f"argument {i} of the command", arg) for i, arg in enumerate(request.argv)]
-    named += [("the message", request.message), ("the working directory", str(request.cwd))]
-    named += [("a tag", tag) for tag in request.tags]
-    for what, text in named:
-        if not is_text(text):
-            from mlvc.errors import UndecodableTextError
-
-            raise UndecodableTextError(
-                f"{what} is not valid UTF-8: {text!r}",
-                hint="mlvc records commands, messages and tags as UTF-8 text;"
-                " rename the file, or pass its name through a file the command reads",
-            )
+    for i, arg in enumerate(request.argv):
+        check_text(arg, f"argument {i} of the command")
+    check_text(request.message, "the message")
+    check_text(str(request.cwd), "the working directory")
+    for tag in request.tags:
+        check_text(tag, "the tag")
 
 
 def _inputs(

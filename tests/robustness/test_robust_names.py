@@ -389,3 +389,18 @@ def test_hash_object_refuses_a_device(cli, device: str) -> None:
 def test_hash_object_refuses_a_fifo(workspace: Path, cli) -> None:
     os.mkfifo(workspace / "pipe")
     cli("hash-object", "pipe", timeout=10).clean_error("not a regular file")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("log", "{}"), ("log", "--owner", "{}"), ("graph", "{}"), ("blame", "{}")],
+    ids=lambda a: " ".join(a),
+)
+def test_read_commands_refuse_arguments_that_are_not_utf8(workspace: Path, cli, args) -> None:
+    """No such name is ever recorded: a clean error, not a crash in the index query."""
+    cli("init").ok()
+    cli("run", "--", "true").ok()
+    bad = os.fsdecode(b"z\xff")
+    with open(os.path.join(os.fsencode(workspace), b"z\xff"), "wb") as f:
+        f.write(b"x")  # exists: blame looks at the workspace first
+    cli(*[bad if a == "{}" else a for a in args]).clean_error("not valid UTF-8", "z\\xff")
