@@ -61,7 +61,13 @@ def _usage_exit(exc: Exception) -> int | None:
         _say("interrupted")
         return 130
     if isinstance(exc, click_error):
-        problem.show()
+        import io
+
+        from mlvc.cli.render import shown
+
+        text = io.StringIO()
+        problem.show(file=text)  # names the user's arguments: escaped like any user text
+        sys.stderr.write(shown(text.getvalue(), block=True))
         return int(problem.exit_code)
     return None
 

@@ -404,3 +404,10 @@ def test_read_commands_refuse_arguments_that_are_not_utf8(workspace: Path, cli, 
     with open(os.path.join(os.fsencode(workspace), b"z\xff"), "wb") as f:
         f.write(b"x")  # exists: blame looks at the workspace first
     cli(*[bad if a == "{}" else a for a in args]).clean_error("not valid UTF-8", "z\\xff")
+
+
+def test_usage_errors_escape_the_arguments_they_name(workspace: Path, cli) -> None:
+    result = cli("status", "x\x07\x1b]0;pwned\x07")
+    assert result.returncode == 2, result.describe()
+    assert "\x07" not in result.stderr and "\x1b" not in result.stderr
+    assert "x\\x07" in result.stderr
