@@ -52,6 +52,10 @@ class UnsafePathError(MlvcError):
     pass
 
 
+class UndecodableTextError(MlvcError):
+    pass
+
+
 class PathNotFoundError(MlvcError):
     pass
 

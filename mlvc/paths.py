@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from mlvc.errors import UnsafePathError
 
 _RESERVED = {".mlvc", ".git"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Controls, and lone surrogates: the undecodable bytes of a name that is not UTF-8.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def check_name(name: str) -> str:
@@ -29,3 +32,33 @@ def check_relpath(path: str) -> str:
     for part in path.split("/"):
         check_name(part)
     return path
+
+
+def storable(path: str) -> bool:
+    """Whether a tree can hold the workspace-relative `path` (check_relpath accepts it)."""
+    try:
+        check_relpath(path)
+    except UnsafePathError:
+        return False
+    return True
+
+
+def is_text(value: str) -> bool:
+    """False for a str holding lone surrogates: bytes that were not UTF-8, decoded with
+    surrogateescape (file names, argv). The format stores UTF-8 text only."""
+    return _SURROGATE.search(value) is None
+
+
+def check_text(value: str, what: str) -> str:
+    """`value` unless it holds bytes that are not UTF-8 (see `is_text`): such a name is
+    never recorded, and the index and the format hold text only. Raises
+    UndecodableTextError naming `what`."""
+    if is_text(value):
+        return value
+    from mlvc.errors import UndecodableTextError
+
+    shown = os.fsencode(value).decode("utf-8", "backslashreplace")
+    raise UndecodableTextError(
+        f"{what} '{shown}' is not valid UTF-8",
+        hint="mlvc records names, commands, messages and tags as UTF-8 text only",
+    )

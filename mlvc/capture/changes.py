@@ -10,8 +10,9 @@ from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, walk
 
 
-def scan(root: Path, ignore: Ignore) -> dict[str, FileStat]:
-    return {st.rel: st for st in walk(root, "", ignore)}
+def scan(root: Path, ignore: Ignore, skipped: list[str] | None = None) -> dict[str, FileStat]:
+    """The workspace's files; names no tree can hold go to `skipped` (see scan.walk)."""
+    return {st.rel: st for st in walk(root, "", ignore, skipped)}
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def init(
     if json:
         render.emit_json(result)
         return
-    render.out().print(f"Initialized empty mlvc repository in {result.store}")
+    render.print_lines([[(f"Initialized empty mlvc repository in {result.store}", None)]])
     if not result.git:
         render.err().print("hint: not inside a git repository; runs will record no code commit")
 
@@ -347,7 +347,8 @@ def hash_object(
         render.emit_json(results)
         return
     for r in results:
-        sys.stdout.write(f"{r.id.hex()}\n" if len(results) == 1 else f"{r.id.hex()}  {r.path}\n")
+        shown = "" if len(results) == 1 else f"  {render.shown(r.path)}"
+        sys.stdout.write(f"{r.id.hex()}{shown}\n")
 
 
 @app.command("cat-object", rich_help_panel=PLUMBING)
@@ -414,4 +415,4 @@ def ls_tree(
         return
     for e in entries:
         mode = "x" if e.executable else "-"
-        sys.stdout.write(f"{e.kind:7} {mode} {e.id.hex()}  {e.size:>12}  {e.path}\n")
+        sys.stdout.write(f"{e.kind:7} {mode} {e.id.hex()}  {e.size:>12}  {render.shown(e.path)}\n")

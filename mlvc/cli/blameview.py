@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlvc.cli import render
 from mlvc.errors import MlvcError
+from mlvc.paths import check_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,6 +29,7 @@ def blame_command(target: str, depth: int | None, lines: bool, keys: bool, json:
         raise MlvcError(
             "--lines and --keys cannot be combined", hint="run mlvc blame once for each"
         )
+    check_text(target, "target")
     cwd = Path.cwd()
     repo = Repo.discover(cwd)
     try:
@@ -45,6 +47,8 @@ def graph_command(target: str | None, fmt: str) -> None:
     from mlvc.lineage import graph as lib
     from mlvc.repo import Repo
 
+    if target is not None:
+        check_text(target, "target")
     if fmt not in lib.FORMATS:
         raise lib.GraphFormatError(
             f"unknown graph format '{fmt}'", hint=f"use one of {', '.join(lib.FORMATS)}"
@@ -62,7 +66,8 @@ def graph_command(target: str | None, fmt: str) -> None:
     if fmt == "json":
         render.emit_json({"roots": result.roots, **render.plain(exported)})
     else:
-        sys.stdout.write(lib.to_dot(exported) if fmt == "dot" else lib.to_mermaid(exported))
+        text = lib.to_dot(exported) if fmt == "dot" else lib.to_mermaid(exported)
+        sys.stdout.write("\n".join(render.shown(line) for line in text.split("\n")))
 
 
 # -- JSON -----------------------------------------------------------------------------
@@ -202,7 +207,9 @@ def _children(node: RunNode, child: Tree, level: int) -> list[_Item]:
             text.append(" ← ", style="dim")
         items.append((child, text, edge.producer, level))
     for ext in node.external:
-        text = Text.assemble(("external ", "magenta"), ext.path, no_wrap=True, overflow="ellipsis")
+        text = Text.assemble(
+            ("external ", "magenta"), render.shown(ext.path), no_wrap=True, overflow="ellipsis"
+        )
         if ext.size is not None:
             text.append(f"  {render.size(ext.size)}", style="dim")
         text.append("  outside the workspace, content not stored", style="dim")
@@ -213,7 +220,8 @@ def _children(node: RunNode, child: Tree, level: int) -> list[_Item]:
 def _target_label(target: Target) -> Text:
     from rich.text import Text
 
-    label = Text.assemble((target.path or "", "bold"), "  ", (target.id.hex()[:12], "cyan"))
+    path = render.shown(target.path or "")
+    label = Text.assemble((path, "bold"), "  ", (target.id.hex()[:12], "cyan"))
     label.append(f"  {target.kind} · {render.size(target.size)}", style="dim")
     return label
 
@@ -221,7 +229,7 @@ def _target_label(target: Target) -> Text:
 def _edge_label(edge: InputEdge) -> Text:
     from rich.text import Text
 
-    path = edge.path + ("/" if edge.kind == "tree" else "")
+    path = render.shown(edge.path) + ("/" if edge.kind == "tree" else "")
     return Text.assemble(
         path,
         "  ",
@@ -241,13 +249,13 @@ def _run_head(info: RunInfo, note: str = "", command: bool = False) -> Text:
     style = {"run": "bold", "snapshot": "bold green", "missing": "bold red"}[info.kind]
     head = Text.assemble((info.kind, style), " ", (info.id.hex()[:12], "yellow"))
     for tag in info.tags:
-        head.append(f" [{tag}]", style="bold magenta")
+        head.append(f" [{render.shown(tag)}]", style="bold magenta")
     if note:
         head.append(f" ({note})", style="dim")
     if info.status not in ("ok", "missing"):
         head.append(f" {info.status}", style="red")
     if command and info.command:
-        head.append("  " + command_text(info.command, 80))
+        head.append("  " + render.shown(command_text(info.command, 80)))
     return head
 
 
@@ -256,13 +264,13 @@ def _run_label(info: RunInfo, note: str = "") -> Text:
     if info.kind == "missing":
         head.append("  not in this store (try 'mlvc pull')", style="red")
         return head
-    head.append("\n" + _who_when(info), style="dim")
+    head.append("\n" + render.shown(_who_when(info)), style="dim")
     if info.commit:
         head.append(f" · commit {info.commit[:8]}", style="dim")
         if info.dirty:
             head.append(" dirty", style="yellow")
     if info.message:
-        head.append(f" · {info.message}", style="dim italic")
+        head.append(f" · {render.shown(info.message)}", style="dim italic")
     return head
 
 
@@ -299,13 +307,13 @@ def _lines(result: LinesResult, json: bool) -> None:
     width = len(str(len(result.lines)))
     for line in result.lines:
         info = result.runs[line.run]
-        user = str(info.owner.get("user") or "?")[:10]
+        user = render.shown(info.owner.get("user") or "?")[:10]
         text = Text.assemble(
             (line.run.hex()[:12], "yellow"),
             (f" {info.kind[:4]:4} {user:10} {_when(info.started)[:16]} ", "dim"),
             (f"{line.number:>{width}}", "dim"),
             " │ ",
-            line.text,
+            render.shown(line.text, block=True),
         )
         console.print(text, soft_wrap=True)
 
@@ -333,10 +341,10 @@ def _keys(result: KeysResult, json: bool) -> None:
     for key in result.keys:
         info = result.runs[key.run]
         table.add_row(
-            key.key,
+            render.shown(key.key),
             _value(key.value),
             f"{info.kind} {key.run.hex()[:12]}",
-            command_text(info.command, 40),
+            render.shown(command_text(info.command, 40)),
             _when(info.started),
         )
     console.print(table)
@@ -351,4 +359,4 @@ def _header(target: Target, versions: int) -> Text:
 def _value(value: Any) -> str:
     if value is None or isinstance(value, bool):
         return "null" if value is None else str(value).lower()
-    return str(value)
+    return render.shown(value)

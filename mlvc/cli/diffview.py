@@ -57,7 +57,8 @@ def diff_command(
 def print_diff(console: Console, result: DiffResult) -> None:
     from rich.text import Text
 
-    console.print(Text.assemble(("diff", "bold"), f" {_name(result.a)} → {_name(result.b)}"))
+    names = render.shown(f" {_name(result.a)} → {_name(result.b)}")
+    console.print(Text.assemble(("diff", "bold"), names))
     if not result.differ:
         console.print("no differences", style="dim")
         return
@@ -117,14 +118,21 @@ def _mark(state: str) -> Text:
     return Text(mark, style=style)
 
 
+def _text(value: str, style: str = "") -> Text:
+    """User text as rich Text: never markup, its control characters escaped."""
+    from rich.text import Text
+
+    return Text(render.shown(value), style=style)
+
+
 def _cell(key: str, value: Any, present: bool = True) -> Text:
-    """A value as people read it; plain Text, so brackets in values are not rich markup."""
+    """A value as people read it (see `_text`)."""
     from rich.text import Text
 
     if not present:
         return Text("")
     if key == "argv" and isinstance(value, list):
-        return Text(shlex.join(str(v) for v in value))
+        return _text(shlex.join(str(v) for v in value))
     if isinstance(value, bytes):
         return Text(value.hex()[:12])
     if value is None:
@@ -136,8 +144,8 @@ def _cell(key: str, value: Any, present: bool = True) -> Text:
     if key.endswith("_seconds") and isinstance(value, int | float):
         return Text(f"{value:.2f} s")
     if isinstance(value, list | dict):
-        return Text(json.dumps(render.plain(value), sort_keys=True))
-    return Text(str(value))
+        return _text(json.dumps(render.plain(value), sort_keys=True))
+    return _text(str(value))
 
 
 def _changes(title: str, changes: tuple[Change, ...], key: str = "key") -> Table:
@@ -171,8 +179,8 @@ def _print_code(console: Console, code: CodeDiff) -> None:
         commits = {c.key: c for c in code.fields}.get("commit")
         span = f" {commits.old}..{commits.new}" if commits is not None else ""
         console.print()
-        console.print(Text(f"git diff --stat{span}", style="bold"))
-        console.print(Text(code.stat))
+        console.print(_text(f"git diff --stat{span}", style="bold"))
+        console.print(Text(render.shown(code.stat, block=True)))
     if code.scripts:
         _section(console, _changes("scripts", code.scripts, key="path"))
     if code.patch_diff:
@@ -190,19 +198,18 @@ def _record(rec: PathRecord | None) -> Text:
 
 
 def _print_paths(console: Console, title: str, paths: tuple[PathChange, ...]) -> None:
-    from rich.text import Text
 
     if not paths:
         return
     table = _table(title, "path", "old", "new")
     for change in paths:
         table.add_row(
-            _mark(change.state), Text(change.path or "."), _record(change.old), _record(change.new)
+            _mark(change.state), _text(change.path or "."), _record(change.old), _record(change.new)
         )
         for inner in change.files:
             table.add_row(
                 _mark(inner.state),
-                Text(f"  {inner.path}", style="dim"),
+                _text(f"  {inner.path}", style="dim"),
                 _record(inner.old),
                 _record(inner.new),
             )
@@ -227,7 +234,7 @@ def _print_patch(console: Console, patch: str) -> None:
             style = "green" if line[0] == "+" else "red"
         else:
             style = ""
-        text.append(line + "\n", style=style)
+        text.append(render.shown(line, block=True) + "\n", style=style)
     console.print(text, soft_wrap=True, end="")
 
 

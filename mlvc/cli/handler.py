@@ -61,13 +61,22 @@ def _usage_exit(exc: Exception) -> int | None:
         _say("interrupted")
         return 130
     if isinstance(exc, click_error):
-        problem.show()
+        import io
+
+        from mlvc.cli.render import shown
+
+        text = io.StringIO()
+        problem.show(file=text)  # names the user's arguments: escaped like any user text
+        sys.stderr.write(shown(text.getvalue(), block=True))
         return int(problem.exit_code)
     return None
 
 
 def _say(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    from mlvc.cli.render import shown
+
+    # Messages name user paths: escaped, so a name cannot drive the terminal.
+    sys.stderr.write(shown(line, block=True) + "\n")
     sys.stderr.flush()
 
 
@@ -86,7 +95,8 @@ def _crash_log() -> str:
     name = f"mlvc-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     path = os.path.join(_crash_dir(), name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with open(fd, "w", encoding="utf-8", errors="replace") as handle:
+    # backslashreplace: argv or a traceback may hold a name that is not UTF-8.
+    with open(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
         handle.write(scrub.text(text))
     return path
 

@@ -31,6 +31,11 @@ def log_command(
     consumers: bool,
     json: bool,
 ) -> None:
+    from mlvc.paths import check_text
+
+    for what, text in (("path", path), ("owner", owner), ("date", since)):
+        if text is not None:
+            check_text(text, what)
     repo = _repo()
     try:
         if path is not None:
@@ -62,33 +67,31 @@ def log_command(
 
 
 def _print_runs(runs: list[Any], oneline: bool) -> None:
-    console = render.out()
+    """git-log-like: a header per run, the message indented below (its lines kept)."""
     colors = {"ok": "green", "failed": "red", "interrupted": "yellow"}
+    lines: list[list[render.Segment]] = []
     for run in runs:
-        tags = f" [cyan]({', '.join(run.tags)})[/cyan]" if run.tags else ""
+        tags = [(f" ({', '.join(run.tags)})", "cyan")] if run.tags else []
         command = shlex.join(run.command)
         if oneline:
-            console.print(
-                f"[yellow]{run.id.hex()[:12]}[/yellow]{tags} {command}",
-                highlight=False,
-                markup=True,
-            )
+            lines.append([(run.id.hex()[:12], "yellow"), *tags, (f" {command}", None)])
             continue
-        color = colors.get(run.status, "")
-        console.print(f"[yellow]{run.kind} {run.id.hex()}[/yellow]{tags}")
-        console.print(
-            f"Status:  [{color}]{run.status}[/{color}]"
-            + (f" (exit {run.exit_code})" if run.exit_code is not None else "")
-        )
-        console.print(f"Owner:   {run.owner}")
-        console.print(f"Date:    {_when(run.started)}")
-        console.print(f"Command: {command}", markup=False)
+        exit_note = f" (exit {run.exit_code})" if run.exit_code is not None else ""
+        lines += [
+            [(f"{run.kind} {run.id.hex()}", "yellow"), *tags],
+            [("Status:  ", None), (run.status, colors.get(run.status)), (exit_note, None)],
+            [(f"Owner:   {run.owner}", None)],
+            [(f"Date:    {_when(run.started)}", None)],
+            [(f"Command: {command}", None)],
+        ]
         if run.metrics:
-            shown = list(run.metrics.items())[:6]
-            console.print("Metrics: " + "  ".join(f"{k}={v:.6g}" for k, v in shown))
+            first = list(run.metrics.items())[:6]
+            lines.append([("Metrics: " + "  ".join(f"{k}={v:.6g}" for k, v in first), None)])
         if run.message:
-            console.print(f"\n    {run.message}")
-        console.print()
+            lines.append([])
+            lines += [[(f"    {line}", None)] for line in run.message.split("\n")]
+        lines.append([])
+    render.print_lines(lines)
 
 
 def _print_versions(versions: list[Any], oneline: bool) -> None:
@@ -112,8 +115,7 @@ def _print_versions(versions: list[Any], oneline: bool) -> None:
             row.append(", ".join(c.hex()[:12] for c in v.consumers) or "-")
         rows.append(row)
     if oneline:
-        for row in rows:
-            sys.stdout.write("  ".join(row[:1] + row[4:6]) + "\n")
+        render.print_lines([[("  ".join(row[:1] + row[4:6]), None)] for row in rows])
         return
     render.columns(f"versions of {versions[0].path}", header, rows, right={2})
 
@@ -152,18 +154,20 @@ def tag_command(
                 render.emit_json({"tags": listing})
             else:
                 for n, oid in listing.items():
-                    sys.stdout.write(f"{n}\t{oid.hex() if oid else '-'}\n")
+                    sys.stdout.write(f"{render.shown(n)}\t{oid.hex() if oid else '-'}\n")
             return
         if history:
             moves = tags.history(name)
             if json:
                 render.emit_json({"tag": name, "history": moves})
                 return
+            lines: list[list[render.Segment]] = []
             for m in moves:
                 old = m.old.hex()[:12] if m.old else "(new)"
                 new = m.new.hex()[:12] if m.new else "(deleted)"
                 note = f"  {m.message}" if m.message else ""
-                sys.stdout.write(f"{_when(m.time)}  {m.user}  {old} -> {new}{note}\n")
+                lines.append([(f"{_when(m.time)}  {m.user}  {old} -> {new}{note}", None)])
+            render.print_lines(lines)
             return
         current = tags.get(name)
         from mlvc.capture.owner import os_user
@@ -181,10 +185,12 @@ def tag_command(
     if json:
         render.emit_json({"tag": name, "move": move})
     elif move.new is None:
-        sys.stdout.write(f"deleted tag {name} (was {move.old.hex()[:12] if move.old else '-'})\n")
+        sys.stdout.write(
+            f"deleted tag {render.shown(name)} (was {move.old.hex()[:12] if move.old else '-'})\n"
+        )
     else:
         was = f" (was {move.old.hex()[:12]})" if move.old else ""
-        sys.stdout.write(f"tag {name} -> {move.new.hex()[:12]}{was}\n")
+        sys.stdout.write(f"tag {render.shown(name)} -> {move.new.hex()[:12]}{was}\n")
 
 
 def rebuild_command(json: bool) -> None:

@@ -135,7 +135,8 @@ def reproduce_command(ref: str, in_place: bool, keep: bool, json: bool) -> int:
         run_id = resolve_run(repo, ref)
         command = shlex.join(load_run(repo, run_id).command)
         where = "in place" if in_place else "in a scratch workspace"
-        sys.stderr.write(f"mlvc: reproducing {run_id.hex()[:12]} ({command}) {where}\n")
+        shown = render.shown(command)
+        sys.stderr.write(f"mlvc: reproducing {run_id.hex()[:12]} ({shown}) {where}\n")
         request = ReproduceRequest(
             run_id=run_id,
             env=dict(os.environ),
@@ -156,36 +157,36 @@ def reproduce_command(ref: str, in_place: bool, keep: bool, json: bool) -> int:
 
 
 def show_reproduce(result: Any) -> None:
-    console = render.out()
-    for line in result.environment:
-        console.print(f"[yellow]warning:[/yellow] environment differs: {line}")
-    colors = {"identical": "green", "differs": "red", "missing": "red", "new": "yellow"}
-    rows = []
-    for check in result.outputs:
-        color = colors[check.verdict]
-        old = check.old.hex()[:12] if check.old else "-"
-        new = check.new.hex()[:12] if check.new else "-"
-        rows.append((check.path, f"[{color}]{check.verdict}[/{color}]", old, new))
-        rows += [(f"  {f}", "[red]differs[/red]", "", "") for f in check.files[:LISTED]]
     from rich.table import Table
 
+    console = render.out()
+    for line in result.environment:
+        console.print(
+            render.styled([("warning:", "yellow"), (f" environment differs: {line}", None)])
+        )
+    colors = {"identical": "green", "differs": "red", "missing": "red", "new": "yellow"}
     table = Table(title="outputs", title_justify="left")
     for name in ("path", "verdict", "original", "reproduced"):
         table.add_column(name)
-    for row in rows:
-        table.add_row(*row)
+    for check in result.outputs:
+        old = check.old.hex()[:12] if check.old else "-"
+        new = check.new.hex()[:12] if check.new else "-"
+        verdict = render.styled([(check.verdict, colors[check.verdict])])
+        table.add_row(render.shown(check.path), verdict, old, new)
+        for f in check.files[:LISTED]:
+            table.add_row(render.shown(f"  {f}"), render.styled([("differs", "red")]), "", "")
     console.print(table)
     for key, (old, new) in result.metrics.items():
         delta = ""
         if isinstance(old, int | float) and isinstance(new, int | float):
             delta = f" ({new - old:+.6g})"
-        console.print(f"metric {key}: {old} -> {new}{delta}")
+        console.print(render.styled([(f"metric {key}: {old} -> {new}{delta}", None)]))
     if result.exit_code != result.original_exit_code:
-        console.print(
-            f"[red]exit code {result.exit_code}[/red],"
-            f" the original exited {result.original_exit_code}"
-        )
+        note = f", the original exited {result.original_exit_code}"
+        console.print(render.styled([(f"exit code {result.exit_code}", "red"), (note, None)]))
     if result.workspace is not None:
-        console.print(f"scratch workspace kept at {result.workspace}")
-    verdict = "identical" if result.identical else "[red]differs[/red]"
-    console.print(f"reproduced as run {result.run_id.hex()[:12]}: {verdict}")
+        console.print(render.styled([(f"scratch workspace kept at {result.workspace}", None)]))
+    outcome: render.Segment = ("identical", None) if result.identical else ("differs", "red")
+    console.print(
+        render.styled([(f"reproduced as run {result.run_id.hex()[:12]}: ", None), outcome])
+    )

@@ -1,4 +1,5 @@
-"""Rendering one run for people: rich panels and tables."""
+"""Rendering one run for people: rich panels and tables. Every recorded string passes
+through `render.shown` (via `_short`, `_plain` or `styled`): a run's text is data."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from typing import Any
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
-from mlvc.cli.render import size
+from mlvc.cli.render import Segment, shown, size, styled
 
 
 def _short(value: Any) -> str:
-    return value.hex()[:12] if isinstance(value, bytes) else "-" if value is None else str(value)
+    if isinstance(value, bytes):
+        return value.hex()[:12]
+    return "-" if value is None else shown(value)
 
 
 def _paths(title: str, records: dict[str, Any], producer: bool) -> Table:
@@ -25,7 +29,7 @@ def _paths(title: str, records: dict[str, Any], producer: bool) -> Table:
     if producer:
         table.add_column("produced by")
     for path, rec in sorted(records.items()):
-        row = [path, rec["kind"], _short(rec["id"]), size(rec["size"])]
+        row = [shown(path), shown(rec["kind"]), _short(rec["id"]), size(rec["size"])]
         if producer:
             row.append(_short(rec["producer_run"]))
         table.add_row(*row)
@@ -35,7 +39,7 @@ def _paths(title: str, records: dict[str, Any], producer: bool) -> Table:
 def _plain(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return str(value).lower() if value is not None else "null"
-    return str(value)
+    return shown(value)
 
 
 def _pairs(title: str, values: dict[str, Any]) -> Table:
@@ -43,47 +47,51 @@ def _pairs(title: str, values: dict[str, Any]) -> Table:
     table.add_column("key")
     table.add_column("value")
     for key, value in sorted(values.items()):
-        table.add_row(key, _short(value) if isinstance(value, bytes) else _plain(value))
+        table.add_row(shown(key), _short(value) if isinstance(value, bytes) else _plain(value))
     return table
 
 
-def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
-    status_color = {"ok": "green", "failed": "red", "interrupted": "yellow"}.get(run["status"], "")
-    owner, code, res = run["owner"], run["code"], run["resources"]
-    snapshot = run["kind"] == "snapshot"
+def _head(oid: bytes, run: dict[str, Any]) -> list[list[Segment]]:
+    """The run panel's lines: kind and id, status, command, times, owner, code, message."""
+    status_color = {"ok": "green", "failed": "red", "interrupted": "yellow"}.get(run["status"])
+    owner, code = run["owner"], run["code"]
     exit_note = "" if run["exit_code"] is None else f" (exit {run['exit_code']})"
-    head = [
-        f"[bold]{run['kind']}[/bold] {oid.hex()}",
-        f"status  [{status_color}]{run['status']}[/{status_color}]{exit_note}",
-        f"command {shlex.join(run['command'])}   (in {run['cwd']})",
-        f"time    {run['started']} → {run['ended']}",
-        f"owner   {owner.get('user')}@{owner.get('host')}"
-        + (
-            f"  git: {owner.get('git_name')} <{owner.get('git_email')}>"
-            if owner.get("git_name")
-            else ""
-        ),
+    git_owner = f"  git: {owner.get('git_name')} <{owner.get('git_email')}>"
+    head: list[list[Segment]] = [
+        [(run["kind"], "bold"), (f" {oid.hex()}", None)],
+        [("status  ", None), (run["status"], status_color), (exit_note, None)],
+        [(f"command {shlex.join(run['command'])}   (in {run['cwd']})", None)],
+        [(f"time    {run['started']} → {run['ended']}", None)],
+        [
+            (f"owner   {owner.get('user')}@{owner.get('host')}", None),
+            (git_owner if owner.get("git_name") else "", None),
+        ],
     ]
     if code.get("git"):
-        head.append(
+        where = (
             f"code    {code.get('commit') or '(no commit)'} on {code.get('branch') or 'detached'}"
-            + (
-                "  [yellow]dirty[/yellow] patch " + _short(code.get("patch"))
-                if code.get("dirty")
-                else "  clean"
-            )
         )
+        dirty: list[Segment] = [("  ", None), ("dirty", "yellow"), (" patch ", None)]
+        dirty.append((_short(code.get("patch")), None))
+        head.append([(where, None), *(dirty if code.get("dirty") else [("  clean", None)])])
     elif "git" in code:
-        head.append("code    not in a git repository")
+        head.append([("code    not in a git repository", None)])
     if run["message"]:
-        head.append(f"message {run['message']}")
-    parts: list[Any] = [Panel("\n".join(head), title="run")]
+        head.append([(f"message {run['message']}", None)])
+    return head
+
+
+def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
+    res = run["resources"]
+    snapshot = run["kind"] == "snapshot"
+    head = Text("\n").join(styled(line) for line in _head(oid, run))
+    parts: list[Any] = [Panel(head, title="run")]
     if run["inputs"]:
         parts.append(_paths("inputs", run["inputs"], producer=True))
     if run["outputs"]:
         parts.append(_paths("outputs", run["outputs"], producer=False))
     if run["removed"]:
-        parts.append("removed: " + ", ".join(run["removed"]))
+        parts.append("removed: " + ", ".join(shown(p) for p in run["removed"]))
     if run["params"]:
         parts.append(_pairs("params", run["params"]))
     if run["metrics"]:
@@ -94,7 +102,7 @@ def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
     env = run["environment"]
     python = env.get("python", {})
     lines = [
-        f"python  {python.get('version', '-')} {python.get('executable', '')}",
+        f"python  {python.get('version', '-')} {shown(python.get('executable', ''))}",
         f"modules {len(env.get('modules', {}))} imported from "
         f"{env.get('distribution_count', 0)} installed distributions",
         f"machine {res.get('host')} · {res.get('cpu_model')} × {res.get('cpu_count')} · "
@@ -103,5 +111,5 @@ def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
         f" · sys {res.get('system_seconds', 0):.2f} s"
         f" · peak RSS {size(res.get('peak_rss_bytes') or 0)}",
     ]
-    parts.append(Panel("\n".join(lines), title="environment and resources"))
+    parts.append(Panel(shown("\n".join(lines), block=True), title="environment and resources"))
     console.print(Group(*parts))

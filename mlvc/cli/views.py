@@ -31,6 +31,7 @@ def add_command(paths: list[Path], message: str, json: bool) -> None:
     if json:
         render.emit_json(result)
         return
+    render.warn_skipped(result.skipped)
     lines: list[list[render.Segment]] = []
     for p in result.paths:
         if p.id is None:
@@ -59,19 +60,27 @@ def show_status(json: bool) -> None:
         repo.close()
     if json:
         changes = [{"path": c.path, "state": c.state} for c in result.changes]
-        render.emit_json({"clean": result.clean, "tracked": result.tracked, "changes": changes})
+        render.emit_json(
+            {
+                "clean": result.clean,
+                "tracked": result.tracked,
+                "changes": changes,
+                "skipped": result.skipped,
+            }
+        )
         return
+    render.warn_skipped(result.skipped)
     if result.tracked == 0:
         sys.stdout.write("nothing tracked yet (use 'mlvc add PATH')\n")
     elif result.clean:
         sys.stdout.write(f"clean: {result.tracked} tracked files unchanged\n")
     else:
         colors = {"modified": "yellow", "deleted": "red", "new": "green"}
-        console = render.out()
-        for change in result.changes:
-            color = colors[change.state]
-            console.print(f"[{color}]{change.state:>9}:[/{color}] {change.path}")
-        console.print("hint: 'mlvc add PATH' records the new versions", style="dim")
+        lines: list[list[render.Segment]] = [
+            [(f"{c.state:>9}:", colors[c.state]), (f" {c.path}", None)] for c in result.changes
+        ]
+        lines.append([("hint: 'mlvc add PATH' records the new versions", "dim")])
+        render.print_lines(lines)
 
 
 def run_command(
@@ -115,6 +124,7 @@ def run_command(
     if json:
         render.emit_json(result)
     else:
+        render.warn_skipped(result.skipped)
         sys.stderr.write(
             f"mlvc: run {result.run_id.hex()[:12]} {result.status} · {result.inputs} inputs"
             f" · {result.outputs} outputs · {result.wall_seconds:.2f} s\n"

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from mlvc import clock
-from mlvc.errors import MlvcError, PathNotFoundError
+from mlvc.errors import MlvcError, PathNotFoundError, UnsafePathError
 from mlvc.ids import ObjectId
 from mlvc.objects import PathRecord, Run
+from mlvc.paths import check_relpath
 from mlvc.recorder import Lineage, record
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
@@ -37,17 +38,23 @@ class AddResult:
     run_id: ObjectId | None
     paths: tuple[AddedPath, ...]
     files: int
+    skipped: tuple[str, ...] = ()
+    """Names inside the added directories that cannot be stored (see mlvc.paths), sorted;
+    a directory ends with `/`. A name that is not UTF-8 holds its bytes as surrogates."""
 
 
-def _targets(repo: Repo, paths: list[Path], cwd: Path, ignore: Ignore) -> list[str]:
+def _targets(
+    repo: Repo, paths: list[Path], cwd: Path, ignore: Ignore, skipped: list[str]
+) -> list[str]:
     targets: list[str] = []
     for path in paths:
         rel = repo.relpath(path, cwd)
         if rel == "":
             # Adding the workspace root tracks each top-level entry on its own.
-            tops = {st.rel.split("/")[0] for st in walk(repo.root, "", ignore)}
+            tops = {st.rel.split("/")[0] for st in walk(repo.root, "", ignore, skipped)}
             targets.extend(sorted(tops))
             continue
+        _check_storable(path, rel)
         if not os.path.lexists(repo.abspath(rel)):
             if not repo.index.is_tracked(rel):
                 raise PathNotFoundError(f"pathspec '{path}' did not match any file")
@@ -63,6 +70,18 @@ def _targets(repo: Repo, paths: list[Path], cwd: Path, ignore: Ignore) -> list[s
             )
         targets.append(rel)
     return list(dict.fromkeys(targets))
+
+
+def _check_storable(path: Path, rel: str) -> None:
+    """A path named on the command line that no tree can hold is refused outright."""
+    try:
+        check_relpath(rel)
+    except UnsafePathError as exc:
+        raise UnsafePathError(
+            f"cannot track {str(path)!r}: {exc.message}",
+            hint="rename it: mlvc stores UTF-8 names without control characters,"
+            " backslashes, drive prefixes or .git/.mlvc components",
+        ) from None
 
 
 def _ignored(ignore: Ignore, repo: Repo, rel: str) -> bool:
@@ -89,10 +108,11 @@ def add(
     A path that is tracked but gone from the workspace is recorded as removed."""
     started = clock.now()
     ignore = Ignore.load(repo.root)
-    targets = _targets(repo, paths, cwd, ignore)
+    skipped: list[str] = []
+    targets = _targets(repo, paths, cwd, ignore, skipped)
     index = repo.index
     versions = {p: v for p in targets if (v := index.latest_version(p)) is not None}
-    snap = Snapshotter(repo.root, repo.store, ignore, index.stat_rows(), progress)
+    snap = Snapshotter(repo.root, repo.store, ignore, index.stat_rows(), progress, skipped=skipped)
     outputs: dict[str, PathRecord] = {}
     removed: list[str] = []
     added = []
@@ -133,7 +153,7 @@ def add(
         run_id = record(repo, run, lineage)
     else:
         _refresh(repo, lineage)
-    return AddResult(run_id, tuple(added), len(snap.files))
+    return AddResult(run_id, tuple(added), len(snap.files), tuple(sorted(set(skipped))))
 
 
 def _refresh(repo: Repo, lineage: Lineage) -> None:

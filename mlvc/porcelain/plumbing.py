@@ -32,6 +32,13 @@ def hash_object(path: Path) -> HashResult:
             return HashResult(str(path), file_id(target), len(target))
         if stat.S_ISDIR(st.st_mode):
             raise MlvcError(f"{path} is a directory", hint="hash-object takes files")
+        if not stat.S_ISREG(st.st_mode):
+            # A device such as /dev/zero never ends and a fifo blocks: as `add` does,
+            # only regular files and symlinks are hashed.
+            raise UnreadableFileError(
+                f"{path} is not a regular file (a fifo, socket or device)",
+                hint="hash-object takes files and symlinks",
+            )
         oid, size = hash_file(path)
     except FileNotFoundError:
         raise PathNotFoundError(f"{path}: no such file") from None

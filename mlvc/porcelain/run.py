@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
 from mlvc.ids import ObjectId
+from mlvc.paths import check_text, is_text, storable
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat
@@ -52,6 +53,9 @@ class RunResult:
     inputs: int
     outputs: int
     wall_seconds: float
+    skipped: tuple[str, ...] = ()
+    """Paths the run created, read or wrote that no tree can hold, so left unrecorded
+    (sorted; a directory ends with `/`; see mlvc.paths)."""
 
 
 def run(repo: Repo, request: RunRequest) -> RunResult:
@@ -90,6 +94,7 @@ class Session:
     started_ns: int
     facts: RunFacts | None = None
     prepare_error: BaseException | None = None
+    skipped_before: frozenset[str] = frozenset()
 
     def prepare(self) -> None:
         """Load the capture modules and record the code (git commit and patch)."""
@@ -108,14 +113,17 @@ class Session:
 
     @classmethod
     def begin(cls, repo: Repo, request: RunRequest, capture_code: bool = True) -> Session:
+        _check_text(request)
         tmp = repo.dir / "tmp"
         tracer.forget_finished(tmp)
         spool = tmp / f"run-{os.urandom(8).hex()}"
         spool.mkdir(parents=True)
         started_ns = time.time_ns()
         ignore = Ignore.load(repo.root, secrets.patterns(*repo.config.secrets))
-        before = changes.scan(repo.root, ignore)
+        skipped: list[str] = []
+        before = changes.scan(repo.root, ignore, skipped)
         session = cls(repo, request, spool, ignore, before, clock.now(), started_ns)
+        session.skipped_before = frozenset(skipped)
         if capture_code:
             session.prepare()  # before the code runs: the code that ran, not what it left
         return session
@@ -149,7 +157,8 @@ class Session:
         ended = clock.now()
         for log in self.logs:
             log.touch()
-        after = changes.scan(repo.root, self.ignore)
+        skipped: list[str] = []
+        after = changes.scan(repo.root, self.ignore, skipped)
         trace = tracer.read_spool(self.spool)
         others = tracer.writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
         paths = _Paths(repo, request, trace, self.before, after, others)
@@ -191,6 +200,7 @@ class Session:
         if not request.track:
             lineage.tracked = {}
         run_id = record(repo, run, lineage)
+        new_skipped = set(skipped) - self.skipped_before  # what this run left, not old news
         return RunResult(
             run_id,
             finished.status,
@@ -198,7 +208,18 @@ class Session:
             len(inputs),
             len(outputs),
             finished.wall_seconds,
+            tuple(sorted(new_skipped | paths.skipped | set(snap.skipped))),
         )
+
+
+def _check_text(request: RunRequest) -> None:
+    """Refuse, before anything runs, what a run record cannot hold as UTF-8 text."""
+    for i, arg in enumerate(request.argv):
+        check_text(arg, f"argument {i} of the command")
+    check_text(request.message, "the message")
+    check_text(str(request.cwd), "the working directory")
+    for tag in request.tags:
+        check_text(tag, "the tag")
 
 
 def _inputs(
@@ -247,26 +268,38 @@ class _Paths:
         self.repo = repo
         self.trace = trace
         self.after = after
+        self.skipped: set[str] = set()
         root = str(repo.root)
-        rel = self._relative
-        self.code = {r for p in tracer.module_files(trace) if (r := rel(p)) is not None}
-        traced_writes = {r for p in trace.writes if (r := rel(p)) is not None}
+        rel, keep = self._relative, self._storable
+        self.code = keep({r for p in tracer.module_files(trace) if (r := rel(p)) is not None})
+        traced_writes = keep({r for p in trace.writes if (r := rel(p)) is not None})
         scanned = changes.compare(before, after)
         theirs = {r for p in others if (r := rel(p)) is not None} - traced_writes
         changed = (scanned.created | scanned.modified) - theirs
         declared_out = {repo.relpath(p, request.cwd) for p in request.outputs}
         declared_out |= {r for p in trace.declared_outputs if (r := rel(p)) is not None}
+        declared_out = keep(declared_out)
         self.outputs = ((changed | (traced_writes & set(after))) | declared_out) - {""}
         self.removed = scanned.deleted - theirs
-        reads = {r for p in trace.reads if (r := rel(p)) is not None}
+        reads = keep({r for p in trace.reads if (r := rel(p)) is not None})
         reads = {r for r in reads if r in before} - self.code
         declared_in = {repo.relpath(p, request.cwd) for p in request.inputs}
         declared_in |= {r for p in trace.declared_inputs if (r := rel(p)) is not None}
+        declared_in = keep(declared_in)
         self.inputs = (reads | declared_in) - {""}
         self.params_files = [repo.relpath(p, request.cwd) for p in request.params_files]
         self.metrics_files = [repo.relpath(p, request.cwd) for p in request.metrics_files]
         self._declared_dirs = {p for p in declared_out if os.path.isdir(repo.abspath(p))}
-        self._external_reads = {p for p in trace.reads if not p.startswith(root + os.sep)}
+        external = {p for p in trace.reads if not p.startswith(root + os.sep)}
+        self._external_reads = {p for p in external if is_text(p)}
+        self.skipped |= external - self._external_reads
+
+    def _storable(self, paths: set[str]) -> set[str]:
+        """`paths` a tree can hold (or the root, ""); the others are noted in `skipped`,
+        never recorded."""
+        kept = {p for p in paths if not p or storable(p)}
+        self.skipped |= paths - kept
+        return kept
 
     def _relative(self, path: str) -> str | None:
         root = str(self.repo.root)

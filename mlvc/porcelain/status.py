@@ -47,6 +47,8 @@ class Change(NamedTuple):
 class StatusResult(NamedTuple):
     changes: tuple[Change, ...]
     tracked: int
+    skipped: tuple[str, ...] = ()
+    """Untracked names in tracked directories that no tree can hold (see scan.walk)."""
 
     @property
     def clean(self) -> bool:
@@ -97,7 +99,8 @@ def status(repo: Repo) -> StatusResult:
     if len(seen) != len(table):  # seen holds only tracked paths, each once
         changes.extend(Change(p, "deleted") for p in table if p not in seen)
     _save(repo, refreshed)
-    return StatusResult(tuple(sorted(changes, key=lambda c: c.path)), len(table))
+    ordered = tuple(sorted(changes, key=lambda c: c.path))
+    return StatusResult(ordered, len(table), tuple(sorted(walker.skipped)))
 
 
 class _Walker:
@@ -113,6 +116,7 @@ class _Walker:
         self.seen: set[str] = set()
         self.slow: list[tuple[str, os.stat_result]] = []
         self.changes: list[Change] = []
+        self.skipped: list[str] = []
 
     def single(self, rel: str) -> None:
         try:
@@ -139,17 +143,21 @@ class _Walker:
         if reply is None:  # no process to be had, or it died: walk its share here
             self._walk(theirs)
             return
-        seen, slow, new = reply
+        seen, slow, new, skipped = reply
         self.seen.update(seen.split("\0") if seen else ())
         self.changes += [Change(rel, "new") for rel in new]
+        self.skipped += [os.fsdecode(name) for name in skipped]
         for rel in slow:
             self.recheck(rel)
 
     def _share(self, stack: list[str]) -> list[Any]:
-        """The forked process's part: [seen paths joined by NUL, slow paths, new paths]."""
-        self.seen, self.slow, self.changes = set(), [], []
+        """The forked process's part: [seen paths joined by NUL, slow paths, new paths,
+        skipped names as bytes (msgpack cannot carry a non-UTF-8 name's surrogates)]."""
+        self.seen, self.slow, self.changes, self.skipped = set(), [], [], []
         self._walk(stack)
-        return ["\0".join(self.seen), [rel for rel, _ in self.slow], [c.path for c in self.changes]]
+        slow = [rel for rel, _ in self.slow]
+        skipped = [os.fsencode(name) for name in self.skipped]
+        return ["\0".join(self.seen), slow, [c.path for c in self.changes], skipped]
 
     def recheck(self, rel: str) -> None:
         """A path the forked process found changed: lstat again for the stat cache."""
@@ -214,13 +222,14 @@ class _Walker:
 
     def _untracked(self, entry: os.DirEntry[str], rel: str, stack: list[str]) -> None:
         from mlvc.workspace.ignore import Ignore
-        from mlvc.workspace.scan import UNSAFE_NAME
+        from mlvc.workspace.scan import UNSAFE_NAME, unsafe_entry
 
         name = entry.name
-        if UNSAFE_NAME.search(name):
-            return
         if self._ignore is None:
             self._ignore = Ignore.load(Path(self.root))
+        if UNSAFE_NAME.search(name):
+            unsafe_entry(entry, rel[: len(rel) - len(name)], self._ignore, self.skipped)
+            return
         if entry.is_dir(follow_symlinks=False):
             if not self._ignore.skips_dir(rel, name, Path(self.root, rel)):
                 stack.append(rel)

@@ -67,14 +67,18 @@ class Ignore:
     def skips_dir(self, rel: str, name: str, path: Path) -> bool:
         if name in DEFAULT_DIRS or os.path.exists(os.path.join(path, "pyvenv.cfg")):
             return True
-        return self.spec is not None and bool(self.spec.match_file(rel + "/"))
+        return self.user_skips(rel + "/")
+
+    def user_skips(self, rel: str) -> bool:
+        """Whether `.mlvcignore` alone matches `rel` (a directory ends with `/`)."""
+        return self.spec is not None and bool(self.spec.match_file(rel))
 
     def skips_file(self, rel: str, name: str) -> bool:
         if name in DEFAULT_FILES or name.endswith(DEFAULT_SUFFIXES):
             return True
         if name.startswith(CHECKOUT_TEMP_PREFIX) or self.secret(rel, name):
             return True
-        return self.spec is not None and bool(self.spec.match_file(rel))
+        return self.user_skips(rel)
 
 
 def _secret_rules(root: Path) -> secrets.Patterns:

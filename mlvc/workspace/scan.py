@@ -13,7 +13,11 @@ from mlvc.workspace.ignore import Ignore
 
 # Names a tree may not hold (see mlvc.paths.check_name): skipped by the walk rather
 # than aborting a whole directory. One regex, as this runs once per file on every status.
-UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
+# Lone surrogates are the bytes of a name that is not UTF-8 (os.scandir decodes names
+# with surrogateescape): tree names are UTF-8 text in the format, so those are refused.
+UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\ud800-\udfff]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
+# The workspace's own metadata: not reported as skipped at the root of the workspace.
+OWN_DIRS = (".git", ".mlvc")
 _S_IFLNK = stat.S_IFLNK
 _S_IFREG = stat.S_IFREG
 _S_IFMT = 0o170000
@@ -38,11 +42,12 @@ def stat_of(rel: str, st: os.stat_result) -> FileStat:
     return FileStat(rel, kind, st.st_size, st.st_mtime_ns, st.st_ino, executable, st.st_ctime_ns)
 
 
-def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
+def walk(root: Path, rel: str, ignore: Ignore, skipped: list[str] | None = None) -> list[FileStat]:
     """Every regular file and symlink under the directory `rel` (unordered).
 
-    Sockets, fifos and devices are skipped, and so are names mlvc cannot store safely.
-    The loop is kept tight on purpose: it runs once per file on every `mlvc status`.
+    Sockets, fifos and devices are skipped, and so are names mlvc cannot store safely:
+    those are appended to `skipped` (a directory with a `/`) unless `.mlvcignore` ignores
+    them. The loop is kept tight on purpose: it runs once per file on every `mlvc status`.
     """
     found: list[FileStat] = []
     append = found.append
@@ -63,6 +68,8 @@ def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
             for entry in entries:
                 name = entry.name
                 if unsafe(name):
+                    if skipped is not None:
+                        unsafe_entry(entry, prefix, ignore, skipped)
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     if not ignore.skips_dir(prefix + name, name, Path(entry.path)):
@@ -100,3 +107,18 @@ def walk(root: Path, rel: str, ignore: Ignore) -> list[FileStat]:
                         )
                     )
     return found
+
+
+def unsafe_entry(entry: os.DirEntry[str], prefix: str, ignore: Ignore, skipped: list[str]) -> None:
+    """Note a name the walk cannot store in `skipped`, unless it is the workspace's own
+    `.git` or `.mlvc` or the user's ignore rules leave it out anyway."""
+    name = entry.name
+    if not prefix and name in OWN_DIRS:
+        return
+    try:
+        is_dir = entry.is_dir(follow_symlinks=False)
+    except OSError:
+        is_dir = False
+    rel = prefix + name + ("/" if is_dir else "")
+    if not ignore.user_skips(rel):
+        skipped.append(rel)

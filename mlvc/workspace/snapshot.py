@@ -45,6 +45,8 @@ class Snapshotter:
     progress: Progress | None = None
     new_stats: list[tuple[str, StatRow]] = field(default_factory=list)
     files: list[TrackedFile] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Names in the walked directories that no tree can hold (see scan.walk)."""
 
     def file_id(self, st: FileStat) -> ObjectId:
         row = self.stat_cache.get(st.rel)
@@ -67,7 +69,7 @@ class Snapshotter:
         """Store the file, symlink or directory at `rel`; `root_rel` is the added path."""
         st = os.lstat(self.root / rel)
         if stat.S_ISDIR(st.st_mode):
-            return self._tree(rel, list(walk(self.root, rel, self.ignore)), root_rel)
+            return self._tree(rel, list(walk(self.root, rel, self.ignore, self.skipped)), root_rel)
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
             raise UnreadableFileError(
                 f"{rel} is not a regular file, symlink or directory (a fifo, socket or device)"
