@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlvc import clock
 from mlvc.capture import changes, process, tracer
+from mlvc.capture.spool import Spool, writes_of_others
 from mlvc.ids import ObjectId
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
@@ -82,7 +83,7 @@ class Session:
 
     repo: Repo
     request: RunRequest
-    spool: Path
+    spooled: Spool
     ignore: Ignore
     before: dict[str, FileStat]
     started: str
@@ -107,24 +108,29 @@ class Session:
 
     @classmethod
     def begin(cls, repo: Repo, request: RunRequest, capture_code: bool = True) -> Session:
-        tmp = repo.dir / "tmp"
-        tracer.forget_finished(tmp)
-        spool = tmp / f"run-{os.urandom(8).hex()}"
-        spool.mkdir(parents=True)
+        spool = Spool.create(repo.dir / "tmp")
         started_ns = time.time_ns()
-        ignore = Ignore.load(repo.root)
-        before = changes.scan(repo.root, ignore)
+        try:
+            ignore = Ignore.load(repo.root)
+            before = changes.scan(repo.root, ignore)
+        except BaseException:
+            spool.finish()
+            raise
         session = cls(repo, request, spool, ignore, before, clock.now(), started_ns)
         if capture_code:
             session.prepare()  # before the code runs: the code that ran, not what it left
         return session
 
     @property
+    def spool(self) -> Path:
+        return self.spooled.path
+
+    @property
     def logs(self) -> tuple[Path, Path]:
         return (self.spool / "stdout.log", self.spool / "stderr.log")
 
     def close(self) -> None:
-        tracer.finish(self.spool)
+        self.spooled.finish()
 
     def conclude(self, finished: process.Finished) -> RunResult:
         from mlvc.capture.runinfo import describe
@@ -141,7 +147,7 @@ class Session:
             log.touch()
         after = changes.scan(repo.root, self.ignore)
         trace = tracer.read_spool(self.spool)
-        others = tracer.writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
+        others = writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
         paths = _Paths(repo, request, trace, self.before, after, others)
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
         snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
