@@ -152,7 +152,7 @@ class Session:
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
         snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
         try:
-            outputs = {rel: snap.snapshot(rel, rel) for rel in sorted(paths.output_roots())}
+            outputs = _snapshots(snap, sorted(paths.output_roots()))
             out_files = {f.path for f in snap.files}
             inputs = _inputs(repo, snap, paths, self.before, after)
             self.facts.capture_after(trace, finished, self.logs, paths, snap)
@@ -174,7 +174,7 @@ class Session:
             message=request.message,
             tags=request.tags,
             reproduces=request.reproduces,
-            **describe(self.facts, request, paths, outputs),
+            **snap.note_unsteady(describe(self.facts, request, paths, outputs)),
         )
         lineage = Lineage(stat_rows=snap.new_stats if request.track else [])
         for f in snap.files:
@@ -196,6 +196,20 @@ class Session:
         )
 
 
+def _snapshots(snap: Snapshotter, rels: list[str]) -> dict[str, PathRecord]:
+    """Each path stored; one removed since the scan (another process's temporary file,
+    say) is left out: what the run left is what is still there."""
+    from mlvc.store.objectstore import FileVanishedError
+
+    found = {}
+    for rel in rels:
+        try:
+            found[rel] = snap.snapshot(rel, rel)
+        except FileVanishedError:
+            continue
+    return found
+
+
 def _inputs(
     repo: Repo,
     snap: Snapshotter,
@@ -212,6 +226,7 @@ def _inputs(
     index = repo.index
     found: dict[str, PathRecord] = {}
     for rel in sorted(paths.input_roots()):
+        record: PathRecord | None = None
         if rel in paths.outputs and rel in before:
             row = snap.stat_cache.get(rel)
             if row is None or not is_clean(row, before[rel]):
@@ -219,8 +234,8 @@ def _inputs(
             pre = before[rel]
             record = PathRecord(row.file_id, pre.kind, pre.size, None, pre.executable)  # type: ignore[arg-type]
         elif rel in after or os.path.isdir(repo.abspath(rel)):
-            record = snap.snapshot(rel, rel)
-        else:
+            record = _snapshots(snap, [rel]).get(rel)
+        if record is None:
             continue
         producer = index.producer_of(record.id, rel)
         found[rel] = PathRecord(record.id, record.kind, record.size, producer, record.executable)
