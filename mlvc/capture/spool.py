@@ -131,4 +131,3 @@ def reclaim(tmp: Path, older_than_s: float = DONE_KEPT_S) -> None:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         except OSError:
             continue
-
