@@ -231,6 +231,50 @@ def test_a_file_that_never_holds_still_is_recorded_as_changed_while_stored(
     assert status["clean"] is False  # the file on disk is not what was stored
 
 
+WRITER = """
+import os, pathlib
+stop = pathlib.Path('stop')
+fd = os.open('hot.bin', os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+size = 32 << 20
+os.write(fd, os.urandom(size))
+pathlib.Path('started').touch()
+n = 0
+while not stop.exists():  # one byte at a time, in place: the mtime moves on every tick
+    os.pwrite(fd, bytes([n % 251]), (n * 4099) % size)
+    n += 1
+"""
+
+
+def test_a_run_whose_output_is_rewritten_until_told_to_stop_is_recorded(
+    repo: Repo, workspace: Path, cli
+) -> None:
+    """The command leaves a process rewriting hot.bin while mlvc stores it."""
+    (workspace / "writer.py").write_text(WRITER)
+    command = (
+        f"{PYTHON} writer.py >/dev/null 2>&1 & echo $! > writer.pid; echo v > model.bin;"
+        "while [ ! -e started ]; do sleep 0.01; done"
+    )
+    try:
+        done = cli("run", "--json", "--", "sh", "-c", command)
+    finally:
+        (workspace / "stop").touch()
+        pid = int((workspace / "writer.pid").read_text())
+        while Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid):
+            time.sleep(0.01)
+    done.ok()
+    run_id = bytes.fromhex(json.loads(done.stdout)["run_id"])
+    recorded = _records_match_store(repo, run_id)
+    assert {"hot.bin", "model.bin"} <= set(recorded["files"])
+    assert recorded["resources"].get("changed_while_stored", ["hot.bin"]) == ["hot.bin"]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0]
+    except (OSError, IndexError):
+        return "zombie"
+
+
 def test_concurrent_non_python_runs_are_all_recorded(repo: Repo, workspace: Path, cli) -> None:
     """Each run's scan also sees the others' files being written (nothing traces `head`):
     storing one that changes under it is never fatal. (Whether a read overlaps a write
