@@ -53,15 +53,17 @@ class Spool:
         reads its writes either from it or from the list."""
         if self.fd < 0:
             return
-        written: set[str] = set()
-        for path in self.path.glob("*.trace"):
-            written |= _written(path.read_bytes())
-        if written:
-            done = self.path.with_name(self.path.name.replace("run-", "done-", 1) + ".writes")
-            done.write_text("\n".join(sorted(written)), "utf-8", "surrogateescape")
-        shutil.rmtree(self.path, ignore_errors=True)
-        os.close(self.fd)
-        self.fd = -1
+        try:
+            written: set[str] = set()
+            for path in self.path.glob("*.trace"):
+                written |= _written(path.read_bytes())
+            if written:
+                done = self.path.with_name(self.path.name.replace("run-", "done-", 1) + ".writes")
+                done.write_text("\n".join(sorted(written)), "utf-8", "surrogateescape")
+            shutil.rmtree(self.path, ignore_errors=True)
+        finally:  # a spool left behind (a full disk) is stale from here on, and reclaimed
+            os.close(self.fd)
+            self.fd = -1
 
 
 def is_live(spool: Path) -> bool:
