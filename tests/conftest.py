@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,18 @@ from mlvc.repo import Repo
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
 Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def wait_past_racy_window(path: Path) -> None:
+    """Until the clock is past the racy window of `path`'s ctime, so that a stat-cache
+    row made from now on is clean. `os.utime` sets the ctime to now: a file made "old"
+    with it is still racy for a moment, and whether a command that follows hashes it
+    inside that moment depends on the machine's speed. A clock condition, not a delay."""
+    from mlvc.workspace.statcache import racy_window
+
+    ctime = path.stat().st_ctime_ns
+    while time.time_ns() <= ctime + racy_window(ctime):
+        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,57 +74,6 @@ def _apply(trace: Trace, record: list[Any]) -> None:
         trace.declared_inputs.add(record[1])
     elif kind == "output":
         trace.declared_outputs.add(record[1])
-
-
-def writes_of_others(tmp: Path, own: Path, since_ns: int) -> set[str]:
-    """Paths other runs in this workspace traced as written while we ran: a concurrent
-    run's outputs show up in our before/after scan too, and are not ours. Runs still in
-    progress have a spool; finished ones leave a `done-*.writes` list for a while."""
-    others: set[str] = set()
-    for spool in tmp.glob("run-*"):
-        if spool != own and spool.is_dir():
-            for path in spool.glob("*.trace"):
-                others |= _written(path.read_bytes())
-    for done in tmp.glob("done-*.writes"):
-        try:
-            if done.stat().st_mtime_ns >= since_ns:
-                others |= set(done.read_text("utf-8", "surrogateescape").splitlines())
-        except FileNotFoundError:
-            continue
-    return others
-
-
-def _written(data: bytes) -> set[str]:
-    found = set()
-    for line in data.splitlines():
-        if line.startswith(b'["w"'):
-            try:
-                found.add(json.loads(line.decode("utf-8", "surrogateescape"))[1])
-            except (ValueError, IndexError):
-                continue
-    return found
-
-
-def finish(spool: Path) -> None:
-    """Leave the list of paths this run wrote for concurrent runs, drop the spool."""
-    written: set[str] = set()
-    for path in spool.glob("*.trace"):
-        written |= _written(path.read_bytes())
-    if written:
-        done = spool.with_name(spool.name.replace("run-", "done-", 1) + ".writes")
-        done.write_text("\n".join(sorted(written)), "utf-8", "surrogateescape")
-    shutil.rmtree(spool, ignore_errors=True)
-
-
-def forget_finished(tmp: Path, older_than_s: float = 86400) -> None:
-    """Remove old `done-*.writes` lists and spools left by runs killed long ago."""
-    limit = time.time() - older_than_s
-    for path in [*tmp.glob("done-*.writes"), *tmp.glob("run-*"), *tmp.glob("installed-*")]:
-        try:
-            if path.stat().st_mtime < limit:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-        except OSError:
-            continue
 
 
 def module_files(trace: Trace) -> set[str]:

@@ -149,6 +149,7 @@ def add(
             removed=tuple(removed),
             owner=owner,
             message=message,
+            **snap.note_unsteady({}),
         )
         run_id = record(repo, run, lineage)
     else:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
+from mlvc.capture.spool import Spool, writes_of_others
 from mlvc.ids import ObjectId
 from mlvc.paths import check_text, is_text, storable
 from mlvc.repo import Repo
@@ -87,7 +88,7 @@ class Session:
 
     repo: Repo
     request: RunRequest
-    spool: Path
+    spooled: Spool
     ignore: Ignore
     before: dict[str, FileStat]
     started: str
@@ -114,14 +115,15 @@ class Session:
     @classmethod
     def begin(cls, repo: Repo, request: RunRequest, capture_code: bool = True) -> Session:
         _check_text(request)
-        tmp = repo.dir / "tmp"
-        tracer.forget_finished(tmp)
-        spool = tmp / f"run-{os.urandom(8).hex()}"
-        spool.mkdir(parents=True)
+        spool = Spool.create(repo.dir / "tmp")
         started_ns = time.time_ns()
-        ignore = Ignore.load(repo.root, secrets.patterns(*repo.config.secrets))
-        skipped: list[str] = []
-        before = changes.scan(repo.root, ignore, skipped)
+        try:
+            ignore = Ignore.load(repo.root, secrets.patterns(*repo.config.secrets))
+            skipped: list[str] = []
+            before = changes.scan(repo.root, ignore, skipped)
+        except BaseException:
+            spool.finish()
+            raise
         session = cls(repo, request, spool, ignore, before, clock.now(), started_ns)
         session.skipped_before = frozenset(skipped)
         if capture_code:
@@ -138,11 +140,15 @@ class Session:
         return secrets.redact_argv(self.request.argv, self.rules)
 
     @property
+    def spool(self) -> Path:
+        return self.spooled.path
+
+    @property
     def logs(self) -> tuple[Path, Path]:
         return (self.spool / "stdout.log", self.spool / "stderr.log")
 
     def close(self) -> None:
-        tracer.finish(self.spool)
+        self.spooled.finish()
 
     def conclude(self, finished: process.Finished) -> RunResult:
         from mlvc.capture.runinfo import describe
@@ -160,13 +166,13 @@ class Session:
         skipped: list[str] = []
         after = changes.scan(repo.root, self.ignore, skipped)
         trace = tracer.read_spool(self.spool)
-        others = tracer.writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
+        others = writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
         paths = _Paths(repo, request, trace, self.before, after, others)
         paths.inputs -= self.facts.withhold(paths.inputs)
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
         snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
         try:
-            outputs = {rel: snap.snapshot(rel, rel) for rel in sorted(paths.output_roots())}
+            outputs = _snapshots(snap, sorted(paths.output_roots()))
             out_files = {f.path for f in snap.files}
             inputs = _inputs(repo, snap, paths, self.before, after)
             self.facts.capture_after(trace, finished, self.logs, paths, snap)
@@ -188,7 +194,7 @@ class Session:
             message=request.message,
             tags=request.tags,
             reproduces=request.reproduces,
-            **describe(self.facts, request, paths, outputs),
+            **snap.note_unsteady(describe(self.facts, request, paths, outputs)),
         )
         lineage = Lineage(stat_rows=snap.new_stats if request.track else [])
         for f in snap.files:
@@ -222,6 +228,20 @@ def _check_text(request: RunRequest) -> None:
         check_text(tag, "the tag")
 
 
+def _snapshots(snap: Snapshotter, rels: list[str]) -> dict[str, PathRecord]:
+    """Each path stored; one removed since the scan (another process's temporary file,
+    say) is left out: what the run left is what is still there."""
+    from mlvc.store.objectstore import FileVanishedError
+
+    found = {}
+    for rel in rels:
+        try:
+            found[rel] = snap.snapshot(rel, rel)
+        except FileVanishedError:
+            continue
+    return found
+
+
 def _inputs(
     repo: Repo,
     snap: Snapshotter,
@@ -238,6 +258,7 @@ def _inputs(
     index = repo.index
     found: dict[str, PathRecord] = {}
     for rel in sorted(paths.input_roots()):
+        record: PathRecord | None = None
         if rel in paths.outputs and rel in before:
             row = snap.stat_cache.get(rel)
             if row is None or not is_clean(row, before[rel]):
@@ -245,8 +266,8 @@ def _inputs(
             pre = before[rel]
             record = PathRecord(row.file_id, pre.kind, pre.size, None, pre.executable)  # type: ignore[arg-type]
         elif rel in after or os.path.isdir(repo.abspath(rel)):
-            record = snap.snapshot(rel, rel)
-        else:
+            record = _snapshots(snap, [rel]).get(rel)
+        if record is None:
             continue
         producer = index.producer_of(record.id, rel)
         found[rel] = PathRecord(record.id, record.kind, record.size, producer, record.executable)

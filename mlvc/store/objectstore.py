@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,8 +41,20 @@ DATA_PACK_TARGET = 128 << 20
 NODE_MASK = 0xFF
 NODE_MAX = 2048
 SMALL_FILE = 1 << 20
+# Reads of a file that keeps changing while it is stored before the last one is kept.
+READS = 3
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file's content as stored: `id` and `size` are of the same bytes. `steady` is
+    False when the file changed during every read (what was stored is the last read)."""
+
+    id: ObjectId
+    size: int
+    steady: bool = True
 
 
 class ObjectStore:
@@ -131,39 +144,54 @@ class ObjectStore:
             self._writer(False).add_chunks(fresh)
 
     def put_file(self, path: Path | str, progress: Progress | None = None) -> tuple[ObjectId, int]:
-        """Store a regular file's content; returns (file id, size)."""
+        """Store a regular file's content; returns (file id, size) of the bytes stored."""
+        stored = self.store_file(path, progress)
+        return stored.id, stored.size
+
+    def store_file(self, path: Path | str, progress: Progress | None = None) -> StoredFile:
+        """Store a regular file's content. A file that changes while it is read (another
+        process writes it) is read again, READS times in all; if it never holds still,
+        the last read is kept and marked unsteady. Either way the id and size are those
+        of the bytes stored, never a mix of a stat and a read. `progress` sees every read."""
         with _open(path) as handle:
-            before = os.fstat(handle.fileno())
-            if before.st_size <= min(self.params.min_size, SMALL_FILE):
-                data = handle.read()
-                oid = self.put_bytes(data)
-                if progress:
-                    progress(len(data))
-                return oid, len(data)
+            for _ in range(READS):
+                handle.seek(0)
+                stored, parts = self._read_once(handle, progress)
+                if stored.steady:
+                    break
+        if len(parts) > 1:
+            self._put_manifest(stored.id, stored.size, parts)
+        return stored
+
+    def _read_once(
+        self, handle: BinaryIO, progress: Progress | None
+    ) -> tuple[StoredFile, list[Part]]:
+        """One read of the whole file, its chunks stored; steady when the file's size
+        and mtime held still and the read found as many bytes as they said."""
+        before = os.fstat(handle.fileno())
+        parts: list[Part] = []
+        if before.st_size <= min(self.params.min_size, SMALL_FILE):
+            data = handle.read()
+            oid, size = self.put_bytes(data), len(data)
+            if progress:
+                progress(size)
+        else:
             from mlvc.store.chunker import ChunkedRead  # pyfastcdc: only writers need it
 
             packed = compress.worth_compressing(_samples(handle, before.st_size))
             handle.seek(0)
             reader = ChunkedRead(self.params)
-            parts: list[Part] = []
             for batch in reader.batches(handle, progress):
                 absent = self.index.missing([c for c, _ in batch if c not in self._pending])
                 for chunk_id, chunk in batch:
                     if chunk_id in absent and chunk_id not in self._pending:
                         self._write(chunk_id, Kind.CHUNK, chunk, packed)
                     parts.append(Part(chunk_id, len(chunk)))
-            after = os.fstat(handle.fileno())
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
-            reader.size != before.st_size
-        ):
-            raise UnreadableFileError(
-                f"{path} changed while it was being stored", hint="run the command again"
-            )
-        assert reader.file_id is not None
-        if len(parts) == 1:
-            return reader.file_id, reader.size
-        self._put_manifest(reader.file_id, reader.size, parts)
-        return reader.file_id, reader.size
+            assert reader.file_id is not None
+            oid, size = reader.file_id, reader.size
+        after = os.fstat(handle.fileno())
+        steady = (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        return StoredFile(oid, size, steady and size == before.st_size), parts
 
     def _put_manifest(self, oid: ObjectId, size: int, parts: list[Part]) -> None:
         if self.has(oid):
@@ -363,9 +391,15 @@ def _samples(handle: object, size: int) -> list[bytes]:
     return [os.pread(fd, step, off) for off in offsets]
 
 
+class FileVanishedError(UnreadableFileError):
+    """The file was removed after it was listed (by another process)."""
+
+
 def _open(path: Path | str) -> BinaryIO:
     try:
         return open(path, "rb", buffering=0)
+    except FileNotFoundError:
+        raise FileVanishedError(f"cannot read {path}: it was removed") from None
     except OSError as exc:
         raise UnreadableFileError(f"cannot read {path}: {exc.strerror}") from None
 

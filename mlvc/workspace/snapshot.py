@@ -24,7 +24,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
 from mlvc.store.fsutil import read_small_file
 from mlvc.store.index import StatRow, TrackedFile
-from mlvc.store.objectstore import ObjectStore, read_encoded
+from mlvc.store.objectstore import FileVanishedError, ObjectStore, read_encoded
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import is_clean
@@ -47,27 +47,43 @@ class Snapshotter:
     files: list[TrackedFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Names in the walked directories that no tree can hold (see scan.walk)."""
+    unsteady: list[str] = field(default_factory=list)
+    """Files that changed during every read: stored as last read, no stat-cache row."""
 
     def file_id(self, st: FileStat) -> ObjectId:
+        return self.stored(st)[0]
+
+    def stored(self, st: FileStat) -> tuple[ObjectId, int]:
+        """A file's (id, size) in the store, both of the bytes stored: a file rewritten
+        since `st` was taken is recorded as it was read, not as `st` says. Raises
+        FileVanishedError when it was removed since."""
         row = self.stat_cache.get(st.rel)
         if is_clean(row, st) and row is not None and self.store.has(row.file_id):
             if self.progress:
                 self.progress(st.size)
-            return row.file_id
+            return row.file_id, st.size
         hashed_ns = time.time_ns()
         path = os.path.join(self.root, st.rel)
         if st.kind == "symlink":
-            oid = self.store.put_bytes(os.fsencode(os.readlink(path)))
+            target = os.fsencode(_readlink(path))
+            oid, size = self.store.put_bytes(target), len(target)
         else:
-            oid, _ = self.store.put_file(path, self.progress)
-        self.new_stats.append(
-            (st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
-        )
-        return oid
+            stored = self.store.store_file(path, self.progress)
+            oid, size = stored.id, stored.size
+            if not stored.steady:
+                self.unsteady.append(st.rel)
+                return oid, size
+        self._remember(st, oid, size, hashed_ns)
+        return oid, size
 
     def snapshot(self, rel: str, root_rel: str) -> PathRecord:
-        """Store the file, symlink or directory at `rel`; `root_rel` is the added path."""
-        st = os.lstat(self.root / rel)
+        """Store the file, symlink or directory at `rel`; `root_rel` is the added path.
+        Raises FileVanishedError when `rel` is gone; a file of a directory removed
+        between the walk and its read is left out of the tree."""
+        try:
+            st = os.lstat(self.root / rel)
+        except FileNotFoundError:
+            raise FileVanishedError(f"cannot read {rel}: it was removed") from None
         if stat.S_ISDIR(st.st_mode):
             return self._tree(rel, list(walk(self.root, rel, self.ignore, self.skipped)), root_rel)
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
@@ -75,16 +91,16 @@ class Snapshotter:
                 f"{rel} is not a regular file, symlink or directory (a fifo, socket or device)"
             )
         fstat = stat_of(rel, st)
-        oid = self.file_id(fstat)
-        self.files.append(TrackedFile(rel, root_rel, oid, fstat.kind, fstat.size))
-        return PathRecord(oid, fstat.kind, fstat.size, None, fstat.executable)  # type: ignore[arg-type]
+        oid, size = self.stored(fstat)
+        self.files.append(TrackedFile(rel, root_rel, oid, fstat.kind, size))
+        return PathRecord(oid, fstat.kind, size, None, fstat.executable)  # type: ignore[arg-type]
 
-    def file_ids(self, stats: list[FileStat]) -> list[ObjectId]:
-        """`file_id` for many files: small regular files are read, hashed and stored in
+    def stored_many(self, stats: list[FileStat]) -> list[tuple[ObjectId, int] | None]:
+        """`stored` for many files: small regular files are read, hashed and stored in
         batches with one existence query per batch. With FORK_MIN of them or more, a
         forked process reads, hashes and compresses the second half (the parent alone
         writes the pack and the index)."""
-        ids: list[ObjectId | None] = [None] * len(stats)
+        ids: list[tuple[ObjectId, int] | None] = [None] * len(stats)
         cache = self.stat_cache
         small = [
             i
@@ -104,12 +120,16 @@ class Snapshotter:
                 self._store_prepared(stats, theirs, prepared, ids)
         else:
             self._store_small(stats, small, ids)
-        return [
-            oid if oid is not None else self.file_id(st) for oid, st in zip(ids, stats, strict=True)
-        ]
+        return [got or self._stored_if_there(st) for got, st in zip(ids, stats, strict=True)]
+
+    def _stored_if_there(self, st: FileStat) -> tuple[ObjectId, int] | None:
+        try:
+            return self.stored(st)
+        except FileVanishedError:
+            return None
 
     def _store_small(
-        self, stats: list[FileStat], which: list[int], ids: list[ObjectId | None]
+        self, stats: list[FileStat], which: list[int], ids: list[tuple[ObjectId, int] | None]
     ) -> None:
         batch: list[tuple[ObjectId, bytes]] = []
         root = str(self.root)
@@ -122,7 +142,7 @@ class Snapshotter:
                 continue  # left None: the general path reports it
             oid = ObjectId(blake3(data).digest())
             batch.append((oid, data))
-            ids[i] = oid
+            ids[i] = (oid, len(data))
             self._hashed(st, oid, len(data), hashed_ns)
             if len(batch) >= BATCH:
                 self.store.put_chunks(batch)
@@ -135,7 +155,7 @@ class Snapshotter:
         stats: list[FileStat],
         which: list[int],
         prepared: list[list[Any] | None],
-        ids: list[ObjectId | None],
+        ids: list[tuple[ObjectId, int] | None],
     ) -> None:
         """What the forked process read: [id, hashed_ns, raw length, codec, stored]."""
         batch: list[tuple[ObjectId, int, int, bytes]] = []
@@ -143,7 +163,8 @@ class Snapshotter:
             if item is None:
                 continue  # unreadable there: the general path reports it
             oid, hashed_ns, raw_len, codec, stored = item
-            ids[i] = oid = ObjectId(oid)
+            oid = ObjectId(oid)
+            ids[i] = (oid, raw_len)
             batch.append((oid, raw_len, codec, stored))
             self._hashed(stats[i], oid, raw_len, hashed_ns)
             if len(batch) >= BATCH:
@@ -153,20 +174,38 @@ class Snapshotter:
             self.store.put_encoded(batch)
 
     def _hashed(self, st: FileStat, oid: ObjectId, size: int, hashed_ns: int) -> None:
-        self.new_stats.append(
-            (st.rel, StatRow(size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
-        )
+        self._remember(st, oid, size, hashed_ns)
         if self.progress:
             self.progress(size)
+
+    def _remember(self, st: FileStat, oid: ObjectId, size: int, hashed_ns: int) -> None:
+        """A stat-cache row, unless the read found another size than `st` says: the
+        file was rewritten since, and `st` does not describe the content stored."""
+        if size == st.size:
+            self.new_stats.append(
+                (st.rel, StatRow(size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
+            )
+
+    def note_unsteady(self, sections: dict[str, Any]) -> dict[str, Any]:
+        """`sections` of a run record, its `resources` listing the files that changed
+        during every read (present only then: other records keep their bytes)."""
+        if self.unsteady:
+            resources = {**sections.get("resources", {})}
+            resources["changed_while_stored"] = sorted(set(self.unsteady))
+            sections = {**sections, "resources": resources}
+        return sections
 
     def _tree(self, rel: str, stats: list[FileStat], root_rel: str) -> PathRecord:
         """Build the trees bottom-up from the flat walk of a directory."""
         files: dict[str, dict[str, TreeEntry]] = defaultdict(dict)
         subdirs: dict[str, set[str]] = defaultdict(set)
-        for st, oid in zip(stats, self.file_ids(stats), strict=True):
-            self.files.append(TrackedFile(st.rel, root_rel, oid, st.kind, st.size))
+        for st, got in zip(stats, self.stored_many(stats), strict=True):
+            if got is None:
+                continue  # removed since the walk
+            oid, size = got
+            self.files.append(TrackedFile(st.rel, root_rel, oid, st.kind, size))
             parent, _, name = st.rel.rpartition("/")
-            files[parent][name] = TreeEntry(name, st.kind, st.executable, st.size, oid)  # type: ignore[arg-type]
+            files[parent][name] = TreeEntry(name, st.kind, st.executable, size, oid)  # type: ignore[arg-type]
             child = parent
             while child != rel:
                 up = child.rpartition("/")[0]
@@ -196,3 +235,10 @@ class Snapshotter:
             oid = self.store.put_object(Kind.TREE, tree.encode())
             done[current] = PathRecord(oid, "tree", tree.size)
         return done[rel]
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except FileNotFoundError:
+        raise FileVanishedError(f"cannot read {path}: it was removed") from None

@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import blake3
 
-from tests.conftest import Run
+from tests.conftest import Run, wait_past_racy_window
 
 PYTHON = sys.executable
 OUTPUTS = ("model/model.json", "train_metrics.json", "metrics.json")
@@ -143,7 +142,7 @@ def test_paths_limit_the_checkout(pipeline: Path, mlvc: Run) -> None:
 def test_inputs_restores_what_the_run_read(pipeline: Path, mlvc: Run) -> None:
     runs = _pipeline(mlvc, pipeline)
     _set_rate(pipeline, "0.5")
-    time.sleep(0.1)  # past the racy window: the stat cache may vouch for this version
+    wait_past_racy_window(pipeline / "params.yaml")  # the stat cache may vouch for it
     mlvc("add", "params.yaml")
     # a run that reads params.yaml and rewrites it: its input and output versions differ
     rewrite = (
