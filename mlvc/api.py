@@ -70,7 +70,8 @@ def start_run(name: str = "", message: str = "") -> Iterator[None]:
         model = train(...)
     """
     from mlvc.capture import process
-    from mlvc.porcelain.run import RunRequest, Session
+    from mlvc.capture.request import RunRequest
+    from mlvc.porcelain.run import Session
     from mlvc.repo import Repo
 
     if _spool() is not None:

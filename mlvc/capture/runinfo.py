@@ -20,7 +20,8 @@ from mlvc.repo import Repo
 from mlvc.workspace.snapshot import Snapshotter
 
 if TYPE_CHECKING:
-    from mlvc.porcelain.run import RunRequest, _Paths
+    from mlvc.capture.request import RunRequest
+    from mlvc.capture.touched import TouchedPaths
 
 
 class RunFacts:
@@ -55,7 +56,7 @@ class RunFacts:
         trace: Trace,
         finished: Finished,
         logs: tuple[Path, Path],
-        paths: _Paths,
+        paths: TouchedPaths,
         snap: Snapshotter,
     ) -> None:
         store = self.repo.store
@@ -186,7 +187,7 @@ def _main_python(trace: Trace) -> dict[str, Any] | None:
 
 
 def describe(
-    facts: RunFacts, request: RunRequest, paths: _Paths, outputs: dict[str, PathRecord]
+    facts: RunFacts, request: RunRequest, paths: TouchedPaths, outputs: dict[str, PathRecord]
 ) -> dict[str, Any]:
     sections = facts.sections
     return {
@@ -227,7 +228,7 @@ def _is_config(rel: str) -> bool:
     return not name.lower().endswith(".json") or bool(_JSON_CONFIG.search(name))
 
 
-def _params(facts: RunFacts, request: RunRequest, paths: _Paths) -> dict[str, Any]:
+def _params(facts: RunFacts, request: RunRequest, paths: TouchedPaths) -> dict[str, Any]:
     """Params of the config inputs, `-p` files, argv and API, secret values redacted."""
     found: dict[str, Any] = {}
     repo, rules = facts.repo, facts.rules
@@ -246,7 +247,7 @@ def _params(facts: RunFacts, request: RunRequest, paths: _Paths) -> dict[str, An
     return secrets.redact_params(found, rules)
 
 
-def _metrics(repo: Repo, paths: _Paths, facts: RunFacts) -> dict[str, Any]:
+def _metrics(repo: Repo, paths: TouchedPaths, facts: RunFacts) -> dict[str, Any]:
     found: dict[str, Any] = {}
     candidates = [p for p in paths.outputs if params.is_metrics_file(p)]
     for rel in sorted(set(candidates) | set(paths.metrics_files)):

@@ -95,7 +95,8 @@ def run_command(
 ) -> int:
     import os
 
-    from mlvc.porcelain.run import RunRequest, run
+    from mlvc.capture.request import RunRequest
+    from mlvc.porcelain.run import run
     from mlvc.repo import Repo
 
     if not command:

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlvc import secrets
+from mlvc.capture.request import RunRequest
 from mlvc.errors import MlvcError, UnsafePathError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import flatten_tree, load_run
 from mlvc.objects import PathRecord, Run
 from mlvc.porcelain.checkout import CheckoutRequest, checkout
-from mlvc.porcelain.run import RunRequest, run
+from mlvc.porcelain.run import run
 from mlvc.repo import Repo
 from mlvc.workspace import gitcode
 from mlvc.workspace.materialize import Materializer, RecordedFile

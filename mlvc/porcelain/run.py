@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
+from mlvc.capture.request import RunRequest
 from mlvc.capture.spool import Spool, writes_of_others
+from mlvc.capture.touched import TouchedPaths
 from mlvc.ids import ObjectId
-from mlvc.paths import check_text, is_text, storable
+from mlvc.paths import check_text
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat
@@ -26,24 +27,6 @@ if TYPE_CHECKING:
 
 # Start-up time is run overhead: only what is needed to start the command is imported
 # up front; capture and recording modules load on a thread while the command runs.
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    argv: list[str]
-    cwd: Path
-    env: Mapping[str, str]
-    inputs: list[Path] = field(default_factory=list)
-    outputs: list[Path] = field(default_factory=list)
-    params_files: list[Path] = field(default_factory=list)
-    metrics_files: list[Path] = field(default_factory=list)
-    message: str = ""
-    tags: tuple[str, ...] = ()
-    reproduces: ObjectId | None = None
-    terminal: tuple[int, int] = (1, 2)
-    track: bool = True
-    """False in a scratch workspace: record the run, but leave the tracked paths and the
-    stat cache (which describe the user's workspace) alone."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +150,7 @@ class Session:
         after = changes.scan(repo.root, self.ignore, skipped)
         trace = tracer.read_spool(self.spool)
         others = writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
-        paths = _Paths(repo, request, trace, self.before, after, others)
+        paths = TouchedPaths(repo, request, trace, self.before, after, others)
         paths.inputs -= self.facts.withhold(paths.inputs)
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
         snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
@@ -245,7 +228,7 @@ def _snapshots(snap: Snapshotter, rels: list[str]) -> dict[str, PathRecord]:
 def _inputs(
     repo: Repo,
     snap: Snapshotter,
-    paths: _Paths,
+    paths: TouchedPaths,
     before: dict[str, FileStat],
     after: dict[str, FileStat],
 ) -> dict[str, PathRecord]:
@@ -272,75 +255,3 @@ def _inputs(
         producer = index.producer_of(record.id, rel)
         found[rel] = PathRecord(record.id, record.kind, record.size, producer, record.executable)
     return found
-
-
-class _Paths:
-    """Which workspace paths a run read and wrote, from the trace, the scans and flags."""
-
-    def __init__(
-        self,
-        repo: Repo,
-        request: RunRequest,
-        trace: tracer.Trace,
-        before: dict[str, FileStat],
-        after: dict[str, FileStat],
-        others: set[str],
-    ) -> None:
-        self.repo = repo
-        self.trace = trace
-        self.after = after
-        self.skipped: set[str] = set()
-        root = str(repo.root)
-        rel, keep = self._relative, self._storable
-        self.code = keep({r for p in tracer.module_files(trace) if (r := rel(p)) is not None})
-        traced_writes = keep({r for p in trace.writes if (r := rel(p)) is not None})
-        scanned = changes.compare(before, after)
-        theirs = {r for p in others if (r := rel(p)) is not None} - traced_writes
-        changed = (scanned.created | scanned.modified) - theirs
-        declared_out = {repo.relpath(p, request.cwd) for p in request.outputs}
-        declared_out |= {r for p in trace.declared_outputs if (r := rel(p)) is not None}
-        declared_out = keep(declared_out)
-        self.outputs = ((changed | (traced_writes & set(after))) | declared_out) - {""}
-        self.removed = scanned.deleted - theirs
-        reads = keep({r for p in trace.reads if (r := rel(p)) is not None})
-        reads = {r for r in reads if r in before} - self.code
-        declared_in = {repo.relpath(p, request.cwd) for p in request.inputs}
-        declared_in |= {r for p in trace.declared_inputs if (r := rel(p)) is not None}
-        declared_in = keep(declared_in)
-        self.inputs = (reads | declared_in) - {""}
-        self.params_files = [repo.relpath(p, request.cwd) for p in request.params_files]
-        self.metrics_files = [repo.relpath(p, request.cwd) for p in request.metrics_files]
-        self._declared_dirs = {p for p in declared_out if os.path.isdir(repo.abspath(p))}
-        external = {p for p in trace.reads if not p.startswith(root + os.sep)}
-        self._external_reads = {p for p in external if is_text(p)}
-        self.skipped |= external - self._external_reads
-
-    def _storable(self, paths: set[str]) -> set[str]:
-        """`paths` a tree can hold (or the root, ""); the others are noted in `skipped`,
-        never recorded."""
-        kept = {p for p in paths if not p or storable(p)}
-        self.skipped |= paths - kept
-        return kept
-
-    def _relative(self, path: str) -> str | None:
-        root = str(self.repo.root)
-        if path == root:
-            return ""
-        if not path.startswith(root + os.sep):
-            return None
-        rel = path[len(root) + 1 :].replace(os.sep, "/")
-        if rel.split("/")[0] in (".mlvc", ".git"):
-            return None
-        return rel
-
-    def output_roots(self) -> set[str]:
-        files = {p for p in self.outputs if p in self.after}
-        owned = changes.owned_directories(files, self.after) | self._declared_dirs
-        roots = {p for p in files if not any(p.startswith(d + "/") for d in owned)}
-        return roots | owned
-
-    def input_roots(self) -> set[str]:
-        return self.inputs
-
-    def external(self) -> dict[str, Any]:
-        return tracer.external_inputs(self._external_reads, self.trace)
