@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mlvc import __version__
-from mlvc.cli import render
+from mlvc.cli import environ, render
 
 app = typer.Typer(
     name="mlvc",
@@ -51,12 +51,6 @@ def _root(
     """Lineage tracking for machine learning, shaped like git."""
 
 
-def _repo() -> Any:
-    from mlvc.repo import Repo
-
-    return Repo.discover(Path.cwd())
-
-
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Directory to initialise.")] = Path("."),
@@ -89,7 +83,7 @@ def add(
 
     Example: [bold]mlvc add data/raw params.yaml[/bold]
     """
-    from mlvc.cli.views import add_command
+    from mlvc.cli.add import add_command
 
     add_command(paths, message, json)
 
@@ -100,7 +94,7 @@ def status(json: Json = False) -> None:
 
     Example: [bold]mlvc status[/bold]
     """
-    from mlvc.cli.views import show_status
+    from mlvc.cli.status import show_status
 
     show_status(json)
 
@@ -128,7 +122,7 @@ def run(
 
     Example: [bold]mlvc run -- python train.py --lr 0.1[/bold]
     """
-    from mlvc.cli.views import run_command
+    from mlvc.cli.run import run_command
 
     code = run_command(command, inputs, outputs, params_files, metrics_files, message, tags, json)
     raise typer.Exit(code)
@@ -143,7 +137,7 @@ def show(
 
     Example: [bold]mlvc show 3f2a9c1e[/bold]
     """
-    from mlvc.cli.views import show_run
+    from mlvc.cli.show import show_run
 
     show_run(ref, json)
 
@@ -185,7 +179,7 @@ def checkout(
 
     Example: [bold]mlvc checkout prod -- model/[/bold]
     """
-    from mlvc.cli.restoreview import checkout_command
+    from mlvc.cli.checkout import checkout_command
 
     checkout_command(ref, paths or [], inputs, code, force, clean, dry_run, json, follow_symlinks)
 
@@ -207,7 +201,7 @@ def reproduce(
 
     Example: [bold]mlvc reproduce latest:model/[/bold]
     """
-    from mlvc.cli.restoreview import reproduce_command
+    from mlvc.cli.reproduce import reproduce_command
 
     raise typer.Exit(reproduce_command(ref, in_place, keep, json))
 
@@ -233,7 +227,7 @@ def log(
 
     Example: [bold]mlvc log model/model.pt --consumers[/bold]
     """
-    from mlvc.cli.logview import log_command
+    from mlvc.cli.log import log_command
 
     log_command(path, number, oneline, since, owner, all_runs, consumers, json)
 
@@ -256,7 +250,7 @@ def diff(
 
     Example: [bold]mlvc diff prod latest[/bold]
     """
-    from mlvc.cli.diffview import diff_command
+    from mlvc.cli.diff import diff_command
 
     raise typer.Exit(diff_command(a, b, all_params, content, exit_code, json))
 
@@ -277,7 +271,7 @@ def blame(
 
     Example: [bold]mlvc blame metrics.json[/bold]
     """
-    from mlvc.cli.blameview import blame_command
+    from mlvc.cli.blame import blame_command
 
     blame_command(target, depth, lines, keys, json)
 
@@ -291,7 +285,7 @@ def graph(
 
     Example: [bold]mlvc graph metrics.json --format mermaid[/bold]
     """
-    from mlvc.cli.blameview import graph_command
+    from mlvc.cli.blame import graph_command
 
     graph_command(target, fmt)
 
@@ -311,7 +305,7 @@ def tag(
 
     Example: [bold]mlvc tag prod 3f2a9c1e -m "ship it"[/bold]
     """
-    from mlvc.cli.logview import tag_command
+    from mlvc.cli.tag import tag_command
 
     tag_command(name, run_ref, delete, history, message, json)
 
@@ -326,7 +320,7 @@ def index_rebuild(json: Json = False) -> None:
 
     Example: [bold]mlvc index rebuild[/bold]
     """
-    from mlvc.cli.logview import rebuild_command
+    from mlvc.cli.index import rebuild_command
 
     rebuild_command(json)
 
@@ -363,7 +357,7 @@ def cat_object(
     from mlvc.ids import Kind
     from mlvc.porcelain.plumbing import cat_object as do_cat
 
-    repo = _repo()
+    repo = environ.repo()
     try:
         result = do_cat(repo, ref)
         if result.chunks is not None and not json:
@@ -405,7 +399,7 @@ def ls_tree(
     """
     from mlvc.porcelain.plumbing import ls_tree as do_ls
 
-    repo = _repo()
+    repo = environ.repo()
     try:
         oid, entries = do_ls(repo, ref, recursive)
     finally:

@@ -102,21 +102,21 @@ def handles(args: list[str]) -> bool:
 
 def run(args: list[str]) -> int:
     if args[0] == "status":
-        from mlvc.cli.views import show_status
+        from mlvc.cli.status import show_status
 
         show_status(json="--json" in args)
         return 0
     if args[0] == "add":
         added = _parse_add(args[1:])
         assert added is not None
-        from mlvc.cli.views import add_command
+        from mlvc.cli.add import add_command
 
         add_command([Path(p) for p in added[0]], added[1], added[2])
         return 0
     if args[0] == "checkout":
         parsed_checkout = _parse_checkout(args[1:])
         assert parsed_checkout is not None
-        from mlvc.cli.restoreview import checkout_command
+        from mlvc.cli.checkout import checkout_command
 
         ref, paths, flags = parsed_checkout
         checkout_command(
@@ -134,22 +134,22 @@ def run(args: list[str]) -> int:
     plain = _plain(args)
     json = "--json" in args
     if plain is not None and args[0] == "log":
-        from mlvc.cli.logview import log_command
+        from mlvc.cli.log import log_command
 
         log_command(plain[0], None, False, None, None, False, False, json)
         return 0
     if plain is not None and args[0] == "diff":
-        from mlvc.cli.diffview import diff_command
+        from mlvc.cli.diff import diff_command
 
         return diff_command(plain[0], plain[1], False, False, False, json)
     if plain is not None and args[0] == "blame":
-        from mlvc.cli.blameview import blame_command
+        from mlvc.cli.blame import blame_command
 
         blame_command(plain[0], None, False, False, json)
         return 0
     parsed = _parse_run(args[1:])
     assert parsed is not None
-    from mlvc.cli.views import run_command
+    from mlvc.cli.run import run_command
 
     lists, message, json, command = parsed
     return run_command(

@@ -158,6 +158,11 @@ def columns(title: str, header: list[str], rows: list[list[str]], right: set[int
         sys.stdout.write(line(row) + "\n")
 
 
+def when(iso: str) -> str:
+    """A recorded UTC timestamp as `YYYY-MM-DD HH:MM:SS`."""
+    return iso.replace("T", " ")[:19]
+
+
 def size(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":

@@ -1,4 +1,4 @@
-"""Rendering `mlvc diff`: a section per kind of change for people, the DiffResult as --json."""
+"""`mlvc diff A B`: two runs, or two versions of content, side by side."""
 
 from __future__ import annotations
 

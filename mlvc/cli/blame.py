@@ -1,4 +1,4 @@
-"""`mlvc blame` and `mlvc graph`: call the lineage library, render rich trees or JSON."""
+"""`mlvc blame` and `mlvc graph`: upstream provenance as trees, lines, keys and graphs."""
 
 from __future__ import annotations
 
@@ -70,9 +70,6 @@ def graph_command(target: str | None, fmt: str) -> None:
         sys.stdout.write("\n".join(render.shown(line) for line in text.split("\n")))
 
 
-# -- JSON -----------------------------------------------------------------------------
-
-
 def _node_json(node: RunNode) -> dict[str, Any]:
     value: dict[str, Any] = render.plain(node.info)
     value.update(
@@ -94,9 +91,6 @@ def _graph_json(graph: GraphResult) -> dict[str, Any]:
 
 def _runs_json(runs: Mapping[ObjectId, RunInfo]) -> dict[str, Any]:
     return {oid.hex(): render.plain(info) for oid, info in runs.items()}
-
-
-# -- provenance trees -----------------------------------------------------------------
 
 
 def _provenance(result: BlameResult, json: bool) -> None:
@@ -284,9 +278,6 @@ def _who_when(info: RunInfo) -> str:
 
 def _when(started: str) -> str:
     return started[:16].replace("T", " ") + " UTC" if started else "?"
-
-
-# -- lines and keys -------------------------------------------------------------------
 
 
 def _lines(result: LinesResult, json: bool) -> None:

@@ -1,24 +1,12 @@
-"""Rendering `mlvc log`, `mlvc tag` and `mlvc index rebuild`."""
+"""`mlvc log [PATH]`: runs newest first, or every version of one path."""
 
 from __future__ import annotations
 
-import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
-from mlvc.cli import render
-
-
-def _repo() -> Any:
-    from mlvc.repo import Repo
-
-    return Repo.discover(Path.cwd())
-
-
-def _when(iso: str) -> str:
-    return iso.replace("T", " ")[:19]
+from mlvc.cli import environ, render
 
 
 def log_command(
@@ -36,7 +24,7 @@ def log_command(
     for what, text in (("path", path), ("owner", owner), ("date", since)):
         if text is not None:
             check_text(text, what)
-    repo = _repo()
+    repo = environ.repo()
     try:
         if path is not None:
             from mlvc.lineage.log import log_path
@@ -81,7 +69,7 @@ def _print_runs(runs: list[Any], oneline: bool) -> None:
             [(f"{run.kind} {run.id.hex()}", "yellow"), *tags],
             [("Status:  ", None), (run.status, colors.get(run.status)), (exit_note, None)],
             [(f"Owner:   {run.owner}", None)],
-            [(f"Date:    {_when(run.started)}", None)],
+            [(f"Date:    {render.when(run.started)}", None)],
             [(f"Command: {command}", None)],
         ]
         if run.metrics:
@@ -107,7 +95,7 @@ def _print_versions(versions: list[Any], oneline: bool) -> None:
             render.size(v.size),
             _change(v),
             f"{v.run_kind} {v.run.hex()[:12]}",
-            _when(v.started)[:16],
+            render.when(v.started)[:16],
             v.owner,
             (v.commit or "-")[:10],
         ]
@@ -130,82 +118,3 @@ def _change(v: Any) -> str:
     if v.added or v.removed or v.modified:
         parts.append(f"+{len(v.added)} -{len(v.removed)} ~{len(v.modified)} files")
     return ", ".join(parts) or "first"
-
-
-def tag_command(
-    name: str | None,
-    run_ref: str | None,
-    delete: bool,
-    history: bool,
-    message: str,
-    json: bool,
-) -> None:
-    from mlvc import clock
-    from mlvc.errors import MlvcError
-    from mlvc.lineage.resolve import resolve_run
-    from mlvc.refs import Tags
-
-    repo = _repo()
-    try:
-        tags = Tags(repo.dir)
-        if name is None:
-            listing = {n: tags.get(n) for n in tags.names()}
-            if json:
-                render.emit_json({"tags": listing})
-            else:
-                for n, oid in listing.items():
-                    sys.stdout.write(f"{render.shown(n)}\t{oid.hex() if oid else '-'}\n")
-            return
-        if history:
-            moves = tags.history(name)
-            if json:
-                render.emit_json({"tag": name, "history": moves})
-                return
-            lines: list[list[render.Segment]] = []
-            for m in moves:
-                old = m.old.hex()[:12] if m.old else "(new)"
-                new = m.new.hex()[:12] if m.new else "(deleted)"
-                note = f"  {m.message}" if m.message else ""
-                lines.append([(f"{_when(m.time)}  {m.user}  {old} -> {new}{note}", None)])
-            render.print_lines(lines)
-            return
-        current = tags.get(name)
-        from mlvc.capture.owner import os_user
-
-        user = os_user(os.environ)
-        if delete:
-            if current is None:
-                raise MlvcError(f"tag {name} does not exist", hint="'mlvc tag' lists tags")
-            move = tags.move(name, None, current, user, clock.now(), message)
-        else:
-            target = resolve_run(repo, run_ref or "latest")
-            move = tags.move(name, target, current, user, clock.now(), message)
-    finally:
-        repo.close()
-    if json:
-        render.emit_json({"tag": name, "move": move})
-    elif move.new is None:
-        sys.stdout.write(
-            f"deleted tag {render.shown(name)} (was {move.old.hex()[:12] if move.old else '-'})\n"
-        )
-    else:
-        was = f" (was {move.old.hex()[:12]})" if move.old else ""
-        sys.stdout.write(f"tag {render.shown(name)} -> {move.new.hex()[:12]}{was}\n")
-
-
-def rebuild_command(json: bool) -> None:
-    from mlvc.lineage.rebuild import rebuild
-
-    repo = _repo()
-    try:
-        result = rebuild(repo)
-    finally:
-        repo.close()
-    if json:
-        render.emit_json(result)
-        return
-    sys.stdout.write(
-        f"rebuilt the index: {result.packs} packs, {result.objects} objects, {result.runs} runs\n"
-    )
-    for name in result.skipped_packs:
-        sys.stderr.write(f"warning: skipped corrupt pack {name}\n")

@@ -1,9 +1,9 @@
-"""Rendering one run for people: rich panels and tables. Every recorded string passes
-through `render.shown` (via `_short`, `_plain` or `styled`): a run's text is data."""
+"""`mlvc show RUN`: the whole record of one run."""
 
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -11,7 +11,25 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from mlvc.cli import render
 from mlvc.cli.render import Segment, shown, size, styled
+
+
+def show_run(ref: str, json: bool) -> None:
+    from mlvc.porcelain.show import show
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    try:
+        result = show(repo, ref)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json({"id": result.id, **result.run})
+        return
+    from mlvc.cli.show import print_run
+
+    print_run(render.out(), result.id, result.run)
 
 
 def _short(value: Any) -> str:

@@ -1,0 +1,40 @@
+"""`mlvc add`: store paths as a snapshot run, and say what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlvc.cli import render
+from mlvc.cli.environ import owner
+
+
+def add_command(paths: list[Path], message: str, json: bool) -> None:
+    from mlvc.porcelain.add import add
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    progress = render.Bytes("Adding")
+    try:
+        result = add(repo, paths, Path.cwd(), owner(), message, progress)
+    finally:
+        progress.close()
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    render.warn_skipped(result.skipped)
+    lines: list[list[render.Segment]] = []
+    for p in result.paths:
+        if p.id is None:
+            lines.append([(f"{'removed':9} {p.path}", None)])
+            continue
+        state = "added" if p.changed else "unchanged"
+        kind = "dir " if p.kind == "tree" else ""
+        lines.append(
+            [(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}", None)]
+        )
+    if result.run_id is not None:
+        lines.append([(f"snapshot {result.run_id.hex()[:12]} ({result.files} files)", None)])
+    else:
+        lines.append([("nothing changed; no snapshot recorded", None)])
+    render.print_lines(lines)

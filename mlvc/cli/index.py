@@ -1,0 +1,25 @@
+"""`mlvc index rebuild`: a new index from the packs alone."""
+
+from __future__ import annotations
+
+import sys
+
+from mlvc.cli import environ, render
+
+
+def rebuild_command(json: bool) -> None:
+    from mlvc.lineage.rebuild import rebuild
+
+    repo = environ.repo()
+    try:
+        result = rebuild(repo)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    sys.stdout.write(
+        f"rebuilt the index: {result.packs} packs, {result.objects} objects, {result.runs} runs\n"
+    )
+    for name in result.skipped_packs:
+        sys.stderr.write(f"warning: skipped corrupt pack {name}\n")
