@@ -23,7 +23,7 @@ def checkout_command(
     json: bool,
     follow_symlinks: bool = False,
 ) -> None:
-    from mlvc.lineage.resolve import load_run, resolve_run
+    from mlvc.lineage.resolve import resolve_run
     from mlvc.porcelain.checkout import CheckoutRequest, checkout
     from mlvc.repo import Repo
 
@@ -32,24 +32,6 @@ def checkout_command(
     progress = render.Bytes("Checking out")
     try:
         run_id = resolve_run(repo, ref)
-        code_result = None
-        if code:
-            from mlvc.workspace.gitcode import checkout_code, guarded_paths, recorded_commit
-
-            loaded = load_run(repo, run_id)
-            recorded, guarded = loaded.code, guarded_paths(loaded)
-            code_result = (
-                {"commit": recorded_commit(recorded), "patch": recorded.get("patch") is not None}
-                if dry_run
-                else checkout_code(
-                    repo.root,
-                    recorded,
-                    repo.store,
-                    dict(os.environ),
-                    f"run {run_id.hex()[:12]}",
-                    guarded,
-                )
-            )
         request = CheckoutRequest(
             run_id=run_id,
             paths=tuple(repo.relpath(Path(p), cwd) for p in paths),
@@ -59,15 +41,17 @@ def checkout_command(
             dry_run=dry_run,
             owner=environ.owner(),
             follow_symlinks=follow_symlinks,
+            code=code,
+            env=dict(os.environ),
         )
         result = checkout(repo, request, progress, progress.set_total)
     finally:
         progress.close()
         repo.close()
     if json:
-        render.emit_json({**render.plain(result), "code": code_result})
+        render.emit_json(result)
     else:
-        show_checkout(result, code_result)
+        show_checkout(result)
     if result.kept:
         from mlvc.errors import MlvcError
 
@@ -79,7 +63,8 @@ def checkout_command(
         )
 
 
-def show_checkout(result: Any, code: dict[str, Any] | None) -> None:
+def show_checkout(result: Any) -> None:
+    code = result.code
     lines: list[list[render.Segment]] = []
     verb = "would" if result.dry_run else ""
     colors = {"create": "green", "update": "yellow", "mode": "cyan", "delete": "red"}

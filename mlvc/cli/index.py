@@ -8,7 +8,7 @@ from mlvc.cli import environ, render
 
 
 def rebuild_command(json: bool) -> None:
-    from mlvc.lineage.rebuild import rebuild
+    from mlvc.porcelain.rebuild import rebuild
 
     repo = environ.repo()
     try:

@@ -54,6 +54,7 @@ class CheckoutResult:
     dry_run: bool
     kept: tuple[str, ...] = ()  # changed while the checkout ran, twice: left as they are
     saved_runs: tuple[ObjectId, ...] = ()  # every snapshot it recorded (saved_run first)
+    code: dict[str, Any] | None = None  # with `code`: the commit, and whether a patch applied
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class CheckoutRequest:
     dry_run: bool = False
     owner: Mapping[str, Any] = field(default_factory=dict)
     follow_symlinks: bool = False  # write through symlinked directories (opt-in)
+    code: bool = False  # also the recorded commit (detached) and patch, first
+    env: Mapping[str, str] = field(default_factory=dict)  # for git, with `code`
 
 
 def checkout(
@@ -78,6 +81,7 @@ def checkout(
     run = load_run(repo, request.run_id)
     wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
     with workspace_lock(repo.dir):
+        code = _code(repo, run, request) if request.code else None
         ignore = Ignore.load(repo.root)
         planner = Planner(repo, ignore, request.force, request.follow_symlinks)
         for path in sorted(wants):
@@ -92,7 +96,7 @@ def checkout(
         unsaved = [] if request.force else _unsaved(repo, planner)
         if request.dry_run:
             saved = tuple(Saved(st.rel, st.kind, None, st.size) for st in unsaved)
-            return _result(request, plan, saved, (), dry_run=True)
+            return _result(request, plan, saved, (), dry_run=True, code=code)
         saved, saved_run = _save(repo, request, unsaved, ignore)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))
@@ -120,6 +124,7 @@ def checkout(
             (saved_run, *applied.runs),
             dry_run=False,
             kept=tuple(applied.kept),
+            code=code,
         )
 
 
@@ -130,6 +135,7 @@ def _result(
     saved_runs: tuple[ObjectId | None, ...],
     dry_run: bool,
     kept: tuple[str, ...] = (),
+    code: dict[str, Any] | None = None,
 ) -> CheckoutResult:
     changes = tuple(sorted((c for c in plan.changes if c.path not in kept), key=_by_path))
     runs = tuple(r for r in saved_runs if r is not None)
@@ -142,7 +148,19 @@ def _result(
         dry_run,
         kept=kept,
         saved_runs=runs,
+        code=code,
     )
+
+
+def _code(repo: Repo, run: Run, request: CheckoutRequest) -> dict[str, Any]:
+    """The recorded commit, detached, and the recorded patch (or, in a dry run, what they
+    would be): under the workspace lock, before any file is planned."""
+    from mlvc.workspace.gitcode import checkout_code, guarded_paths, recorded_commit
+
+    if request.dry_run:
+        return {"commit": recorded_commit(run.code), "patch": run.code.get("patch") is not None}
+    what = f"run {short(request.run_id)}"
+    return checkout_code(repo.root, run.code, repo.store, request.env, what, guarded_paths(run))
 
 
 def _by_path(change: Change) -> str:
