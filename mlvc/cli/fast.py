@@ -1,195 +1,191 @@
-"""Hot commands answered without importing typer (~0.1 s): `status`, `run`, `add`,
-`checkout`, and the plain forms of `log PATH`, `diff A B` and `blame TARGET` (with or
-without `--json`).
+"""Hot commands answered without importing typer (~0.1 s): `status`, `add`, `run`,
+`checkout`, and the plain forms of `log [PATH]`, `diff A B` and `blame TARGET`.
 
-Only forms this module fully understands take this path; anything else (`--help`, an
-unknown option, a typo) goes through the typer application, which owns the parsing and
-its error messages. The options here mirror those of `mlvc.cli.app`.
+One table says, per command, which arguments and options this path understands and what
+each becomes: the keyword arguments of the same CLI function that typer's command calls,
+with typer's defaults for the rest. `tests/cli/test_fast_path.py` parses sample command
+lines both ways and fails on any difference. A form the table does not cover (`--help`,
+an unknown option, a typo) goes through typer, which owns the parsing and its errors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-_RUN_VALUES = {
-    "-i": "inputs",
-    "--input": "inputs",
-    "-o": "outputs",
-    "--output": "outputs",
-    "-p": "params",
-    "--params": "params",
-    "-m": "metrics",
-    "--metrics": "metrics",
-    "-t": "tags",
-    "--tag": "tags",
-    "--message": "message",
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
+class Spec(NamedTuple):
+    target: str  # "module:function" that both this path and typer's command call
+    positional: tuple[str, ...] = ()  # filled in order; the last ones may be missing
+    required: int = 0  # how many positionals must be there
+    variadic: str | None = None  # takes every positional (add's paths), at least one
+    rest: str | None = None  # takes everything after "--"
+    rest_required: bool = False
+    flags: Mapping[str, str] = _NONE  # option -> boolean parameter
+    values: Mapping[str, str] = _NONE  # option -> parameter taking the next argument
+    lists: frozenset[str] = frozenset()  # parameters that collect repeated values
+    paths: frozenset[str] = frozenset()  # parameters given to the function as Paths
+    defaults: Mapping[str, Any] = _NONE  # every other parameter, as typer has it
+
+
+_JSON = {"--json": "json"}
+
+SPECS: dict[str, Spec] = {
+    "status": Spec("mlvc.cli.status:show_status", flags=_JSON, defaults={"json": False}),
+    "add": Spec(
+        "mlvc.cli.add:add_command",
+        variadic="paths",
+        flags=_JSON,
+        values={"-m": "message", "--message": "message"},
+        paths=frozenset({"paths"}),
+        defaults={"message": "", "json": False},
+    ),
+    "checkout": Spec(
+        "mlvc.cli.checkout:checkout_command",
+        positional=("ref",),
+        required=1,
+        rest="paths",
+        flags={
+            **_JSON,
+            "--inputs": "inputs",
+            "--code": "code",
+            "--force": "force",
+            "--clean": "clean",
+            "--dry-run": "dry_run",
+            "--follow-symlinks": "follow_symlinks",
+        },
+        defaults={
+            "paths": [],
+            "inputs": False,
+            "code": False,
+            "force": False,
+            "clean": False,
+            "dry_run": False,
+            "json": False,
+            "follow_symlinks": False,
+        },
+    ),
+    "run": Spec(
+        "mlvc.cli.run:run_command",
+        rest="command",
+        rest_required=True,
+        flags=_JSON,
+        values={
+            "-i": "inputs",
+            "--input": "inputs",
+            "-o": "outputs",
+            "--output": "outputs",
+            "-p": "params_files",
+            "--params": "params_files",
+            "-m": "metrics_files",
+            "--metrics": "metrics_files",
+            "-t": "tags",
+            "--tag": "tags",
+            "--message": "message",
+        },
+        lists=frozenset({"inputs", "outputs", "params_files", "metrics_files", "tags"}),
+        paths=frozenset({"inputs", "outputs", "params_files", "metrics_files"}),
+        defaults={
+            "inputs": [],
+            "outputs": [],
+            "params_files": [],
+            "metrics_files": [],
+            "message": "",
+            "tags": [],
+            "json": False,
+        },
+    ),
+    "log": Spec(
+        "mlvc.cli.log:log_command",
+        positional=("path",),
+        flags=_JSON,
+        defaults={
+            "path": None,
+            "number": None,
+            "oneline": False,
+            "since": None,
+            "owner": None,
+            "all_runs": False,
+            "consumers": False,
+            "json": False,
+        },
+    ),
+    "diff": Spec(
+        "mlvc.cli.diff:diff_command",
+        positional=("a", "b"),
+        required=2,
+        flags=_JSON,
+        defaults={"all_params": False, "content": False, "exit_code": False, "json": False},
+    ),
+    "blame": Spec(
+        "mlvc.cli.blame:blame_command",
+        positional=("target",),
+        required=1,
+        flags=_JSON,
+        defaults={"depth": None, "lines": False, "keys": False, "json": False},
+    ),
 }
 
 
-_PLAIN = {"log": 1, "diff": 2, "blame": 1}
-
-
-def _plain(args: list[str]) -> list[str] | None:
-    """The positional arguments of `log PATH`, `diff A B`, `blame T` (+ `--json`)."""
-    if not args or args[0] not in _PLAIN:
+def parse(args: list[str]) -> tuple[Spec, dict[str, Any]] | None:
+    """The command's spec and the function's keyword arguments, or None for typer."""
+    spec = SPECS.get(args[0]) if args else None
+    if spec is None:
         return None
-    rest = [a for a in args[1:] if a != "--json"]
-    if len(rest) != _PLAIN[args[0]] or any(a.startswith("-") for a in rest):
-        return None
-    return rest
-
-
-_CHECKOUT_FLAGS = {
-    "--inputs",
-    "--code",
-    "--force",
-    "--clean",
-    "--dry-run",
-    "--json",
-    "--follow-symlinks",
-}
-
-
-def _parse_add(args: list[str]) -> tuple[list[str], str, bool] | None:
-    """`add [-m MSG] [--json] PATH...` (paths, message, json), or None."""
-    paths: list[str] = []
-    message, json = "", False
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--json":
-            json = True
-        elif arg in ("-m", "--message") and i + 1 < len(args):
-            message = args[i + 1]
-            i += 1
+    found: dict[str, Any] = {name: [] for name in spec.lists}
+    positionals: list[str] = []
+    rest = args[1:]
+    while rest:
+        arg, rest = rest[0], rest[1:]
+        if arg == "--" and spec.rest is not None:
+            found[spec.rest] = rest
+            rest = []
+        elif arg in spec.flags:
+            found[spec.flags[arg]] = True
+        elif arg in spec.values and rest:
+            name, value, rest = spec.values[arg], rest[0], rest[1:]
+            if name in spec.lists:
+                found[name].append(value)
+            else:
+                found[name] = value
         elif arg.startswith("-"):
             return None
         else:
-            paths.append(arg)
-        i += 1
-    return (paths, message, json) if paths else None
+            positionals.append(arg)
+    if not _place(spec, positionals, found):
+        return None
+    kwargs = {**spec.defaults, **found}
+    for name in spec.paths:
+        kwargs[name] = [Path(p) for p in kwargs[name]]
+    return spec, kwargs
 
 
-def _parse_checkout(args: list[str]) -> tuple[str, list[str], set[str]] | None:
-    """`checkout [FLAGS] REF [FLAGS] [-- PATH...]` (ref, paths, flags), or None."""
-    refs: list[str] = []
-    flags: set[str] = set()
-    paths: list[str] = []
-    for i, arg in enumerate(args):
-        if arg == "--":
-            paths = args[i + 1 :]
-            break
-        if arg in _CHECKOUT_FLAGS:
-            flags.add(arg)
-        elif arg.startswith("-"):
-            return None
-        else:
-            refs.append(arg)
-    return (refs[0], paths, flags) if len(refs) == 1 else None
+def _place(spec: Spec, positionals: list[str], found: dict[str, Any]) -> bool:
+    if spec.rest_required and not found.get(spec.rest or ""):
+        return False
+    if spec.variadic is not None:
+        found[spec.variadic] = positionals
+        return bool(positionals)
+    if not spec.required <= len(positionals) <= len(spec.positional):
+        return False
+    found.update(zip(spec.positional, positionals, strict=False))
+    return True
 
 
 def handles(args: list[str]) -> bool:
-    if args in (["status"], ["status", "--json"]):
-        return True
-    if args and args[0] == "add":
-        return _parse_add(args[1:]) is not None
-    if args and args[0] == "checkout":
-        return _parse_checkout(args[1:]) is not None
-    if _plain(args) is not None:
-        return True
-    return bool(args) and args[0] == "run" and _parse_run(args[1:]) is not None
+    return parse(args) is not None
 
 
 def run(args: list[str]) -> int:
-    if args[0] == "status":
-        from mlvc.cli.status import show_status
-
-        show_status(json="--json" in args)
-        return 0
-    if args[0] == "add":
-        added = _parse_add(args[1:])
-        assert added is not None
-        from mlvc.cli.add import add_command
-
-        add_command([Path(p) for p in added[0]], added[1], added[2])
-        return 0
-    if args[0] == "checkout":
-        parsed_checkout = _parse_checkout(args[1:])
-        assert parsed_checkout is not None
-        from mlvc.cli.checkout import checkout_command
-
-        ref, paths, flags = parsed_checkout
-        checkout_command(
-            ref,
-            paths,
-            inputs="--inputs" in flags,
-            code="--code" in flags,
-            force="--force" in flags,
-            clean="--clean" in flags,
-            dry_run="--dry-run" in flags,
-            json="--json" in flags,
-            follow_symlinks="--follow-symlinks" in flags,
-        )
-        return 0
-    plain = _plain(args)
-    json = "--json" in args
-    if plain is not None and args[0] == "log":
-        from mlvc.cli.log import log_command
-
-        log_command(plain[0], None, False, None, None, False, False, json)
-        return 0
-    if plain is not None and args[0] == "diff":
-        from mlvc.cli.diff import diff_command
-
-        return diff_command(plain[0], plain[1], False, False, False, json)
-    if plain is not None and args[0] == "blame":
-        from mlvc.cli.blame import blame_command
-
-        blame_command(plain[0], None, False, False, json)
-        return 0
-    parsed = _parse_run(args[1:])
+    parsed = parse(args)
     assert parsed is not None
-    from mlvc.cli.run import run_command
+    spec, kwargs = parsed
+    module, _, function = spec.target.partition(":")
+    import importlib
 
-    lists, message, json, command = parsed
-    return run_command(
-        command,
-        [Path(p) for p in lists["inputs"]],
-        [Path(p) for p in lists["outputs"]],
-        [Path(p) for p in lists["params"]],
-        [Path(p) for p in lists["metrics"]],
-        message,
-        lists["tags"],
-        json,
-    )
-
-
-def _parse_run(args: list[str]) -> tuple[dict[str, list[str]], str, bool, list[str]] | None:
-    """`[OPTIONS] -- CMD...`, or None when the arguments need typer's full parser."""
-    lists: dict[str, list[str]] = {
-        "inputs": [],
-        "outputs": [],
-        "params": [],
-        "metrics": [],
-        "tags": [],
-    }
-    message, json = "", False
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            command = args[i + 1 :]
-            return (lists, message, json, command) if command else None
-        if arg == "--json":
-            json = True
-            i += 1
-            continue
-        name = _RUN_VALUES.get(arg)
-        if name is None or i + 1 >= len(args):
-            return None
-        if name == "message":
-            message = args[i + 1]
-        else:
-            lists[name].append(args[i + 1])
-        i += 2
-    return None
+    code = getattr(importlib.import_module(module), function)(**kwargs)
+    return int(code or 0)

@@ -6,24 +6,75 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mlvc.cli import fast
 from tests.conftest import Run
 
+# Every form the fast path takes, and some it must leave to typer.
+TAKEN = [
+    ["status"],
+    ["status", "--json"],
+    ["add", "-m", "why", "--json", "a", "b"],
+    ["add", "--message", "m", "a"],
+    ["checkout", "--dry-run", "REF", "--json", "--", "p", "--q"],
+    ["checkout", "REF"],
+    ["checkout", "REF", "--inputs", "--code", "--force", "--clean", "--follow-symlinks"],
+    ["run", "--", "python", "train.py", "--lr", "0.1"],
+    ["run", "-i", "a", "--input", "b", "-o", "c", "-p", "p.yaml", "-m", "m.json", "--", "x"],
+    ["run", "--message", "why", "-t", "one", "--tag", "two", "--json", "--", "sh", "-c", "x"],
+    ["log"],
+    ["log", "model.pt", "--json"],
+    ["diff", "A", "B"],
+    ["diff", "--json", "A", "B"],
+    ["blame", "metrics.json"],
+    ["blame", "metrics.json", "--json"],
+]
+LEFT = [
+    [],
+    ["add"],
+    ["add", "--bogus", "a"],
+    ["checkout"],
+    ["checkout", "A", "B"],
+    ["checkout", "--help"],
+    ["run", "python", "x.py"],
+    ["run", "--"],
+    ["log", "a", "b"],
+    ["log", "--oneline"],
+    ["diff", "A"],
+    ["blame", "--lines", "x"],
+    ["show", "latest"],
+]
 
-def test_add_and_checkout_forms_are_parsed_like_typer() -> None:
-    assert fast._parse_add(["-m", "why", "--json", "a", "b"]) == (["a", "b"], "why", True)
-    assert fast._parse_add(["--message", "m", "a"]) == (["a"], "m", False)
-    assert fast._parse_add([]) is None
-    assert fast._parse_add(["--bogus", "a"]) is None
-    assert fast._parse_checkout(["--dry-run", "REF", "--json", "--", "p", "--q"]) == (
-        "REF",
-        ["p", "--q"],
-        {"--dry-run", "--json"},
-    )
-    assert fast._parse_checkout(["REF"]) == ("REF", [], set())
-    assert fast._parse_checkout(["A", "B"]) is None  # paths without '--': typer decides
-    assert fast._parse_checkout(["--help"]) is None
-    assert fast._parse_checkout([]) is None
+
+def _plain(value: object) -> object:
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def _typer_kwargs(args: list[str]) -> dict[str, object]:
+    from mlvc.cli.app import command
+
+    group = command()
+    context = group.commands[args[0]].make_context(args[0], list(args[1:]))
+    return {
+        k: [] if v is None and k in ("paths",) else _plain(v) for k, v in context.params.items()
+    }
+
+
+@pytest.mark.parametrize("args", TAKEN, ids=" ".join)
+def test_the_fast_path_means_what_typer_means(args: list[str]) -> None:
+    """The drift check: the same keyword arguments, whichever parser read the line."""
+    parsed = fast.parse(args)
+    assert parsed is not None, "the fast path should take this form"
+    _, kwargs = parsed
+    assert {k: _plain(v) for k, v in kwargs.items()} == _typer_kwargs(args)
+
+
+@pytest.mark.parametrize("args", LEFT, ids=lambda a: " ".join(a) or "(nothing)")
+def test_other_forms_are_left_to_typer(args: list[str]) -> None:
+    assert fast.parse(args) is None
 
 
 def test_fast_add_and_checkout_end_to_end(mlvc: Run, workspace: Path) -> None:
