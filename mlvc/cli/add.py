@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mlvc.cli import render
 from mlvc.cli.environ import owner
+from mlvc.ids import short
 
 
 def add_command(paths: list[Path], message: str, json: bool) -> None:
@@ -30,11 +31,9 @@ def add_command(paths: list[Path], message: str, json: bool) -> None:
             continue
         state = "added" if p.changed else "unchanged"
         kind = "dir " if p.kind == "tree" else ""
-        lines.append(
-            [(f"{state:9} {kind}{p.path}  {p.id.hex()[:12]}  {render.size(p.size)}", None)]
-        )
+        lines.append([(f"{state:9} {kind}{p.path}  {short(p.id)}  {render.size(p.size)}", None)])
     if result.run_id is not None:
-        lines.append([(f"snapshot {result.run_id.hex()[:12]} ({result.files} files)", None)])
+        lines.append([(f"snapshot {short(result.run_id)} ({result.files} files)", None)])
     else:
         lines.append([("nothing changed; no snapshot recorded", None)])
     render.print_lines(lines)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlvc.cli import render
 from mlvc.errors import MlvcError
+from mlvc.ids import short
 from mlvc.paths import check_text
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def _target_label(target: Target) -> Text:
     from rich.text import Text
 
     path = render.shown(target.path or "")
-    label = Text.assemble((path, "bold"), "  ", (target.id.hex()[:12], "cyan"))
+    label = Text.assemble((path, "bold"), "  ", (short(target.id), "cyan"))
     label.append(f"  {target.kind} · {render.size(target.size)}", style="dim")
     return label
 
@@ -227,7 +228,7 @@ def _edge_label(edge: InputEdge) -> Text:
     return Text.assemble(
         path,
         "  ",
-        (edge.id.hex()[:12], "cyan"),
+        (short(edge.id), "cyan"),
         (f"  {render.size(edge.size)}", "dim"),
         no_wrap=True,
         overflow="ellipsis",
@@ -241,7 +242,7 @@ def _run_head(info: RunInfo, note: str = "", command: bool = False) -> Text:
     from mlvc.lineage.graph import command_text
 
     style = {"run": "bold", "snapshot": "bold green", "missing": "bold red"}[info.kind]
-    head = Text.assemble((info.kind, style), " ", (info.id.hex()[:12], "yellow"))
+    head = Text.assemble((info.kind, style), " ", (short(info.id), "yellow"))
     for tag in info.tags:
         head.append(f" [{render.shown(tag)}]", style="bold magenta")
     if note:
@@ -300,7 +301,7 @@ def _lines(result: LinesResult, json: bool) -> None:
         info = result.runs[line.run]
         user = render.shown(info.owner.get("user") or "?")[:10]
         text = Text.assemble(
-            (line.run.hex()[:12], "yellow"),
+            (short(line.run), "yellow"),
             (f" {info.kind[:4]:4} {user:10} {_when(info.started)[:16]} ", "dim"),
             (f"{line.number:>{width}}", "dim"),
             " │ ",
@@ -334,7 +335,7 @@ def _keys(result: KeysResult, json: bool) -> None:
         table.add_row(
             render.shown(key.key),
             _value(key.value),
-            f"{info.kind} {key.run.hex()[:12]}",
+            f"{info.kind} {short(key.run)}",
             render.shown(command_text(info.command, 40)),
             _when(info.started),
         )

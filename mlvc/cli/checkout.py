@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.cli import environ, render
+from mlvc.ids import short
 
 LISTED = 40  # changes listed one per line; more are summarised by kind
 
@@ -55,7 +56,7 @@ def checkout_command(
     if result.kept:
         from mlvc.errors import MlvcError
 
-        name = result.run_id.hex()[:12]
+        name = short(result.run_id)
         raise MlvcError(
             f"{len(result.kept)} file(s) changed again while the checkout ran and were left"
             f" as they are: {', '.join(result.kept[:5])}",
@@ -80,21 +81,21 @@ def show_checkout(result: Any) -> None:
         lines.append([("  ".join(f"{n} {op}" for op, n in sorted(counts.items())), None)])
     if result.saved:
         how = "would be stored first" if result.dry_run else "stored first"
-        runs = ", ".join(r.hex()[:12] for r in result.saved_runs)
+        runs = ", ".join(short(r) for r in result.saved_runs)
         snapshot = f" (snapshot {runs}):" if runs else ":"
         lines.append([(f"{len(result.saved)} file(s) not in the store {how}{snapshot}", "bold")])
         for saved in result.saved:
-            ident = f"  {saved.id.hex()[:12]}" if saved.id is not None else ""
+            ident = f"  {short(saved.id)}" if saved.id is not None else ""
             lines.append([(f"  {saved.path}{ident}  {render.size(saved.size)}", None)])
         if result.saved_run:
             hint = (
                 "hint: get one back with 'mlvc cat-object ID > PATH'"
-                f" or 'mlvc checkout {result.saved_run.hex()[:12]}'"
+                f" or 'mlvc checkout {short(result.saved_run)}'"
             )
             lines.append([(hint, "dim")])
     done = len(result.changes)
     summary = f"{done} change(s)" if done else "nothing to change"
     prefix = f"{verb} " if verb else ""
-    ending = f"{prefix}checkout {result.run_id.hex()[:12]}: {summary}"
+    ending = f"{prefix}checkout {short(result.run_id)}: {summary}"
     lines.append([(f"{ending}, {result.unchanged} unchanged", None)])
     render.print_lines(lines)

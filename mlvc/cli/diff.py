@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlvc.cli import render
+from mlvc.ids import short
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,10 +89,10 @@ def _section(console: Console, table: Table) -> None:
 
 def _name(side: Target) -> str:
     if side.kind == "run":
-        return f"run {side.id.hex()[:12]}"
+        return f"run {short(side.id)}"
     if side.path is not None and side.run is not None:
-        return f"{side.kind} {side.path}@{side.run.hex()[:12]}"
-    return f"{side.kind} {side.id.hex()[:12]}"
+        return f"{side.kind} {side.path}@{short(side.run)}"
+    return f"{side.kind} {short(side.id)}"
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -134,7 +135,7 @@ def _cell(key: str, value: Any, present: bool = True) -> Text:
     if key == "argv" and isinstance(value, list):
         return _text(shlex.join(str(v) for v in value))
     if isinstance(value, bytes):
-        return Text(value.hex()[:12])
+        return Text(short(value))
     if value is None:
         return Text("null", style="dim")
     if isinstance(value, bool):
@@ -194,7 +195,7 @@ def _record(rec: PathRecord | None) -> Text:
 
     if rec is None:
         return Text("")
-    return Text(f"{rec.kind} {rec.id.hex()[:12]} {render.size(rec.size)}")
+    return Text(f"{rec.kind} {short(rec.id)} {render.size(rec.size)}")
 
 
 def _print_paths(console: Console, title: str, paths: tuple[PathChange, ...]) -> None:

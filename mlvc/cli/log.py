@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.cli import environ, render
+from mlvc.ids import short
 
 
 def log_command(
@@ -62,7 +63,7 @@ def _print_runs(runs: list[Any], oneline: bool) -> None:
         tags = [(f" ({', '.join(run.tags)})", "cyan")] if run.tags else []
         command = shlex.join(run.command)
         if oneline:
-            lines.append([(run.id.hex()[:12], "yellow"), *tags, (f" {command}", None)])
+            lines.append([(short(run.id), "yellow"), *tags, (f" {command}", None)])
             continue
         exit_note = f" (exit {run.exit_code})" if run.exit_code is not None else ""
         lines += [
@@ -90,17 +91,17 @@ def _print_versions(versions: list[Any], oneline: bool) -> None:
     rows = []
     for v in versions:
         row = [
-            v.id.hex()[:12] if v.id else "-" if v.kind == "dir" else "(removed)",
+            short(v.id) if v.id else "-" if v.kind == "dir" else "(removed)",
             v.kind,
             render.size(v.size),
             _change(v),
-            f"{v.run_kind} {v.run.hex()[:12]}",
+            f"{v.run_kind} {short(v.run)}",
             render.when(v.started)[:16],
             v.owner,
             (v.commit or "-")[:10],
         ]
         if readers:
-            row.append(", ".join(c.hex()[:12] for c in v.consumers) or "-")
+            row.append(", ".join(short(c) for c in v.consumers) or "-")
         rows.append(row)
     if oneline:
         render.print_lines([[("  ".join(row[:1] + row[4:6]), None)] for row in rows])

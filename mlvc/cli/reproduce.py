@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.cli import environ, render
+from mlvc.ids import short
 
 LISTED = 40  # changes listed one per line; more are summarised by kind
 
@@ -26,7 +27,7 @@ def reproduce_command(ref: str, in_place: bool, keep: bool, json: bool) -> int:
         command = shlex.join(load_run(repo, run_id).command)
         where = "in place" if in_place else "in a scratch workspace"
         shown = render.shown(command)
-        sys.stderr.write(f"mlvc: reproducing {run_id.hex()[:12]} ({shown}) {where}\n")
+        sys.stderr.write(f"mlvc: reproducing {short(run_id)} ({shown}) {where}\n")
         request = ReproduceRequest(
             run_id=run_id,
             env=dict(os.environ),
@@ -59,8 +60,8 @@ def show_reproduce(result: Any) -> None:
     for name in ("path", "verdict", "original", "reproduced"):
         table.add_column(name)
     for check in result.outputs:
-        old = check.old.hex()[:12] if check.old else "-"
-        new = check.new.hex()[:12] if check.new else "-"
+        old = short(check.old) if check.old else "-"
+        new = short(check.new) if check.new else "-"
         verdict = render.styled([(check.verdict, colors[check.verdict])])
         table.add_row(render.shown(check.path), verdict, old, new)
         for f in check.files[:LISTED]:
@@ -77,6 +78,4 @@ def show_reproduce(result: Any) -> None:
     if result.workspace is not None:
         console.print(render.styled([(f"scratch workspace kept at {result.workspace}", None)]))
     outcome: render.Segment = ("identical", None) if result.identical else ("differs", "red")
-    console.print(
-        render.styled([(f"reproduced as run {result.run_id.hex()[:12]}: ", None), outcome])
-    )
+    console.print(render.styled([(f"reproduced as run {short(result.run_id)}: ", None), outcome]))

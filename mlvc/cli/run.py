@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from mlvc.cli import render
+from mlvc.ids import short
 
 
 def run_command(
@@ -52,7 +53,7 @@ def run_command(
     else:
         render.warn_skipped(result.skipped)
         sys.stderr.write(
-            f"mlvc: run {result.run_id.hex()[:12]} {result.status} · {result.inputs} inputs"
+            f"mlvc: run {short(result.run_id)} {result.status} · {result.inputs} inputs"
             f" · {result.outputs} outputs · {result.wall_seconds:.2f} s\n"
         )
     return result.exit_code

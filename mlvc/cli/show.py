@@ -13,6 +13,7 @@ from rich.text import Text
 
 from mlvc.cli import render
 from mlvc.cli.render import Segment, shown, size, styled
+from mlvc.ids import short
 
 
 def show_run(ref: str, json: bool) -> None:
@@ -34,7 +35,7 @@ def show_run(ref: str, json: bool) -> None:
 
 def _short(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.hex()[:12]
+        return short(value)
     return "-" if value is None else shown(value)
 
 

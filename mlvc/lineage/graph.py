@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.errors import MlvcError, ObjectNotFoundError, UnsafePathError
-from mlvc.ids import ObjectId
+from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import latest_producer, load_run, resolve_run
 from mlvc.objects import Run
 from mlvc.refs import Tags
@@ -257,7 +257,7 @@ def export(graph: GraphResult) -> Export:
             key = (edge.path, edge.id)
             if key not in data:
                 data[key] = f"d{len(data) + 1}"
-                label = f"{edge.path}\n{edge.id.hex()[:12]}"
+                label = f"{edge.path}\n{short(edge.id)}"
                 nodes.append(ExportNode(data[key], "data", label, edge.id.hex(), edge.path))
                 if edge.producer is not None:
                     edges.append(ExportEdge(run_ids[edge.producer], data[key]))
@@ -279,7 +279,7 @@ def _run_ids(oids: Iterable[bytes]) -> dict[bytes, str]:
 
 
 def _run_export(info: RunInfo, node_id: str) -> ExportNode:
-    head = info.id.hex()[:12] if info.kind == "run" else f"{info.kind} {info.id.hex()[:12]}"
+    head = short(info.id) if info.kind == "run" else f"{info.kind} {short(info.id)}"
     label = f"{head}\n{command_text(info.command)}" if info.command else head
     return ExportNode(node_id, info.kind, label, info.id.hex())
 

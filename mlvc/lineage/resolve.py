@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from mlvc.errors import MlvcError, ObjectNotFoundError
-from mlvc.ids import Kind, ObjectId
+from mlvc.ids import Kind, ObjectId, short
 from mlvc.objects import PathRecord, Run
 from mlvc.refs import Tags
 from mlvc.repo import Repo
@@ -72,8 +72,8 @@ def latest_producer(repo: Repo, path: str) -> ObjectId:
 def load_run(repo: Repo, oid: bytes) -> Run:
     kind, data = repo.store.get(oid)
     if kind is not Kind.RUN:
-        raise UnknownRefError(f"{oid.hex()[:12]} is a {kind.label}, not a run")
-    return Run.decode(data, f"run {oid.hex()[:12]}")
+        raise UnknownRefError(f"{short(oid)} is a {kind.label}, not a run")
+    return Run.decode(data, f"run {short(oid)}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def resolve_path_at(repo: Repo, text: str) -> PathAt:
                 inner = find_in_tree(repo, record.id, path[len(root) + 1 :])
                 if inner is not None:
                     return PathAt(path, run_id, inner, side)
-    raise UnknownRefError(f"run {run_id.hex()[:12]} neither read nor wrote {path}")
+    raise UnknownRefError(f"run {short(run_id)} neither read nor wrote {path}")
 
 
 def find_in_tree(repo: Repo, tree_id: bytes, rel: str) -> PathRecord | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.errors import MlvcError, PathNotFoundError, UnreadableFileError
-from mlvc.ids import Kind, ObjectId, file_id
+from mlvc.ids import Kind, ObjectId, file_id, short
 from mlvc.objects import ManifestNode, Run, Tree, TreeEntry
 from mlvc.repo import Repo
 from mlvc.store.chunker import hash_file
@@ -64,7 +64,7 @@ def cat_object(repo: Repo, ref: str) -> CatResult:
     if kind in (Kind.CHUNK, Kind.MANIFEST):
         return CatResult(oid, kind, store.iter_file(oid), None)
     _, data = store.get(oid)
-    what = f"{kind.label} {oid.hex()[:12]}"
+    what = f"{kind.label} {short(oid)}"
     decoded: Any
     if kind is Kind.TREE:
         decoded = Tree.decode(data, what)
@@ -119,6 +119,6 @@ def _walk_tree(repo: Repo, oid: ObjectId, prefix: str, recursive: bool) -> Itera
 def _entries(repo: Repo, oid: ObjectId, prefix: str) -> Iterator[tuple[str, TreeEntry]]:
     kind, data = repo.store.get(oid)
     if kind is not Kind.TREE:
-        raise MlvcError(f"{oid.hex()[:12]} is a {kind.label}, not a tree")
-    tree = Tree.decode(data, f"tree {oid.hex()[:12]}")
+        raise MlvcError(f"{short(oid)} is a {kind.label}, not a tree")
+    tree = Tree.decode(data, f"tree {short(oid)}")
     return iter([(f"{prefix}{e.name}", e) for e in tree.entries])

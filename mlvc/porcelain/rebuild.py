@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from mlvc.errors import CorruptPackError
-from mlvc.ids import Kind
+from mlvc.ids import Kind, short
 from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
 from mlvc.repo import Repo
@@ -54,7 +54,7 @@ def rebuild(repo: Repo) -> RebuildResult:
         loaded = []
         for oid in set(run_ids):
             _, data = store.get(oid)
-            loaded.append((oid, Run.decode(data, f"run {oid.hex()[:12]}")))
+            loaded.append((oid, Run.decode(data, f"run {short(oid)}")))
         loaded.sort(key=lambda item: (item[1].started, item[0]))
         for oid, run in loaded:
             _replay(scratch, oid, run)

@@ -26,7 +26,7 @@ from pathlib import Path
 import blake3
 
 from mlvc.errors import CorruptPackError
-from mlvc.ids import Kind, ObjectId
+from mlvc.ids import Kind, ObjectId, short
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import disk_errors, temp_name
 
@@ -305,7 +305,7 @@ def read_table(path: Path) -> list[Entry]:
     if blake3.blake3(table).digest() != digest:
         raise CorruptPackError(f"{what} has a corrupt entry table")
     if path.stem != digest.hex() and not path.name.startswith("tmp-"):
-        raise CorruptPackError(f"{what} is not named after its table ({digest.hex()[:12]})")
+        raise CorruptPackError(f"{what} is not named after its table ({short(digest)})")
     entries = []
     for oid, kind, codec, entry_offset, raw_len, stored_len, check in ROW.iter_unpack(table):
         if entry_offset + stored_len > offset or kind not in Kind._value2member_map_:

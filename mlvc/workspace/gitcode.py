@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.git import run_git
+from mlvc.ids import short
 from mlvc.objects import Run
 from mlvc.store.objectstore import ObjectStore
 from mlvc.workspace.patch import (
@@ -152,5 +153,5 @@ def _load_patch(
         return None
     data = b"".join(store.iter_file(patch_id))
     return check_patch(
-        Patch(f"{what}: the recorded patch {patch_id.hex()[:12]}", data), top, env, guarded
+        Patch(f"{what}: the recorded patch {short(patch_id)}", data), top, env, guarded
     )
