@@ -64,6 +64,10 @@ class UnreadableFileError(MlvcError):
     pass
 
 
+class FileVanishedError(UnreadableFileError):
+    """The file was removed after it was listed (by another process)."""
+
+
 class DiskFullError(MlvcError):
     pass
 

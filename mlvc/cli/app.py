@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mlvc import __version__
-from mlvc.cli import environ, render
+from mlvc.cli import render
 
 app = typer.Typer(
     name="mlvc",
@@ -334,15 +334,9 @@ def hash_object(
 
     Example: [bold]mlvc hash-object model.pt[/bold]
     """
-    from mlvc.porcelain.plumbing import hash_object as do_hash
+    from mlvc.cli.plumbing import hash_object_command
 
-    results = [do_hash(p) for p in paths]
-    if json:
-        render.emit_json(results)
-        return
-    for r in results:
-        shown = "" if len(results) == 1 else f"  {render.shown(r.path)}"
-        sys.stdout.write(f"{r.id.hex()}{shown}\n")
+    hash_object_command(paths, json)
 
 
 @app.command("cat-object", rich_help_panel=PLUMBING)
@@ -354,37 +348,9 @@ def cat_object(
 
     Example: [bold]mlvc cat-object 3f2a9c1e > restored.bin[/bold]
     """
-    from mlvc.ids import Kind
-    from mlvc.porcelain.plumbing import cat_object as do_cat
+    from mlvc.cli.plumbing import cat_object_command
 
-    repo = environ.repo()
-    try:
-        result = do_cat(repo, ref)
-        if result.chunks is not None and not json:
-            _stream(result.chunks)
-            return
-        if result.chunks is not None:
-            total = sum(len(c) for c in result.chunks)
-            value: dict[str, Any] = {
-                "id": result.id,
-                "kind": "file",
-                "size": total,
-                "chunked": result.kind is Kind.MANIFEST,
-            }
-        else:
-            value = {"id": result.id, "kind": result.kind.label, "object": result.value}
-        render.emit_json(value)
-    finally:
-        repo.close()
-
-
-def _stream(chunks: Any) -> None:
-    """Write verified chunks to stdout; a chunk that fails verification stops the stream
-    before any of its bytes are written."""
-    out = sys.stdout.buffer
-    for chunk in chunks:
-        out.write(chunk)
-    out.flush()
+    cat_object_command(ref, json)
 
 
 @app.command("ls-tree", rich_help_panel=PLUMBING)
@@ -397,16 +363,6 @@ def ls_tree(
 
     Example: [bold]mlvc ls-tree -r 9b1c[/bold]
     """
-    from mlvc.porcelain.plumbing import ls_tree as do_ls
+    from mlvc.cli.plumbing import ls_tree_command
 
-    repo = environ.repo()
-    try:
-        oid, entries = do_ls(repo, ref, recursive)
-    finally:
-        repo.close()
-    if json:
-        render.emit_json({"id": oid, "entries": entries})
-        return
-    for e in entries:
-        mode = "x" if e.executable else "-"
-        sys.stdout.write(f"{e.kind:7} {mode} {e.id.hex()}  {e.size:>12}  {render.shown(e.path)}\n")
+    ls_tree_command(ref, recursive, json)

@@ -214,7 +214,7 @@ def _check_text(request: RunRequest) -> None:
 def _snapshots(snap: Snapshotter, rels: list[str]) -> dict[str, PathRecord]:
     """Each path stored; one removed since the scan (another process's temporary file,
     say) is left out: what the run left is what is still there."""
-    from mlvc.store.objectstore import FileVanishedError
+    from mlvc.errors import FileVanishedError
 
     found = {}
     for rel in rels:

@@ -8,7 +8,6 @@ row pointing at bytes that are not on disk.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,14 @@ from mlvc.errors import (
     AmbiguousIdError,
     CorruptObjectError,
     ObjectNotFoundError,
-    UnreadableFileError,
 )
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
 from mlvc.store import compress
-from mlvc.store.fsutil import fsync_dir, read_small_file
+from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
-from mlvc.store.pack import PackWriter, check_of
+from mlvc.store.ingest import encode_chunk, open_file, samples
+from mlvc.store.pack import PackWriter, check_of, reclaim_temporary
 
 # Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
 # because each seal costs an fsync (a journal commit, ~50 ms here) and a 2 GiB add
@@ -153,7 +152,7 @@ class ObjectStore:
         process writes it) is read again, READS times in all; if it never holds still,
         the last read is kept and marked unsteady. Either way the id and size are those
         of the bytes stored, never a mix of a stat and a read. `progress` sees every read."""
-        with _open(path) as handle:
+        with open_file(path) as handle:
             for _ in range(READS):
                 handle.seek(0)
                 stored, parts = self._read_once(handle, progress)
@@ -178,7 +177,7 @@ class ObjectStore:
         else:
             from mlvc.store.chunker import ChunkedRead  # pyfastcdc: only writers need it
 
-            packed = compress.worth_compressing(_samples(handle, before.st_size))
+            packed = compress.worth_compressing(samples(handle, before.st_size))
             handle.seek(0)
             reader = ChunkedRead(self.params)
             for batch in reader.batches(handle, progress):
@@ -381,76 +380,3 @@ class ObjectStore:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-
-
-def _samples(handle: object, size: int) -> list[bytes]:
-    """Up to three 64 KiB samples (start, middle, end) to decide compression."""
-    step = compress.SAMPLE
-    offsets = sorted({0, max(0, size // 2 - step // 2), max(0, size - step)})
-    fd = handle.fileno()  # type: ignore[attr-defined]
-    return [os.pread(fd, step, off) for off in offsets]
-
-
-class FileVanishedError(UnreadableFileError):
-    """The file was removed after it was listed (by another process)."""
-
-
-def _open(path: Path | str) -> BinaryIO:
-    try:
-        return open(path, "rb", buffering=0)
-    except FileNotFoundError:
-        raise FileVanishedError(f"cannot read {path}: it was removed") from None
-    except OSError as exc:
-        raise UnreadableFileError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def encode_chunk(data: bytes) -> tuple[int, bytes]:
-    """(codec, stored bytes) for a whole small content: zstd when a sample says it pays
-    and the result is smaller, as `put_bytes` decides."""
-    if compress.worth_compressing([data[:65536]]):
-        squeezed = compress.compress(data)
-        if len(squeezed) < len(data):
-            return compress.Codec.ZSTD, squeezed
-    return compress.Codec.RAW, data
-
-
-def read_encoded(path: str) -> list[object] | None:
-    """A small file read, hashed and encoded: [id, hashed_ns, raw length, codec, stored],
-    or None when it cannot be read (the caller's general path reports why). Runs in a
-    forked process: it touches neither the index nor the packs."""
-    hashed_ns = time.time_ns()
-    try:
-        data = read_small_file(path)
-    except OSError:
-        return None
-    return [file_id(data), hashed_ns, len(data), *encode_chunk(data)]
-
-
-def reclaim_temporary(packs: Path) -> list[str]:
-    """Remove temporary packs left by processes that died mid-write (killed, crashed,
-    power lost): `tmp-<pid>-...` whose process no longer exists. Nothing in the index
-    points into a temporary pack, so removing one loses nothing."""
-    removed = []
-    for path in packs.glob("tmp-*"):
-        try:
-            pid = int(path.name.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if pid == os.getpid() or _alive(pid):
-            continue
-        try:
-            path.unlink()
-        except OSError:
-            continue
-        removed.append(path.name)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True

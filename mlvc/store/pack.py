@@ -314,3 +314,33 @@ def read_table(path: Path) -> list[Entry]:
             Entry(ObjectId(oid), Kind(kind), codec, entry_offset, raw_len, stored_len, check)
         )
     return entries
+
+
+def reclaim_temporary(packs: Path) -> list[str]:
+    """Remove temporary packs left by processes that died mid-write (killed, crashed,
+    power lost): `tmp-<pid>-...` whose process no longer exists. Nothing in the index
+    points into a temporary pack, so removing one loses nothing."""
+    removed = []
+    for path in packs.glob("tmp-*"):
+        try:
+            pid = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True

@@ -18,13 +18,14 @@ from typing import Any
 
 from blake3 import blake3
 
-from mlvc.errors import UnreadableFileError
+from mlvc.errors import FileVanishedError, UnreadableFileError
 from mlvc.forked import FORK_MIN, share
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
 from mlvc.store.fsutil import read_small_file
 from mlvc.store.index import StatRow, TrackedFile
-from mlvc.store.objectstore import FileVanishedError, ObjectStore, read_encoded
+from mlvc.store.ingest import read_encoded
+from mlvc.store.objectstore import ObjectStore
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import is_clean
