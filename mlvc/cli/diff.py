@@ -22,10 +22,10 @@ if TYPE_CHECKING:
         DiffResult,
         EnvironmentDiff,
         MetricChange,
-        PathChange,
         ResourcesDiff,
         Target,
     )
+    from mlvc.lineage.pathdiff import PathChange
     from mlvc.objects import PathRecord
 
 _MARKS = {
