@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from mlvc import urls
 from mlvc.errors import MlvcError
 
 TYPE_CHECKING = False
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-REDACTED = "***"
+REDACTED = urls.REDACTED
 """What stands in for a secret value in a run's command, params and logs."""
 
 MIN_SECRET_LENGTH = 6
@@ -71,8 +72,6 @@ _SECRET_BYTES = re.compile(rb"(?i)pass|secret|token|key|auth|credential|bearer")
 _HUMP = re.compile(r"([a-z0-9])([A-Z])|([A-Z]+)([A-Z][a-z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _OVERRIDE = re.compile(r"(\+{0,2})([A-Za-z_][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
-_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]%")
-_SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
 
 
 class RedactedCommandError(MlvcError):
@@ -209,98 +208,10 @@ def redact_argv(argv: Sequence[str], rules: Patterns = DEFAULT) -> RedactedArgv:
             values.append(override[3])
             out.append(f"{override[1]}{override[2]}={REDACTED}")
             continue
-        clean, password = redact_url(arg)
+        clean, password = urls.redact_url(arg)
         values += [password] if password else []
         out.append(clean)
     return RedactedArgv(out, [v for v in values if v and v != REDACTED])
-
-
-def redact_url(text: str) -> tuple[str, str | None]:
-    """A URL with its password replaced by REDACTED, and the password; else (text, None)."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest or not _is_scheme(scheme):
-        return text, None
-    userinfo, host = split_userinfo(rest)
-    if userinfo is None:
-        return text, None
-    user, colon, password = userinfo.partition(":")
-    # `https://TOKEN@host`: the user is the token; `ssh://git@host`: the user is a user.
-    secret = password if colon or scheme.lower() in _SSH_SCHEMES else user
-    if not secret:
-        return text, None
-    kept = f"{user}:{REDACTED}" if colon else REDACTED
-    return f"{scheme}://{kept}@{host}", secret
-
-
-def split_userinfo(rest: str) -> tuple[str | None, str]:
-    """Split what follows `scheme://` into (userinfo, the rest from the host on).
-
-    Passwords may hold a raw `@`, `/`, `?` or `#`, which a URL parser takes for the end of
-    the authority: the userinfo ends at the first `@` followed by a plausible host. A
-    userinfo holding `/`, `?` or `#` must be `user:password`, so that `host/path@v1`
-    is not taken for credentials.
-    """
-    from urllib.parse import urlsplit
-
-    start = 0
-    while (at := rest.find("@", start)) >= 0:
-        start = at + 1
-        userinfo, host = rest[:at], rest[at + 1 :]
-        authority = urlsplit(f"x://{host}").netloc if _plain(host) else ""
-        if not authority or "@" in authority or not set(authority) <= _HOST_CHARS:
-            continue
-        cut = min((i for i in map(userinfo.find, "/?#") if i >= 0), default=-1)
-        if cut >= 0 and ":" not in userinfo[:cut]:
-            return None, rest
-        return userinfo, host
-    return None, rest
-
-
-def _is_scheme(text: str) -> bool:
-    return text[:1].isalpha() and text.replace("+", "").replace(".", "").replace("-", "").isalnum()
-
-
-def _plain(host: str) -> bool:
-    from urllib.parse import urlsplit
-
-    try:
-        urlsplit(f"x://{host}")
-    except ValueError:  # an unbalanced `[` of an IPv6 address
-        return False
-    return True
-
-
-def strip_url(url: str) -> str:
-    """`url` without a password, token, query string or fragment; never raises.
-
-    `https://user:pass@host/x.git` and `https://TOKEN@host/x.git` become `https://host/x.git`;
-    `ssh://git@host/x` and scp-like `git@host:org/x.git` keep the user, which is not a secret.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep or not _is_scheme(scheme):
-        return _strip_scp(url)
-    from urllib.parse import urlsplit
-
-    userinfo, host = split_userinfo(rest)
-    try:
-        parts = urlsplit(f"{scheme}://{host}")
-    except ValueError:
-        return f"{scheme}://{host.split('?')[0].split('#')[0]}"
-    user = ""
-    if userinfo and scheme.lower() in _SSH_SCHEMES:
-        user = userinfo.partition(":")[0] + "@"
-    return f"{parts.scheme}://{user}{parts.netloc}{parts.path}"
-
-
-def _strip_scp(url: str) -> str:
-    """scp-like `user:password@host:path` keeps only the user."""
-    start = 0
-    while (at := url.find("@", start)) >= 0:
-        start = at + 1
-        host = url[at + 1 :].partition(":")[0]
-        if host and set(host) <= _HOST_CHARS and "/" not in url[:at].partition(":")[0]:
-            return f"{url[:at].partition(':')[0]}@{url[at + 1 :]}"
-    return url
 
 
 def redacted_arguments(command: Sequence[str]) -> list[str]:
@@ -342,7 +253,7 @@ def known_values(
         if rules.is_secret_variable(name):
             found.add(value)
         elif "://" in value:
-            found.add(redact_url(value)[1] or "")
+            found.add(urls.redact_url(value)[1] or "")
     return sorted(v for v in found if len(v) >= MIN_SECRET_LENGTH and v != REDACTED)
 
 

@@ -31,6 +31,7 @@ RANKS = {
     "mlvc.secrets": 20,
     "mlvc.params": 20,
     "mlvc.git": 20,
+    "mlvc.urls": 18,
     "mlvc.objects": 15,
     "mlvc.codec": 10,
     "mlvc.paths": 10,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlvc import config, secrets
+from mlvc import config, secrets, urls
 from mlvc.errors import ConfigError
 from mlvc.secrets import REDACTED, Patterns, Scrubber
 
@@ -120,8 +120,8 @@ def test_a_redacted_command_is_not_reproducible() -> None:
 def test_urls_with_special_characters_in_passwords(
     url: str, expected: str, password: str | None
 ) -> None:
-    assert secrets.strip_url(url) == expected
-    assert secrets.redact_url(url)[1] == password
+    assert urls.strip_url(url) == expected
+    assert urls.redact_url(url)[1] == password
 
 
 def test_known_values_come_from_secret_variables_and_url_passwords() -> None:

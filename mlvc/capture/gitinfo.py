@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlvc import secrets
+from mlvc import secrets, urls
 from mlvc.errors import MlvcError
 from mlvc.git import run_git
 
@@ -84,9 +84,9 @@ def strip_credentials(url: str) -> str:
 
     `https://user:pass@host/x.git` and `https://TOKEN@host/x.git` become `https://host/x.git`;
     `ssh://git@host/x` and scp-like `git@host:org/x.git` keep the user, which is not a secret.
-    A password may hold `#`, `?`, `/` or `@` unencoded (see secrets.split_userinfo).
+    A password may hold `#`, `?`, `/` or `@` unencoded (see urls.split_userinfo).
     """
-    return secrets.strip_url(url)
+    return urls.strip_url(url)
 
 
 def code_info(
