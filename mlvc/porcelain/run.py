@@ -23,6 +23,7 @@ from mlvc.workspace.scan import FileStat
 if TYPE_CHECKING:
     from mlvc.capture.runinfo import RunFacts
     from mlvc.objects import PathRecord
+    from mlvc.recorder import Lineage
     from mlvc.workspace.snapshot import Snapshotter
 
 # Start-up time is run overhead: only what is needed to start the command is imported
@@ -136,7 +137,7 @@ class Session:
     def conclude(self, finished: process.Finished) -> RunResult:
         from mlvc.capture.runinfo import describe
         from mlvc.objects import Run
-        from mlvc.recorder import Lineage, record
+        from mlvc.recorder import record
         from mlvc.workspace.snapshot import Snapshotter
 
         if self.prepare_error is not None:
@@ -179,16 +180,7 @@ class Session:
             reproduces=request.reproduces,
             **snap.note_unsteady(describe(self.facts, request, paths, outputs)),
         )
-        lineage = Lineage(stat_rows=snap.new_stats if request.track else [])
-        for f in snap.files:
-            if f.path in out_files:
-                lineage.tracked.setdefault(f.root, []).append(f)
-                lineage.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
-        for rel in paths.removed:
-            lineage.tracked.setdefault(rel, [])
-        if not request.track:
-            lineage.tracked = {}
-        run_id = record(repo, run, lineage)
+        run_id = record(repo, run, _lineage(snap, out_files, paths.removed, request.track))
         new_skipped = set(skipped) - self.skipped_before  # what this run left, not old news
         return RunResult(
             run_id,
@@ -199,6 +191,23 @@ class Session:
             finished.wall_seconds,
             tuple(sorted(new_skipped | paths.skipped | set(snap.skipped))),
         )
+
+
+def _lineage(snap: Snapshotter, out_files: set[str], removed: set[str], track: bool) -> Lineage:
+    """The index rows of the run's outputs: path versions of the files inside them, and
+    (in the user's workspace, `track`) the tracked state and stat-cache rows."""
+    from mlvc.recorder import Lineage
+
+    lineage = Lineage(stat_rows=snap.new_stats if track else [])
+    for f in snap.files:
+        if f.path in out_files:
+            lineage.tracked.setdefault(f.root, []).append(f)
+            lineage.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
+    for rel in removed:
+        lineage.tracked.setdefault(rel, [])
+    if not track:
+        lineage.tracked = {}
+    return lineage
 
 
 def _check_text(request: RunRequest) -> None:

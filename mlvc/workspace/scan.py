@@ -83,29 +83,23 @@ def walk(root: Path, rel: str, ignore: Ignore, skipped: list[str] | None = None)
                     continue
                 fmt = st.st_mode & _S_IFMT
                 if fmt == _S_IFREG:
-                    append(
-                        FileStat(
-                            prefix + name,
-                            "file",
-                            st.st_size,
-                            st.st_mtime_ns,
-                            st.st_ino,
-                            bool(st.st_mode & 0o111),
-                            st.st_ctime_ns,
-                        )
-                    )
+                    kind, executable = "file", bool(st.st_mode & 0o111)
                 elif fmt == _S_IFLNK:
-                    append(
-                        FileStat(
-                            prefix + name,
-                            "symlink",
-                            st.st_size,
-                            st.st_mtime_ns,
-                            st.st_ino,
-                            False,
-                            st.st_ctime_ns,
-                        )
+                    kind, executable = "symlink", False
+                else:
+                    continue
+                rel_name = prefix + name
+                append(
+                    FileStat(
+                        rel_name,
+                        kind,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        st.st_ino,
+                        executable,
+                        st.st_ctime_ns,
                     )
+                )
     return found
 
 
