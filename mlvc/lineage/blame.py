@@ -15,16 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.errors import MlvcError, PathNotFoundError
-from mlvc.ids import Kind, ObjectId, file_id, short
+from mlvc.ids import Kind, ObjectId, short
 from mlvc.lineage.graph import GraphResult, RunCache, RunInfo, run_info, upstream
 from mlvc.lineage.resolve import resolve_path_at
 from mlvc.refs import Tags
 from mlvc.repo import Repo
 
 MAX_TEXT_BYTES = 16 << 20
-# Below this size a file is hashed from one read: hash_file's 32 MiB buffer costs more
-# than a small file's whole blame.
-_SMALL_FILE = 8 << 20
 _HEX = re.compile(r"[0-9a-fA-F]{4,64}")
 
 
@@ -115,17 +112,11 @@ def resolve_target(repo: Repo, text: str, cwd: Path) -> Target:
 
 
 def _workspace(repo: Repo, text: str, local: Path, rel: str) -> Target:
-    from mlvc.store.chunker import hash_file
+    from mlvc.workspace.statcache import content_id
 
-    if local.is_symlink():
-        link = os.fsencode(os.readlink(local))
-        oid, size, kind = file_id(link), len(link), "symlink"
-    elif local.stat().st_size < _SMALL_FILE:
-        data = local.read_bytes()
-        oid, size, kind = file_id(data), len(data), "file"
-    else:
-        oid, size = hash_file(local)
-        kind = "file"
+    link = local.is_symlink()
+    oid, size = content_id(local, symlink=link)
+    kind = "symlink" if link else "file"
     producer = _producer(repo, oid, rel)
     if producer is None:
         raise _unrecorded(repo, text, rel, oid)

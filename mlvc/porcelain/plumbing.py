@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.errors import MlvcError, PathNotFoundError, UnreadableFileError
-from mlvc.ids import Kind, ObjectId, file_id, short
+from mlvc.ids import Kind, ObjectId, short
 from mlvc.objects import ManifestNode, Run, Tree, TreeEntry
 from mlvc.repo import Repo
-from mlvc.store.chunker import hash_file
+from mlvc.workspace.statcache import content_id
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,7 @@ def hash_object(path: Path) -> HashResult:
     try:
         st = os.lstat(path)
         if stat.S_ISLNK(st.st_mode):
-            target = os.fsencode(os.readlink(path))
-            return HashResult(str(path), file_id(target), len(target))
+            return HashResult(str(path), *content_id(path, symlink=True))
         if stat.S_ISDIR(st.st_mode):
             raise MlvcError(f"{path} is a directory", hint="hash-object takes files")
         if not stat.S_ISREG(st.st_mode):
@@ -39,7 +38,7 @@ def hash_object(path: Path) -> HashResult:
                 f"{path} is not a regular file (a fifo, socket or device)",
                 hint="hash-object takes files and symlinks",
             )
-        oid, size = hash_file(path)
+        oid, size = content_id(path, symlink=False)
     except FileNotFoundError:
         raise PathNotFoundError(f"{path}: no such file") from None
     except PermissionError as exc:

@@ -15,18 +15,15 @@ import gc
 import os
 import sqlite3
 import stat
-import struct
-import time
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from mlvc.errors import UnreadableFileError
 from mlvc.forked import share, worth_forking
-from mlvc.store.db import worktree
+from mlvc.store.db import WORKTREE_ROW, worktree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of its time)
-    from collections.abc import Iterable
     from typing import Any
 
     from mlvc.repo import Repo
@@ -34,7 +31,6 @@ if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of i
     from mlvc.workspace.ignore import Ignore
 
 State = Literal["modified", "deleted", "new"]
-_FMT = {"file": stat.S_IFREG, "symlink": stat.S_IFLNK}
 _IFMT = 0o170000
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -55,31 +51,11 @@ class StatusResult(NamedTuple):
         return not self.changes
 
 
-_ROW = struct.Struct("<qQQqI")  # mtime_ns, size, ino, ctime_ns, file type
 SHARE_DIRS = 8  # directories listed before sharing them with the forked process
 
 
-def _build(rows: Iterable[tuple[Any, ...]]) -> list[Any]:
-    """worktree.msgpack's payload: [{path: row}, roots, directory roots]. A row is the
-    stat fields packed as _ROW when the stat cache vouches for the tracked content, else
-    b"" (never equal): status compares one packed lstat with it."""
-    from mlvc.workspace.statcache import racy_window
-
-    table: dict[str, bytes] = {}
-    roots = set()
-    dirs = set()
-    pack = _ROW.pack
-    for path, root, oid, kind, size, mtime_ns, ino, file_id, hashed_ns, ctime_ns in rows:
-        vouched = file_id == oid and ctime_ns < hashed_ns - racy_window(ctime_ns)
-        table[path] = pack(mtime_ns, size, ino, ctime_ns, _FMT.get(kind, 0)) if vouched else b""
-        roots.add(root)
-        if path != root:
-            dirs.add(root)
-    return [table, sorted(roots), sorted(dirs)]
-
-
 def status(repo: Repo) -> StatusResult:
-    table, roots, dirs = worktree(repo.db, repo.dir / "index.db", _build)
+    table, roots, dirs = worktree(repo.db, repo.index_path)
     if not table:
         return StatusResult((), 0)
     walker = _Walker(repo.root, table)
@@ -125,7 +101,7 @@ class _Walker:
             return
         if not stat.S_ISDIR(st.st_mode):
             self.seen.add(rel)
-            if _ROW.pack(*_fields(st)) != self.table[rel]:
+            if WORKTREE_ROW.pack(*_fields(st)) != self.table[rel]:
                 self.slow.append((rel, st))
 
     def walk(self, tops: list[str]) -> None:
@@ -199,7 +175,7 @@ class _Walker:
 
     def _entries(self, fd: int, prefix: str, stack: list[str]) -> None:
         """The loop runs once per file on every status: kept flat on purpose."""
-        get, seen, slow, pack = self.table.get, self.seen, self.slow, _ROW.pack
+        get, seen, slow, pack = self.table.get, self.seen, self.slow, WORKTREE_ROW.pack
         with os.scandir(fd) as entries:
             for entry in entries:
                 rel = prefix + entry.name
@@ -260,24 +236,14 @@ def _settle(
 def _hash(
     repo: Repo, rel: str, st: os.stat_result, kind: str, refreshed: list[tuple[str, StatRow]]
 ) -> bytes:
-    hashed_ns = time.time_ns()
-    path = repo.abspath(rel)
-    try:
-        if kind == "symlink":
-            from mlvc.ids import file_id
+    from mlvc.workspace.scan import stat_of
+    from mlvc.workspace.statcache import hashed_row
 
-            oid = file_id(os.fsencode(os.readlink(path)))
-        else:
-            from mlvc.store.chunker import hash_file
-
-            oid, _ = hash_file(path)
-    except OSError:
+    hashed = hashed_row(repo.abspath(rel), stat_of(rel, st))
+    if hashed is None:
         return b""  # unreadable now: report it as modified rather than fail the status
-    from mlvc.store.index import StatRow
-
-    row = StatRow(st.st_size, st.st_mtime_ns, st.st_ino, oid, hashed_ns, st.st_ctime_ns)
-    refreshed.append((rel, row))
-    return oid
+    refreshed.append((rel, hashed[1]))
+    return hashed[0]
 
 
 def _save(repo: Repo, rows: list[tuple[str, StatRow]]) -> None:

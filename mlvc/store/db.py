@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
+import struct
 
 from mlvc.errors import DiskFullError, MlvcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
     from pathlib import Path
     from typing import Any
 
@@ -132,18 +134,52 @@ def _no_space(exc: sqlite3.DatabaseError, path: Path) -> bool:
     return fs.f_bavail * fs.f_frsize < 1 << 16
 
 
-def worktree(
-    db: sqlite3.Connection, path: Path, build: Callable[[Iterable[tuple[Any, ...]]], Any]
-) -> Any:
-    """What `status` needs of every tracked file, from `worktree.msgpack` beside the
-    index database at `path`.
+# A file modified within this window before it was hashed may be modified again without
+# its mtime changing (timestamps come from a coarse clock, a jiffy of up to 10 ms behind
+# the fine clock we read), so its cache entry is not trusted. File systems that store
+# whole seconds (or FAT's two) need the wider window.
+RACY_NS = 50_000_000
+RACY_COARSE_NS = 2_000_000_000
+WORKTREE_ROW = struct.Struct("<qQQqI")  # mtime_ns, size, ino, ctime_ns, file type
+_FMT = {"file": stat.S_IFREG, "symlink": stat.S_IFLNK}
 
-    `build` turns the rows (path, root, id, kind, cached size, mtime_ns, ino, file_id,
-    hashed_ns, ctime_ns; the cached fields None without a stat-cache row) into plain
-    msgpack-able data; that data is kept in `worktree.msgpack` and loaded in one call
-    next time, as git reads its index file: turning 20k SQLite rows into Python objects
-    took longer than the rest of a status. The file carries the generation it was made
-    at; when the tables have moved on it is rebuilt.
+
+def racy_window(ctime_ns: int) -> int:
+    return RACY_COARSE_NS if ctime_ns % 1_000_000_000 == 0 else RACY_NS
+
+
+def vouches(ctime_ns: int, hashed_ns: int) -> bool:
+    """The stat-cache rule: a row hashed after the racy window following the file's last
+    change stands for its content as long as its stat fields are unchanged."""
+    return ctime_ns < hashed_ns - racy_window(ctime_ns)
+
+
+def _worktree_rows(rows: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """worktree.msgpack's payload: [{path: row}, roots, directory roots]. A row is the
+    stat fields packed as WORKTREE_ROW when the stat cache vouches for the tracked
+    content, else b"" (never equal): status compares one packed lstat with it."""
+    table: dict[str, bytes] = {}
+    roots = set()
+    dirs = set()
+    pack = WORKTREE_ROW.pack
+    for path, root, oid, kind, size, mtime_ns, ino, file_id, hashed_ns, ctime_ns in rows:
+        vouched = file_id == oid and vouches(ctime_ns, hashed_ns)
+        table[path] = pack(mtime_ns, size, ino, ctime_ns, _FMT.get(kind, 0)) if vouched else b""
+        roots.add(root)
+        if path != root:
+            dirs.add(root)
+    return [table, sorted(roots), sorted(dirs)]
+
+
+def worktree(db: sqlite3.Connection, path: Path) -> Any:
+    """What `status` needs of every tracked file, from `worktree.msgpack` beside the
+    index database at `path`: [{path: packed stat row or b""}, roots, directory roots].
+
+    Turning the tracked and stat-cache rows into that payload is kept in
+    `worktree.msgpack` and loaded in one call next time, as git reads its index file:
+    turning 20k SQLite rows into Python objects took longer than the rest of a status.
+    The file carries the generation it was made at; when the tables have moved on it is
+    rebuilt.
     """
     import msgpack
 
@@ -159,7 +195,7 @@ def worktree(
         "SELECT t.path, t.root, t.id, t.kind, s.size, s.mtime_ns, s.ino, s.file_id,"
         " s.hashed_ns, s.ctime_ns FROM tracked t LEFT JOIN statcache s ON s.path = t.path"
     )
-    payload = build(rows)
+    payload = _worktree_rows(rows)
     tmp = snapshot.with_name(f"worktree.{os.getpid()}.tmp")
     with contextlib.suppress(OSError):
         tmp.write_bytes(msgpack.packb([WORKTREE_FORMAT, generation, payload]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -235,8 +235,8 @@ class Index:
         """Invalidate the worktree snapshot: tracked paths or stat rows are changing."""
         self.db.execute("UPDATE meta SET value = value + 1 WHERE key = 'worktree_generation'")
 
-    def worktree(self, build: Callable[[Iterable[tuple[Any, ...]]], Any]) -> Any:
-        return worktree(self.db, self.path, build)
+    def worktree(self) -> Any:
+        return worktree(self.db, self.path)
 
     def tracked_entry(self, path: str) -> tuple[ObjectId, str] | None:
         row = self.db.execute("SELECT id, kind FROM tracked WHERE path = ?", (path,)).fetchone()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,7 +20,7 @@ from mlvc.workspace.dirs import link_error
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.materialize import RecordedFile
 from mlvc.workspace.scan import FileStat, stat_of, walk
-from mlvc.workspace.statcache import is_clean
+from mlvc.workspace.statcache import hashed_row, is_clean
 
 Op = Literal["create", "update", "mode", "delete"]
 
@@ -216,23 +215,11 @@ class Planner:
         return oid
 
     def _hash(self, st: FileStat) -> bytes | None:
-        hashed_ns = time.time_ns()
-        path = self.root / st.rel
-        try:
-            if st.kind == "symlink":
-                from mlvc.ids import file_id
-
-                oid = file_id(os.fsencode(os.readlink(path)))
-            else:
-                from mlvc.store.chunker import hash_file
-
-                oid, _ = hash_file(path)
-        except OSError:
+        hashed = hashed_row(self.root / st.rel, st)
+        if hashed is None:
             return None  # unreadable: storing it first will say why
-        self.plan.hashed.append(
-            (st.rel, StatRow(st.size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
-        )
-        return oid
+        self.plan.hashed.append((st.rel, hashed[1]))
+        return hashed[0]
 
 
 def _count_all(directory: Path) -> int:
