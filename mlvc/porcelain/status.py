@@ -18,7 +18,6 @@ import stat
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from mlvc.errors import UnreadableFileError
 from mlvc.forked import share, worth_forking
 from mlvc.store.db import WORKTREE_ROW, worktree
 
@@ -167,7 +166,9 @@ class _Walker:
         except (FileNotFoundError, NotADirectoryError):
             return -1
         except PermissionError:
-            raise UnreadableFileError(f"cannot read directory {rel}: permission denied") from None
+            from mlvc.workspace.scan import unreadable_directory
+
+            raise unreadable_directory(rel) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # now a symlink: the files tracked in it are gone
                 return -1
@@ -197,8 +198,9 @@ class _Walker:
                     slow.append((rel, st))
 
     def _untracked(self, entry: os.DirEntry[str], rel: str, stack: list[str]) -> None:
+        from mlvc.paths import UNSAFE_NAME
         from mlvc.workspace.ignore import Ignore
-        from mlvc.workspace.scan import UNSAFE_NAME, unsafe_entry
+        from mlvc.workspace.scan import unsafe_entry
 
         name = entry.name
         if self._ignore is None:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 from pathlib import Path
 from typing import NamedTuple
 
 from mlvc.errors import UnreadableFileError
+from mlvc.paths import UNSAFE_NAME
 from mlvc.workspace.ignore import Ignore
 
-# Names a tree may not hold (see mlvc.paths.check_name): skipped by the walk rather
-# than aborting a whole directory. One regex, as this runs once per file on every status.
-# Lone surrogates are the bytes of a name that is not UTF-8 (os.scandir decodes names
-# with surrogateescape): tree names are UTF-8 text in the format, so those are refused.
-UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\ud800-\udfff]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
 # The workspace's own metadata: not reported as skipped at the root of the workspace.
 OWN_DIRS = (".git", ".mlvc")
 _S_IFLNK = stat.S_IFLNK
@@ -62,8 +57,7 @@ def walk(root: Path, rel: str, ignore: Ignore, skipped: list[str] | None = None)
         except (FileNotFoundError, NotADirectoryError):
             continue
         except PermissionError:
-            where = current or "."
-            raise UnreadableFileError(f"cannot read directory {where}: permission denied") from None
+            raise unreadable_directory(current) from None
         with entries:
             for entry in entries:
                 name = entry.name
@@ -101,6 +95,10 @@ def walk(root: Path, rel: str, ignore: Ignore, skipped: list[str] | None = None)
                     )
                 )
     return found
+
+
+def unreadable_directory(rel: str) -> UnreadableFileError:
+    return UnreadableFileError(f"cannot read directory {rel or '.'}: permission denied")
 
 
 def unsafe_entry(entry: os.DirEntry[str], prefix: str, ignore: Ignore, skipped: list[str]) -> None:
