@@ -280,7 +280,8 @@ def test_deeply_nested_stored_trees_do_not_crash_a_recursive_listing(
     repo: Repo, cli, tmp_path: Path
 ) -> None:
     """A chain of 1500 trees (a legal directory depth on Linux, or a hostile remote's
-    gift) must be listed or refused cleanly: a RecursionError is a crash (exit 3)."""
+    gift): the listing is iterative, so it is listed whole (a RecursionError would be a
+    crash, exit 3)."""
     child = repo.store.put_bytes(b"leaf")
     entry = TreeEntry("leaf", "file", False, 4, child)
     for _ in range(1500):
@@ -288,14 +289,8 @@ def test_deeply_nested_stored_trees_do_not_crash_a_recursive_listing(
         oid = repo.store.put_object(Kind.TREE, tree.encode())
         entry = TreeEntry("d", "tree", False, 4, oid)
     repo.store.commit()
-    result = cli("ls-tree", "-r", oid.hex())
-    if result.returncode == 0:
-        assert result.text().rstrip("\n").endswith("/".join(["d"] * 1499) + "/leaf")
-    else:
-        # Every object here is intact: a refusal must say so, not blame the data.
-        result.clean_error()
-        for claim in ("does not decode", "corrupt", "recursion"):
-            assert claim not in result.stderr, result.describe()
+    result = cli("ls-tree", "-r", oid.hex()).ok()
+    assert result.text().rstrip("\n").endswith("/".join(["d"] * 1499) + "/leaf")
 
 
 def test_manifest_with_impossible_sizes_is_rejected() -> None:

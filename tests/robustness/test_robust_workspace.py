@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import blake3
 import pytest
 
 PR_CAPBSET_DROP = 24
@@ -111,8 +112,8 @@ def test_status_with_an_unreadable_directory_does_not_crash(
     (workspace / "d" / "later").chmod(0)
     locked.append(workspace / "d" / "later")
     result = cli("status", preexec_fn=unprivileged)
-    if result.returncode != 0:
-        result.clean_error("later")
+    result.clean_error("cannot read directory d/later", "permission denied")
+    assert result.stdout == b""
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def test_add_of_a_very_deep_directory_does_not_crash(
     repo, workspace: Path, cli, deep_dir: Path
 ) -> None:
     """1200 nested directories: a legal path (2.4 KB) that a recursive walk cannot take
-    with Python's default recursion limit. Store it, or refuse it cleanly."""
+    with Python's default recursion limit. The walks are iterative: it is stored."""
     here = deep_dir
     fd = os.open(here, os.O_RDONLY)
     try:
@@ -143,10 +144,7 @@ def test_add_of_a_very_deep_directory_does_not_crash(
         os.close(leaf)
     finally:
         os.close(fd)
-    result = cli("add", "deep")
-    if result.returncode == 0:
-        assert cli("status").ok().stdout.startswith(b"clean: 1 tracked")
-    else:
-        result.clean_error()
-        for claim in ("recursion", "corrupt"):
-            assert claim not in result.stderr, result.describe()
+    cli("add", "deep").ok()
+    assert cli("status").ok().stdout.startswith(b"clean: 1 tracked")
+    leaf = blake3.blake3(b"at the bottom\n").hexdigest()
+    assert cli("cat-object", leaf).ok().stdout == b"at the bottom\n"
