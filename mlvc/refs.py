@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlvc.errors import MlvcError
 from mlvc.ids import ObjectId, from_hex
-from mlvc.store.fsutil import atomic_write, fsync_dir
+from mlvc.store.fsutil import atomic_write, fsync_dir, pid_alive
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -74,14 +75,7 @@ class Tags:
         check_tag_name(name)
         self.refs.mkdir(parents=True, exist_ok=True)
         lock = self.refs / f"{name}.lock"
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise TagError(
-                f"tag {name} is being moved by another command ({lock} exists)",
-                hint=f"try again; if no mlvc command is running, remove {lock}",
-            ) from None
-        os.close(fd)
+        _take(lock, name)
         try:
             current = self.get(name)
             if current != expected:
@@ -143,3 +137,41 @@ class Tags:
             if oid is not None:
                 found.setdefault(oid, []).append(name)
         return found
+
+
+STALE_EMPTY_LOCK_SECONDS = 60  # a lock without a pid: its writer died between two calls
+
+
+def _take(lock: Path, name: str) -> None:
+    """Create `lock` (O_EXCL) holding this process's pid. A lock whose process is gone (a
+    killed `mlvc tag`), or an empty one older than a minute, is stale: removed, and taken
+    again once."""
+    for attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if attempt == 0 and _stale(lock):
+                lock.unlink(missing_ok=True)
+                continue
+            raise TagError(
+                f"tag {name} is being moved by another command ({lock} exists)",
+                hint=f"try again; if no mlvc command is running, remove {lock}",
+            ) from None
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+        return
+
+
+def _stale(lock: Path) -> bool:
+    try:
+        text = lock.read_text(errors="replace").strip()
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return True  # released meanwhile
+    except OSError:
+        return False
+    if text.isdigit():
+        return not pid_alive(int(text))
+    return age > STALE_EMPTY_LOCK_SECONDS

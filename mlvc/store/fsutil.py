@@ -86,3 +86,15 @@ def disk_full(exc: OSError, path: Path | str) -> DiskFullError | None:
             hint="free some space and run the command again; nothing was recorded",
         )
     return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this machine: what tells a file left by a killed
+    process (a temporary pack, a lock) from one a live process still owns."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True

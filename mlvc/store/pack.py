@@ -28,7 +28,7 @@ import blake3
 from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.store.entry import Entry
-from mlvc.store.fsutil import disk_errors, temp_name
+from mlvc.store.fsutil import disk_errors, pid_alive, temp_name
 
 MAGIC = b"MLVCPACK"
 VERSION = 1
@@ -326,7 +326,7 @@ def reclaim_temporary(packs: Path) -> list[str]:
             pid = int(path.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         try:
             path.unlink()
@@ -334,13 +334,3 @@ def reclaim_temporary(packs: Path) -> list[str]:
             continue
         removed.append(path.name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True

@@ -1,0 +1,90 @@
+"""`store/index.py` and `store/history.py` directly, over a real SQLite file: object
+locations, the stat cache, tracked paths, transactions, and the lineage queries' order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlvc.ids import Kind, ObjectId
+from mlvc.objects import PathRecord, Run
+from mlvc.store.entry import Entry
+from mlvc.store.index import Index, StatRow, TrackedFile
+
+
+def oid(n: int) -> ObjectId:
+    return ObjectId(bytes([n]) * 32)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    opened = Index(tmp_path / "index.db")
+    yield opened
+    opened.close()
+
+
+def _entry(n: int, offset: int) -> Entry:
+    return Entry(oid(n), Kind.CHUNK, 0, offset, 10, 10, b"\0" * 8)
+
+
+def test_locations_are_found_one_or_many_and_the_first_wins(index: Index) -> None:
+    with index.transaction():
+        index.add_pack("a" * 64, [_entry(1, 8), _entry(2, 18)])
+        index.add_pack("b" * 64, [_entry(2, 8), _entry(3, 8)])  # 2 again: kept where it was
+    assert index.locate(oid(2)).pack == "a" * 64
+    many = index.locate_many([oid(1), oid(3), oid(9), oid(1)])
+    assert {k: v.pack for k, v in many.items()} == {oid(1): "a" * 64, oid(3): "b" * 64}
+    assert index.missing([oid(1), oid(9)]) == {oid(9)}
+    assert index.with_prefix(bytes([2]), bytes([2]) + b"\xff" * 31, 10) == [oid(2)]
+    assert index.count_objects() == 3
+
+
+def test_a_failed_transaction_leaves_nothing(index: Index) -> None:
+    with pytest.raises(RuntimeError), index.transaction():
+        index.add_pack("a" * 64, [_entry(1, 8)])
+        raise RuntimeError("interrupted")
+    assert index.locate(oid(1)) is None
+    with index.transaction():  # and the connection is usable again
+        index.add_pack("a" * 64, [_entry(1, 8)])
+    assert index.has(oid(1))
+
+
+def test_stat_rows_and_tracked_paths_round_trip(index: Index) -> None:
+    row = StatRow(5, 1_000, 7, oid(4), 2_000, 1_500)
+    with index.transaction():
+        index.put_stat_rows([("data/a.csv", row)])
+        index.replace_tracked("data", [TrackedFile("data/a.csv", "data", oid(4), "file", 5)])
+    assert index.stat_rows() == {"data/a.csv": row}
+    assert index.is_tracked("data") and index.is_tracked("data/a.csv")
+    assert index.tracked_entry("data/a.csv") == (oid(4), "file")
+    with index.transaction():
+        index.replace_tracked("data", [])
+    assert not index.is_tracked("data")
+
+
+def _run(index: Index, n: int, started: str, outputs: dict[str, int]) -> None:
+    run = Run(
+        kind="run",
+        started=started,
+        ended=started,
+        status="ok",
+        outputs={p: PathRecord(oid(v), "file", 1) for p, v in outputs.items()},
+    )
+    index.add_run_rows(oid(n), run, {})
+
+
+def test_history_orders_by_start_time_not_insertion(index: Index) -> None:
+    with index.transaction():
+        _run(index, 20, "2026-01-02T00:00:00.000000Z", {"model.pt": 2})
+        _run(index, 10, "2026-01-01T00:00:00.000000Z", {"model.pt": 1})
+    history = index.history
+    assert [v.run for v in history.versions("model.pt")] == [oid(20), oid(10)]
+    assert [v.run for v in history.versions_oldest_first("model.pt")] == [oid(10), oid(20)]
+    assert history.nth_latest(0) == oid(20) and history.nth_latest(2) is None
+    assert history.latest_writer("model.pt") == oid(20)
+    assert history.writer_of(oid(1), "model.pt") == oid(10)
+    assert history.writer_of(oid(2), "model.pt", until=oid(10)) is None
+    assert history.writer_of(oid(1), "elsewhere.pt") is None  # a copy is not the producer
+    assert history.is_recorded("model.pt") and not history.is_recorded("other")
