@@ -18,7 +18,7 @@ from mlvc.store.index import FileRow, StatRow, TrackedFile
 
 
 @dataclass
-class Lineage:
+class IndexRows:
     """What a run adds to the index besides its own row."""
 
     files: dict[str, list[FileRow]] = field(default_factory=dict)
@@ -29,20 +29,20 @@ class Lineage:
     stat_rows: list[tuple[str, StatRow]] = field(default_factory=list)
 
 
-def record(repo: Repo, run: Run, lineage: Lineage) -> ObjectId:
+def record(repo: Repo, run: Run, rows: IndexRows) -> ObjectId:
     """Store the run object and write its index rows, in the transaction that records
     the packs holding it and its outputs (committed once those packs are durable)."""
     store, index = repo.store, repo.index
 
-    def rows() -> None:
-        index.add_run_rows(run_id, run, lineage.files)
-        for root, files in lineage.tracked.items():
+    def write_rows() -> None:
+        index.add_run_rows(run_id, run, rows.files)
+        for root, files in rows.tracked.items():
             index.replace_tracked(root, files)
-        index.put_stat_rows(lineage.stat_rows)
+        index.put_stat_rows(rows.stat_rows)
 
     try:
         run_id = store.put_object(Kind.RUN, run.encode())
-        store.commit(rows)
+        store.commit(write_rows)
     except BaseException:
         store.abort()
         raise

@@ -17,14 +17,14 @@ from mlvc.capture.process import Finished
 from mlvc.capture.tracer import Trace
 from mlvc.objects import PathRecord
 from mlvc.repo import Repo
-from mlvc.workspace.snapshot import Snapshotter
+from mlvc.workspace.intake import Intake
 
 if TYPE_CHECKING:
     from mlvc.capture.request import RunRequest
     from mlvc.capture.touched import TouchedPaths
 
 
-class RunFacts:
+class RunCapture:
     def __init__(self, repo: Repo, env: Mapping[str, str]) -> None:
         self.repo = repo
         self.env = env
@@ -57,7 +57,7 @@ class RunFacts:
         finished: Finished,
         logs: tuple[Path, Path],
         paths: TouchedPaths,
-        snap: Snapshotter,
+        snap: Intake,
     ) -> None:
         store = self.repo.store
         out_id, out_size = store.put_file(logs[0])
@@ -187,7 +187,7 @@ def _main_python(trace: Trace) -> dict[str, Any] | None:
 
 
 def describe(
-    facts: RunFacts, request: RunRequest, paths: TouchedPaths, outputs: dict[str, PathRecord]
+    facts: RunCapture, request: RunRequest, paths: TouchedPaths, outputs: dict[str, PathRecord]
 ) -> dict[str, Any]:
     sections = facts.sections
     return {
@@ -228,7 +228,7 @@ def _is_config(rel: str) -> bool:
     return not name.lower().endswith(".json") or bool(_JSON_CONFIG.search(name))
 
 
-def _params(facts: RunFacts, request: RunRequest, paths: TouchedPaths) -> dict[str, Any]:
+def _params(facts: RunCapture, request: RunRequest, paths: TouchedPaths) -> dict[str, Any]:
     """Params of the config inputs, `-p` files, argv and API, secret values redacted."""
     found: dict[str, Any] = {}
     repo, rules = facts.repo, facts.rules
@@ -247,7 +247,7 @@ def _params(facts: RunFacts, request: RunRequest, paths: TouchedPaths) -> dict[s
     return secrets.redact_params(found, rules)
 
 
-def _metrics(repo: Repo, paths: TouchedPaths, facts: RunFacts) -> dict[str, Any]:
+def _metrics(repo: Repo, paths: TouchedPaths, facts: RunCapture) -> dict[str, Any]:
     found: dict[str, Any] = {}
     candidates = [p for p in paths.outputs if params.is_metrics_file(p)]
     for rel in sorted(set(candidates) | set(paths.metrics_files)):

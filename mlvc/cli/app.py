@@ -13,7 +13,7 @@ from mlvc.cli import render
 
 app = typer.Typer(
     name="mlvc",
-    help="Lineage tracking for machine learning, shaped like git.",
+    help="IndexRows tracking for machine learning, shaped like git.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -48,7 +48,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Lineage tracking for machine learning, shaped like git."""
+    """IndexRows tracking for machine learning, shaped like git."""
 
 
 @app.command()
@@ -142,7 +142,7 @@ def show(
     show_run(ref, json)
 
 
-LINEAGE = "Lineage"
+LINEAGE = "IndexRows"
 
 
 @app.command(rich_help_panel=LINEAGE)

@@ -17,13 +17,13 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from mlvc.lineage.diff import (
-        Change,
         CodeDiff,
         DiffResult,
         EnvironmentDiff,
         MetricChange,
         ResourcesDiff,
         Target,
+        ValueChange,
     )
     from mlvc.lineage.pathdiff import PathChange
     from mlvc.objects import PathRecord
@@ -149,7 +149,7 @@ def _cell(key: str, value: Any, present: bool = True) -> Text:
     return _text(str(value))
 
 
-def _changes(title: str, changes: tuple[Change, ...], key: str = "key") -> Table:
+def _changes(title: str, changes: tuple[ValueChange, ...], key: str = "key") -> Table:
     table = _table(title, key, "old", "new")
     for c in changes:
         old = _cell(c.key, c.old, c.state != "added")

@@ -47,7 +47,7 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class ValueChange:
     """One key compared. `old` is meaningless when added, `new` when removed: see `state`
     (a value may itself be None)."""
 
@@ -69,31 +69,31 @@ class MetricChange:
 
 @dataclass(frozen=True, slots=True)
 class CodeDiff:
-    fields: tuple[Change, ...] = ()  # git, commit, branch, remote, dirty, patch (id)
-    scripts: tuple[Change, ...] = ()
+    fields: tuple[ValueChange, ...] = ()  # git, commit, branch, remote, dirty, patch (id)
+    scripts: tuple[ValueChange, ...] = ()
     stat: str | None = None  # `git diff --stat A B` when git knows both commits
     patch_diff: str | None = None  # with content: the two uncommitted patches, diffed
 
 
 @dataclass(frozen=True, slots=True)
 class EnvironmentDiff:
-    fields: tuple[Change, ...] = ()  # python.*, platform.*, cuda.*, variables.*
-    packages: tuple[Change, ...] = ()  # installed distribution -> version
+    fields: tuple[ValueChange, ...] = ()  # python.*, platform.*, cuda.*, variables.*
+    packages: tuple[ValueChange, ...] = ()  # installed distribution -> version
 
 
 @dataclass(frozen=True, slots=True)
 class ResourcesDiff:
-    machine: tuple[Change, ...] = ()
+    machine: tuple[ValueChange, ...] = ()
     # Time and memory are measurements: they vary between two runs of the same thing, so
     # they never make runs differ, and are listed (old and new) only when something else does.
-    usage: tuple[Change, ...] = ()
+    usage: tuple[ValueChange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class RunSections:
-    command: tuple[Change, ...]
+    command: tuple[ValueChange, ...]
     code: CodeDiff
-    params: tuple[Change, ...]
+    params: tuple[ValueChange, ...]
     inputs: tuple[PathChange, ...]
     outputs: tuple[PathChange, ...]
     metrics: tuple[MetricChange, ...]
@@ -208,18 +208,18 @@ def diff_runs(
 
 def changes(
     old: Mapping[str, Any], new: Mapping[str, Any], keep: bool = False
-) -> tuple[Change, ...]:
+) -> tuple[ValueChange, ...]:
     """Keys added, removed and changed, sorted; `keep` lists the unchanged ones too."""
     found = []
     for key in sorted(old.keys() | new.keys()):
         if key not in new:
-            found.append(Change(key, "removed", old[key], None))
+            found.append(ValueChange(key, "removed", old[key], None))
         elif key not in old:
-            found.append(Change(key, "added", None, new[key]))
+            found.append(ValueChange(key, "added", None, new[key]))
         elif not _same(old[key], new[key]):
-            found.append(Change(key, "changed", old[key], new[key]))
+            found.append(ValueChange(key, "changed", old[key], new[key]))
         elif keep:
-            found.append(Change(key, "unchanged", old[key], new[key]))
+            found.append(ValueChange(key, "unchanged", old[key], new[key]))
     return tuple(found)
 
 

@@ -13,11 +13,11 @@ from mlvc.errors import MlvcError, PathNotFoundError, UnsafePathError
 from mlvc.ids import ObjectId
 from mlvc.objects import PathRecord, Run
 from mlvc.paths import check_relpath
-from mlvc.recorder import Lineage, record
+from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from mlvc.workspace.ignore import Ignore
+from mlvc.workspace.intake import Intake
 from mlvc.workspace.scan import walk
-from mlvc.workspace.snapshot import Snapshotter
 
 
 class PathIgnoredError(MlvcError):
@@ -112,31 +112,31 @@ def add(
     targets = _targets(repo, paths, cwd, ignore, skipped)
     index = repo.index
     versions = {p: v for p in targets if (v := index.latest_version(p)) is not None}
-    snap = Snapshotter(repo.root, repo.store, ignore, index.stat_rows(), progress, skipped=skipped)
+    snap = Intake(repo.root, repo.store, ignore, index.stat_rows(), progress, skipped=skipped)
     outputs: dict[str, PathRecord] = {}
     removed: list[str] = []
     added = []
-    lineage = Lineage()
+    rows = IndexRows()
     try:
         for rel in targets:
             if not os.path.lexists(repo.abspath(rel)):
                 removed.append(rel)
-                lineage.tracked[rel] = []
+                rows.tracked[rel] = []
                 added.append(AddedPath(rel, "removed", None, 0, True))
                 continue
             before = len(snap.files)
             rec = snap.snapshot(rel, rel)
             inside = snap.files[before:]
-            lineage.tracked[rel] = inside
+            rows.tracked[rel] = inside
             changed = versions.get(rel) != rec.id
             added.append(AddedPath(rel, rec.kind, rec.id, rec.size, changed))
             if changed:
                 outputs[rel] = rec
-                lineage.files[rel] = [(f.path, f.id, f.kind, f.size) for f in inside]
+                rows.files[rel] = [(f.path, f.id, f.kind, f.size) for f in inside]
     except BaseException:
         repo.store.abort()
         raise
-    lineage.stat_rows = snap.new_stats
+    rows.stat_rows = snap.new_stats
     run_id = None
     if outputs or removed:
         run = Run(
@@ -151,20 +151,20 @@ def add(
             message=message,
             **snap.note_unsteady({}),
         )
-        run_id = record(repo, run, lineage)
+        run_id = record(repo, run, rows)
     else:
-        _refresh(repo, lineage)
+        _refresh(repo, rows)
     return AddResult(run_id, tuple(added), len(snap.files), tuple(sorted(set(skipped))))
 
 
-def _refresh(repo: Repo, lineage: Lineage) -> None:
+def _refresh(repo: Repo, rows: IndexRows) -> None:
     """Nothing changed: still store what was hashed (stat rows) for the next status."""
     repo.store.commit()
-    if not lineage.stat_rows:
+    if not rows.stat_rows:
         return
     repo.index.begin()
     try:
-        repo.index.put_stat_rows(lineage.stat_rows)
+        repo.index.put_stat_rows(rows.stat_rows)
         repo.index.commit()
     except BaseException:
         repo.index.rollback()

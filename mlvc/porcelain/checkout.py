@@ -19,15 +19,15 @@ from mlvc.errors import MlvcError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import load_run
 from mlvc.objects import Run
-from mlvc.recorder import Lineage, record
+from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from mlvc.store.index import StatRow, TrackedFile
 from mlvc.workspace.ignore import Ignore
+from mlvc.workspace.intake import Intake
 from mlvc.workspace.lock import workspace_lock
 from mlvc.workspace.materialize import Materializer, RecordedFile, WrittenFile
-from mlvc.workspace.plan import Change, Plan, Planner, recorded_state
+from mlvc.workspace.plan import FileChange, Plan, Planner, recorded_state
 from mlvc.workspace.scan import FileStat, stat_of, walk
-from mlvc.workspace.snapshot import Snapshotter
 
 Progress = Callable[[int], None]
 
@@ -47,7 +47,7 @@ class Saved:
 @dataclass(frozen=True)
 class CheckoutResult:
     run_id: ObjectId
-    changes: tuple[Change, ...]
+    changes: tuple[FileChange, ...]
     saved: tuple[Saved, ...]
     saved_run: ObjectId | None
     unchanged: int
@@ -163,7 +163,7 @@ def _code(repo: Repo, run: Run, request: CheckoutRequest) -> dict[str, Any]:
     return checkout_code(repo.root, run.code, repo.store, request.env, what, guarded_paths(run))
 
 
-def _by_path(change: Change) -> str:
+def _by_path(change: FileChange) -> str:
     return change.path
 
 
@@ -186,7 +186,7 @@ def _save(
     if not unsaved:
         return (), None
     started = clock.now()
-    snap = Snapshotter(repo.root, repo.store, ignore, {})
+    snap = Intake(repo.root, repo.store, ignore, {})
     try:
         outputs = {st.rel: snap.snapshot(st.rel, st.rel) for st in unsaved}
     except BaseException:
@@ -202,7 +202,7 @@ def _save(
         owner=dict(request.owner),
         message=f"saved by mlvc checkout {short(request.run_id)} {why}",
     )
-    run_id = record(repo, run, Lineage())
+    run_id = record(repo, run, IndexRows())
     saved = tuple(Saved(p, r.kind, r.id, r.size) for p, r in outputs.items())
     return saved, run_id
 

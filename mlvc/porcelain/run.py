@@ -21,10 +21,10 @@ from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat
 
 if TYPE_CHECKING:
-    from mlvc.capture.runinfo import RunFacts
+    from mlvc.capture.runinfo import RunCapture
     from mlvc.objects import PathRecord
-    from mlvc.recorder import Lineage
-    from mlvc.workspace.snapshot import Snapshotter
+    from mlvc.recorder import IndexRows
+    from mlvc.workspace.intake import Intake
 
 # Start-up time is run overhead: only what is needed to start the command is imported
 # up front; capture and recording modules load on a thread while the command runs.
@@ -77,16 +77,16 @@ class Session:
     before: dict[str, FileStat]
     started: str
     started_ns: int
-    facts: RunFacts | None = None
+    facts: RunCapture | None = None
     prepare_error: BaseException | None = None
     skipped_before: frozenset[str] = frozenset()
 
     def prepare(self) -> None:
         """Load the capture modules and record the code (git commit and patch)."""
         try:
-            from mlvc.capture.runinfo import RunFacts
+            from mlvc.capture.runinfo import RunCapture
 
-            facts = RunFacts(self.repo, self.request.env)
+            facts = RunCapture(self.repo, self.request.env)
         except BaseException as exc:  # re-raised on the main thread by conclude()
             self.prepare_error = exc
             return
@@ -138,7 +138,7 @@ class Session:
         from mlvc.capture.runinfo import describe
         from mlvc.objects import Run
         from mlvc.recorder import record
-        from mlvc.workspace.snapshot import Snapshotter
+        from mlvc.workspace.intake import Intake
 
         if self.prepare_error is not None:
             raise self.prepare_error
@@ -154,7 +154,7 @@ class Session:
         paths = TouchedPaths(repo, request, trace, self.before, after, others)
         paths.inputs -= self.facts.withhold(paths.inputs)
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
-        snap = Snapshotter(repo.root, repo.store, self.ignore, cache)
+        snap = Intake(repo.root, repo.store, self.ignore, cache)
         try:
             outputs = _snapshots(snap, sorted(paths.output_roots()))
             out_files = {f.path for f in snap.files}
@@ -180,7 +180,7 @@ class Session:
             reproduces=request.reproduces,
             **snap.note_unsteady(describe(self.facts, request, paths, outputs)),
         )
-        run_id = record(repo, run, _lineage(snap, out_files, paths.removed, request.track))
+        run_id = record(repo, run, _index_rows(snap, out_files, paths.removed, request.track))
         new_skipped = set(skipped) - self.skipped_before  # what this run left, not old news
         return RunResult(
             run_id,
@@ -193,21 +193,21 @@ class Session:
         )
 
 
-def _lineage(snap: Snapshotter, out_files: set[str], removed: set[str], track: bool) -> Lineage:
+def _index_rows(snap: Intake, out_files: set[str], removed: set[str], track: bool) -> IndexRows:
     """The index rows of the run's outputs: path versions of the files inside them, and
     (in the user's workspace, `track`) the tracked state and stat-cache rows."""
-    from mlvc.recorder import Lineage
+    from mlvc.recorder import IndexRows
 
-    lineage = Lineage(stat_rows=snap.new_stats if track else [])
+    rows = IndexRows(stat_rows=snap.new_stats if track else [])
     for f in snap.files:
         if f.path in out_files:
-            lineage.tracked.setdefault(f.root, []).append(f)
-            lineage.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
+            rows.tracked.setdefault(f.root, []).append(f)
+            rows.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
     for rel in removed:
-        lineage.tracked.setdefault(rel, [])
+        rows.tracked.setdefault(rel, [])
     if not track:
-        lineage.tracked = {}
-    return lineage
+        rows.tracked = {}
+    return rows
 
 
 def _check_text(request: RunRequest) -> None:
@@ -220,7 +220,7 @@ def _check_text(request: RunRequest) -> None:
         check_text(tag, "the tag")
 
 
-def _snapshots(snap: Snapshotter, rels: list[str]) -> dict[str, PathRecord]:
+def _snapshots(snap: Intake, rels: list[str]) -> dict[str, PathRecord]:
     """Each path stored; one removed since the scan (another process's temporary file,
     say) is left out: what the run left is what is still there."""
     from mlvc.errors import FileVanishedError
@@ -236,7 +236,7 @@ def _snapshots(snap: Snapshotter, rels: list[str]) -> dict[str, PathRecord]:
 
 def _inputs(
     repo: Repo,
-    snap: Snapshotter,
+    snap: Intake,
     paths: TouchedPaths,
     before: dict[str, FileStat],
     after: dict[str, FileStat],

@@ -34,13 +34,13 @@ _IFMT = 0o170000
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class Change(NamedTuple):
+class PathState(NamedTuple):
     path: str
     state: State
 
 
 class StatusResult(NamedTuple):
-    changes: tuple[Change, ...]
+    changes: tuple[PathState, ...]
     tracked: int
     skipped: tuple[str, ...] = ()
     """Untracked names in tracked directories that no tree can hold (see scan.walk)."""
@@ -72,7 +72,7 @@ def status(repo: Repo) -> StatusResult:
     refreshed = _settle(repo, walker.slow, changes)
     seen = walker.seen
     if len(seen) != len(table):  # seen holds only tracked paths, each once
-        changes.extend(Change(p, "deleted") for p in table if p not in seen)
+        changes.extend(PathState(p, "deleted") for p in table if p not in seen)
     _save(repo, refreshed)
     ordered = tuple(sorted(changes, key=lambda c: c.path))
     return StatusResult(ordered, len(table), tuple(sorted(walker.skipped)))
@@ -90,7 +90,7 @@ class _Walker:
         self._ignore: Ignore | None = None
         self.seen: set[str] = set()
         self.slow: list[tuple[str, os.stat_result]] = []
-        self.changes: list[Change] = []
+        self.changes: list[PathState] = []
         self.skipped: list[str] = []
 
     def single(self, rel: str) -> None:
@@ -120,7 +120,7 @@ class _Walker:
             return
         seen, slow, new, skipped = reply
         self.seen.update(seen.split("\0") if seen else ())
-        self.changes += [Change(rel, "new") for rel in new]
+        self.changes += [PathState(rel, "new") for rel in new]
         self.skipped += [os.fsdecode(name) for name in skipped]
         for rel in slow:
             self.recheck(rel)
@@ -214,7 +214,7 @@ class _Walker:
         elif not self._ignore.skips_file(rel, name) and (
             entry.is_file(follow_symlinks=False) or entry.is_symlink()
         ):
-            self.changes.append(Change(rel, "new"))
+            self.changes.append(PathState(rel, "new"))
 
 
 def _fields(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -222,7 +222,7 @@ def _fields(st: os.stat_result) -> tuple[int, int, int, int, int]:
 
 
 def _settle(
-    repo: Repo, slow: list[tuple[str, os.stat_result]], changes: list[Change]
+    repo: Repo, slow: list[tuple[str, os.stat_result]], changes: list[PathState]
 ) -> list[tuple[str, StatRow]]:
     """Hash what the stat cache could not vouch for; returns refreshed stat-cache rows."""
     refreshed: list[tuple[str, StatRow]] = []
@@ -231,7 +231,7 @@ def _settle(
         kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file"
         oid = _hash(repo, rel, st, kind, refreshed)
         if tracked is None or oid != tracked[0] or kind != tracked[1]:
-            changes.append(Change(rel, "modified"))
+            changes.append(PathState(rel, "modified"))
     return refreshed
 
 

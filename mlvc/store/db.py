@@ -1,4 +1,4 @@
-"""The index database's connection and schema, and the worktree snapshot `status` reads.
+"""The index database's connection and schema, and the worktree cache `status` reads.
 
 Kept apart from `mlvc.store.index` so that a clean `status` imports only this, sqlite3
 and msgpack (start-up time is most of a status).
@@ -186,9 +186,9 @@ def worktree(db: sqlite3.Connection, path: Path) -> Any:
     (generation,) = db.execute(
         "SELECT value FROM meta WHERE key = 'worktree_generation'"
     ).fetchone()
-    snapshot = path.with_name("worktree.msgpack")
+    cached = path.with_name("worktree.msgpack")
     with contextlib.suppress(OSError, ValueError, msgpack.UnpackException):
-        data = msgpack.unpackb(snapshot.read_bytes(), raw=False, use_list=True)
+        data = msgpack.unpackb(cached.read_bytes(), raw=False, use_list=True)
         if isinstance(data, list) and data[:2] == [WORKTREE_FORMAT, generation]:
             return data[2]
     rows = db.execute(
@@ -196,8 +196,8 @@ def worktree(db: sqlite3.Connection, path: Path) -> Any:
         " s.hashed_ns, s.ctime_ns FROM tracked t LEFT JOIN statcache s ON s.path = t.path"
     )
     payload = _worktree_rows(rows)
-    tmp = snapshot.with_name(f"worktree.{os.getpid()}.tmp")
+    tmp = cached.with_name(f"worktree.{os.getpid()}.tmp")
     with contextlib.suppress(OSError):
         tmp.write_bytes(msgpack.packb([WORKTREE_FORMAT, generation, payload]))
-        os.replace(tmp, snapshot)
+        os.replace(tmp, cached)
     return payload

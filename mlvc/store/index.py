@@ -232,7 +232,7 @@ class Index:
         )
 
     def _bump(self) -> None:
-        """Invalidate the worktree snapshot: tracked paths or stat rows are changing."""
+        """Invalidate the worktree cache: tracked paths or stat rows are changing."""
         self.db.execute("UPDATE meta SET value = value + 1 WHERE key = 'worktree_generation'")
 
     def worktree(self) -> Any:

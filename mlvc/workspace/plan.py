@@ -30,7 +30,7 @@ class InTheWayError(MlvcError):
 
 
 @dataclass(frozen=True)
-class Change:
+class FileChange:
     path: str
     op: Op
     size: int
@@ -98,7 +98,7 @@ class Plan:
     doomed: dict[str, FileStat] = field(default_factory=dict)  # files overwritten or deleted
     ids: dict[str, bytes | None] = field(default_factory=dict)  # current ids we know
     hashed: list[tuple[str, StatRow]] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
+    changes: list[FileChange] = field(default_factory=list)
 
 
 class Planner:
@@ -164,21 +164,21 @@ class Planner:
         kind = None if absent else self.kind(want.path)
         if kind is None or any(want.path.startswith(r + "/") for r in self.plan.removals):
             self.plan.writes.append(want)
-            self.plan.changes.append(Change(want.path, "create", want.size))
+            self.plan.changes.append(FileChange(want.path, "create", want.size))
             return
         if kind == "dir":
             self.remove(want.path)
             self.plan.writes.append(want)
-            self.plan.changes.append(Change(want.path, "update", want.size))
+            self.plan.changes.append(FileChange(want.path, "update", want.size))
             return
         current = stat_of(want.path, os.lstat(os.path.join(self._root, want.path)))
         if self.current_id(current) != want.id or current.kind != want.kind:
             self.plan.doomed[want.path] = current
             self.plan.writes.append(want)
-            self.plan.changes.append(Change(want.path, "update", want.size))
+            self.plan.changes.append(FileChange(want.path, "update", want.size))
         elif want.kind == "file" and current.executable != want.executable:
             self.plan.modes.append(want)
-            self.plan.changes.append(Change(want.path, "mode", want.size))
+            self.plan.changes.append(FileChange(want.path, "mode", want.size))
         else:
             self.plan.unchanged.append((want, current))
 
@@ -187,7 +187,7 @@ class Planner:
         if path in self.plan.removals or not self.parents_ok(path) or self.kind(path) is None:
             return
         self.plan.removals.append(path)
-        self.plan.changes.append(Change(path, "delete", 0))
+        self.plan.changes.append(FileChange(path, "delete", 0))
         if self.kind(path) != "dir":
             self.plan.doomed[path] = stat_of(path, os.lstat(self.root / path))
             return

@@ -15,7 +15,7 @@ from mlvc.ids import ObjectId
 from mlvc.lineage.blame import blame
 from mlvc.lineage.graph import RunCache
 from mlvc.objects import PathRecord, Run
-from mlvc.recorder import Lineage, record
+from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from tests.conftest import MLVC, PYTHON, STAGES, Pipeline, build_pipeline
 from tests.conftest import Run as Mlvc
@@ -291,7 +291,7 @@ def make_chain(repo: Repo, length: int, missing_root: bool = False) -> list[Obje
             outputs={f"f{i}.txt": PathRecord(oid, "file", len(data))},
             owner={"user": "tester", "host": "box"},
         )
-        ids.append(record(repo, run, Lineage()))
+        ids.append(record(repo, run, IndexRows()))
         previous = PathRecord(oid, "file", len(data), ids[-1])
     (repo.root / f"f{length}.txt").write_bytes(data)
     return ids

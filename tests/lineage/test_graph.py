@@ -12,7 +12,7 @@ import pytest
 from mlvc.ids import ObjectId
 from mlvc.lineage.graph import export, to_dot, to_mermaid, upstream
 from mlvc.objects import PathRecord, Run
-from mlvc.recorder import Lineage, record
+from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from tests.conftest import PYTHON, STAGES, Pipeline, build_pipeline
 from tests.conftest import Run as Mlvc
@@ -156,7 +156,7 @@ def test_labels_with_hostile_text_stay_quoted(repo: Repo) -> None:
             outputs={'odd "name" {1}.txt': PathRecord(data, "file", 1)},
             external={"/data/set; {x}.csv": {"size": 3, "mtime_ns": 1}},
         ),
-        Lineage(),
+        IndexRows(),
     )
     second = record(
         repo,
@@ -168,7 +168,7 @@ def test_labels_with_hostile_text_stay_quoted(repo: Repo) -> None:
             command=("end",),
             inputs={'odd "name" {1}.txt': PathRecord(data, "file", 1, first)},
         ),
-        Lineage(),
+        IndexRows(),
     )
     exported = export(upstream(repo, [ObjectId(second)]))
     assert {n.type for n in exported.nodes} == {"run", "data", "external"}

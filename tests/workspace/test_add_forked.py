@@ -16,7 +16,7 @@ import pytest
 from mlvc.forked import FORK_MIN, Forked
 from mlvc.porcelain.add import add
 from mlvc.repo import Repo
-from mlvc.workspace import snapshot
+from mlvc.workspace import intake as snapshot
 from tests.conftest import MLVC, Run
 
 

@@ -36,7 +36,7 @@ BATCH = 512
 
 
 @dataclass
-class Snapshotter:
+class Intake:
     """Stores paths under one root; collects stat-cache rows and tracked files to record."""
 
     root: Path
