@@ -15,11 +15,11 @@ import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import blake3
 
 from mlvc.errors import RefConflictError, RemoteError
+from mlvc.secrets import redact_url
 from mlvc.store.fsutil import atomic_write, temp_name
 
 # S3 answers a failed condition with 412 PreconditionFailed, or 409 when a concurrent
@@ -29,8 +29,7 @@ _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
 def check_url(url: str) -> str:
     """Refuse a URL carrying credentials: they would end up in config files and logs."""
-    parts = urlsplit(url)
-    if parts.scheme and "://" in url and (parts.username or parts.password):
+    if redact_url(url)[1] is not None:
         raise RemoteError(
             "refusing a remote URL with embedded credentials",
             hint="drop the user:password@ part; credentials come from the environment "
