@@ -370,6 +370,22 @@ def remote_remove(
     remote_remove_command(name, json)
 
 
+@app.command(rich_help_panel=REMOTES)
+def push(
+    remote: Annotated[
+        str | None, typer.Option("--remote", "-r", help="The remote (default: the default one).")
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Upload every run, and every object the runs need, that the remote lacks, in large packs.
+
+    Example: [bold]mlvc push -r origin[/bold]
+    """
+    from mlvc.cli.remoteview import push_command
+
+    push_command(remote, json)
+
+
 index_app = typer.Typer(help="Maintain the SQLite index (a cache of the packs).")
 app.add_typer(index_app, name="index", rich_help_panel=PLUMBING)
 

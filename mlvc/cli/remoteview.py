@@ -59,3 +59,28 @@ def remote_remove_command(name: str, json: bool) -> None:
 
 def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def push_command(remote: str | None, json: bool) -> None:
+    from mlvc.porcelain.push import push
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    progress = render.Bytes("Pushing")
+    try:
+        result = push(repo, remote, progress)
+    finally:
+        progress.close()
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    if not result.packs and not result.runs:
+        sys.stdout.write(f"remote {result.remote} is up to date ({result.requests} requests)\n")
+        return
+    mib = result.bytes / (1 << 20)
+    sys.stdout.write(
+        f"pushed {result.objects} objects ({mib:.1f} MiB in {result.packs} packs) and "
+        f"{result.runs} runs to {result.remote} "
+        f"({result.requests} requests, {result.seconds:.1f} s)\n"
+    )

@@ -17,7 +17,8 @@ from mlvc.errors import MlvcError
 from mlvc.repo import Repo
 from mlvc.secrets import DEFAULT as SECRET_PATTERNS
 from mlvc.store.fsutil import atomic_write
-from mlvc.store.transport import check_url
+from mlvc.store.remote import Remote
+from mlvc.store.transport import check_url, open_transport
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
@@ -143,6 +144,13 @@ def remote_remove(repo: Repo, name: str) -> RemoteRemoveResult:
     _save(repo, tuple(r for r in remotes if r.name != name))
     shutil.rmtree(repo.dir / "remotes" / name, ignore_errors=True)
     return RemoteRemoveResult(name, found.url)
+
+
+def open_remote(repo: Repo, remote: RemoteConfig) -> Remote:
+    """The remote's layout over its transport, its verified files cached in
+    `.mlvc/remotes/NAME/`. Imports fsspec (and s3fs for s3://): only remote commands pay."""
+    transport = open_transport(remote.url, remote.storage_options())
+    return Remote(remote.name, transport, repo.dir / "remotes" / remote.name)
 
 
 def find_remote(repo: Repo, name: str | None) -> RemoteConfig:

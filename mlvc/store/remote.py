@@ -97,8 +97,7 @@ class Remote:
             if trailer is None:
                 raise CorruptPackError(f"{what} vanished", hint="was the remote pruned? try again")
             entries = parse_trailer(what, name, trailer)
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(cached, trailer)
+            self._cache("packs", f"{name}.idx", trailer)
         else:
             entries = parse_trailer(what, name, trailer)
         return RemotePack(name, pack_size(trailer), tuple(entries))
@@ -110,7 +109,14 @@ class Remote:
         parse_trailer(f"pack {local.name}", name, trailer)
         self.transport.upload(f"packs/{name}.pack", local)
         self.transport.write(f"packs/{name}.idx", trailer)
+        self._cache("packs", f"{name}.idx", trailer)  # the next push lists, never GETs it
         return name
+
+    def _cache(self, directory: str, name: str, data: bytes) -> None:
+        """Keep a verified, content-named file: it can never go stale."""
+        cached = self.cache / directory / name
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cached, data)
 
     def read_objects(self, pack: RemotePack, wanted: Iterable[Entry]) -> dict[ObjectId, bytes]:
         """The raw bytes of `wanted` entries of `pack`, each verified against its id (and
@@ -140,6 +146,7 @@ class Remote:
         data = "".join(sorted(f"{r.hex()}\n" for r in set(runs))).encode()
         name = blake3.blake3(data).hexdigest()
         self.transport.write(f"runs/{name}.runs", data)
+        self._cache("runs", f"{name}.runs", data)
         return name
 
     def runs(self) -> set[ObjectId]:
@@ -159,8 +166,7 @@ class Remote:
             pass
         data = self.transport.read(f"runs/{name}.runs") or b""
         runs = _parse_run_list(data, name, self.where)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cached, data)
+        self._cache("runs", f"{name}.runs", data)
         return runs
 
     # -- tags ------------------------------------------------------------------------

@@ -41,17 +41,24 @@ def check_url(url: str) -> str:
 class Transport:
     """Files under `url`, through fsspec. Paths are relative, `/`-separated."""
 
+    # s3fs uploads files over this size in parts of this size: one request per part
+    # plus two (create and complete), which `requests` counts.
+    PART = 50 << 20
+
     def __init__(self, url: str, fs: Any, root: str) -> None:
         self.url = url
         self.fs = fs
         self.root = root.rstrip("/")
+        self.requests = 0  # requests made (or, for a directory, file operations)
 
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
 
     @contextlib.contextmanager
     def errors(self, name: str) -> Iterator[None]:
-        """Store failures become RemoteError naming the remote and the file."""
+        """Store failures become RemoteError naming the remote and the file. Each use is
+        one request."""
+        self.requests += 1
         try:
             yield
         except (RemoteError, FileNotFoundError):
@@ -90,6 +97,7 @@ class Transport:
         if not ranges:
             return []
         path = self.path(name)
+        self.requests += len(ranges) - 1
         with self.errors(name):
             got = self.fs.cat_ranges(
                 [path] * len(ranges), [r[0] for r in ranges], [r[1] for r in ranges]
@@ -108,6 +116,8 @@ class Transport:
 
     def upload(self, name: str, local: Path) -> None:
         """Upload a local file; on S3 a multipart upload, visible only when complete."""
+        size = local.stat().st_size
+        self.requests += 0 if size <= 2 * self.PART else -(-size // self.PART) + 1
         with self.errors(name):
             self.fs.put_file(str(local), self.path(name))
 
@@ -117,6 +127,7 @@ class Transport:
         The token (the ETag) is read before the bytes: if the ref moves in between, the
         token is the older one and the swap fails, which is safe; the other order could
         pair new bytes with a newer token and overwrite a move nobody saw."""
+        self.requests += 1
         with self.errors(name):
             try:
                 tag = str(self.fs.info(self.path(name))["ETag"])

@@ -180,7 +180,7 @@ class TestRemote:
         trailer = other.read_bytes()[-(66 + 64) :]
         remote.transport.write(f"packs/{pack.stem}.idx", trailer)  # another pack's index
         with pytest.raises(CorruptPackError, match="not named after its table"):
-            remote.packs()
+            a_second_client(remote, tmp_path).packs()
 
     def test_run_lists_merge(self, remote: Remote, tmp_path: Path) -> None:
         a, b, c = (ObjectId(bytes([i]) * 32) for i in (1, 2, 3))
