@@ -10,11 +10,13 @@ up for the session, handed to s3fs as storage options.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sysconfig
@@ -116,14 +118,52 @@ def _command(data: Path, ports: list[int], config: Path) -> list[str]:
     ]
 
 
-def _wait_until_serving(
-    process: subprocess.Popen[bytes], server: S3Server, log: Path, ports: list[int]
-) -> bool:
+class Weed:
+    """A `weed` process started detached: the shell that starts it exits at once, so weed
+    is not a child of the test process (tests/test_forked.py checks that the test process
+    has no child left, not even a zombie)."""
+
+    def __init__(self, command: list[str], log: Path, env: dict[str, str]) -> None:
+        script = 'LOG="$1"; shift; "$@" >"$LOG" 2>&1 </dev/null & echo $!'
+        launched = subprocess.run(
+            ["sh", "-c", script, "sh", str(log), *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.pid = int(launched.stdout)
+
+    def alive(self) -> bool:
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return False
+        return state not in ("Z", "X")  # a zombie is dead, whoever reaps it
+
+    def stop(self, ports: list[int]) -> None:
+        """Terminate, and kill after a second's grace: weed's orderly shutdown takes about
+        25 s and its data is thrown away anyway. Then remove the unix sockets it always
+        makes in /tmp (whatever TMPDIR says), named by the ports this instance used."""
+        for sig, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 30.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+            deadline = time.monotonic() + grace
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not self.alive():
+                break
+        for port in ports:
+            for leftover in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                leftover.unlink(missing_ok=True)
+
+
+def _wait_until_serving(weed: Weed, server: S3Server, log: Path, ports: list[int]) -> bool:
     """Poll until a bucket can be made and written; False if weed exits first."""
     deadline = time.monotonic() + START_TIMEOUT
     last: Exception | None = None
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if not weed.alive():
             return False
         try:
             fs = server.filesystem(config_kwargs={"retries": {"max_attempts": 1}})
@@ -134,24 +174,9 @@ def _wait_until_serving(
         except Exception as exc:  # not yet serving: connection refused, 5xx, no volume yet
             last = exc
             time.sleep(0.1)
-    _stop(process, ports)
+    weed.stop(ports)
     tail = log.read_text(errors="replace")[-3000:]
     pytest.fail(f"weed did not serve S3 within {START_TIMEOUT} s ({last!r}):\n{tail}")
-
-
-def _stop(process: subprocess.Popen[bytes], ports: list[int]) -> None:
-    """Terminate, and kill after a short grace: weed's orderly shutdown takes about 25 s
-    and its data is thrown away anyway. Then remove the unix sockets it always makes in
-    /tmp (whatever TMPDIR says), named by the ports this instance used."""
-    process.terminate()
-    try:
-        process.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    for port in ports:
-        for leftover in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
-            leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -171,24 +196,17 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         data.mkdir()
         ports = _port_block()
         log = root / "weed.out"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                _command(data, ports, config),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "TMPDIR": str(root)},
-            )
+        weed = Weed(_command(data, ports, config), log, {**os.environ, "TMPDIR": str(root)})
         server = S3Server(f"http://127.0.0.1:{ports[PORTS.index('s3.port')]}", BUCKET, key, secret)
-        if _wait_until_serving(process, server, log, ports):
+        if _wait_until_serving(weed, server, log, ports):
             break
-        _stop(process, ports)
+        weed.stop(ports)
     else:
         pytest.fail(f"weed exited at start:\n{log.read_text(errors='replace')[-3000:]}")
     try:
         yield server
     finally:
-        _stop(process, ports)
+        weed.stop(ports)
 
 
 @pytest.fixture
