@@ -50,6 +50,9 @@ class Transport:
         self.fs = fs
         self.root = root.rstrip("/")
         self.requests = 0  # requests made (or, for a directory, file operations)
+        # The client library's own failures (botocore's connection and credential
+        # errors are not OSErrors), reported as RemoteError rather than as a bug.
+        self.backend_errors: tuple[type[BaseException], ...] = ()
 
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -61,7 +64,7 @@ class Transport:
         self.requests += 1
         try:
             yield
-        except (RemoteError, FileNotFoundError):
+        except RemoteError:
             raise
         except PermissionError as exc:
             raise RemoteError(
@@ -70,6 +73,17 @@ class Transport:
             ) from None
         except OSError as exc:
             raise RemoteError(f"remote {self.url}: {name}: {exc}", hint="try again") from None
+        except TypeError as exc:  # fsspec passes unknown options on, to fail at first use
+            raise RemoteError(
+                f"remote {self.url} does not take its options: {exc}",
+                hint="mlvc remote list shows them; fix with remote remove and remote add",
+            ) from None
+        except self.backend_errors as exc:
+            raise RemoteError(
+                f"remote {self.url}: {name}: {exc}",
+                hint="check the URL, the endpoint_url option and the credentials "
+                "in the environment, then try again",
+            ) from None
 
     def listdir(self, directory: str) -> dict[str, int]:
         """File name → size, for the files directly in `directory` (none if it is absent)."""
@@ -225,7 +239,12 @@ def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
             f"cannot open remote {url}: {exc}",
             hint="install the filesystem's package (s3fs for s3://) or fix the options",
         ) from None
-    return Transport(url, fs, str(root))
+    transport = Transport(url, fs, str(root))
+    if url.startswith("s3://"):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        transport.backend_errors = (BotoCoreError, ClientError)
+    return transport
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

@@ -169,3 +169,16 @@ def test_push_without_a_remote_says_how_to_add_one(mlvc: Run) -> None:
     assert result.returncode == 1
     assert "error: no remote configured" in result.stderr
     assert "mlvc remote add" in result.stderr
+
+
+def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(mlvc: Run) -> None:
+    mlvc("init")
+    closed = "endpoint_url=http://127.0.0.1:9"  # the discard port: nothing listens
+    mlvc("remote", "add", "down", "s3://bucket/p", "-o", closed, "-o",
+         "config_kwargs.retries.max_attempts=1")  # fmt: skip
+    mlvc("remote", "add", "odd", "s3://bucket/p", "-o", closed, "-o", "no_such_option=1")
+    keys = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    down = mlvc("push", "-r", "down", check=False, env=keys)
+    assert down.returncode == 1 and "Could not connect to the endpoint URL" in down.stderr
+    odd = mlvc("push", "-r", "odd", check=False, env=keys)
+    assert odd.returncode == 1 and "does not take its options" in odd.stderr
