@@ -76,11 +76,17 @@ def push_command(remote: str | None, json: bool) -> None:
         render.emit_json(result)
         return
     if not result.packs and not result.runs:
-        sys.stdout.write(f"remote {result.remote} is up to date ({result.requests} requests)\n")
+        sys.stdout.write(
+            f"remote {result.remote} is up to date ({_n(result.requests, 'request')})\n"
+        )
         return
     mib = result.bytes / (1 << 20)
     sys.stdout.write(
-        f"pushed {result.objects} objects ({mib:.1f} MiB in {result.packs} packs) and "
-        f"{result.runs} runs to {result.remote} "
-        f"({result.requests} requests, {result.seconds:.1f} s)\n"
+        f"pushed {_n(result.objects, 'object')} ({mib:.1f} MiB in {_n(result.packs, 'pack')})"
+        f" and {_n(result.runs, 'run')} to {result.remote} "
+        f"({_n(result.requests, 'request')}, {result.seconds:.1f} s)\n"
     )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
