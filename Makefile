@@ -22,7 +22,7 @@ typecheck: install
 	$(BIN)/mypy mlvc
 
 unit: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck unit
 

@@ -1,5 +1,5 @@
-"""The repository config `.mlvc/config.toml`: format version, fixed chunking parameters and
-the repository's own secret patterns (optional `[secrets]`)."""
+"""The repository config `.mlvc/config.toml`: format version, fixed chunking parameters, the
+repository's own secret patterns (optional `[secrets]`) and its remotes (`[remote.NAME]`)."""
 
 from __future__ import annotations
 
@@ -42,10 +42,39 @@ class SecretRules(NamedTuple):
     files: tuple[str, ...] = ()
 
 
+Scalar = str | int | bool
+
+
+class RemoteConfig(NamedTuple):
+    """A remote: a name, an fsspec URL and its storage options (`endpoint_url`,
+    `profile`, `client_kwargs.region_name`...: dotted keys are nested tables). Never
+    credentials: those come from the environment or the store's own configuration."""
+
+    name: str
+    url: str
+    default: bool = False
+    options: tuple[tuple[str, Scalar], ...] = ()
+
+    def storage_options(self) -> dict[str, object]:
+        """The options as fsspec takes them: `a.b = v` becomes `{"a": {"b": v}}`."""
+        nested: dict[str, object] = {}
+        for key, value in self.options:
+            *parents, last = key.split(".")
+            table = nested
+            for part in parents:
+                inner = table.setdefault(part, {})
+                if not isinstance(inner, dict):
+                    raise ConfigError(f"remote option {key} conflicts with option {part}")
+                table = inner
+            table[last] = value
+        return nested
+
+
 class Config(NamedTuple):
     format: int
     chunking: ChunkParams
     secrets: SecretRules = SecretRules()
+    remotes: tuple[RemoteConfig, ...] = ()
 
     def render(self) -> str:
         lines = [
@@ -63,6 +92,8 @@ class Config(NamedTuple):
             lines += ["", "[secrets]"]
             rules = self.secrets._asdict().items()
             lines += [f"{key} = {json.dumps(list(value))}" for key, value in rules]
+        for remote in self.remotes:
+            lines += _render_remote(remote)
         return "\n".join(lines) + "\n"
 
 
@@ -100,9 +131,10 @@ def _parse(path: Path, text: str) -> Config:
             int(chunking["seed"]),
         )
         secrets = _secret_rules(path, raw.get("secrets", {}))
+        remotes = _remotes(path, raw.get("remote", {}))
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"cannot read repository config {path}: {exc}") from None
-    return Config(FORMAT, params, secrets)
+    return Config(FORMAT, params, secrets, remotes)
 
 
 def _secret_rules(path: Path, table: object) -> SecretRules:
@@ -118,6 +150,46 @@ def _secret_rules(path: Path, table: object) -> SecretRules:
             raise ConfigError(f"secrets.{key} in {path} must be a list of glob patterns")
         found[key] = tuple(value)
     return SecretRules(**found)
+
+
+def _render_remote(remote: RemoteConfig) -> list[str]:
+    import json  # JSON strings are TOML basic strings; true/false and ints agree too
+
+    lines = ["", f"[remote.{remote.name}]", f"url = {json.dumps(remote.url)}"]
+    if remote.default:
+        lines.append("default = true")
+    if remote.options:
+        lines += ["", f"[remote.{remote.name}.options]"]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in remote.options]
+    return lines
+
+
+def _remotes(path: Path, table: object) -> tuple[RemoteConfig, ...]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[remote] in {path} must be a table of remotes")
+    found = []
+    for name, body in table.items():
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise ConfigError(f"remote {name} in {path} has no url")
+        if not set(body) <= {"url", "default", "options"}:
+            raise ConfigError(f"remote {name} in {path} may only hold url, default and options")
+        options = tuple(_flatten(body.get("options", {}), ""))
+        found.append(RemoteConfig(name, body["url"], body.get("default") is True, options))
+    return tuple(found)
+
+
+def _flatten(table: object, prefix: str) -> list[tuple[str, Scalar]]:
+    if not isinstance(table, dict):
+        raise ValueError(f"remote options{' ' + prefix if prefix else ''} must be a table")
+    flat: list[tuple[str, Scalar]] = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat += _flatten(value, f"{prefix}{key}.")
+        elif isinstance(value, str | int | bool):
+            flat.append((f"{prefix}{key}", value))
+        else:
+            raise ValueError(f"remote option {prefix}{key} must be a string, number or boolean")
+    return flat
 
 
 _DEFAULT_TEXT = default().render()

@@ -74,3 +74,11 @@ class DiskFullError(MlvcError):
 
 class ConfigError(MlvcError):
     pass
+
+
+class RemoteError(MlvcError):
+    """A remote could not be reached, read or written (the message names it)."""
+
+
+class RefConflictError(RemoteError):
+    """A ref on a remote moved between the read and the compare-and-swap."""

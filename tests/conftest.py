@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from mlvc.ids import ObjectId
-from mlvc.refs import Tags
 from mlvc.repo import Repo
+from mlvc.store.refs import Tags
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
 Run = Callable[..., subprocess.CompletedProcess[str]]

@@ -24,7 +24,7 @@ RANKS = {
     "mlvc.workspace": 50,
     "mlvc.recorder": 45,
     "mlvc.repo": 40,
-    "mlvc.refs": 35,
+    "mlvc.store.refs": 35,
     "mlvc.forked": 32,
     "mlvc.store": 30,
     "mlvc.config": 25,

@@ -10,10 +10,11 @@ import typer
 
 from mlvc import __version__
 from mlvc.cli import render
+from mlvc.cli.app_remote import remote_app
 
 app = typer.Typer(
     name="mlvc",
-    help="IndexRows tracking for machine learning, shaped like git.",
+    help="Lineage tracking for machine learning, shaped like git.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -48,7 +49,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """IndexRows tracking for machine learning, shaped like git."""
+    """Lineage tracking for machine learning, shaped like git."""
 
 
 @app.command()
@@ -142,7 +143,7 @@ def show(
     show_run(ref, json)
 
 
-LINEAGE = "IndexRows"
+LINEAGE = "Lineage"
 
 
 @app.command(rich_help_panel=LINEAGE)
@@ -308,6 +309,26 @@ def tag(
     from mlvc.cli.tag import tag_command
 
     tag_command(name, run_ref, delete, history, message, json)
+
+
+REMOTES = "Remotes"
+app.add_typer(remote_app, name="remote", rich_help_panel=REMOTES)
+
+
+@app.command(rich_help_panel=REMOTES)
+def push(
+    remote: Annotated[
+        str | None, typer.Option("--remote", "-r", help="The remote (default: the default one).")
+    ] = None,
+    json: Json = False,
+) -> None:
+    """Upload every run, and every object the runs need, that the remote lacks, in large packs.
+
+    Example: [bold]mlvc push -r origin[/bold]
+    """
+    from mlvc.cli.remote import push_command
+
+    push_command(remote, json)
 
 
 index_app = typer.Typer(help="Maintain the SQLite index (a cache of the packs).")

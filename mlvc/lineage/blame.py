@@ -18,8 +18,8 @@ from mlvc.errors import MlvcError, PathNotFoundError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.lineage.graph import GraphResult, RunCache, RunInfo, run_info, upstream
 from mlvc.lineage.resolve import resolve_path_at
-from mlvc.refs import Tags
 from mlvc.repo import Repo
+from mlvc.store.refs import Tags
 
 MAX_TEXT_BYTES = 16 << 20
 _HEX = re.compile(r"[0-9a-fA-F]{4,64}")

@@ -18,8 +18,8 @@ from mlvc.errors import MlvcError, ObjectNotFoundError, UnsafePathError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import latest_producer, load_run, resolve_run
 from mlvc.objects import Run
-from mlvc.refs import Tags
 from mlvc.repo import Repo
+from mlvc.store.refs import Tags
 
 FORMATS = ("tree", "dot", "mermaid", "json")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from mlvc.ids import ObjectId
 from mlvc.lineage.resolve import flatten_tree, load_run
-from mlvc.refs import Tags
 from mlvc.repo import Repo
+from mlvc.store.refs import Tags
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from mlvc.errors import MlvcError, ObjectNotFoundError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.objects import PathRecord, Run
-from mlvc.refs import Tags
 from mlvc.repo import Repo
+from mlvc.store.refs import Tags
 
 _LATEST = re.compile(r"latest(?:~(\d+))?")
 

@@ -7,8 +7,8 @@ from mlvc import clock
 from mlvc.errors import MlvcError
 from mlvc.ids import ObjectId
 from mlvc.lineage.resolve import resolve_run
-from mlvc.refs import TagMove, Tags
 from mlvc.repo import Repo
+from mlvc.store.refs import TagMove, Tags
 
 
 def tags(repo: Repo) -> dict[str, ObjectId | None]:

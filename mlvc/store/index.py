@@ -137,6 +137,18 @@ class Index:
             ),
         )
 
+    def entries_by_pack(self) -> dict[str, list[Entry]]:
+        """Every indexed object where the index finds it, grouped by pack, in pack order."""
+        found: dict[str, list[Entry]] = {}
+        rows = self.db.execute(
+            "SELECT id, pack, kind, codec, offset, raw_len, stored_len, chk FROM objects"
+            " ORDER BY pack, offset"
+        )
+        for oid, pack, kind, codec, offset, raw_len, stored_len, chk in rows:
+            entry = Entry(ObjectId(oid), _KINDS[kind], codec, offset, raw_len, stored_len, chk)
+            found.setdefault(self._pack_name(pack), []).append(entry)
+        return found
+
     def count_objects(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM objects").fetchone()[0])
 

@@ -23,11 +23,11 @@ from mlvc.errors import (
 )
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
-from mlvc.store import compress
+from mlvc.store import compress, verify
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.ingest import encode_chunk, open_file, samples
-from mlvc.store.pack import PackWriter, check_of, reclaim_temporary
+from mlvc.store.pack import PackWriter, reclaim_temporary
 
 # Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
 # because each seal costs an fsync (a journal commit, ~50 ms here) and a 2 GiB add
@@ -42,6 +42,8 @@ NODE_MAX = 2048
 SMALL_FILE = 1 << 20
 # Reads of a file that keeps changing while it is stored before the last one is kept.
 READS = 3
+_DAMAGED = "the store is damaged; restore .mlvc/packs from a backup"
+_RESTORE = "the store is damaged; restore this object from a backup"
 
 Progress = Callable[[int], None]
 
@@ -314,38 +316,14 @@ class ObjectStore:
     def unpack(self, loc: Location, stored: bytes | memoryview) -> bytes:
         """An entry's raw bytes from its stored bytes: lengths, checksum and codec checked
         (a chunk's id is checked by the caller)."""
-        e = loc.entry
-        what = f"{e.kind.label} {short(e.id)}"
-        if len(stored) != e.stored_len:
-            raise CorruptObjectError(f"{what} is truncated in pack {loc.pack[:12]}")
-        if e.kind is not Kind.CHUNK and check_of(stored) != e.check:
-            raise CorruptObjectError(
-                f"corrupt object {e.id.hex()}: {what} fails its checksum",
-                hint="the store is damaged; restore .mlvc/packs from a backup",
-            )
-        if e.codec == compress.Codec.ZSTD:
-            return compress.decompress(bytes(stored), e.raw_len, f"corrupt object {e.id.hex()}")
-        if e.codec != compress.Codec.RAW:
-            raise CorruptObjectError(f"{what} has unknown codec {e.codec}")
-        return bytes(stored)
+        return verify.unpack(loc.entry, stored, f"pack {loc.pack[:12]}", _DAMAGED)
 
     def get(self, oid: bytes) -> tuple[Kind, bytes]:
         """An object's raw bytes, verified against its id (or checksum, for manifests)."""
         loc = self.locate(oid)
         data = self._raw(loc)
-        kind = loc.entry.kind
-        if kind is Kind.CHUNK:
-            actual = file_id(data)
-        elif kind is Kind.MANIFEST:
-            return kind, data
-        else:
-            actual = object_id(kind, data)
-        if actual != oid:
-            raise CorruptObjectError(
-                f"corrupt object {oid.hex()}: its bytes hash to {short(actual)}",
-                hint="the store is damaged; restore this object from a backup",
-            )
-        return kind, data
+        verify.check_id(oid, loc.entry.kind, data, f"pack {loc.pack[:12]}", _RESTORE)
+        return loc.entry.kind, data
 
     def iter_file(self, oid: bytes) -> Iterator[bytes]:
         """The content of a file id, chunk by chunk, each verified before it is yielded;

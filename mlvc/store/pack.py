@@ -282,29 +282,48 @@ class PackWriter:
 
 def read_table(path: Path) -> list[Entry]:
     """The entries of a sealed pack, from its trailer alone. Raises CorruptPackError."""
+    return parse_trailer(f"pack {path.name}", path.stem, read_trailer(path), whole=True)
+
+
+def read_trailer(path: Path) -> bytes:
+    """A sealed pack's entry table and footer: what a remote stores as its index file.
+    The header is checked here; the trailer by `parse_trailer`."""
     what = f"pack {path.name}"
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size < HEADER.size + FOOTER.size:
             raise CorruptPackError(f"{what} is truncated ({size} bytes)")
         magic, version, flags = HEADER.unpack(handle.read(HEADER.size))
-        handle.seek(size - FOOTER.size)
-        fmagic, fversion, count, offset, digest, end = FOOTER.unpack(handle.read(FOOTER.size))
-        if (
-            magic != MAGIC
-            or fmagic != FOOTER_MAGIC
-            or end != END
-            or (version, fversion) != (VERSION, VERSION)
-            or flags != 0
-        ):
+        if magic != MAGIC or version != VERSION or flags != 0:
             raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
+        handle.seek(size - FOOTER.size)
+        count, offset = _footer(what, handle.read(FOOTER.size))[:2]
         if count > MAX_ENTRIES or offset + count * ROW.size + FOOTER.size != size:
             raise CorruptPackError(f"{what} has an inconsistent trailer")
         handle.seek(offset)
-        table = handle.read(count * ROW.size)
+        return handle.read(size - offset)
+
+
+def _footer(what: str, data: bytes) -> tuple[int, int, bytes]:
+    fmagic, fversion, count, offset, digest, end = FOOTER.unpack(data)
+    if fmagic != FOOTER_MAGIC or end != END or fversion != VERSION:
+        raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
+    return count, offset, digest
+
+
+def parse_trailer(what: str, name: str, trailer: bytes, whole: bool = False) -> list[Entry]:
+    """The entries listed by a pack's table and footer (`trailer`), checked: the footer,
+    the length, the table's BLAKE3 against the footer and against `name` (temporary
+    packs of this store excepted when `whole`), every row before the table."""
+    if len(trailer) < FOOTER.size:
+        raise CorruptPackError(f"{what} is truncated ({len(trailer)} bytes)")
+    count, offset, digest = _footer(what, trailer[-FOOTER.size :])
+    if count > MAX_ENTRIES or count * ROW.size + FOOTER.size != len(trailer):
+        raise CorruptPackError(f"{what} has an inconsistent trailer")
+    table = trailer[: count * ROW.size]
     if blake3.blake3(table).digest() != digest:
         raise CorruptPackError(f"{what} has a corrupt entry table")
-    if path.stem != digest.hex() and not path.name.startswith("tmp-"):
+    if name != digest.hex() and not (whole and name.startswith("tmp-")):
         raise CorruptPackError(f"{what} is not named after its table ({short(digest)})")
     entries = []
     for oid, kind, codec, entry_offset, raw_len, stored_len, check in ROW.iter_unpack(table):
@@ -334,3 +353,8 @@ def reclaim_temporary(packs: Path) -> list[str]:
             continue
         removed.append(path.name)
     return removed
+
+
+def pack_size(trailer: bytes) -> int:
+    """The size of the pack a checked trailer belongs to."""
+    return int(FOOTER.unpack(trailer[-FOOTER.size :])[3]) + len(trailer)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlvc.ids import ObjectId
-from mlvc.refs import STALE_EMPTY_LOCK_SECONDS, TagError, Tags
+from mlvc.store.refs import STALE_EMPTY_LOCK_SECONDS, TagError, Tags
 
 A = ObjectId(bytes(range(32)))
 B = ObjectId(bytes(range(1, 33)))

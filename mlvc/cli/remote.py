@@ -1,0 +1,92 @@
+"""`mlvc remote add / list / remove`: parse, call mlvc.porcelain.remote, render."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mlvc.cli import render
+
+
+def remote_add_command(name: str, url: str, options: list[str], default: bool, json: bool) -> None:
+    from mlvc.porcelain.remote import remote_add
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    try:
+        result = remote_add(repo, name, url, options, default, Path.cwd())
+    finally:
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    mark = " (default)" if result.remote.default else ""
+    sys.stdout.write(f"added remote {result.remote.name} {result.remote.url}{mark}\n")
+
+
+def remote_list_command(json: bool) -> None:
+    from mlvc.porcelain.remote import remote_list
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    try:
+        result = remote_list(repo)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    for remote in result.remotes:
+        mark = "*" if remote.default else " "
+        options = " ".join(f"{k}={_text(v)}" for k, v in remote.options.items())
+        sys.stdout.write(f"{mark} {remote.name}\t{remote.url}{'  ' + options if options else ''}\n")
+
+
+def remote_remove_command(name: str, json: bool) -> None:
+    from mlvc.porcelain.remote import remote_remove
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    try:
+        result = remote_remove(repo, name)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    sys.stdout.write(f"removed remote {result.name} ({result.url}); nothing on it was deleted\n")
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def push_command(remote: str | None, json: bool) -> None:
+    from mlvc.porcelain.push import push
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    progress = render.Bytes("Pushing")
+    try:
+        result = push(repo, remote, progress)
+    finally:
+        progress.close()
+        repo.close()
+    if json:
+        render.emit_json(result)
+        return
+    if not result.packs and not result.runs:
+        sys.stdout.write(
+            f"remote {result.remote} is up to date ({_n(result.requests, 'request')})\n"
+        )
+        return
+    mib = result.bytes / (1 << 20)
+    sys.stdout.write(
+        f"pushed {_n(result.objects, 'object')} ({mib:.1f} MiB in {_n(result.packs, 'pack')})"
+        f" and {_n(result.runs, 'run')} to {result.remote} "
+        f"({_n(result.requests, 'request')}, {result.seconds:.1f} s)\n"
+    )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -1,0 +1,229 @@
+"""A remote's layout (docs/format.md, Remote layout): packs and their index files, run
+lists and tags, over a transport; everything downloaded is verified before it is used.
+
+Write order: a pack, then its index file; run lists after the packs their runs need;
+tags by compare-and-swap. So a reader that trusts only what index files and run lists
+name never meets a missing or partial pack.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from mlvc.errors import CorruptObjectError, CorruptPackError, MlvcError, RefConflictError
+from mlvc.ids import ObjectId, from_hex, short
+from mlvc.store import verify
+from mlvc.store.entry import Entry
+from mlvc.store.fsutil import atomic_write
+from mlvc.store.pack import pack_size, parse_trailer, read_trailer
+from mlvc.store.refs import TagMove, check_tag_name
+from mlvc.store.transport import Transport
+
+_NAME = re.compile(r"[0-9a-f]{64}")
+# A ranged read costs about a millisecond: bridge gaps below this rather than pay a
+# second request, and read the whole pack when more than this share of it is needed.
+MERGE_GAP = 512 << 10
+WHOLE_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class RemotePack:
+    """A pack a remote holds, known from its verified index file."""
+
+    name: str
+    size: int
+    entries: tuple[Entry, ...]
+
+
+def plan_reads(entries: Iterable[Entry], size: int) -> list[tuple[int, int]]:
+    """The byte ranges [start, end) that fetch `entries` from a pack of `size` bytes:
+    ranges closer than MERGE_GAP merged, the whole pack when over WHOLE_SHARE of it."""
+    spans = sorted((e.offset, e.offset + e.stored_len) for e in entries)
+    if not spans:
+        return []
+    if sum(end - start for start, end in spans) > size * WHOLE_SHARE:
+        return [(0, size)]
+    merged = [spans[0]]
+    for start, end in spans[1:]:
+        last_start, last_end = merged[-1]
+        if start - last_end < MERGE_GAP:
+            merged[-1] = (last_start, max(last_end, end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class Remote:
+    """One named remote: its transport, and a cache of what was verified from it."""
+
+    def __init__(self, name: str, transport: Transport, cache: Path) -> None:
+        self.name = name
+        self.transport = transport
+        self.cache = cache
+
+    @property
+    def where(self) -> str:
+        return f"remote {self.name} ({self.transport.url})"
+
+    # -- packs ---------------------------------------------------------------------
+
+    def packs(self) -> dict[str, RemotePack]:
+        """Every pack with an index file: one LIST, then a GET per index file not yet
+        cached. A pack without its index file (an interrupted push) is not listed."""
+        listed = self.transport.listdir("packs")
+        found = {}
+        for file in listed:
+            stem, _, suffix = file.partition(".")
+            if suffix == "idx" and _NAME.fullmatch(stem) and f"{stem}.pack" in listed:
+                found[stem] = self._pack_index(stem)
+        return found
+
+    def _pack_index(self, name: str) -> RemotePack:
+        cached = self.cache / "packs" / f"{name}.idx"
+        what = f"index file of pack {name[:12]} on {self.where}"
+        try:
+            trailer: bytes | None = cached.read_bytes()
+        except FileNotFoundError:
+            trailer = None
+        if trailer is None:
+            trailer = self.transport.read(f"packs/{name}.idx")
+            if trailer is None:
+                raise CorruptPackError(f"{what} vanished", hint="was the remote pruned? try again")
+            entries = parse_trailer(what, name, trailer)
+            self._cache("packs", f"{name}.idx", trailer)
+        else:
+            entries = parse_trailer(what, name, trailer)
+        return RemotePack(name, pack_size(trailer), tuple(entries))
+
+    def upload_pack(self, local: Path) -> str:
+        """Upload a sealed local pack, then its index file: never an index first."""
+        trailer = read_trailer(local)
+        name = local.stem
+        parse_trailer(f"pack {local.name}", name, trailer)
+        self.transport.upload(f"packs/{name}.pack", local)
+        self.transport.write(f"packs/{name}.idx", trailer)
+        self._cache("packs", f"{name}.idx", trailer)  # the next push lists, never GETs it
+        return name
+
+    def _cache(self, directory: str, name: str, data: bytes) -> None:
+        """Keep a verified, content-named file: it can never go stale."""
+        cached = self.cache / directory / name
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cached, data)
+
+    def read_objects(self, pack: RemotePack, wanted: Iterable[Entry]) -> dict[ObjectId, bytes]:
+        """The raw bytes of `wanted` entries of `pack`, each verified against its id (and
+        its schema, for metadata) before it is returned."""
+        entries = list(wanted)
+        ranges = plan_reads(entries, pack.size)
+        blobs = self.transport.read_ranges(f"packs/{pack.name}.pack", ranges)
+        where = f"pack {pack.name[:12]} on {self.where}"
+        hint = "the remote is damaged or tampered with: nothing was taken from it"
+        starts = [start for start, _ in ranges]
+        found: dict[ObjectId, bytes] = {}
+        for e in entries:
+            at = bisect.bisect_right(starts, e.offset) - 1
+            skip = e.offset - starts[at]
+            stored = memoryview(blobs[at])[skip : skip + e.stored_len]
+            raw = verify.unpack(e, stored, where, hint)
+            verify.check_id(e.id, e.kind, raw, where, hint)
+            verify.check_schema(e.id, e.kind, raw, where)
+            found[e.id] = raw
+        return found
+
+    # -- run lists -----------------------------------------------------------------
+
+    def add_run_list(self, runs: Iterable[ObjectId]) -> str:
+        """Publish a run list. Call it only once every object the runs reach is in
+        packs with index files on this remote."""
+        data = "".join(sorted(f"{r.hex()}\n" for r in set(runs))).encode()
+        name = blake3.blake3(data).hexdigest()
+        self.transport.write(f"runs/{name}.runs", data)
+        self._cache("runs", f"{name}.runs", data)
+        return name
+
+    def runs(self) -> set[ObjectId]:
+        """The union of every run list: one LIST, then a GET per list not yet cached."""
+        found: set[ObjectId] = set()
+        for file in self.transport.listdir("runs"):
+            stem, _, suffix = file.partition(".")
+            if suffix == "runs" and _NAME.fullmatch(stem):
+                found.update(self._run_list(stem))
+        return found
+
+    def _run_list(self, name: str) -> list[ObjectId]:
+        cached = self.cache / "runs" / f"{name}.runs"
+        try:
+            return _parse_run_list(cached.read_bytes(), name, self.where)
+        except FileNotFoundError:
+            pass
+        data = self.transport.read(f"runs/{name}.runs") or b""
+        runs = _parse_run_list(data, name, self.where)
+        self._cache("runs", f"{name}.runs", data)
+        return runs
+
+    # -- tags ------------------------------------------------------------------------
+
+    def tag(self, name: str) -> ObjectId | None:
+        found = self._read_tag(name)
+        return found[0] if found else None
+
+    def _read_tag(self, name: str) -> tuple[ObjectId, str] | None:
+        check_tag_name(name)
+        found = self.transport.read_ref(f"refs/tags/{name}")
+        if found is None:
+            return None
+        data, version = found
+        try:
+            return from_hex(data.decode("ascii").strip()), version
+        except (UnicodeDecodeError, MlvcError):
+            raise CorruptObjectError(
+                f"tag {name} on {self.where} does not hold a run id",
+                hint="move it again with a client you trust",
+            ) from None
+
+    def move_tag(self, name: str, move: TagMove) -> None:
+        """Point tag `name` at `move.new` if it still points at `move.old` (None: absent);
+        then record the move in the tag's history. Raises RefConflictError."""
+        if move.new is None:
+            raise ValueError("deleting a remote tag is not supported")
+        current = self._read_tag(name)
+        if (current[0] if current else None) != move.old:
+            have = short(current[0]) if current else "nothing"
+            raise RefConflictError(
+                f"tag {name} on {self.where} points at {have}, not the expected run",
+                hint="fetch, look at the tag, and move it again",
+            )
+        data = f"{move.new.hex()}\n".encode()
+        self.transport.swap_ref(f"refs/tags/{name}", data, current[1] if current else None)
+        entry = json.dumps(
+            {
+                "time": move.time,
+                "user": move.user,
+                "old": move.old.hex() if move.old else None,
+                "new": move.new.hex(),
+                "message": move.message,
+            },
+            sort_keys=True,
+        ).encode()
+        digest = blake3.blake3(entry).hexdigest()
+        self.transport.write(f"logs/tags/{name}/{digest}.json", entry)
+
+
+def _parse_run_list(data: bytes, name: str, where: str) -> list[ObjectId]:
+    if blake3.blake3(data).hexdigest() != name:
+        raise CorruptObjectError(
+            f"run list {name[:12]} on {where} does not match its name",
+            hint="the remote is damaged or tampered with",
+        )
+    try:
+        return [from_hex(line) for line in data.decode("ascii").splitlines()]
+    except (UnicodeDecodeError, MlvcError):
+        raise CorruptObjectError(f"run list {name[:12]} on {where} is malformed") from None

@@ -1,0 +1,264 @@
+"""The byte transport of a remote: named files at any fsspec URL, and refs swapped safely.
+
+A few primitives (list, read, ranged read, write, upload, read and swap a ref) from
+which `store/remote.py` derives the rest, as fsspec derives its filesystems'. Two
+kinds: any fsspec filesystem, with compare-and-swap by S3 conditional writes, and a
+local directory, which writes through a temporary name and a rename and swaps refs
+under an `O_EXCL` lock. fsspec and s3fs are imported only when a transport is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from mlvc.errors import RefConflictError, RemoteError
+from mlvc.store.fsutil import atomic_write, temp_name
+from mlvc.urls import redact_url
+
+# S3 answers a failed condition with 412 PreconditionFailed, or 409 when a concurrent
+# conditional write is in progress; both mean "another writer moved it first".
+_LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+def check_url(url: str) -> str:
+    """Refuse a URL carrying credentials: they would end up in config files and logs."""
+    if redact_url(url)[1] is not None:
+        raise RemoteError(
+            "refusing a remote URL with embedded credentials",
+            hint="drop the user:password@ part; credentials come from the environment "
+            "or the store's usual configuration (an AWS profile, an instance role)",
+        )
+    return url
+
+
+class Transport:
+    """Files under `url`, through fsspec. Paths are relative, `/`-separated."""
+
+    # s3fs uploads files over this size in parts of this size: one request per part
+    # plus two (create and complete), which `requests` counts.
+    PART = 50 << 20
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        self.url = url
+        self.fs = fs
+        self.root = root.rstrip("/")
+        self.requests = 0  # requests made (or, for a directory, file operations)
+        # The client library's own failures (botocore's connection and credential
+        # errors are not OSErrors), reported as RemoteError rather than as a bug.
+        self.backend_errors: tuple[type[BaseException], ...] = ()
+
+    def path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    @contextlib.contextmanager
+    def errors(self, name: str) -> Iterator[None]:
+        """Store failures become RemoteError naming the remote and the file. Each use is
+        one request."""
+        self.requests += 1
+        try:
+            yield
+        except RemoteError:
+            raise
+        except PermissionError as exc:
+            raise RemoteError(
+                f"access to {name} on remote {self.url} denied: {exc}",
+                hint="check the credentials in the environment or the store's profile",
+            ) from None
+        except OSError as exc:
+            raise RemoteError(f"remote {self.url}: {name}: {exc}", hint="try again") from None
+        except TypeError as exc:  # fsspec passes unknown options on, to fail at first use
+            raise RemoteError(
+                f"remote {self.url} does not take its options: {exc}",
+                hint="mlvc remote list shows them; fix with remote remove and remote add",
+            ) from None
+        except self.backend_errors as exc:
+            raise RemoteError(
+                f"remote {self.url}: {name}: {exc}",
+                hint="check the URL, the endpoint_url option and the credentials "
+                "in the environment, then try again",
+            ) from None
+
+    def listdir(self, directory: str) -> dict[str, int]:
+        """File name → size, for the files directly in `directory` (none if it is absent)."""
+        with self.errors(directory):
+            try:
+                found = self.fs.ls(self.path(directory), detail=True)
+            except FileNotFoundError:
+                return {}
+        return {
+            str(item["name"]).rsplit("/", 1)[-1]: int(item.get("size") or 0)
+            for item in found
+            if item.get("type") != "directory"
+        }
+
+    def read(self, name: str) -> bytes | None:
+        """A whole file, or None if there is none."""
+        with self.errors(name):
+            try:
+                return bytes(self.fs.cat_file(self.path(name)))
+            except FileNotFoundError:
+                return None
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Byte ranges [start, end) of one file, fetched concurrently where fsspec can."""
+        if not ranges:
+            return []
+        path = self.path(name)
+        self.requests += len(ranges) - 1
+        with self.errors(name):
+            got = self.fs.cat_ranges(
+                [path] * len(ranges), [r[0] for r in ranges], [r[1] for r in ranges]
+            )
+        for (start, end), data in zip(ranges, got, strict=True):
+            if isinstance(data, BaseException):
+                raise RemoteError(f"remote {self.url}: {name}: {data}", hint="try again")
+            if len(data) != end - start:
+                raise RemoteError(f"remote {self.url}: {name} is shorter than its index says")
+        return [bytes(d) for d in got]
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write a whole file (immutable files: a rewrite writes the same bytes)."""
+        with self.errors(name):
+            self.fs.pipe_file(self.path(name), data)
+
+    def upload(self, name: str, local: Path) -> None:
+        """Upload a local file; on S3 a multipart upload, visible only when complete."""
+        size = local.stat().st_size
+        self.requests += 0 if size <= 2 * self.PART else -(-size // self.PART) + 1
+        with self.errors(name):
+            self.fs.put_file(str(local), self.path(name))
+
+    def read_ref(self, name: str) -> tuple[bytes, str] | None:
+        """A ref's bytes and a version token for `swap_ref`, or None if it is absent.
+
+        The token (the ETag) is read before the bytes: if the ref moves in between, the
+        token is the older one and the swap fails, which is safe; the other order could
+        pair new bytes with a newer token and overwrite a move nobody saw."""
+        self.requests += 1
+        with self.errors(name):
+            try:
+                tag = str(self.fs.info(self.path(name))["ETag"])
+                data = bytes(self.fs.cat_file(self.path(name)))
+            except FileNotFoundError:
+                return None
+        return data, tag
+
+    def swap_ref(self, name: str, data: bytes, expected: str | None) -> None:
+        """Write a ref only if it still has version `expected` (None: only if absent)."""
+        if "s3" not in _protocols(self.fs):
+            raise RemoteError(
+                f"remote {self.url} cannot hold refs: mlvc knows conditional writes only "
+                "for S3-compatible stores and local directories",
+                hint="use an s3:// URL or a directory for this remote",
+            )
+        condition = {"mode": "create"} if expected is None else {"IfMatch": expected}
+        try:
+            with self.errors(name):
+                self.fs.pipe_file(self.path(name), data, **condition)
+        except RemoteError as exc:
+            if _lost_race(exc.__context__):
+                raise RefConflictError(f"{name} on remote {self.url} moved meanwhile") from None
+            raise
+
+
+class DirectoryTransport(Transport):
+    """A local or mounted directory. Every file appears whole (temporary name, rename),
+    and a ref moves under `NAME.lock`, created with O_EXCL, as local tags do."""
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        super().__init__(url, fs, root)
+        self.base = Path(root)
+
+    def write(self, name: str, data: bytes) -> None:
+        target = self.base / name
+        with self.errors(name):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, data)
+
+    def upload(self, name: str, local: Path) -> None:
+        target = self.base / name
+        with self.errors(name):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_name(target.parent)
+            try:
+                shutil.copyfile(local, tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def read_ref(self, name: str) -> tuple[bytes, str] | None:
+        data = self.read(name)
+        return None if data is None else (data, blake3.blake3(data).hexdigest())
+
+    def swap_ref(self, name: str, data: bytes, expected: str | None) -> None:
+        target = self.base / name
+        lock = target.with_name(target.name + ".lock")
+        with self.errors(name):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            except FileExistsError:
+                raise RefConflictError(
+                    f"{name} on remote {self.url} is being moved by another client",
+                    hint=f"try again; if no mlvc command is running, remove {lock}",
+                ) from None
+            try:
+                current = self.read_ref(name)
+                if (current[1] if current else None) != expected:
+                    raise RefConflictError(f"{name} on remote {self.url} moved meanwhile")
+                atomic_write(target, data)
+            finally:
+                lock.unlink(missing_ok=True)
+
+
+def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
+    """The transport for `url` (any fsspec URL, or a local path) with storage options."""
+    check_url(url)
+    import fsspec.core  # ~0.1 s, s3fs ~0.2 s more: only commands that talk to remotes pay
+
+    if "://" not in url or url.startswith("file://"):
+        local = url.removeprefix("file://")
+        fs = fsspec.filesystem("file")
+        return DirectoryTransport(url, fs, str(Path(local).expanduser().absolute()))
+    kwargs = dict(options)
+    if url.startswith("s3://"):
+        # Listings change under us (other writers): never answer from a stale cache.
+        kwargs.setdefault("use_listings_cache", False)
+        kwargs.setdefault("skip_instance_cache", True)
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **kwargs)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise RemoteError(
+            f"cannot open remote {url}: {exc}",
+            hint="install the filesystem's package (s3fs for s3://) or fix the options",
+        ) from None
+    transport = Transport(url, fs, str(root))
+    if url.startswith("s3://"):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        transport.backend_errors = (BotoCoreError, ClientError)
+    return transport
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _lost_race(exc: BaseException | None) -> bool:
+    """Whether an exception (or its cause) is S3's answer to a failed condition."""
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            error = response.get("Error", {})
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return bool({str(error.get("Code")), str(status)} & _LOST_RACE)
+        exc = exc.__cause__ or exc.__context__
+    return False
