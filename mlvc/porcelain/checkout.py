@@ -110,8 +110,7 @@ def checkout(
             expected=expected,
         )
         writer.prepare()
-        applied = _Applied(repo, request, ignore, writer)
-        applied.expected = expected
+        applied = _Applied(repo, request, ignore, writer, expected)
         try:
             applied.run(plan, progress, saved_run)
         finally:
@@ -213,13 +212,20 @@ class _Applied:
     snapshot and replaced, or kept as they are if they change yet again."""
 
     def __init__(
-        self, repo: Repo, request: CheckoutRequest, ignore: Ignore, writer: Materializer
+        self,
+        repo: Repo,
+        request: CheckoutRequest,
+        ignore: Ignore,
+        writer: Materializer,
+        expected: dict[str, FileStat | None],
     ) -> None:
+        """`expected`: the state each target was planned against, shared with `writer`
+        (a file stored after it changed is expected as stored when written again)."""
         self.repo = repo
         self.request = request
         self.ignore = ignore
         self.writer = writer
-        self.expected: dict[str, FileStat | None] = {}
+        self.expected = expected
         self.written: list[tuple[RecordedFile, WrittenFile]] = []
         self.saved: tuple[Saved, ...] = ()
         self.runs: list[ObjectId] = []
