@@ -3,6 +3,11 @@ current directory, and who is running."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from mlvc.repo import Repo
@@ -15,6 +20,15 @@ def repo() -> Repo:
     from mlvc.repo import Repo
 
     return Repo.discover(Path.cwd())
+
+
+def with_repo(work: Callable[[Repo], T]) -> T:
+    """`work` on the repository at or above the current directory, closed afterwards."""
+    opened = repo()
+    try:
+        return work(opened)
+    finally:
+        opened.close()
 
 
 def owner() -> dict[str, str]:

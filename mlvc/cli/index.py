@@ -10,11 +10,7 @@ from mlvc.cli import environ, render
 def rebuild_command(json: bool) -> None:
     from mlvc.porcelain.rebuild import rebuild
 
-    repo = environ.repo()
-    try:
-        result = rebuild(repo)
-    finally:
-        repo.close()
+    result = environ.with_repo(rebuild)
     if json:
         render.emit_json(result)
         return

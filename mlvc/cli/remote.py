@@ -5,56 +5,47 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mlvc.cli import render
+from mlvc.cli import environ, render
 
 
 def remote_add_command(name: str, url: str, options: list[str], default: bool, json: bool) -> None:
     from mlvc.porcelain.remote import remote_add
-    from mlvc.repo import Repo
 
-    repo = Repo.discover(Path.cwd())
-    try:
-        result = remote_add(repo, name, url, options, default, Path.cwd())
-    finally:
-        repo.close()
+    result = environ.with_repo(
+        lambda repo: remote_add(repo, name, url, options, default, Path.cwd())
+    )
     if json:
         render.emit_json(result)
         return
     mark = " (default)" if result.remote.default else ""
-    sys.stdout.write(f"added remote {result.remote.name} {result.remote.url}{mark}\n")
+    shown = render.shown
+    sys.stdout.write(f"added remote {shown(result.remote.name)} {shown(result.remote.url)}{mark}\n")
 
 
 def remote_list_command(json: bool) -> None:
     from mlvc.porcelain.remote import remote_list
-    from mlvc.repo import Repo
 
-    repo = Repo.discover(Path.cwd())
-    try:
-        result = remote_list(repo)
-    finally:
-        repo.close()
+    result = environ.with_repo(remote_list)
     if json:
         render.emit_json(result)
         return
     for remote in result.remotes:
         mark = "*" if remote.default else " "
         options = " ".join(f"{k}={_text(v)}" for k, v in remote.options.items())
-        sys.stdout.write(f"{mark} {remote.name}\t{remote.url}{'  ' + options if options else ''}\n")
+        shown = render.shown
+        extra = f"  {shown(options)}" if options else ""
+        sys.stdout.write(f"{mark} {shown(remote.name)}\t{shown(remote.url)}{extra}\n")
 
 
 def remote_remove_command(name: str, json: bool) -> None:
     from mlvc.porcelain.remote import remote_remove
-    from mlvc.repo import Repo
 
-    repo = Repo.discover(Path.cwd())
-    try:
-        result = remote_remove(repo, name)
-    finally:
-        repo.close()
+    result = environ.with_repo(lambda repo: remote_remove(repo, name))
     if json:
         render.emit_json(result)
         return
-    sys.stdout.write(f"removed remote {result.name} ({result.url}); nothing on it was deleted\n")
+    what = render.shown(f"{result.name} ({result.url})")
+    sys.stdout.write(f"removed remote {what}; nothing on it was deleted\n")
 
 
 def _text(value: object) -> str:
