@@ -152,6 +152,7 @@ def test_an_edit_made_while_checkout_writes_is_never_lost(repo: Repo, workspace:
     _record(repo, workspace, {"m/model.bin": new})
     edit = b"my edit, made while the checkout ran\n"
 
+    finished = workspace.parent / "checkout-finished"
     editor = subprocess.Popen(
         [
             sys.executable,
@@ -160,9 +161,11 @@ def test_an_edit_made_while_checkout_writes_is_never_lost(repo: Repo, workspace:
             str(workspace / "m"),
             str(workspace / "m/model.bin"),
             CHECKOUT_TEMP_PREFIX,
+            str(finished),
         ]
     )
     result = cli("checkout", "--json", first.hex())
+    finished.touch()
     assert editor.wait(timeout=150) == 0
 
     now = (workspace / "m/model.bin").read_bytes()
