@@ -134,13 +134,10 @@ class Pipeline:
     runs: dict[str, str]  # stage (and "raw" for the snapshot) -> run id
 
 
-def build_pipeline(factory: pytest.TempPathFactory, tag: bool = True) -> Pipeline:
-    """The example pipeline, run once, with the train run tagged `prod` (if `tag`). Built
-    once per module (five real runs take seconds), so it sets its own HOME and git
-    identity."""
-    workspace = factory.mktemp("pipeline") / "ws"
-    workspace.mkdir()
-    env = {
+def isolated_env(factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The process environment with its own HOME and git identity, as `_isolated_home`
+    sets per test: for fixtures built once per module, before that runs."""
+    return {
         **os.environ,
         "HOME": str(factory.mktemp("home")),
         "GIT_CONFIG_NOSYSTEM": "1",
@@ -149,6 +146,15 @@ def build_pipeline(factory: pytest.TempPathFactory, tag: bool = True) -> Pipelin
         "GIT_COMMITTER_NAME": "Test Author",
         "GIT_COMMITTER_EMAIL": "author@example.com",
     }
+
+
+def build_pipeline(factory: pytest.TempPathFactory, tag: bool = True) -> Pipeline:
+    """The example pipeline, run once, with the train run tagged `prod` (if `tag`). Built
+    once per module (five real runs take seconds), so it sets its own HOME and git
+    identity."""
+    workspace = factory.mktemp("pipeline") / "ws"
+    workspace.mkdir()
+    env = isolated_env(factory)
 
     def mlvc(
         *args: str, cwd: Path | None = None, check: bool = True

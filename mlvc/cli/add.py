@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlvc.cli import render
-from mlvc.cli.environ import owner
+from mlvc.cli import environ, render
 from mlvc.ids import short
 
 
 def add_command(paths: list[Path], message: str, json: bool) -> None:
     from mlvc.porcelain.add import add
-    from mlvc.repo import Repo
 
-    repo = Repo.discover(Path.cwd())
+    cwd = Path.cwd()
     progress = render.Bytes("Adding")
-    try:
-        result = add(repo, paths, Path.cwd(), owner(), message, progress)
-    finally:
-        progress.close()
-        repo.close()
+    result = environ.with_repo(
+        lambda repo: add(repo, paths, cwd, environ.owner(), message, progress), progress
+    )
     if json:
         render.emit_json(result)
         return

@@ -4,7 +4,7 @@ current directory, and who is running."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -22,12 +22,19 @@ def repo() -> Repo:
     return Repo.discover(Path.cwd())
 
 
-def with_repo(work: Callable[[Repo], T]) -> T:
-    """`work` on the repository at or above the current directory, closed afterwards."""
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def with_repo(work: Callable[[Repo], T], progress: Closable | None = None) -> T:
+    """`work` on the repository at or above the current directory; the repository, and
+    the progress display `work` reports to, are closed afterwards."""
     opened = repo()
     try:
         return work(opened)
     finally:
+        if progress is not None:
+            progress.close()
         opened.close()
 
 

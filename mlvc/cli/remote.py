@@ -54,15 +54,9 @@ def _text(value: object) -> str:
 
 def push_command(remote: str | None, json: bool) -> None:
     from mlvc.porcelain.push import push
-    from mlvc.repo import Repo
 
-    repo = Repo.discover(Path.cwd())
     progress = render.Bytes("Pushing")
-    try:
-        result = push(repo, remote, progress)
-    finally:
-        progress.close()
-        repo.close()
+    result = environ.with_repo(lambda repo: push(repo, remote, progress), progress)
     if json:
         render.emit_json(result)
         return

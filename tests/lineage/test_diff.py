@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from mlvc import codec
 from mlvc.lineage.diff import changes, diff, diff_runs
 from mlvc.objects import Run
 from mlvc.repo import Repo
-from tests.conftest import MLVC
+from tests.conftest import MLVC, isolated_env
 from tests.conftest import Run as Mlvc
 
 PYTHON = sys.executable
@@ -54,15 +53,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     isolation: the environment is isolated here by hand, the same way.
     """
     root = tmp_path_factory.mktemp("pipeline")
-    env = {
-        **os.environ,
-        "HOME": str(tmp_path_factory.mktemp("home")),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "Test Author",
-        "GIT_AUTHOR_EMAIL": "author@example.com",
-        "GIT_COMMITTER_NAME": "Test Author",
-        "GIT_COMMITTER_EMAIL": "author@example.com",
-    }
+    env = isolated_env(tmp_path_factory)
 
     def call(*argv: str) -> str:
         return subprocess.run(
