@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from mlvc import __version__
-from mlvc.cli import render
 from mlvc.cli.app_remote import remote_app
 
 app = typer.Typer(
@@ -61,15 +60,9 @@ def init(
 
     Example: [bold]mlvc init[/bold]
     """
-    from mlvc.porcelain.init import init as do_init
+    from mlvc.cli.init import init_command
 
-    result = do_init(Path.cwd() / path)
-    if json:
-        render.emit_json(result)
-        return
-    render.print_lines([[(f"Initialized empty mlvc repository in {result.store}", None)]])
-    if not result.git:
-        render.err().print("hint: not inside a git repository; runs will record no code commit")
+    init_command(path, json)
 
 
 @app.command()

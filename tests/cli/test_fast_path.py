@@ -29,6 +29,24 @@ TAKEN = [
     ["diff", "--json", "A", "B"],
     ["blame", "metrics.json"],
     ["blame", "metrics.json", "--json"],
+    ["init"],
+    ["init", "sub/dir", "--json"],
+    ["show", "latest"],
+    ["show", "--json", "3f2a"],
+    ["graph"],
+    ["graph", "model.pt", "--format", "mermaid"],
+    ["tag"],
+    ["tag", "--json"],
+    ["tag", "prod"],
+    ["tag", "prod", "latest~1", "-m", "why", "--json"],
+    ["tag", "-d", "prod"],
+    ["tag", "--history", "prod", "--json"],
+    ["cat-object", "3f2a9c1e"],
+    ["cat-object", "--json", "3f2a9c1e"],
+    ["ls-tree", "-r", "9b1c"],
+    ["ls-tree", "9b1c", "--recursive", "--json"],
+    ["hash-object", "a.bin", "b.bin"],
+    ["hash-object", "--json", "a.bin"],
 ]
 LEFT = [
     [],
@@ -43,7 +61,12 @@ LEFT = [
     ["log", "--oneline"],
     ["diff", "A"],
     ["blame", "--lines", "x"],
-    ["show", "latest"],
+    ["show", "latest", "extra"],
+    ["tag", "a", "b", "c"],
+    ["hash-object"],
+    ["cat-object"],
+    ["graph", "--format"],
+    ["init", "--bogus"],
 ]
 
 
