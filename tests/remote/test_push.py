@@ -4,7 +4,6 @@ a real S3 server (SeaweedFS), whose keys reach mlvc only through the environment
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,38 +182,3 @@ def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(mlvc: Ru
     assert down.returncode == 1 and "Could not connect to the endpoint URL" in down.stderr
     odd = mlvc("push", "-r", "odd", check=False, env=keys)
     assert odd.returncode == 1 and "does not take its options" in odd.stderr
-
-
-def test_clones_pushing_at_once_all_land(tmp_path: Path, s3_server: S3Server, s3_url: str) -> None:
-    """Three machines (each its own repository) push different runs to one bucket at the
-    same moment: every push succeeds and a reader sees every run."""
-    import subprocess
-
-    from tests.conftest import MLVC
-
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": s3_server.key,
-           "AWS_SECRET_ACCESS_KEY": s3_server.secret}  # fmt: skip
-    clones = []
-    for i in range(3):
-        clone = tmp_path / f"machine{i}"
-        clone.mkdir()
-        subprocess.run([MLVC, "init"], cwd=clone, check=True, capture_output=True)
-        endpoint = f"endpoint_url={s3_server.endpoint}"
-        add = [MLVC, "remote", "add", "origin", s3_url, "-o", endpoint]
-        subprocess.run(add, cwd=clone, check=True, env=env, capture_output=True)
-        (clone / "shared.txt").write_text("the same file on every machine\n")
-        (clone / "own.txt").write_text(f"machine {i}\n")
-        subprocess.run(
-            [MLVC, "add", "shared.txt", "own.txt"], cwd=clone, check=True, capture_output=True
-        )
-        clones.append(clone)
-    pushes = [
-        subprocess.Popen([MLVC, "push"], cwd=c, env=env, stderr=subprocess.PIPE, text=True)
-        for c in clones
-    ]
-    for push in pushes:
-        _, err = push.communicate(timeout=120)
-        assert push.returncode == 0, err
-    reader = Remote("check", open_transport(s3_url, s3_server.options()), tmp_path / "cache")
-    expected = set().union(*(_local(c)[1] for c in clones))
-    assert len(expected) == 3 and reader.runs() == expected
