@@ -8,6 +8,7 @@ appear on the remote only once everything they reach is there.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -21,6 +22,7 @@ from mlvc.porcelain.pull import local_closure
 from mlvc.porcelain.remote import find_remote, open_remote
 from mlvc.porcelain.remotetags import TagUpdate, push_tags
 from mlvc.repo import Repo
+from mlvc.store.fsutil import pid_alive
 from mlvc.store.refs import Tags
 from mlvc.store.upload import Progress, Uploader
 
@@ -61,7 +63,8 @@ def push(
         runs = set(repo.index.history.run_ids(ok_only=False))
     scratch = repo.dir / "tmp"
     scratch.mkdir(exist_ok=True)
-    outgoing = tempfile.mkdtemp(prefix="push-", dir=scratch)
+    _reclaim(scratch)
+    outgoing = tempfile.mkdtemp(prefix=f"push-{os.getpid()}-", dir=scratch)
     try:
         stats = Uploader(repo.dir / "packs", remote, Path(outgoing), progress).run(by_pack, have)
     finally:
@@ -93,3 +96,11 @@ def _run(repo: Repo, target: str) -> bytes:
             return latest_producer(repo, target.strip("/"))
         except UnknownRefError:
             raise exc from None
+
+
+def _reclaim(scratch: Path) -> None:
+    """Remove the scratch packs of pushes that were killed (their pid is gone)."""
+    for leftover in scratch.glob("push-*"):
+        pid = leftover.name.split("-")[1]
+        if not pid.isdigit() or not pid_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)

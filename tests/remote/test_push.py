@@ -4,6 +4,7 @@ a real S3 server (SeaweedFS), whose keys reach mlvc only through the environment
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,3 +183,20 @@ def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(mlvc: Ru
     assert down.returncode == 1 and "Could not connect to the endpoint URL" in down.stderr
     odd = mlvc("push", "-r", "odd", check=False, env=keys)
     assert odd.returncode == 1 and "does not take its options" in odd.stderr
+
+
+def test_the_scratch_packs_of_a_killed_push_are_removed_by_the_next(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    target = Target(str(tmp_path / "shared"), {}, (), {})
+    _setup(mlvc, workspace, target)
+    (workspace / "a.txt").write_text("alpha\n")
+    mlvc("add", "a.txt")
+    scratch = workspace / ".mlvc" / "tmp"
+    gone = scratch / "push-4194303-abc"  # above any pid this machine hands out (pid_max)
+    gone.mkdir(parents=True)
+    (gone / "tmp-1.pack").write_bytes(b"half a pack")
+    live = scratch / f"push-{os.getpid()}-def"  # a push still running (this process)
+    live.mkdir()
+    _push(mlvc, target)
+    assert not gone.exists() and live.exists()
