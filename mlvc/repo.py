@@ -93,6 +93,8 @@ class Repo:
 
         config = config_mod.default()
         connect(directory / "index.db").close()
+        # The commit point of runs (store/runlog.py); present and empty: no run yet.
+        os.close(os.open(directory / "runs.log", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         repo = cls(path, config)
         atomic_write(directory / "config.toml", config.render().encode())
         fsync_dir(path)
@@ -110,7 +112,9 @@ class Repo:
     def index(self) -> Index:
         from mlvc.store.index import Index
 
-        return Index(self.index_path, self.db)
+        # An index being rebuilt (another file name) must not append to the run log.
+        run_log = self.dir / "runs.log" if self.index_path.name == "index.db" else None
+        return Index(self.index_path, self.db, run_log)
 
     @cached_property
     def store(self) -> ObjectStore:

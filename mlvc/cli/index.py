@@ -19,3 +19,12 @@ def rebuild_command(json: bool) -> None:
     )
     for name in result.skipped_packs:
         sys.stderr.write(f"warning: skipped corrupt pack {name}\n")
+    if result.uncommitted:
+        sys.stderr.write(
+            f"note: {len(result.uncommitted)} run(s) in packs were never committed (a command"
+            " killed before its commit) and were left out\n"
+        )
+    for oid in result.missing:
+        sys.stderr.write(f"warning: committed run {oid[:12]} is in no pack\n")
+    for oid in result.damaged:
+        sys.stderr.write(f"warning: run {oid[:12]} (or a tree it reaches) is damaged\n")

@@ -9,13 +9,14 @@ cache cannot be rebuilt: the next status re-hashes tracked files once.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from mlvc.errors import CorruptPackError
+from mlvc.errors import CorruptPackError, MlvcError
 from mlvc.ids import Kind, short
 from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
 from mlvc.repo import Repo
+from mlvc.store import runlog
 from mlvc.store.index import TrackedFile
 from mlvc.store.pack import read_table
 
@@ -26,6 +27,9 @@ class RebuildResult:
     objects: int
     runs: int
     skipped_packs: list[str]
+    uncommitted: list[str] = field(default_factory=list)  # runs in packs no log line names
+    missing: list[str] = field(default_factory=list)  # committed runs no pack holds
+    damaged: list[str] = field(default_factory=list)  # runs (or their trees) that fail to read
 
 
 def rebuild(repo: Repo) -> RebuildResult:
@@ -51,13 +55,23 @@ def rebuild(repo: Repo) -> RebuildResult:
             index.add_pack(pack.stem, entries)
             run_ids += [e.id for e in entries if e.kind is Kind.RUN]
             packs += 1
+        found = set(run_ids)
+        log = runlog.read(repo.dir / runlog.NAME)
+        committed = found if log is None else set(log.runs)  # no log: an older store
         loaded = []
-        for oid in set(run_ids):
-            _, data = store.get(oid)
-            loaded.append((oid, Run.decode(data, f"run {short(oid)}")))
+        damaged: list[str] = []
+        for oid in sorted(found & committed):
+            try:
+                loaded.append((oid, Run.decode(store.get(oid)[1], f"run {short(oid)}")))
+            except MlvcError:
+                damaged.append(oid.hex())
         loaded.sort(key=lambda item: (item[1].started, item[0]))
         for oid, run in loaded:
-            _replay(scratch, oid, run)
+            try:
+                _replay(scratch, oid, run)
+            except MlvcError:  # a damaged tree it reaches: the run is listed, not indexed
+                damaged.append(oid.hex())
+                continue
             runs += 1
         objects = index.count_objects()
         index.commit()
@@ -71,7 +85,15 @@ def rebuild(repo: Repo) -> RebuildResult:
     for stale in ("index.db-wal", "index.db-shm", "worktree.msgpack"):
         (repo.dir / stale).unlink(missing_ok=True)
     os.replace(tmp, final)
-    return RebuildResult(packs, objects, runs, skipped)
+    return RebuildResult(
+        packs,
+        objects,
+        runs,
+        skipped,
+        sorted(oid.hex() for oid in found - committed),
+        sorted(oid.hex() for oid in committed - found),
+        damaged,
+    )
 
 
 def _replay(repo: Repo, oid: bytes, run: Run) -> None:

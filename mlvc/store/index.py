@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import Kind, ObjectId
+from mlvc.store import runlog
 from mlvc.store.db import connect, worktree
 from mlvc.store.entry import Entry
 from mlvc.store.history import History, glob_under
@@ -55,12 +56,18 @@ class TrackedFile(NamedTuple):
 class Index:
     """One connection to `.mlvc/index.db` in WAL mode; many processes may share the file."""
 
-    def __init__(self, path: Path, db: sqlite3.Connection | None = None) -> None:
-        """`db`: an open connection to `path` (from `mlvc.store.db.connect`) to adopt."""
+    def __init__(
+        self, path: Path, db: sqlite3.Connection | None = None, run_log: Path | None = None
+    ) -> None:
+        """`db`: an open connection to `path` (from `mlvc.store.db.connect`) to adopt.
+        `run_log`: the store's `runs.log`, appended to as runs commit (store/runlog.py);
+        None for an index being rebuilt from it."""
         self.path = path
         self.db = db if db is not None else connect(path)
         self.history = History(self.db)
+        self.run_log = run_log
         self._packs: dict[int, str] = {}
+        self._new_runs: list[bytes] = []
 
     def close(self) -> None:
         self.db.close()
@@ -177,10 +184,12 @@ class Index:
     # -- runs and tracked paths ----------------------------------------------------
 
     def add_run(self, oid: bytes, kind: str, started: str, status: str, owner: str = "") -> int:
-        self.db.execute(
+        added = self.db.execute(
             "INSERT OR IGNORE INTO runs (id, kind, started, status, owner) VALUES (?, ?, ?, ?, ?)",
             (oid, kind, started, status, owner),
         )
+        if added.rowcount == 1:
+            self._new_runs.append(oid)
         return int(self.db.execute("SELECT seq FROM runs WHERE id = ?", (oid,)).fetchone()[0])
 
     def add_path_versions(self, seq: int, rows: Iterable[tuple[str, bytes, str, int]]) -> None:
@@ -263,6 +272,15 @@ class Index:
         self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        """Commit; runs added in the transaction are first appended to the run log (the
+        commit point: store/runlog.py)."""
+        if self._new_runs and self.run_log is not None:
+            if self.run_log.exists():
+                runlog.append(self.run_log, self._new_runs)
+            else:  # an older store: the log starts with every run it has
+                every = self.db.execute("SELECT id FROM runs ORDER BY seq")
+                runlog.append(self.run_log, [row[0] for row in every])
+        self._new_runs.clear()
         self.db.execute("COMMIT")
 
     @contextlib.contextmanager
@@ -277,5 +295,6 @@ class Index:
             raise
 
     def rollback(self) -> None:
+        self._new_runs.clear()
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")

@@ -1,0 +1,100 @@
+"""`.mlvc/runs.log`: the append-only record of committed runs, the store's commit point.
+
+A run exists once its line is durable here. The line is appended (and fsynced) after
+the packs holding the run are published and durable, and just before the index
+transaction that names the run commits. So:
+- a process killed before the append leaves a pack (published or not) whose run no log
+  line names: `index rebuild` does not bring that run back, and `gc` reclaims the pack;
+- a process killed between the append and the index commit leaves a complete, durable
+  run the index does not list yet: `mlvc fsck` reports it and `fsck --repair` (or `index
+  rebuild`) indexes it.
+
+Each line is `<run id, 64 hex> <check, 16 hex>\n`, the check being the first 8 bytes of
+BLAKE3 of a fixed context and the id: a torn or damaged line fails it and is skipped
+(and reported by fsck). A store made before this file existed has none: the first
+commit writes every run of the index into it first, and rebuild without it takes every
+run it finds in the packs, as it always did.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+
+from mlvc.ids import ObjectId
+
+NAME = "runs.log"
+_CONTEXT = b"mlvc 2026 runs.log v1\n"
+_LINE = 64 + 1 + 16 + 1
+
+
+def _check(oid: bytes) -> str:
+    return blake3.blake3(_CONTEXT + oid).digest()[:8].hex()
+
+
+def line(oid: bytes) -> bytes:
+    return f"{oid.hex()} {_check(oid)}\n".encode()
+
+
+@dataclass
+class Contents:
+    runs: list[ObjectId] = field(default_factory=list)  # in commit order, once each
+    damaged: list[int] = field(default_factory=list)  # 1-based numbers of bad lines
+
+
+def read(path: Path) -> Contents | None:
+    """The committed runs, or None when the store has no log (made before it existed)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    found = Contents()
+    seen: set[bytes] = set()
+    for number, text in enumerate(data.split(b"\n"), 1):
+        if not text:
+            continue
+        oid = _parse(text)
+        if oid is None:
+            found.damaged.append(number)
+        elif oid not in seen:
+            seen.add(oid)
+            found.runs.append(oid)
+    return found
+
+
+def _parse(text: bytes) -> ObjectId | None:
+    if len(text) != _LINE - 1:
+        return None
+    hex_id, _, check = text.partition(b" ")
+    try:
+        oid = bytes.fromhex(hex_id.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if len(oid) != 32 or check.decode("ascii", "replace") != _check(oid):
+        return None
+    return ObjectId(oid)
+
+
+def append(path: Path, runs: Iterable[bytes]) -> None:
+    """Append `runs` durably (a missing log is created: pass every run then)."""
+    data = b"".join(line(r) for r in runs)
+    fresh = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn last line: skip past it
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if fresh:
+        from mlvc.store.fsutil import fsync_dir
+
+        fsync_dir(path.parent)
