@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mlvc import __version__
-from mlvc.cli import app_remote
+from mlvc.cli import app_remote, app_store
 from mlvc.cli.app_remote import remote_app
 
 app = typer.Typer(
@@ -336,6 +336,8 @@ def push(
 
 for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):
     app.command(rich_help_panel=REMOTES)(_command)
+
+app.command(rich_help_panel=PLUMBING)(app_store.fsck)
 
 index_app = typer.Typer(help="Maintain the SQLite index (a cache of the packs).")
 app.add_typer(index_app, name="index", rich_help_panel=PLUMBING)

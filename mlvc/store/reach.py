@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from mlvc import codec, objects
 from mlvc.ids import ID_LEN, Kind, ObjectId
 
-ReadMeta = Callable[[bytes], bytes]
+ReadMeta = Callable[[bytes], "bytes | None"]  # None: unreadable, already reported
 
 METADATA = frozenset({Kind.RUN, Kind.TREE, Kind.MANIFEST, Kind.MANIFEST_NODE})
 
@@ -72,6 +72,8 @@ def closure(
                 continue
             found[oid] = kind
             if kind in METADATA and (follow_runs or kind is not Kind.RUN or oid in first):
-                following.update(references(kind, read(oid)))
+                data = read(oid)
+                if data is not None:
+                    following.update(references(kind, data))
         frontier = {oid for oid in following if oid not in found and oid not in unknown}
     return found, unknown

@@ -1,0 +1,135 @@
+"""`mlvc fsck`: each kind of damage is found and named, and `--repair` restores what can
+be restored (from a remote when one holds it) without deleting data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlvc.store.pack import read_table
+from tests.conftest import MLVC, Pipeline, build_pipeline
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    return build_pipeline(tmp_path_factory)
+
+
+@pytest.fixture
+def store(built: Pipeline, tmp_path: Path) -> Path:
+    """A copy of the example pipeline's workspace and store, to damage."""
+    copy = tmp_path / "ws"
+    shutil.copytree(built.workspace, copy, symlinks=True)
+    return copy
+
+
+def _mlvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MLVC, *args], cwd=cwd, capture_output=True, text=True)
+
+
+def _fsck(cwd: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = _mlvc(cwd, "fsck", "--json", *args)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def _kinds(report: dict[str, Any]) -> set[str]:
+    return {p["kind"] for p in report["problems"]}
+
+
+def _data_pack(store: Path) -> Path:
+    packs = [p for p in (store / ".mlvc" / "packs").glob("*.pack")]
+    return max(packs, key=lambda p: p.stat().st_size)
+
+
+def _flip(path: Path, offset: int) -> None:
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x01]))
+
+
+def test_a_sound_store_is_clean(store: Path) -> None:
+    for args in ((), ("--full",)):
+        code, report = _fsck(store, *args)
+        assert code == 0 and report["clean"] is True
+        assert not [p for p in report["problems"] if p["kind"] != "orphan-objects"]
+
+
+def test_a_flipped_byte_is_found_by_full_and_repaired_from_a_remote(
+    store: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    assert _mlvc(store, "remote", "add", "origin", str(shared), "--default").returncode == 0
+    assert _mlvc(store, "push").returncode == 0
+    pack = _data_pack(store)
+    victim = max(read_table(pack), key=lambda e: e.stored_len)
+    _flip(pack, victim.offset + victim.stored_len // 2)
+
+    assert _fsck(store)[0] == 0  # metadata only: the bytes are not read
+    code, report = _fsck(store, "--full")
+    assert code == 1
+    (problem,) = [p for p in report["problems"] if p["kind"] == "corrupt-object"]
+    assert problem["id"] == victim.id.hex() and problem["file"] == f"packs/{pack.name}"
+
+    code, repaired = _fsck(store, "--repair")
+    assert code == 0 and repaired["clean"], repaired
+    assert any("took 1 missing object" in line for line in repaired["repaired"])
+    assert (store / ".mlvc" / "quarantine" / pack.name).exists()  # kept for a person
+    assert _fsck(store, "--full")[0] == 0
+    assert _mlvc(store, "checkout", "latest", "--force").returncode == 0
+
+
+def test_without_a_remote_repair_keeps_the_rest_and_names_what_is_lost(store: Path) -> None:
+    pack = _data_pack(store)
+    victim = max(read_table(pack), key=lambda e: e.stored_len)
+    _flip(pack, victim.offset + victim.stored_len // 2)
+    code, repaired = _fsck(store, "--repair")
+    assert code == 1
+    missing = [p for p in repaired["problems"] if p["kind"] == "missing-object"]
+    assert [p["id"] for p in missing] == [victim.id.hex()]
+    assert len(json.loads(_mlvc(store, "log", "--json").stdout)["runs"]) == 5  # every run
+
+
+def test_a_damaged_pack_trailer_is_quarantined(store: Path) -> None:
+    pack = _data_pack(store)
+    _flip(pack, pack.stat().st_size - 100)  # inside the entry table
+    code, report = _fsck(store)
+    assert code == 1 and "damaged-pack" in _kinds(report)
+    code, repaired = _fsck(store, "--repair")
+    assert (store / ".mlvc" / "quarantine" / pack.name).exists()
+    assert "damaged-pack" not in _kinds(repaired)
+
+
+def test_a_lost_index_is_rebuilt_with_exactly_the_committed_runs(store: Path) -> None:
+    before = json.loads(_mlvc(store, "log", "--json").stdout)
+    for name in ("index.db", "index.db-wal", "index.db-shm", "worktree.msgpack"):
+        (store / ".mlvc" / name).unlink(missing_ok=True)
+    code, report = _fsck(store)
+    assert code == 1 and "unindexed-run" in _kinds(report)
+    code, repaired = _fsck(store, "--repair")
+    assert code == 0, repaired
+    assert json.loads(_mlvc(store, "log", "--json").stdout) == before
+
+
+def test_leftovers_bad_tags_and_torn_log_lines_are_named(store: Path) -> None:
+    mlvc_dir = store / ".mlvc"
+    (mlvc_dir / "packs" / "tmp-4194303-abc.pack").write_bytes(b"half a pack")
+    (mlvc_dir / "refs" / "tags" / "junk").write_text("not a run id\n")
+    (mlvc_dir / "refs" / "tags" / "gone").write_text("ab" * 32 + "\n")
+    with open(mlvc_dir / "runs.log", "ab") as handle:
+        handle.write(b"0123")
+    code, report = _fsck(store)
+    assert code == 1
+    assert {"temp-file", "bad-tag", "dangling-tag", "run-log-line"} <= _kinds(report)
+    code, repaired = _fsck(store, "--repair")
+    assert not (mlvc_dir / "packs" / "tmp-4194303-abc.pack").exists()
+    assert "temp-file" not in _kinds(repaired)
