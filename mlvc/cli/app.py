@@ -337,7 +337,8 @@ def push(
 for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):
     app.command(rich_help_panel=REMOTES)(_command)
 
-app.command(rich_help_panel=PLUMBING)(app_store.fsck)
+for _maintenance in (app_store.fsck, app_store.gc, app_store.forget):
+    app.command(rich_help_panel=PLUMBING)(_maintenance)
 
 index_app = typer.Typer(help="Maintain the SQLite index (a cache of the packs).")
 app.add_typer(index_app, name="index", rich_help_panel=PLUMBING)

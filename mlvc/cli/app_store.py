@@ -23,3 +23,35 @@ def fsck(
     from mlvc.cli.fsck import fsck_command
 
     fsck_command(full, repair, json)
+
+
+def gc(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Free the space (else a dry run).")
+    ] = False,
+    grace: Annotated[
+        str, typer.Option("--grace", help="Leave packs younger than this (2h, 30m, 0).")
+    ] = "2h",
+    json: Json = False,
+) -> None:
+    """Remove objects no run, tag or tracked path needs (a dry run unless --apply).
+
+    Example: [bold]mlvc gc --apply[/bold]
+    """
+    from mlvc.cli.gc import gc_command
+
+    gc_command(apply, grace, json)
+
+
+def forget(
+    refs: Annotated[list[str], typer.Argument(help="Runs to drop from history.")],
+    force: Annotated[bool, typer.Option("--force", help="Even a tagged run.")] = False,
+    json: Json = False,
+) -> None:
+    """Drop runs from history; what only they needed goes at the next gc --apply.
+
+    Example: [bold]mlvc forget 3f2a9c1e[/bold]
+    """
+    from mlvc.cli.gc import forget_command
+
+    forget_command(refs, force, json)

@@ -32,8 +32,8 @@ from mlvc.store.check import (
     read_tables,
     stale_temporary,
 )
-from mlvc.store.entry import Entry
 from mlvc.store.refs import Tags
+from mlvc.store.repack import copy_entries
 
 Progress = Callable[[int], None]
 
@@ -116,9 +116,11 @@ def _repair(repo: Repo, progress: Progress | None) -> list[str]:
     bad = {(p.file, p.id) for p in found if p.kind == "corrupt-object"}
     for name in sorted({file for file, _ in bad if file}):
         stem = name.removeprefix("packs/").removesuffix(".pack")
-        kept = _salvage(repo, stem, tables[stem], {oid for f, oid in bad if f == name})
+        damaged = {oid for f, oid in bad if f == name}
+        sound = [e for e in tables[stem] if e.id.hex() not in damaged]
+        copy_entries(packs, stem, sound)
         _quarantine(repo, name)
-        done.append(f"copied {kept} sound object(s) of {name} to a new pack; quarantined it")
+        done.append(f"copied {len(sound)} sound object(s) of {name} to a new pack; quarantined it")
     repo.close()
     rebuilt = rebuild(repo)
     done.append(f"rebuilt the index: {rebuilt.runs} run(s), {rebuilt.objects} object(s)")
@@ -133,27 +135,6 @@ def _quarantine(repo: Repo, file: str) -> None:
     target.mkdir(exist_ok=True)
     source = repo.dir / file
     os.replace(source, target / source.name)
-
-
-def _salvage(repo: Repo, name: str, entries: list[Entry], bad: set[str | None]) -> int:
-    """Copy the verified entries of pack `name` (all but `bad`) into a new local pack."""
-    from mlvc.store.pack import PackWriter
-
-    writer = PackWriter(repo.dir / "packs")
-    kept = 0
-    with open(repo.dir / "packs" / f"{name}.pack", "rb") as handle:
-        for e in entries:
-            if e.id.hex() in bad:
-                continue
-            handle.seek(e.offset)
-            writer.add(e.id, e.kind, e.codec, e.raw_len, handle.read(e.stored_len))
-            kept += 1
-    if kept:
-        writer.seal()
-        writer.publish()
-    else:
-        writer.abort()
-    return kept
 
 
 def _refetch(repo: Repo) -> list[str]:

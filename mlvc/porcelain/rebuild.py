@@ -58,6 +58,7 @@ def rebuild(repo: Repo) -> RebuildResult:
         found = set(run_ids)
         log = runlog.read(repo.dir / runlog.NAME)
         committed = found if log is None else set(log.runs)  # no log: an older store
+        forgotten = set() if log is None else log.forgotten
         loaded = []
         damaged: list[str] = []
         for oid in sorted(found & committed):
@@ -90,7 +91,7 @@ def rebuild(repo: Repo) -> RebuildResult:
         objects,
         runs,
         skipped,
-        sorted(oid.hex() for oid in found - committed),
+        sorted(oid.hex() for oid in found - committed - forgotten),
         sorted(oid.hex() for oid in committed - found),
         damaged,
     )

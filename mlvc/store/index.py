@@ -68,6 +68,7 @@ class Index:
         self.run_log = run_log
         self._packs: dict[int, str] = {}
         self._new_runs: list[bytes] = []
+        self._forgotten: list[bytes] = []
 
     def close(self) -> None:
         self.db.close()
@@ -223,6 +224,27 @@ class Index:
         for path, inp in run.inputs.items():
             self.add_input(seq, path, inp.id, inp.producer_run)
 
+    def forget_runs(self, oids: Iterable[bytes]) -> None:
+        """Take runs out of history (`mlvc forget`): their rows go, and the commit
+        records it in the run log so that a rebuild does not bring them back."""
+        for oid in oids:
+            row = self.db.execute("SELECT seq FROM runs WHERE id = ?", (oid,)).fetchone()
+            if row is None:
+                continue
+            for table in ("path_versions", "inputs", "runs"):
+                self.db.execute(f"DELETE FROM {table} WHERE seq = ?", (row[0],))
+            self._forgotten.append(oid)
+
+    def replace_pack(self, old: str, new: str | None, entries: Iterable[Entry]) -> None:
+        """`gc`: the objects of pack `old` now live in `new` (its `entries`), or nowhere."""
+        row = self.db.execute("SELECT no FROM packs WHERE name = ?", (old,)).fetchone()
+        if row is not None:
+            self.db.execute("DELETE FROM objects WHERE pack = ?", (row[0],))
+            self.db.execute("DELETE FROM packs WHERE no = ?", (row[0],))
+            self._packs.pop(row[0], None)
+        if new is not None:
+            self.add_pack(new, entries)
+
     def producer_of(self, oid: bytes, path: str) -> ObjectId | None:
         """The latest run or snapshot that wrote this exact content at this path."""
         return self.history.writer_of(oid, path)
@@ -259,6 +281,10 @@ class Index:
     def worktree(self) -> Any:
         return worktree(self.db, self.path)
 
+    def tracked_ids(self) -> list[ObjectId]:
+        """The content of every tracked path: the workspace state gc keeps."""
+        return [ObjectId(row[0]) for row in self.db.execute("SELECT DISTINCT id FROM tracked")]
+
     def tracked_entry(self, path: str) -> tuple[ObjectId, str] | None:
         row = self.db.execute("SELECT id, kind FROM tracked WHERE path = ?", (path,)).fetchone()
         return None if row is None else (ObjectId(row[0]), row[1])
@@ -274,13 +300,18 @@ class Index:
     def commit(self) -> None:
         """Commit; runs added in the transaction are first appended to the run log (the
         commit point: store/runlog.py)."""
-        if self._new_runs and self.run_log is not None:
-            if self.run_log.exists():
-                runlog.append(self.run_log, self._new_runs)
-            else:  # an older store: the log starts with every run it has
+        log = self.run_log
+        if log is not None and (self._new_runs or self._forgotten):
+            if not log.exists():  # an older store: the log starts with every run it has
                 every = self.db.execute("SELECT id FROM runs ORDER BY seq")
-                runlog.append(self.run_log, [row[0] for row in every])
+                runlog.append(log, [row[0] for row in every])
+            else:
+                if self._new_runs:
+                    runlog.append(log, self._new_runs)
+                if self._forgotten:
+                    runlog.append(log, self._forgotten, forget=True)
         self._new_runs.clear()
+        self._forgotten.clear()
         self.db.execute("COMMIT")
 
     @contextlib.contextmanager
@@ -296,5 +327,6 @@ class Index:
 
     def rollback(self) -> None:
         self._new_runs.clear()
+        self._forgotten.clear()
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")

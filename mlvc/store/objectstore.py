@@ -23,7 +23,7 @@ from mlvc.errors import (
 )
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
-from mlvc.store import compress, verify
+from mlvc.store import compress, gclock, verify
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
@@ -71,6 +71,7 @@ class ObjectStore:
         self._fds: dict[str, int] = {}
         self._known: dict[bytes, Location] = {}
         self._reclaimed = False
+        self._use = gclock.shared(packs.parent)  # gc waits while this store is open
 
     # -- writing -------------------------------------------------------------------
 
@@ -366,3 +367,5 @@ class ObjectStore:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        gclock.release(self._use)
+        self._use = None

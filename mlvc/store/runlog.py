@@ -29,21 +29,23 @@ from mlvc.ids import ObjectId
 
 NAME = "runs.log"
 _CONTEXT = b"mlvc 2026 runs.log v1\n"
+_FORGET = b"mlvc 2026 runs.log forget v1\n"  # `mlvc forget`: the run leaves history
 _LINE = 64 + 1 + 16 + 1
 
 
-def _check(oid: bytes) -> str:
-    return blake3.blake3(_CONTEXT + oid).digest()[:8].hex()
+def _check(oid: bytes, context: bytes = _CONTEXT) -> str:
+    return blake3.blake3(context + oid).digest()[:8].hex()
 
 
-def line(oid: bytes) -> bytes:
-    return f"{oid.hex()} {_check(oid)}\n".encode()
+def line(oid: bytes, forget: bool = False) -> bytes:
+    return f"{oid.hex()} {_check(oid, _FORGET if forget else _CONTEXT)}\n".encode()
 
 
 @dataclass
 class Contents:
-    runs: list[ObjectId] = field(default_factory=list)  # in commit order, once each
+    runs: list[ObjectId] = field(default_factory=list)  # committed, not forgotten; in order
     damaged: list[int] = field(default_factory=list)  # 1-based numbers of bad lines
+    forgotten: set[ObjectId] = field(default_factory=set)  # committed, then forgotten
 
 
 def read(path: Path) -> Contents | None:
@@ -53,20 +55,25 @@ def read(path: Path) -> Contents | None:
     except FileNotFoundError:
         return None
     found = Contents()
-    seen: set[bytes] = set()
+    live: dict[bytes, None] = {}  # insertion-ordered set
     for number, text in enumerate(data.split(b"\n"), 1):
         if not text:
             continue
-        oid = _parse(text)
-        if oid is None:
+        parsed = _parse(text)
+        if parsed is None:
             found.damaged.append(number)
-        elif oid not in seen:
-            seen.add(oid)
-            found.runs.append(oid)
+        elif parsed[1]:
+            live.pop(parsed[0], None)
+            found.forgotten.add(parsed[0])
+        else:
+            live.setdefault(parsed[0])
+            found.forgotten.discard(parsed[0])
+    found.runs = [ObjectId(oid) for oid in live]
     return found
 
 
-def _parse(text: bytes) -> ObjectId | None:
+def _parse(text: bytes) -> tuple[ObjectId, bool] | None:
+    """(run id, whether the line forgets it), or None for a damaged line."""
     if len(text) != _LINE - 1:
         return None
     hex_id, _, check = text.partition(b" ")
@@ -74,14 +81,20 @@ def _parse(text: bytes) -> ObjectId | None:
         oid = bytes.fromhex(hex_id.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         return None
-    if len(oid) != 32 or check.decode("ascii", "replace") != _check(oid):
+    if len(oid) != 32:
         return None
-    return ObjectId(oid)
+    mark = check.decode("ascii", "replace")
+    if mark == _check(oid):
+        return ObjectId(oid), False
+    if mark == _check(oid, _FORGET):
+        return ObjectId(oid), True
+    return None
 
 
-def append(path: Path, runs: Iterable[bytes]) -> None:
-    """Append `runs` durably (a missing log is created: pass every run then)."""
-    data = b"".join(line(r) for r in runs)
+def append(path: Path, runs: Iterable[bytes], forget: bool = False) -> None:
+    """Append `runs` durably (a missing log is created: pass every run then); with
+    `forget`, lines that take them out of history again."""
+    data = b"".join(line(r, forget) for r in runs)
     fresh = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:

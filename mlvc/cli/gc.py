@@ -1,0 +1,45 @@
+"""`mlvc gc` and `mlvc forget`: parse, call mlvc.porcelain.gc, render."""
+
+from __future__ import annotations
+
+import sys
+
+from mlvc.cli import environ, render
+
+
+def gc_command(apply: bool, grace: str, json: bool) -> None:
+    from mlvc.porcelain.gc import gc, parse_grace
+
+    seconds = parse_grace(grace)
+    progress = render.Bytes("Collecting")
+    result = environ.with_repo(lambda repo: gc(repo, apply, seconds, progress), progress)
+    if json:
+        render.emit_json(result)
+        return
+    size = render.size(result.bytes)
+    if not result.objects:
+        sys.stdout.write(f"nothing to collect ({result.live_objects} live objects)\n")
+    elif result.applied:
+        sys.stdout.write(
+            f"freed {result.objects} object(s), {size}: {result.packs_rewritten} pack(s)"
+            f" rewritten, {result.packs_removed} removed\n"
+        )
+    else:
+        sys.stdout.write(f"would free {result.objects} object(s), {size} (dry run: add --apply)\n")
+    if result.young_packs:
+        sys.stdout.write(f"left {result.young_packs} pack(s) younger than --grace {grace}\n")
+
+
+def forget_command(refs: list[str], force: bool, json: bool) -> None:
+    from mlvc.lineage.resolve import resolve_run
+    from mlvc.porcelain.gc import forget
+
+    result = environ.with_repo(
+        lambda repo: forget(repo, [resolve_run(repo, r) for r in refs], force)
+    )
+    if json:
+        render.emit_json(result)
+        return
+    for oid in result.runs:
+        sys.stdout.write(f"forgot run {oid.hex()[:12]}\n")
+    sys.stdout.write("its objects no other run needs go at the next mlvc gc --apply\n")

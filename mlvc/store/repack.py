@@ -1,0 +1,36 @@
+"""Copying some entries of a pack into a new pack, as their stored bytes: how `gc`
+drops garbage and `fsck --repair` keeps the sound objects of a damaged pack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from mlvc.store.entry import Entry
+from mlvc.store.fsutil import fsync_dir
+from mlvc.store.pack import PackWriter
+
+
+def copy_entries(
+    packs: Path, name: str, entries: Iterable[Entry]
+) -> tuple[str | None, list[Entry]]:
+    """A new pack in `packs` holding `entries` of pack `name`, published and durable;
+    returns its name and its entries (None and [] when there is nothing to copy)."""
+    chosen = sorted(entries, key=lambda e: e.offset)
+    if not chosen:
+        return None, []
+    writer = PackWriter(packs)
+    moved = []
+    try:
+        with open(packs / f"{name}.pack", "rb") as handle:
+            for e in chosen:
+                handle.seek(e.offset)
+                stored = handle.read(e.stored_len)
+                moved.append(writer.add(e.id, e.kind, e.codec, e.raw_len, stored))
+        new = writer.seal()
+        writer.publish()
+    except BaseException:
+        writer.abort()
+        raise
+    fsync_dir(packs)
+    return new, moved
