@@ -337,7 +337,7 @@ def push(
 for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):
     app.command(rich_help_panel=REMOTES)(_command)
 
-for _maintenance in (app_store.fsck, app_store.gc, app_store.forget):
+for _maintenance in (app_store.fsck, app_store.gc, app_store.forget, app_store.purge):
     app.command(rich_help_panel=PLUMBING)(_maintenance)
 
 index_app = typer.Typer(help="Maintain the SQLite index (a cache of the packs).")

@@ -55,3 +55,17 @@ def forget(
     from mlvc.cli.gc import forget_command
 
     forget_command(refs, force, json)
+
+
+def purge(
+    target: Annotated[str, typer.Argument(help="PATH@RUN, or the id of a file content.")],
+    message: Annotated[str, typer.Option("--message", "-m", help="Why (kept).")] = "",
+    json: Json = False,
+) -> None:
+    """Remove one file content's bytes from every local pack, leaving a tombstone.
+
+    Example: [bold]mlvc purge .env@3f2a9c1e -m "leaked key"[/bold]
+    """
+    from mlvc.cli.gc import purge_command
+
+    purge_command(target, message, json)

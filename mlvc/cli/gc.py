@@ -43,3 +43,24 @@ def forget_command(refs: list[str], force: bool, json: bool) -> None:
     for oid in result.runs:
         sys.stdout.write(f"forgot run {oid.hex()[:12]}\n")
     sys.stdout.write("its objects no other run needs go at the next mlvc gc --apply\n")
+
+
+def purge_command(target: str, message: str, json: bool) -> None:
+    from mlvc import clock
+    from mlvc.porcelain.purge import purge
+
+    user = str(environ.owner().get("user", ""))
+    result = environ.with_repo(lambda repo: purge(repo, target, message, user, clock.now()))
+    if json:
+        render.emit_json(result)
+        return
+    sys.stdout.write(
+        f"purged {result.id.hex()[:12]}: {result.removed} object(s), {render.size(result.bytes)}"
+        f" removed from {result.packs_rewritten} pack(s)"
+    )
+    if result.shared:
+        sys.stdout.write(f"; {result.shared} chunk(s) kept, other contents share them")
+    sys.stdout.write(
+        "\nruns that used it still show; reading it now says it was purged."
+        " Copies on remotes and in backups are not touched.\n"
+    )

@@ -17,7 +17,6 @@ a rebuild does not bring them back); the objects only they reached go at the nex
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -25,14 +24,12 @@ from dataclasses import dataclass
 
 from mlvc.errors import MlvcError
 from mlvc.ids import Kind, ObjectId, short
+from mlvc.porcelain.pull import local_closure
 from mlvc.repo import Repo
 from mlvc.store import gclock
 from mlvc.store.check import read_tables
-from mlvc.store.entry import Entry
-from mlvc.store.fsutil import fsync_dir
-from mlvc.store.reach import closure
 from mlvc.store.refs import Tags
-from mlvc.store.repack import copy_entries
+from mlvc.store.repack import rewrite_pack
 
 Progress = Callable[[int], None]
 _GRACE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
@@ -70,25 +67,23 @@ class ForgetResult:
 def gc(repo: Repo, apply: bool, grace: float, progress: Progress | None = None) -> GcResult:
     if not apply:
         return _collect(repo, False, grace, progress)
+    repo.close()  # an open object store holds the use lock shared
     with gclock.exclusive(repo.dir):
         return _collect(repo, True, grace, progress)
 
 
-def _live(repo: Repo) -> dict[ObjectId, Kind]:
+def live_objects(repo: Repo, leaf: bytes | None = None) -> dict[ObjectId, Kind]:
+    """Everything a run in history, a tag or a tracked path reaches (`leaf`: counted,
+    not entered)."""
     index = repo.index
     roots: list[bytes] = list(index.history.run_ids(ok_only=False))
     roots += list(Tags(repo.dir).pointing_at())
     roots += index.tracked_ids()
-
-    def kinds_of(oids: list[bytes]) -> dict[bytes, Kind]:
-        return {oid: loc.entry.kind for oid, loc in index.locate_many(oids).items()}
-
-    found, _ = closure(roots, kinds_of, lambda oid: repo.store.get(oid)[1])
-    return found
+    return local_closure(repo, roots, True, leaf)[0]
 
 
 def _collect(repo: Repo, apply: bool, grace: float, progress: Progress | None) -> GcResult:
-    live = _live(repo)
+    live = live_objects(repo)
     packs = repo.dir / "packs"
     _, tables = read_tables(packs)  # a damaged pack is fsck's business: left alone
     where = {e.id: name for name, es in repo.index.entries_by_pack().items() for e in es}
@@ -105,23 +100,12 @@ def _collect(repo: Repo, apply: bool, grace: float, progress: Progress | None) -
         objects += len(entries) - len(keep)
         size += sum(e.stored_len for e in entries) - sum(e.stored_len for e in keep)
         if apply:
-            _rewrite(repo, name, keep)
+            rewrite_pack(packs, repo.index, name, keep)
             rewritten += bool(keep)
             removed += not keep
         if progress is not None:
             progress(path.stat().st_size if not apply else 0)
     return GcResult(apply, objects, size, rewritten, removed, young, len(live))
-
-
-def _rewrite(repo: Repo, name: str, keep: list[Entry]) -> None:
-    """Pack `name` without its garbage: the live entries into a new pack (published and
-    indexed first), then the old pack deleted."""
-    packs = repo.dir / "packs"
-    new, moved = copy_entries(packs, name, keep)
-    with repo.index.transaction():
-        repo.index.replace_pack(name, new, moved)
-    os.unlink(packs / f"{name}.pack")
-    fsync_dir(packs)
 
 
 def forget(repo: Repo, run_ids: list[ObjectId], force: bool) -> ForgetResult:

@@ -18,6 +18,7 @@ from mlvc.lineage.resolve import UnknownRefError, resolve_path_at, resolve_run
 from mlvc.porcelain.fetch import Meter, Session, fetch_runs, open_session
 from mlvc.porcelain.remotetags import TagUpdate, fetch_tags
 from mlvc.repo import Repo
+from mlvc.store import purged
 from mlvc.store.download import DownloadStats, take
 from mlvc.store.reach import closure
 
@@ -74,18 +75,23 @@ def missing_data(repo: Repo, roots: list[bytes]) -> set[ObjectId]:
     """What the objects `roots` reach need and this store lacks. Metadata is local once
     its runs are fetched, so what is missing is file data (chunks)."""
     _, unknown = local_closure(repo, roots, follow_runs=False)
-    return unknown
+    gone = purged.read(repo.dir)  # purged on purpose: never taken back from a remote
+    return {oid for oid in unknown if oid.hex() not in gone}
 
 
 def local_closure(
-    repo: Repo, roots: list[bytes], follow_runs: bool
+    repo: Repo, roots: list[bytes], follow_runs: bool, leaf: bytes | None = None
 ) -> tuple[dict[ObjectId, Kind], set[ObjectId]]:
-    """What `roots` reach in this store, and the ids it does not hold."""
+    """What `roots` reach in this store, and the ids it does not hold. `leaf`: an object
+    counted but not entered (what the rest needs, apart from what only it needs)."""
 
     def kinds_of(oids: list[bytes]) -> dict[bytes, Kind]:
         return {oid: loc.entry.kind for oid, loc in repo.index.locate_many(oids).items()}
 
-    return closure(roots, kinds_of, lambda oid: repo.store.get(oid)[1], follow_runs)
+    def read(oid: bytes) -> bytes | None:
+        return None if oid == leaf else repo.store.get(oid)[1]
+
+    return closure(roots, kinds_of, read, follow_runs)
 
 
 def _take_missing(

@@ -15,7 +15,7 @@ from pathlib import Path
 from mlvc.errors import MlvcError
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import Run
-from mlvc.store import runlog, verify
+from mlvc.store import purged, runlog, verify
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import pid_alive
 from mlvc.store.index import Index
@@ -23,7 +23,9 @@ from mlvc.store.pack import read_table
 from mlvc.store.reach import closure
 
 Progress = Callable[[int], None]
-_NOTES = frozenset({"orphan-objects", "remote-only", "no-run-log", "temp-file", "run-log-line"})
+_NOTES = frozenset(
+    {"orphan-objects", "remote-only", "no-run-log", "temp-file", "run-log-line", "purged"}
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,13 @@ def check_references(
             return None
 
     _, unknown = closure(roots, kinds_of, read_safely)
+    gone = purged.read(index.path.parent)
+    problems += [
+        Problem("purged", f"purged on {gone[o.hex()].time[:10]}", o.hex())
+        for o in sorted(unknown)
+        if o.hex() in gone
+    ]
+    unknown = {o for o in unknown if o.hex() not in gone}
     if unknown:
         kind = "remote-only" if has_remote else "missing-object"
         detail = (

@@ -16,6 +16,7 @@ from pathlib import Path
 
 NAME = "gc.lock"
 _exclusive: set[Path] = set()  # stores this process holds exclusive (gc itself reads them)
+_shared: dict[int, Path] = {}  # descriptors this process holds shared, and their store
 
 
 def shared(mlvc_dir: Path) -> int | None:
@@ -29,17 +30,22 @@ def shared(mlvc_dir: Path) -> int | None:
     except OSError:
         return None
     fcntl.flock(fd, fcntl.LOCK_SH)
+    _shared[fd] = mlvc_dir
     return fd
 
 
 def release(fd: int | None) -> None:
     if fd is not None:
+        _shared.pop(fd, None)
         os.close(fd)
 
 
 @contextlib.contextmanager
 def exclusive(mlvc_dir: Path) -> Iterator[None]:
-    """Hold the lock exclusive for the block, once every other command has let go."""
+    """Hold the lock exclusive for the block, once every other command has let go.
+    The caller must have closed its own object store first (it would wait for itself)."""
+    if mlvc_dir in _shared.values():
+        raise RuntimeError("gclock.exclusive while this process has the object store open")
     fd = os.open(mlvc_dir / NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -23,7 +23,7 @@ from mlvc.errors import (
 )
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
-from mlvc.store import compress, gclock, verify
+from mlvc.store import compress, gclock, purged, verify
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
@@ -275,6 +275,7 @@ class ObjectStore:
         high = bytes.fromhex((prefix + "f" * 64)[:64])
         found = self.index.with_prefix(low, high, 10)
         if not found:
+            self._refuse_purged(prefix)
             raise ObjectNotFoundError(
                 f"object {prefix} not found",
                 hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",
@@ -282,6 +283,18 @@ class ObjectStore:
         if len(found) > 1:
             raise AmbiguousIdError(prefix, [f.hex() for f in found])
         return ObjectId(found[0])
+
+    def _refuse_purged(self, prefix: str) -> None:
+        """The error for a content `mlvc purge` removed, if `prefix` names one."""
+        stones = purged.read(self.packs.parent)
+        stone = next((s for h, s in stones.items() if h.startswith(prefix)), None)
+        if stone is not None:
+            raise ObjectNotFoundError(
+                f"object {stone.id[:12]} was purged on {stone.time[:10]} by {stone.user}:"
+                f" {stone.reason or 'no reason given'}",
+                hint="its bytes are gone from this store on purpose; runs that used it"
+                " still show, but it cannot be restored",
+            )
 
     def prefetch(self, oids: list[bytes]) -> None:
         """Look up many objects' locations in a few queries before reading them one by
@@ -295,6 +308,7 @@ class ObjectStore:
     def locate(self, oid: bytes) -> Location:
         loc = self._known.get(oid) or self.index.locate(oid)
         if loc is None:
+            self._refuse_purged(oid.hex())
             raise ObjectNotFoundError(
                 f"object {short(oid)} not found",
                 hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",

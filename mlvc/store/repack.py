@@ -3,11 +3,13 @@ drops garbage and `fsck --repair` keeps the sound objects of a damaged pack."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import fsync_dir
+from mlvc.store.index import Index
 from mlvc.store.pack import PackWriter
 
 
@@ -34,3 +36,14 @@ def copy_entries(
         raise
     fsync_dir(packs)
     return new, moved
+
+
+def rewrite_pack(packs: Path, index: Index, name: str, keep: Iterable[Entry]) -> None:
+    """Pack `name` with only `keep`: they go into a new pack, published and indexed in
+    one transaction, and only then is the old pack deleted. A crash at any point loses
+    nothing; an old pack left behind holds only copies or garbage."""
+    new, moved = copy_entries(packs, name, keep)
+    with index.transaction():
+        index.replace_pack(name, new, moved)
+    os.unlink(packs / f"{name}.pack")
+    fsync_dir(packs)

@@ -136,3 +136,23 @@ def test_eight_runs_at_once_while_gc_applies(store: Path) -> None:
     assert _json(store, "fsck", "--full")["clean"]
     for i in range(8):
         assert (store / f"out{i}.txt").exists()
+
+
+def test_purge_removes_the_bytes_and_leaves_a_tombstone(built: Pipeline, store: Path) -> None:
+    raw = built.runs["raw"]
+    content = (store / "data" / "raw" / "points.csv").read_bytes()
+    result = _json(store, "purge", f"data/raw/points.csv@{raw}", "-m", "licence withdrawn")
+    assert result["removed"] >= 1 and result["packs_rewritten"] >= 1
+    for pack in (store / ".mlvc" / "packs").glob("*.pack"):
+        assert content[:4096] not in pack.read_bytes()  # stored raw or zstd: check both ways
+    shown = _mlvc(store, "show", raw)
+    assert shown.returncode == 0  # the run still loads
+    read = _mlvc(store, "cat-object", result["id"])
+    assert (
+        read.returncode == 1 and "was purged" in read.stderr and "licence withdrawn" in read.stderr
+    )
+    (store / "data" / "raw" / "points.csv").unlink()
+    back = _mlvc(store, "checkout", raw)
+    assert back.returncode == 1 and "was purged" in back.stderr
+    report = _json(store, "fsck", "--full")
+    assert report["clean"] and "purged" in {p["kind"] for p in report["problems"]}
