@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint typecheck unit demo bench clean
+.PHONY: install test lint typecheck unit demo bench stress clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ unit: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck unit
+
+stress: install  # the crash trials at the count docs/reliability.md publishes
+	MLVC_CRASH_TRIALS=200 $(BIN)/pytest -q -s tests/robustness/test_crash_trials.py
 
 demo: install
 	bash examples/demo.sh
