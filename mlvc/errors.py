@@ -48,6 +48,10 @@ class CorruptPackError(MlvcError):
     pass
 
 
+class CorruptIndexError(MlvcError):
+    """`.mlvc/index.db` is damaged, missing or empty: `mlvc index rebuild` makes it again."""
+
+
 class UnsafePathError(MlvcError):
     pass
 
@@ -74,6 +78,10 @@ class DiskFullError(MlvcError):
 
 class ConfigError(MlvcError):
     pass
+
+
+class ChunkingChangedError(ConfigError):
+    """config.toml's chunking parameters differ from those the store was written with."""
 
 
 class RemoteError(MlvcError):

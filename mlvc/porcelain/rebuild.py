@@ -16,6 +16,7 @@ from mlvc.ids import Kind, short
 from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
 from mlvc.repo import Repo
+from mlvc.store.db import connect
 from mlvc.store.index import TrackedFile
 from mlvc.store.pack import read_table
 
@@ -33,6 +34,9 @@ def rebuild(repo: Repo) -> RebuildResult:
     tmp = repo.dir / "index.rebuild.db"
     for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
         leftover.unlink(missing_ok=True)
+    # The old index is not opened: it may be damaged or missing, which is why a rebuild
+    # runs. The new one keeps the config's chunking parameters.
+    connect(tmp, create=True).close()
     scratch = Repo(repo.root, repo.config, index_name=tmp.name)
     index, store = scratch.index, scratch.store
     skipped: list[str] = []

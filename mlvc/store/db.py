@@ -12,13 +12,13 @@ import sqlite3
 import stat
 import struct
 
-from mlvc.errors import DiskFullError, MlvcError
+from mlvc.errors import ChunkingChangedError, CorruptIndexError, DiskFullError, MlvcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator, Mapping
     from pathlib import Path
-    from typing import Any
+    from typing import Any, Self
 
 SCHEMA_VERSION = 3
 WORKTREE_FORMAT = 3
@@ -88,38 +88,179 @@ INSERT OR IGNORE INTO meta VALUES ('worktree_generation', 0);
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode (many processes may share the file), the schema created
-    on first use."""
+REBUILD_HINT = "run mlvc index rebuild (it makes the index again from the packs)"
+# SQLite's codes for a file that is not (or no longer) a well-formed database.
+_DAMAGE = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+CHUNKING_KEYS = ("min_size", "avg_size", "max_size", "seed")
+
+
+def connect(
+    path: Path, *, create: bool = False, chunking: Mapping[str, int] | None = None
+) -> sqlite3.Connection:
+    """A connection in WAL mode (many processes may share the file). `create`: make the
+    file and its schema (init, rebuild); otherwise a missing or empty index is damage,
+    never silently replaced by an empty one. `chunking`: the config's chunking
+    parameters, checked against (or, in a store made before they were kept, recorded in)
+    the `meta` table."""
+    if not create and not path.is_file():
+        raise CorruptIndexError(f"index {path} is missing", hint=REBUILD_HINT)
     try:
         # check_same_thread=False: `mlvc run` records the code on a helper thread while
         # the main thread only waits for the command; the connection is never shared by
         # two threads at once.
-        db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        db: Connection = sqlite3.connect(
+            path, timeout=60, isolation_level=None, check_same_thread=False, factory=Connection
+        )
+        db.index_path = path
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
+        if version == 0 and create:
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        elif version != SCHEMA_VERSION:
-            raise MlvcError(
-                f"index {path} has schema {version}, this mlvc knows {SCHEMA_VERSION}",
-                hint="upgrade mlvc"
-                if version > SCHEMA_VERSION
-                else "this repository was made by an older mlvc; it has no upgrade path yet",
-            )
+        else:
+            _check_schema(path, version)
+        if chunking is not None:
+            check_chunking(db, chunking)
     except sqlite3.DatabaseError as exc:
         if _no_space(exc, path):
             raise DiskFullError(
                 f"no space left on the device holding {path}: the index cannot be opened",
                 hint="free some space and run the command again; the store is unchanged",
             ) from None
+        _raise_if_damaged(exc, path)
         raise MlvcError(
             f"index {path} cannot be opened: {exc}",
             hint="move .mlvc/index.db aside and report this; the packs still hold every object",
         ) from None
     return db
+
+
+def _check_schema(path: Path, version: int) -> None:
+    if version == 0:  # `init` sets it before the config exists: only damage clears it
+        raise CorruptIndexError(f"index {path} is empty", hint=REBUILD_HINT)
+    if version != SCHEMA_VERSION:
+        raise MlvcError(
+            f"index {path} has schema {version}, this mlvc knows {SCHEMA_VERSION}",
+            hint="upgrade mlvc"
+            if version > SCHEMA_VERSION
+            else "this repository was made by an older mlvc; it has no upgrade path yet",
+        )
+
+
+def check_chunking(db: Connection, chunking: Mapping[str, int]) -> None:
+    """The chunking parameters are fixed when a store is made: packs written with others
+    would share no chunks with the old ones. They are kept in `meta` (`chunking.*`);
+    a store made before that has none, and adopts the config's."""
+    keys = [f"chunking.{key}" for key in CHUNKING_KEYS]
+    marks = ",".join("?" * len(keys))
+    rows = db.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys).fetchall()
+    kept = {str(key).removeprefix("chunking."): value for key, value in rows}
+    if not kept:
+        with contextlib.suppress(sqlite3.OperationalError):  # a read-only store: next time
+            db.executemany(
+                "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                [(f"chunking.{key}", int(chunking[key])) for key in CHUNKING_KEYS],
+            )
+        return
+    if sorted(kept) != sorted(CHUNKING_KEYS) or not all(type(v) is int for v in kept.values()):
+        raise CorruptIndexError(
+            f"index {db.index_path} is damaged (its chunking parameters are incomplete)",
+            hint=REBUILD_HINT,
+        )
+    changed = [key for key in CHUNKING_KEYS if kept[key] != chunking[key]]
+    if changed:
+        was = ", ".join(f"{key} = {kept[key]}" for key in changed)
+        now = ", ".join(f"{key} = {chunking[key]}" for key in changed)
+        raise ChunkingChangedError(
+            f"the [chunking] parameters in config.toml ({now}) differ from those this"
+            f" store was written with ({was})",
+            hint=f"chunking parameters never change for a repository: restore {was} in"
+            " .mlvc/config.toml (if it was not edited, the index is damaged: run mlvc index"
+            " rebuild)",
+        )
+
+
+def _raise_if_damaged(exc: sqlite3.DatabaseError, path: Path) -> None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    # mlvc writes only valid UTF-8: text that is not was changed on disk (the sqlite3
+    # module says so with no SQLite error code).
+    garbled = code is None and str(exc).startswith("Could not decode to UTF-8")
+    if garbled or ((code or 0) & 0xFF) in _DAMAGE:
+        raise CorruptIndexError(f"index {path} is damaged ({exc})", hint=REBUILD_HINT) from None
+
+
+class Cursor(sqlite3.Cursor):
+    """A cursor whose damage errors name the index and say how to repair it. SQLite
+    finds a damaged page only when a query reaches it, which may be at any row, so
+    every call that steps a query is covered."""
+
+    connection: Connection
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self.connection.index_path)
+            raise
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Self:
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self.connection.index_path)
+            raise
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self.connection.index_path)
+            raise
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self.connection.index_path)
+            raise
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self.connection.index_path)
+            raise
+
+    # A generator over the C `fetchone`, not `__next__` above: as fast as the plain
+    # cursor (a Python call per row made status's table scans a third slower).
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        try:
+            yield from iter(super().fetchone, None)
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self.connection.index_path)
+            raise
+
+
+class Connection(sqlite3.Connection):
+    """The index's connection: its queries go through `Cursor`."""
+
+    index_path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
+        return self.cursor(Cursor).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor:
+        return self.cursor(Cursor).executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> Cursor:
+        cursor = self.cursor(Cursor)
+        try:
+            cursor.executescript(sql_script)
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self.index_path)
+            raise
+        return cursor
 
 
 def _no_space(exc: sqlite3.DatabaseError, path: Path) -> bool:
