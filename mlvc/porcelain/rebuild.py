@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mlvc.errors import CorruptPackError
+from mlvc.errors import CorruptIndexError, CorruptPackError
 from mlvc.ids import Kind, short
 from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
@@ -32,6 +32,8 @@ class RebuildResult:
 def rebuild(repo: Repo) -> RebuildResult:
     final = repo.dir / "index.db"
     tmp = repo.dir / "index.rebuild.db"
+    if final.is_dir():
+        raise CorruptIndexError(f"index {final} is a directory", hint="move it aside")
     for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
         leftover.unlink(missing_ok=True)
     # The old index is not opened: it may be damaged or missing, which is why a rebuild

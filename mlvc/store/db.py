@@ -103,6 +103,10 @@ def connect(
     parameters, checked against (or, in a store made before they were kept, recorded in)
     the `meta` table."""
     if not create and not path.is_file():
+        if path.exists() or path.is_symlink():
+            raise CorruptIndexError(
+                f"index {path} is not a file", hint=f"move it aside, then {REBUILD_HINT}"
+            )
         raise CorruptIndexError(f"index {path} is missing", hint=REBUILD_HINT)
     try:
         # check_same_thread=False: `mlvc run` records the code on a helper thread while

@@ -98,6 +98,18 @@ def test_a_damaged_index_is_named_with_the_rebuild_hint(
     assert cli("log", "--json").ok().stdout == before
 
 
+def test_a_directory_in_place_of_the_index(runs: dict[str, str], workspace: Path, cli) -> None:
+    index = index_of(workspace)
+    index.unlink()
+    index.mkdir()
+    for args in read_commands(runs):
+        cli(*args).clean_error("/.mlvc/index.db is not a file", "move it aside", INDEX_HINT[6:])
+    cli("index", "rebuild").clean_error("is a directory", "hint: move it aside")
+    index.rmdir()
+    cli("index", "rebuild").ok()
+    cli("show", "prod").ok()
+
+
 def test_random_damage_to_the_index_never_crashes(
     runs: dict[str, str], workspace: Path, cli
 ) -> None:
