@@ -55,10 +55,10 @@ def index_of(workspace: Path) -> Path:
 
 
 def flip_pages(path: Path) -> None:
-    """Every 97th byte of every page but the first (the header and schema) inverted:
-    whichever table a command reads, it meets a damaged page."""
+    """Every page but the first (the header and schema) damaged: its type byte and every
+    97th byte inverted. Whichever table a command reads, it meets a damaged page."""
     data = bytearray(path.read_bytes())
-    for offset in range(4096, len(data), 97):
+    for offset in {*range(4096, len(data), 4096), *range(4096 + 1, len(data), 97)}:
         data[offset] ^= 0xFF
     path.write_bytes(bytes(data))
 
@@ -89,10 +89,6 @@ def test_a_damaged_index_is_named_with_the_rebuild_hint(
     do, problem = DAMAGE[damage]
     do(index_of(workspace))
     for args in read_commands(runs):
-        if args == ("tag",) and damage == "flipped-pages":
-            # The listing reads one row of the runs table per tag: it may miss the damage.
-            assert cli(*args).returncode in (0, 1)
-            continue
         cli(*args).clean_error("error: index ", "/.mlvc/index.db ", problem, INDEX_HINT)
     cli("index", "rebuild").ok()
     assert cli("log", "--json").ok().stdout == before
