@@ -126,13 +126,14 @@ def connect(
             _check_schema(path, version)
         if chunking is not None:
             check_chunking(db, chunking)
-    except sqlite3.DatabaseError as exc:
-        if _no_space(exc, path):
+    except _ERRORS as exc:
+        if isinstance(exc, sqlite3.DatabaseError) and _no_space(exc, path):
             raise DiskFullError(
                 f"no space left on the device holding {path}: the index cannot be opened",
                 hint="free some space and run the command again; the store is unchanged",
             ) from None
-        _raise_if_damaged(exc, path)
+        if isinstance(named := _named(exc, path), CorruptIndexError):
+            raise named from None
         raise MlvcError(
             f"index {path} cannot be opened: {exc}",
             hint="move .mlvc/index.db aside and report this; the packs still hold every object",
@@ -185,13 +186,23 @@ def check_chunking(db: Connection, chunking: Mapping[str, int]) -> None:
         )
 
 
-def _raise_if_damaged(exc: sqlite3.DatabaseError, path: Path) -> None:
+# What SQLite (and the sqlite3 module) raise for a damaged file. A UnicodeDecodeError:
+# mlvc writes only valid UTF-8, so text (or an error message quoting it) that is not
+# was changed on disk.
+_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def _named(exc: Exception, path: Path) -> Exception:
+    """A CorruptIndexError naming the index when `exc` says the file is damaged, else
+    `exc` itself."""
     code = getattr(exc, "sqlite_errorcode", None)
-    # mlvc writes only valid UTF-8: text that is not was changed on disk (the sqlite3
-    # module says so with no SQLite error code).
-    garbled = code is None and str(exc).startswith("Could not decode to UTF-8")
+    # The sqlite3 module reports undecodable text with no SQLite error code.
+    garbled = isinstance(exc, UnicodeDecodeError) or (
+        code is None and str(exc).startswith("Could not decode to UTF-8")
+    )
     if garbled or ((code or 0) & 0xFF) in _DAMAGE:
-        raise CorruptIndexError(f"index {path} is damaged ({exc})", hint=REBUILD_HINT) from None
+        return CorruptIndexError(f"index {path} is damaged ({exc})", hint=REBUILD_HINT)
+    return exc
 
 
 class Cursor(sqlite3.Cursor):
@@ -204,46 +215,40 @@ class Cursor(sqlite3.Cursor):
     def execute(self, sql: str, parameters: Any = (), /) -> Self:
         try:
             return super().execute(sql, parameters)
-        except sqlite3.DatabaseError as exc:
-            _raise_if_damaged(exc, self.connection.index_path)
-            raise
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Self:
         try:
             return super().executemany(sql, seq_of_parameters)
-        except sqlite3.DatabaseError as exc:
-            _raise_if_damaged(exc, self.connection.index_path)
-            raise
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
 
     def fetchone(self) -> Any:
         try:
             return super().fetchone()
-        except sqlite3.DatabaseError as exc:
-            _raise_if_damaged(exc, self.connection.index_path)
-            raise
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
 
     def fetchall(self) -> list[Any]:
         try:
             return super().fetchall()
-        except sqlite3.DatabaseError as exc:
-            _raise_if_damaged(exc, self.connection.index_path)
-            raise
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
 
     def __next__(self) -> Any:
         try:
             return super().__next__()
-        except sqlite3.DatabaseError as exc:
-            _raise_if_damaged(exc, self.connection.index_path)
-            raise
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
 
     # A generator over the C `fetchone`, not `__next__` above: as fast as the plain
     # cursor (a Python call per row made status's table scans a third slower).
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         try:
             yield from iter(super().fetchone, None)
-        except sqlite3.DatabaseError as exc:
-            _raise_if_damaged(exc, self.connection.index_path)
-            raise
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
 
 
 class Connection(sqlite3.Connection):
@@ -261,9 +266,8 @@ class Connection(sqlite3.Connection):
         cursor = self.cursor(Cursor)
         try:
             cursor.executescript(sql_script)
-        except sqlite3.DatabaseError as exc:
-            _raise_if_damaged(exc, self.index_path)
-            raise
+        except _ERRORS as exc:
+            raise _named(exc, self.index_path) from None
         return cursor
 
 

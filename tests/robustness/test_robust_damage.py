@@ -72,10 +72,23 @@ def overwrite_header(path: Path) -> None:
     path.write_bytes(b"not a database!!" + data[16:])
 
 
+def garble_schema(path: Path) -> None:
+    """A table's name in the schema turned into bytes that are not UTF-8: SQLite's error
+    quotes it, and the sqlite3 module could not decode the message."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA writable_schema=ON")
+    db.execute(
+        "UPDATE sqlite_master SET name = CAST(X'696ea3' AS TEXT), sql = 'CREATE TABLE'"
+        " WHERE name = 'inputs'"
+    )
+    db.close()
+
+
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "flipped-pages": (flip_pages, "is damaged"),
     "truncated": (cut_in_half, "is damaged"),
     "garbage-header": (overwrite_header, "is damaged"),
+    "garbled-schema": (garble_schema, "is damaged"),
     "emptied": (lambda path: path.write_bytes(b""), "is empty"),
     "deleted": (Path.unlink, "is missing"),
 }
