@@ -48,10 +48,6 @@ class CorruptPackError(MlvcError):
     pass
 
 
-class CorruptIndexError(MlvcError):
-    """`.mlvc/index.db` is damaged, missing or empty: `mlvc index rebuild` makes it again."""
-
-
 class UnsafePathError(MlvcError):
     pass
 

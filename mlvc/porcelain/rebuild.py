@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from mlvc.errors import CorruptIndexError, CorruptPackError
+from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, short
 from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
 from mlvc.repo import Repo
-from mlvc.store.db import connect
+from mlvc.store.db import CorruptIndexError, connect
 from mlvc.store.index import TrackedFile
 from mlvc.store.pack import read_table
 

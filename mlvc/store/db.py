@@ -12,7 +12,7 @@ import sqlite3
 import stat
 import struct
 
-from mlvc.errors import ChunkingChangedError, CorruptIndexError, DiskFullError, MlvcError
+from mlvc.errors import ChunkingChangedError, DiskFullError, MlvcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -88,10 +88,16 @@ INSERT OR IGNORE INTO meta VALUES ('worktree_generation', 0);
 """
 
 
-REBUILD_HINT = "run mlvc index rebuild (it makes the index again from the packs)"
+REBUILD_HINT = "run mlvc index rebuild (or mlvc fsck --repair)"
 # SQLite's codes for a file that is not (or no longer) a well-formed database.
 _DAMAGE = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 CHUNKING_KEYS = ("min_size", "avg_size", "max_size", "seed")
+
+
+class CorruptIndexError(MlvcError, sqlite3.DatabaseError):
+    """`.mlvc/index.db` is damaged, missing or empty: `mlvc index rebuild` makes it again
+    from the packs. Also a sqlite3.DatabaseError, so that code handling SQLite's own
+    damage errors (a checker listing problems) handles it alike."""
 
 
 def connect(
@@ -122,10 +128,7 @@ def connect(
         if version == 0 and create:
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        else:
-            _check_schema(path, version)
-        if chunking is not None:
-            check_chunking(db, chunking)
+            version = SCHEMA_VERSION
     except _ERRORS as exc:
         if isinstance(exc, sqlite3.DatabaseError) and _no_space(exc, path):
             raise DiskFullError(
@@ -138,6 +141,9 @@ def connect(
             f"index {path} cannot be opened: {exc}",
             hint="move .mlvc/index.db aside and report this; the packs still hold every object",
         ) from None
+    _check_schema(path, version)
+    if chunking is not None:
+        check_chunking(db, chunking)
     return db
 
 

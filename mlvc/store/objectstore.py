@@ -48,8 +48,8 @@ _RESTORE = "the store is damaged; restore this object from a backup"
 # An id mlvc recorded (in a run, tree, manifest or tag) that the index does not place:
 # the index lost its row, or the packs lost the object.
 MISSING_HINT = (
-    "the store is damaged: run mlvc index rebuild; if it is still missing, restore"
-    " .mlvc/packs from a backup"
+    "the store is damaged: run mlvc index rebuild (or mlvc fsck --repair); if it is"
+    " still missing, restore .mlvc/packs from a backup"
 )
 
 Progress = Callable[[int], None]
