@@ -122,19 +122,30 @@ def _parse(path: Path, text: str) -> Config:
                 f"repository format {core['format']} in {path} is not supported",
                 hint=f"this mlvc reads format {FORMAT}; upgrade mlvc",
             )
-        if chunking.get("algorithm") != "fastcdc2020":
-            raise ConfigError(f"unknown chunking algorithm in {path}")
-        params = ChunkParams(
-            int(chunking["min_size"]),
-            int(chunking["avg_size"]),
-            int(chunking["max_size"]),
-            int(chunking["seed"]),
-        )
+        params = _chunk_params(path, chunking)
         secrets = _secret_rules(path, raw.get("secrets", {}))
         remotes = _remotes(path, raw.get("remote", {}))
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"cannot read repository config {path}: {exc}") from None
     return Config(FORMAT, params, secrets, remotes)
+
+
+# What the chunker (pyfastcdc) accepts, for min_size, avg_size and max_size.
+_CHUNK_RANGES = ((64, 1 << 20), (256, 4 << 20), (1 << 10, 16 << 20))
+
+
+def _chunk_params(path: Path, table: object) -> ChunkParams:
+    if not isinstance(table, dict) or table.get("algorithm") != "fastcdc2020":
+        raise ConfigError(f"unknown chunking algorithm in {path}")
+    values = [table[key] for key in ChunkParams._fields]
+    sizes = values[:3]
+    if not all(type(v) is int for v in values) or not 0 <= values[3] < 1 << 64:
+        raise ConfigError(f"[chunking] in {path} must hold integers (seed below 2**64)")
+    if not all(low <= v <= high for v, (low, high) in zip(sizes, _CHUNK_RANGES, strict=True)):
+        raise ConfigError(f"[chunking] sizes in {path} are out of range")
+    if not sizes[0] <= sizes[1] <= sizes[2]:
+        raise ConfigError(f"[chunking] in {path} needs min_size <= avg_size <= max_size")
+    return ChunkParams(*values)
 
 
 def _secret_rules(path: Path, table: object) -> SecretRules:

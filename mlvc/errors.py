@@ -76,6 +76,10 @@ class ConfigError(MlvcError):
     pass
 
 
+class ChunkingChangedError(ConfigError):
+    """config.toml's chunking parameters differ from those the store was written with."""
+
+
 class RemoteError(MlvcError):
     """A remote could not be reached, read or written (the message names it)."""
 

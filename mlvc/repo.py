@@ -92,7 +92,7 @@ class Repo:
         from mlvc.store.fsutil import atomic_write, fsync_dir
 
         config = config_mod.default()
-        connect(directory / "index.db").close()
+        connect(directory / "index.db", create=True, chunking=config.chunking._asdict()).close()
         # The commit point of runs (store/runlog.py); present and empty: no run yet.
         os.close(os.open(directory / "runs.log", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         repo = cls(path, config)
@@ -103,10 +103,11 @@ class Repo:
     @cached_property
     def db(self) -> sqlite3.Connection:
         """The index database's connection, without the Index around it: a clean
-        `status` needs no more (and skips importing the rest)."""
+        `status` needs no more (and skips importing the rest). Opening it checks the
+        config's chunking parameters against the store's."""
         from mlvc.store.db import connect
 
-        return connect(self.index_path)
+        return connect(self.index_path, chunking=self.config.chunking._asdict())
 
     @cached_property
     def index(self) -> Index:

@@ -9,6 +9,10 @@ from typing import Any
 from mlvc.cli import environ, render
 from mlvc.ids import short
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mlvc.porcelain.tag import TagsResult
+
 
 def tag_command(
     name: str | None,
@@ -24,12 +28,7 @@ def tag_command(
     repo = environ.repo()
     try:
         if name is None:
-            listing = porcelain.tags(repo)
-            if json:
-                render.emit_json({"tags": listing})
-            else:
-                for n, oid in listing.items():
-                    sys.stdout.write(f"{render.shown(n)}\t{oid.hex() if oid else '-'}\n")
+            _show_tags(porcelain.tags(repo), json)
             return
         if history:
             _show_history(name, porcelain.history(repo, name), json)
@@ -46,6 +45,17 @@ def tag_command(
     else:
         was = f" (was {short(move.old)})" if move.old else ""
         sys.stdout.write(f"tag {render.shown(name)} -> {short(move.new)}{was}\n")
+
+
+def _show_tags(listing: TagsResult, json: bool) -> None:
+    """Damaged tags in the list, in name order, with what is wrong instead of a run."""
+    if json:
+        render.emit_json(listing)
+        return
+    rows = {name: oid.hex() for name, oid in listing.tags.items()}
+    rows.update({name: f"damaged: {problem}" for name, problem in listing.damaged.items()})
+    for name in sorted(rows):
+        sys.stdout.write(f"{render.shown(name)}\t{render.shown(rows[name])}\n")
 
 
 def _show_history(name: str, moves: list[Any], json: bool) -> None:

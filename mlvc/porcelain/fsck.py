@@ -32,6 +32,7 @@ from mlvc.store.check import (
     read_tables,
     stale_temporary,
 )
+from mlvc.store.db import CorruptIndexError
 from mlvc.store.refs import Tags
 from mlvc.store.repack import copy_entries
 
@@ -64,7 +65,10 @@ def fsck(
 
 
 def _check(repo: Repo, full: bool, progress: Progress | None) -> FsckResult:
-    problems = check_index_file(repo.db)
+    try:
+        problems = check_index_file(repo.db)
+    except CorruptIndexError as exc:  # missing, empty, not a database
+        problems = [Problem("damaged-index", exc.message, file="index.db")]
     if problems:  # a damaged database answers nothing else reliably
         return FsckResult(tuple(problems), full, 0)
     try:

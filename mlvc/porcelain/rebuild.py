@@ -17,6 +17,7 @@ from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
 from mlvc.repo import Repo
 from mlvc.store import runlog
+from mlvc.store.db import CorruptIndexError, connect
 from mlvc.store.index import TrackedFile
 from mlvc.store.pack import read_table
 
@@ -35,8 +36,13 @@ class RebuildResult:
 def rebuild(repo: Repo) -> RebuildResult:
     final = repo.dir / "index.db"
     tmp = repo.dir / "index.rebuild.db"
+    if final.is_dir():
+        raise CorruptIndexError(f"index {final} is a directory", hint="move it aside")
     for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
         leftover.unlink(missing_ok=True)
+    # The old index is not opened: it may be damaged or missing, which is why a rebuild
+    # runs. The new one keeps the config's chunking parameters.
+    connect(tmp, create=True).close()
     scratch = Repo(repo.root, repo.config, index_name=tmp.name)
     index, store = scratch.index, scratch.store
     skipped: list[str] = []

@@ -3,18 +3,42 @@ each one's history."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mlvc import clock
 from mlvc.errors import MlvcError
 from mlvc.ids import ObjectId
 from mlvc.lineage.resolve import resolve_run
 from mlvc.repo import Repo
-from mlvc.store.refs import TagMove, Tags
+from mlvc.store.refs import CorruptTagError, TagMove, Tags
 
 
-def tags(repo: Repo) -> dict[str, ObjectId | None]:
-    """Every tag and the run it names."""
+@dataclass(frozen=True)
+class TagsResult:
+    """Every tag and the run it names; `damaged`: the tags that name no run the store
+    holds, and what is wrong with each."""
+
+    tags: dict[str, ObjectId]
+    damaged: dict[str, str]
+
+
+def tags(repo: Repo) -> TagsResult:
     found = Tags(repo.dir)
-    return {name: found.get(name) for name in found.names()}
+    named: dict[str, ObjectId] = {}
+    damaged: dict[str, str] = {}
+    for name in found.names():
+        try:
+            oid = found.get(name)
+        except CorruptTagError as exc:
+            damaged[name] = exc.problem
+            continue
+        if oid is None:
+            continue  # deleted since it was listed
+        if repo.index.history.has_run(oid):
+            named[name] = oid
+        else:
+            damaged[name] = f"names run {oid.hex()}, which the index does not hold"
+    return TagsResult(named, damaged)
 
 
 def history(repo: Repo, name: str) -> list[TagMove]:
@@ -28,7 +52,12 @@ def tag(
     """Point `name` at `run_ref` (default `latest`), or delete it; the move is logged with
     `user`. Fails if another command moved the tag meanwhile (compare-and-swap)."""
     found = Tags(repo.dir)
-    current = found.get(name)
+    try:
+        current = found.get(name)
+    except CorruptTagError:
+        if not delete:
+            raise
+        return found.drop_damaged(name, user, clock.now(), message)
     if delete:
         if current is None:
             raise MlvcError(f"tag {name} does not exist", hint="'mlvc tag' lists tags")

@@ -11,6 +11,11 @@ if TYPE_CHECKING:  # zstandard is imported on first use: most commands never nee
     import zstandard
 
 SAMPLE = 64 << 10
+# A zstd block yields at most 128 KiB and takes at least 4 bytes (an RLE block): an entry
+# that claims more per stored byte lies. No entry mlvc writes is near MAX_RAW (chunks are
+# at most 16 MiB, metadata at most 256 MiB): both bound what a read may allocate.
+MAX_RATIO = (128 << 10) // 4
+MAX_RAW = 1 << 30
 # Store raw unless a sample shrinks by well over 10%: float32 weights shrink about 8%
 # at 0.3-0.5 GB/s, which costs more time than it saves; CSV shrinks about 2.7x.
 WORTH_IT = 0.80
@@ -52,8 +57,11 @@ def worth_compressing(samples: list[memoryview] | list[bytes]) -> bool:
 def decompress(data: bytes, raw_len: int, what: str) -> bytes:
     import zstandard
 
-    # zstandard trusts a frame's declared content size over max_output_size, so check
-    # the declaration first: a hostile frame could otherwise claim any size.
+    # zstandard trusts a frame's declared content size over max_output_size, and
+    # allocates it before decompressing, so check the declaration first: a hostile frame
+    # could otherwise claim any size.
+    if raw_len > min(len(data) * MAX_RATIO, MAX_RAW):
+        raise CorruptObjectError(f"{what} claims {raw_len} bytes from {len(data)} stored")
     try:
         declared = zstandard.frame_content_size(data)
         if declared != raw_len:

@@ -12,13 +12,13 @@ import sqlite3
 import stat
 import struct
 
-from mlvc.errors import DiskFullError, MlvcError
+from mlvc.errors import ChunkingChangedError, DiskFullError, MlvcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator, Mapping
     from pathlib import Path
-    from typing import Any
+    from typing import Any, Self
 
 SCHEMA_VERSION = 3
 WORKTREE_FORMAT = 3
@@ -88,38 +88,193 @@ INSERT OR IGNORE INTO meta VALUES ('worktree_generation', 0);
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in WAL mode (many processes may share the file), the schema created
-    on first use."""
+REBUILD_HINT = "run mlvc index rebuild (or mlvc fsck --repair)"
+# SQLite's codes for a file that is not (or no longer) a well-formed database.
+_DAMAGE = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+CHUNKING_KEYS = ("min_size", "avg_size", "max_size", "seed")
+
+
+class CorruptIndexError(MlvcError, sqlite3.DatabaseError):
+    """`.mlvc/index.db` is damaged, missing or empty: `mlvc index rebuild` makes it again
+    from the packs. Also a sqlite3.DatabaseError, so that code handling SQLite's own
+    damage errors (a checker listing problems) handles it alike."""
+
+
+def connect(
+    path: Path, *, create: bool = False, chunking: Mapping[str, int] | None = None
+) -> sqlite3.Connection:
+    """A connection in WAL mode (many processes may share the file). `create`: make the
+    file and its schema (init, rebuild); otherwise a missing or empty index is damage,
+    never silently replaced by an empty one. `chunking`: the config's chunking
+    parameters, checked against (or, in a store made before they were kept, recorded in)
+    the `meta` table."""
+    if not create and not path.is_file():
+        if path.exists() or path.is_symlink():
+            raise CorruptIndexError(
+                f"index {path} is not a file", hint=f"move it aside, then {REBUILD_HINT}"
+            )
+        raise CorruptIndexError(f"index {path} is missing", hint=REBUILD_HINT)
     try:
         # check_same_thread=False: `mlvc run` records the code on a helper thread while
         # the main thread only waits for the command; the connection is never shared by
         # two threads at once.
-        db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        db: Connection = sqlite3.connect(
+            path, timeout=60, isolation_level=None, check_same_thread=False, factory=Connection
+        )
+        db.index_path = path
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
+        if version == 0 and create:
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        elif version != SCHEMA_VERSION:
-            raise MlvcError(
-                f"index {path} has schema {version}, this mlvc knows {SCHEMA_VERSION}",
-                hint="upgrade mlvc"
-                if version > SCHEMA_VERSION
-                else "this repository was made by an older mlvc; it has no upgrade path yet",
-            )
-    except sqlite3.DatabaseError as exc:
-        if _no_space(exc, path):
+            version = SCHEMA_VERSION
+    except _ERRORS as exc:
+        if isinstance(exc, sqlite3.DatabaseError) and _no_space(exc, path):
             raise DiskFullError(
                 f"no space left on the device holding {path}: the index cannot be opened",
                 hint="free some space and run the command again; the store is unchanged",
             ) from None
+        if isinstance(named := _named(exc, path), CorruptIndexError):
+            raise named from None
         raise MlvcError(
             f"index {path} cannot be opened: {exc}",
             hint="move .mlvc/index.db aside and report this; the packs still hold every object",
         ) from None
+    _check_schema(path, version)
+    if chunking is not None:
+        check_chunking(db, chunking)
     return db
+
+
+def _check_schema(path: Path, version: int) -> None:
+    if version == 0:  # `init` sets it before the config exists: only damage clears it
+        raise CorruptIndexError(f"index {path} is empty", hint=REBUILD_HINT)
+    if version != SCHEMA_VERSION:
+        raise MlvcError(
+            f"index {path} has schema {version}, this mlvc knows {SCHEMA_VERSION}",
+            hint="upgrade mlvc"
+            if version > SCHEMA_VERSION
+            else "this repository was made by an older mlvc; it has no upgrade path yet",
+        )
+
+
+def check_chunking(db: Connection, chunking: Mapping[str, int]) -> None:
+    """The chunking parameters are fixed when a store is made: packs written with others
+    would share no chunks with the old ones. They are kept in `meta` (`chunking.*`);
+    a store made before that has none, and adopts the config's."""
+    keys = [f"chunking.{key}" for key in CHUNKING_KEYS]
+    marks = ",".join("?" * len(keys))
+    rows = db.execute(f"SELECT key, value FROM meta WHERE key IN ({marks})", keys).fetchall()
+    kept = {str(key).removeprefix("chunking."): value for key, value in rows}
+    if not kept:
+        with contextlib.suppress(sqlite3.OperationalError):  # a read-only store: next time
+            db.executemany(
+                "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                [(f"chunking.{key}", int(chunking[key])) for key in CHUNKING_KEYS],
+            )
+        return
+    if sorted(kept) != sorted(CHUNKING_KEYS) or not all(type(v) is int for v in kept.values()):
+        raise CorruptIndexError(
+            f"index {db.index_path} is damaged (its chunking parameters are incomplete)",
+            hint=REBUILD_HINT,
+        )
+    changed = [key for key in CHUNKING_KEYS if kept[key] != chunking[key]]
+    if changed:
+        was = ", ".join(f"{key} = {kept[key]}" for key in changed)
+        now = ", ".join(f"{key} = {chunking[key]}" for key in changed)
+        raise ChunkingChangedError(
+            f"the [chunking] parameters in config.toml ({now}) differ from those this"
+            f" store was written with ({was})",
+            hint=f"chunking parameters never change for a repository: restore {was} in"
+            " .mlvc/config.toml (if it was not edited, the index is damaged: run mlvc index"
+            " rebuild)",
+        )
+
+
+# What SQLite (and the sqlite3 module) raise for a damaged file. A UnicodeDecodeError:
+# mlvc writes only valid UTF-8, so text (or an error message quoting it) that is not
+# was changed on disk.
+_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def _named(exc: Exception, path: Path) -> Exception:
+    """A CorruptIndexError naming the index when `exc` says the file is damaged, else
+    `exc` itself."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    # The sqlite3 module reports undecodable text with no SQLite error code.
+    garbled = isinstance(exc, UnicodeDecodeError) or (
+        code is None and str(exc).startswith("Could not decode to UTF-8")
+    )
+    if garbled or ((code or 0) & 0xFF) in _DAMAGE:
+        return CorruptIndexError(f"index {path} is damaged ({exc})", hint=REBUILD_HINT)
+    return exc
+
+
+class Cursor(sqlite3.Cursor):
+    """A cursor whose damage errors name the index and say how to repair it. SQLite
+    finds a damaged page only when a query reaches it, which may be at any row, so
+    every call that steps a query is covered."""
+
+    connection: Connection
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
+        try:
+            return super().execute(sql, parameters)
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Any], /) -> Self:
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
+
+    # A generator over the C `fetchone`, not `__next__` above: as fast as the plain
+    # cursor (a Python call per row made status's table scans a third slower).
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        try:
+            yield from iter(super().fetchone, None)
+        except _ERRORS as exc:
+            raise _named(exc, self.connection.index_path) from None
+
+
+class Connection(sqlite3.Connection):
+    """The index's connection: its queries go through `Cursor`."""
+
+    index_path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
+        return self.cursor(Cursor).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor:
+        return self.cursor(Cursor).executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> Cursor:
+        cursor = self.cursor(Cursor)
+        try:
+            cursor.executescript(sql_script)
+        except _ERRORS as exc:
+            raise _named(exc, self.index_path) from None
+        return cursor
 
 
 def _no_space(exc: sqlite3.DatabaseError, path: Path) -> bool:

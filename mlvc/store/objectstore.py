@@ -45,6 +45,12 @@ SMALL_FILE = 1 << 20
 READS = 3
 _DAMAGED = "the store is damaged; restore .mlvc/packs from a backup"
 _RESTORE = "the store is damaged; restore this object from a backup"
+# An id mlvc recorded (in a run, tree, manifest or tag) that the index does not place:
+# the index lost its row, or the packs lost the object.
+MISSING_HINT = (
+    "the store is damaged: run mlvc index rebuild (or mlvc fsck --repair); if it is"
+    " still missing, restore .mlvc/packs from a backup"
+)
 
 Progress = Callable[[int], None]
 
@@ -309,10 +315,7 @@ class ObjectStore:
         loc = self._known.get(oid) or self.index.locate(oid)
         if loc is None:
             self._refuse_purged(oid.hex())
-            raise ObjectNotFoundError(
-                f"object {short(oid)} not found",
-                hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",
-            )
+            raise ObjectNotFoundError(f"object {short(oid)} not found", hint=MISSING_HINT)
         return loc
 
     def kind(self, oid: bytes) -> Kind:

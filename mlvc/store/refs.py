@@ -8,6 +8,7 @@ the log answers "what was in production on a given date, and who put it there".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlvc.errors import MlvcError
+from mlvc.errors import InvalidIdError, MlvcError
 from mlvc.ids import ObjectId, from_hex
 from mlvc.store.fsutil import atomic_write, fsync_dir, pid_alive
 
@@ -25,6 +26,19 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 class TagError(MlvcError):
     pass
+
+
+class CorruptTagError(TagError):
+    """A tag file holding no run id (junk, empty, cut short, a directory): the commands
+    that merely show tags skip it; naming it is an error."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(
+            f"tag {name} is damaged: {problem}",
+            hint=f"'mlvc tag {name} --history' shows the runs it named; 'mlvc tag -d {name}'"
+            " removes it, then tag the run again",
+        )
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -51,11 +65,18 @@ class Tags:
         self.logs = mlvc_dir / "logs" / "tags"
 
     def get(self, name: str) -> ObjectId | None:
+        """The run `name` points at, None when there is no such tag."""
+        path = self.refs / name
         try:
-            text = (self.refs / name).read_text().strip()
-        except (FileNotFoundError, IsADirectoryError):
+            data = path.read_bytes()
+        except FileNotFoundError:
             return None
-        return from_hex(text)
+        except OSError as exc:
+            raise CorruptTagError(name, f"{path} cannot be read ({exc.strerror})") from None
+        try:
+            return from_hex(data.decode("ascii"))
+        except (UnicodeDecodeError, InvalidIdError):
+            raise CorruptTagError(name, f"{path} holds no run id") from None
 
     def names(self) -> list[str]:
         if not self.refs.is_dir():
@@ -103,12 +124,47 @@ class Tags:
             os.fsync(handle.fileno())
 
     def history(self, name: str) -> list[TagMove]:
+        path = self.logs / name
         try:
-            lines = (self.logs / name).read_text(encoding="utf-8").splitlines()
+            lines = path.read_bytes().splitlines()
         except FileNotFoundError:
             return []
-        # A torn last line (a crash mid-append) is skipped.
+        except OSError as exc:
+            raise TagError(
+                f"the history of tag {name}, {path}, cannot be read ({exc.strerror})",
+                hint=f"move {path} aside (the tag itself is unaffected)",
+            ) from None
+        # A torn last line (a crash mid-append), or any other line that is not a move, is
+        # skipped.
         return [move for line in lines if (move := tag_move_from_json(line)) is not None]
+
+    def drop_damaged(self, name: str, who: str, when: str, message: str = "") -> TagMove:
+        """Remove a damaged tag (`mlvc tag -d`) if it is still damaged; the deletion is
+        logged (from None: what it held was no run)."""
+        check_tag_name(name)
+        lock = self.refs / f"{name}.lock"
+        _take(lock, name)
+        try:
+            try:
+                self.get(name)
+            except CorruptTagError:
+                pass
+            else:
+                raise TagError(f"tag {name} moved while this command ran", hint="try again")
+            path = self.refs / name
+            try:
+                path.rmdir() if path.is_dir() else path.unlink()
+            except OSError as exc:
+                raise TagError(
+                    f"cannot remove damaged tag {name}: {exc.strerror}",
+                    hint=f"remove {path} by hand",
+                ) from None
+            fsync_dir(self.refs)
+            move = TagMove(when, who, None, None, message)
+            self._log(name, move)
+        finally:
+            lock.unlink(missing_ok=True)
+        return move
 
     def adopt(
         self, name: str, new: ObjectId, expected: ObjectId | None, moves: list[TagMove]
@@ -129,11 +185,14 @@ class Tags:
             lock.unlink(missing_ok=True)
 
     def pointing_at(self) -> dict[bytes, list[str]]:
+        """The tags of each run, to show beside it. A damaged tag is left out: it must not
+        stop `log` or `graph` (`mlvc tag` lists it as damaged)."""
         found: dict[bytes, list[str]] = {}
         for name in self.names():
-            oid = self.get(name)
-            if oid is not None:
-                found.setdefault(oid, []).append(name)
+            with contextlib.suppress(CorruptTagError):
+                oid = self.get(name)
+                if oid is not None:
+                    found.setdefault(oid, []).append(name)
         return found
 
 
@@ -163,7 +222,7 @@ def tag_move_from_json(text: str | bytes) -> TagMove | None:
             from_hex(raw["new"]) if raw["new"] else None,
             raw.get("message", ""),
         )
-    except (ValueError, KeyError, TypeError, AttributeError, MlvcError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, MlvcError):
         return None
     if not all(isinstance(v, str) for v in (move.time, move.user, move.message)):
         return None

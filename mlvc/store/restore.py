@@ -23,7 +23,7 @@ from mlvc.ids import Kind, file_id, short
 from mlvc.objects import Manifest, Part
 from mlvc.store import compress
 from mlvc.store.index import Location
-from mlvc.store.objectstore import ObjectStore
+from mlvc.store.objectstore import MISSING_HINT, ObjectStore
 
 Progress = Callable[[int], None]
 _SPAN = 8 << 20  # bytes per write call
@@ -83,8 +83,7 @@ class _Copier:
             spot = spots.get(part.id)
             if spot is None:
                 raise ObjectNotFoundError(
-                    f"chunk {short(part.id)} of a file is not in the store",
-                    hint="the store is damaged; restore .mlvc/packs from a backup",
+                    f"chunk {short(part.id)} of a file is not in the store", hint=MISSING_HINT
                 )
             e = spot.entry
             if e.kind is not chunk or e.raw_len != part.length:

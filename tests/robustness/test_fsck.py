@@ -114,7 +114,7 @@ def test_a_lost_index_is_rebuilt_with_exactly_the_committed_runs(store: Path) ->
     for name in ("index.db", "index.db-wal", "index.db-shm", "worktree.msgpack"):
         (store / ".mlvc" / name).unlink(missing_ok=True)
     code, report = _fsck(store)
-    assert code == 1 and "unindexed-run" in _kinds(report)
+    assert code == 1 and "damaged-index" in _kinds(report)
     code, repaired = _fsck(store, "--repair")
     assert code == 0, repaired
     assert json.loads(_mlvc(store, "log", "--json").stdout) == before

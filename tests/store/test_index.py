@@ -10,6 +10,7 @@ import pytest
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Run
+from mlvc.store.db import connect
 from mlvc.store.entry import Entry
 from mlvc.store.index import Index, StatRow, TrackedFile
 
@@ -20,7 +21,8 @@ def oid(n: int) -> ObjectId:
 
 @pytest.fixture
 def index(tmp_path: Path) -> Iterator[Index]:
-    opened = Index(tmp_path / "index.db")
+    path = tmp_path / "index.db"
+    opened = Index(path, connect(path, create=True))
     yield opened
     opened.close()
 
