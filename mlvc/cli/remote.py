@@ -52,11 +52,11 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def push_command(remote: str | None, json: bool) -> None:
+def push_command(remote: str | None, jobs: int, json: bool) -> None:
     from mlvc.porcelain.push import push
 
     progress = render.Bytes("Pushing")
-    result = environ.with_repo(lambda repo: push(repo, remote, progress), progress)
+    result = environ.with_repo(lambda repo: push(repo, remote, progress, jobs), progress)
     if json:
         render.emit_json(result)
         return

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlvc.porcelain.remote import find_remote, open_remote
 from mlvc.repo import Repo
+from mlvc.store.transport import DEFAULT_JOBS
 from mlvc.store.upload import Progress, Uploader
 
 
@@ -31,11 +32,18 @@ class PushResult:
     seconds: float
 
 
-def push(repo: Repo, remote_name: str | None, progress: Progress | None = None) -> PushResult:
-    """Upload what `remote_name` (else the default remote) lacks of this store."""
+def push(
+    repo: Repo,
+    remote_name: str | None,
+    progress: Progress | None = None,
+    jobs: int = DEFAULT_JOBS,
+) -> PushResult:
+    """Upload what `remote_name` (else the default remote) lacks of this store, with
+    `jobs` packs, and parts of packs, in flight at once."""
     started = time.monotonic()
     config = find_remote(repo, remote_name)
     remote = open_remote(repo, config)
+    remote.transport.jobs = jobs
     have = {e.id for pack in remote.packs().values() for e in pack.entries}
     runs = set(repo.index.history.run_ids(ok_only=False))
     by_pack = repo.index.entries_by_pack()
@@ -43,7 +51,8 @@ def push(repo: Repo, remote_name: str | None, progress: Progress | None = None) 
     scratch.mkdir(exist_ok=True)
     outgoing = tempfile.mkdtemp(prefix="push-", dir=scratch)
     try:
-        stats = Uploader(repo.dir / "packs", remote, Path(outgoing), progress).run(by_pack, have)
+        uploader = Uploader(repo.dir / "packs", remote, Path(outgoing), progress, jobs)
+        stats = uploader.run(by_pack, have)
     finally:
         shutil.rmtree(outgoing, ignore_errors=True)
     new_runs = runs - remote.runs()
