@@ -98,13 +98,15 @@ def at_least_rate(limit: float) -> Target:
 
 def fmt_value(value: float, unit: str) -> str:
     """Seconds; sizes in B/KiB/MiB/GiB for unit "B"; exact byte counts for unit "bytes";
-    throughputs for unit "GB/s"."""
+    counts (of requests) for unit "n"; throughputs for unit "GB/s"."""
     if unit == "s":
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
     if unit == "GB/s":
         return f"{value:.2f} GB/s"
     if unit == "bytes":
         return f"{value:,.0f} B"
+    if unit == "n":
+        return f"{value:,.0f}"
     size = float(value)
     for suffix in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or suffix == "GiB":
