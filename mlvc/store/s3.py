@@ -112,6 +112,7 @@ class S3Transport(Transport):
 
     async def _part(self, fd: int, upload: Key, number: int, at: int, size: int) -> dict[str, Any]:
         async with self._slots():
+            self._check_stopping()
             body = await self._read_part(fd, at, min(self.part_size, size - at))
             sent = await self._call("upload_part", **upload, PartNumber=number, Body=body)
         return {"PartNumber": number, "ETag": sent["ETag"]}
@@ -127,8 +128,13 @@ class S3Transport(Transport):
         finally:
             got["Body"].close()
 
+    def _check_stopping(self) -> None:
+        if self.stopping.is_set():
+            raise OSError("transfer stopped")
+
     async def _piece(self, key: Key, start: int, end: int) -> bytes:
         async with self._slots():
+            self._check_stopping()
             return await self._get(key, start, end)
 
     async def _ranges(self, key: Key, ranges: list[tuple[int, int]]) -> list[bytes]:
@@ -144,6 +150,7 @@ class S3Transport(Transport):
 
         async def piece(at: int) -> None:
             async with self._slots():  # held while writing: memory stays jobs pieces
+                self._check_stopping()
                 data = await self._get(key, at, min(at + self.piece_size, size))
                 await loop.run_in_executor(None, os.pwrite, fd, data, at)
 

@@ -59,6 +59,9 @@ class Transport:
         self.requests = 0  # requests made (or, for a directory, file operations)
         self.jobs = DEFAULT_JOBS  # transfers in flight, where the transport overlaps them
         self._counting = threading.Lock()  # pushes upload packs from several threads
+        # Set when the caller gives up (an error elsewhere, Ctrl-C): transfers under way
+        # send no further part and abort, rather than finish gigabytes nobody waits for.
+        self.stopping = threading.Event()
         # The client library's own failures (botocore's connection and credential
         # errors are not OSErrors), reported as RemoteError rather than as a bug.
         self.backend_errors: tuple[type[BaseException], ...] = ()

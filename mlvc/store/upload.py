@@ -78,10 +78,12 @@ class Uploader:
                     self._repack([x for x in loose if x[1].kind is Kind.CHUNK], by_pack)
                     self._settle(0)
                 except BaseException:
+                    self.remote.transport.stopping.set()  # those under way stop soon
                     for sending in self._sending:  # those not started never start
                         sending.cancel()
                     raise
         finally:
+            self.remote.transport.stopping.clear()
             for fd in self._fds.values():
                 os.close(fd)
         return self.stats

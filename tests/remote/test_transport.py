@@ -83,6 +83,19 @@ def test_a_multipart_upload_failing_part_way_leaves_no_object_and_no_parts(
     assert unfinished_uploads(s3_server, good, "packs/big") == []  # aborted: no parts kept
 
 
+def test_a_stopped_transfer_sends_no_more_parts_and_aborts(
+    s3_server: S3Server, s3_url: str, tmp_path: Path
+) -> None:
+    local = tmp_path / "big"
+    local.write_bytes(random.Random(5).randbytes(2 * PART + 1))
+    transport = s3(s3_url, s3_server.options())
+    transport.stopping.set()  # what the uploader does when the push fails or is interrupted
+    with pytest.raises(RemoteError, match="transfer stopped"):
+        transport.upload("packs/big", local)
+    assert transport.read("packs/big") is None
+    assert unfinished_uploads(s3_server, transport, "packs/big") == []
+
+
 def test_ranged_reads_and_downloads_come_in_pieces_and_whole(
     s3_server: S3Server, s3_url: str, tmp_path: Path
 ) -> None:
@@ -174,5 +187,9 @@ def test_push_jobs_flag(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
         assert pushed["objects"] > 0
     one, eight = (open_transport(str(tmp_path / f"shared{j}"), {}) for j in ("1", "8"))
     assert remote_contents(one) == remote_contents(eight)
+    # Each local pack alone held every missing object of its kind (metadata, data): the
+    # remote holds the very same packs (sent as they are; a copy would be identical too).
+    local = {p.stem for p in (workspace / ".mlvc" / "packs").glob("*.pack")}
+    assert {n.split(".")[0] for n in one.listdir("packs")} == local
     refused = mlvc("push", "-j", "0", check=False)
     assert refused.returncode != 0 and "-j" in refused.stderr
