@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mlvc import __version__
+from mlvc.cli import app_remote
 from mlvc.cli.app_remote import remote_app
 
 app = typer.Typer(
@@ -310,6 +311,13 @@ app.add_typer(remote_app, name="remote", rich_help_panel=REMOTES)
 
 @app.command(rich_help_panel=REMOTES)
 def push(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runs, tags or paths to push with their ancestors (default: all)."),
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every run and tag (what no TARGET means).")
+    ] = False,
     remote: Annotated[
         str | None, typer.Option("--remote", "-r", help="The remote (default: the default one).")
     ] = None,
@@ -325,8 +333,13 @@ def push(
     """
     from mlvc.cli.remote import push_command
 
-    push_command(remote, jobs, json)
+    if everything and targets:
+        raise typer.BadParameter("give targets or --all, not both")
+    push_command(list(targets or []), remote, jobs, json)
 
+
+for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):
+    app.command(rich_help_panel=REMOTES)(_command)
 
 index_app = typer.Typer(help="Maintain the SQLite index (a cache of the packs).")
 app.add_typer(index_app, name="index", rich_help_panel=PLUMBING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -57,3 +58,55 @@ def remote_remove(
     from mlvc.cli.remote import remote_remove_command
 
     remote_remove_command(name, json)
+
+
+RemoteName = Annotated[
+    str | None, typer.Option("--remote", "-r", help="The remote (default: the default one).")
+]
+
+
+def fetch(remote: RemoteName = None, json: Json = False) -> None:
+    """Learn the runs and tags a remote holds (their data stays there until needed).
+
+    Example: [bold]mlvc fetch[/bold], then [bold]mlvc log[/bold]
+    """
+    from mlvc.cli.transfer import fetch_command
+
+    fetch_command(remote, json)
+
+
+def pull(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runs, tags, PATH@RUN or paths (default: every run)."),
+    ] = None,
+    remote: RemoteName = None,
+    json: Json = False,
+) -> None:
+    """Fetch, then download the data the named runs or paths need for a checkout.
+
+    Example: [bold]mlvc pull prod[/bold]
+    """
+    from mlvc.cli.transfer import pull_command
+
+    pull_command(list(targets or []), remote, json)
+
+
+def clone(
+    url: Annotated[str, typer.Argument(help="The remote: s3://BUCKET/PREFIX, a directory...")],
+    directory: Annotated[
+        Path | None, typer.Argument(help="The code checkout to start the store in (default: .).")
+    ] = None,
+    options: Annotated[
+        list[str],
+        typer.Option("--option", "-o", help="A storage option key=value (never a credential)."),
+    ] = [],  # noqa: B006 - typer reads defaults, never mutates them
+    json: Json = False,
+) -> None:
+    """Start a store in a code checkout from a remote: remote origin, then fetch.
+
+    Example: [bold]git clone URL proj && cd proj && mlvc clone s3://team/mlvc[/bold]
+    """
+    from mlvc.cli.transfer import clone_command
+
+    clone_command(url, directory, options, json)

@@ -31,6 +31,7 @@ def checkout_command(
     cwd = Path.cwd()
     repo = Repo.discover(cwd)
     progress = render.Bytes("Checking out")
+    pulling = render.Bytes("Pulling")
     try:
         run_id = resolve_run(repo, ref)
         request = CheckoutRequest(
@@ -45,8 +46,9 @@ def checkout_command(
             code=code,
             env=dict(os.environ),
         )
-        result = checkout(repo, request, progress, progress.set_total)
+        result = checkout(repo, request, progress, progress.set_total, pulling)
     finally:
+        pulling.close()
         progress.close()
         repo.close()
     if json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlvc.cli import environ, render
 
@@ -52,14 +53,33 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def push_command(remote: str | None, jobs: int, json: bool) -> None:
+def push_command(targets: list[str], remote: str | None, jobs: int, json: bool) -> None:
     from mlvc.porcelain.push import push
 
     progress = render.Bytes("Pushing")
-    result = environ.with_repo(lambda repo: push(repo, remote, progress, jobs), progress)
+    user = str(environ.owner().get("user", ""))
+    result = environ.with_repo(
+        lambda repo: push(repo, remote, progress, user, targets, jobs), progress
+    )
     if json:
         render.emit_json(result)
-        return
+    else:
+        _report_push(result)
+    rejected = [t for t in result.tags if t.status in ("rejected", "diverged")]
+    if rejected:
+        from mlvc.errors import MlvcError
+
+        names = ", ".join(render.shown(t.name) for t in rejected)
+        raise MlvcError(
+            f"tag(s) not pushed: {names}: they moved another way on {result.remote}",
+            hint="mlvc fetch, look at both (mlvc tag --history NAME), move the tag, push again",
+        )
+
+
+def _report_push(result: Any) -> None:
+    for tag in result.tags:
+        if tag.status in ("new", "updated"):
+            sys.stdout.write(f"tag {render.shown(tag.name)} -> {tag.run.hex()[:12]}\n")
     if not result.packs and not result.runs:
         sys.stdout.write(
             f"remote {result.remote} is up to date ({_n(result.requests, 'request')})\n"

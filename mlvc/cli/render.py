@@ -202,6 +202,7 @@ class Bytes:
             Progress,
             SpinnerColumn,
             TextColumn,
+            TimeRemainingColumn,
             TransferSpeedColumn,
         )
 
@@ -211,6 +212,7 @@ class Bytes:
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
+            TimeRemainingColumn(),
             console=err(),
             transient=True,
         )

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlvc import clock
 from mlvc.errors import MlvcError
@@ -30,6 +30,9 @@ from mlvc.workspace.plan import FileChange, Plan, Planner, recorded_state
 from mlvc.workspace.scan import FileStat, stat_of, walk
 
 Progress = Callable[[int], None]
+
+if TYPE_CHECKING:
+    from mlvc.porcelain.fetch import Meter
 
 
 class CheckoutStoppedError(MlvcError):
@@ -76,8 +79,10 @@ def checkout(
     request: CheckoutRequest,
     progress: Progress | None = None,
     total: Progress | None = None,
+    pulling: Meter | None = None,
 ) -> CheckoutResult:
-    """`progress(n)` as n more bytes are written; `total(n)` once, with the bytes to write."""
+    """`progress(n)` as n more bytes are written; `total(n)` once, with the bytes to write;
+    `pulling`: the progress of taking data from the default remote, when some is there."""
     run = load_run(repo, request.run_id)
     wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
     with workspace_lock(repo.dir):
@@ -97,6 +102,10 @@ def checkout(
         if request.dry_run:
             saved = tuple(Saved(st.rel, st.kind, None, st.size) for st in unsaved)
             return _result(request, plan, saved, (), dry_run=True, code=code)
+        if plan.writes:
+            from mlvc.porcelain.pull import ensure_local  # remotes: only when data is missing
+
+            ensure_local(repo, [w.id for w in plan.writes], pulling)
         saved, saved_run = _save(repo, request, unsaved, ignore)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))

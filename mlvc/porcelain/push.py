@@ -8,14 +8,22 @@ appear on the remote only once everything they reach is there.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlvc.ids import Kind
+from mlvc.lineage.resolve import UnknownRefError, latest_producer, resolve_run
+from mlvc.porcelain.pull import local_closure
 from mlvc.porcelain.remote import find_remote, open_remote
+from mlvc.porcelain.remotetags import TagUpdate, push_tags
 from mlvc.repo import Repo
+from mlvc.store.fsutil import pid_alive
+from mlvc.store.refs import Tags
 from mlvc.store.transport import DEFAULT_JOBS
 from mlvc.store.upload import Progress, Uploader
 
@@ -30,26 +38,37 @@ class PushResult:
     runs: int
     requests: int
     seconds: float
+    tags: tuple[TagUpdate, ...] = ()
 
 
 def push(
     repo: Repo,
     remote_name: str | None,
     progress: Progress | None = None,
+    user: str = "",
+    targets: Sequence[str] = (),
     jobs: int = DEFAULT_JOBS,
 ) -> PushResult:
-    """Upload what `remote_name` (else the default remote) lacks of this store, with
-    `jobs` packs, and parts of packs, in flight at once."""
+    """Upload what `remote_name` (else the default remote) lacks of the closure of
+    `targets` (runs, tags, paths: the run that made each path's newest version, with its
+    ancestors), or of the whole store when there are none, with `jobs` packs, and parts
+    of packs, in flight at once."""
     started = time.monotonic()
     config = find_remote(repo, remote_name)
     remote = open_remote(repo, config)
     remote.transport.jobs = jobs
     have = {e.id for pack in remote.packs().values() for e in pack.entries}
-    runs = set(repo.index.history.run_ids(ok_only=False))
     by_pack = repo.index.entries_by_pack()
+    if targets:
+        reach, _ = local_closure(repo, [_run(repo, t) for t in targets], follow_runs=True)
+        by_pack = {n: [e for e in es if e.id in reach] for n, es in by_pack.items()}
+        runs = {oid for oid, kind in reach.items() if kind is Kind.RUN}
+    else:
+        runs = set(repo.index.history.run_ids(ok_only=False))
     scratch = repo.dir / "tmp"
     scratch.mkdir(exist_ok=True)
-    outgoing = tempfile.mkdtemp(prefix="push-", dir=scratch)
+    _reclaim(scratch)
+    outgoing = tempfile.mkdtemp(prefix=f"push-{os.getpid()}-", dir=scratch)
     try:
         uploader = Uploader(repo.dir / "packs", remote, Path(outgoing), progress, jobs)
         stats = uploader.run(by_pack, have)
@@ -58,6 +77,8 @@ def push(
     new_runs = runs - remote.runs()
     if new_runs:
         remote.add_run_list(new_runs)
+    # After the run list: a tag never names a run a reader cannot see.
+    tags = push_tags(repo, remote, user, [t for t in targets if Tags(repo.dir).get(t)] or None)
     return PushResult(
         config.name,
         config.url,
@@ -67,4 +88,24 @@ def push(
         len(new_runs),
         remote.transport.requests,
         round(time.monotonic() - started, 3),
+        tuple(tags),
     )
+
+
+def _run(repo: Repo, target: str) -> bytes:
+    """A run named by ref, or the run that made a path's newest version."""
+    try:
+        return resolve_run(repo, target)
+    except UnknownRefError as exc:
+        try:
+            return latest_producer(repo, target.strip("/"))
+        except UnknownRefError:
+            raise exc from None
+
+
+def _reclaim(scratch: Path) -> None:
+    """Remove the scratch packs of pushes that were killed (their pid is gone)."""
+    for leftover in scratch.glob("push-*"):
+        pid = leftover.name.split("-")[1]
+        if not pid.isdigit() or not pid_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)

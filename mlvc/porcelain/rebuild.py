@@ -76,6 +76,16 @@ def rebuild(repo: Repo) -> RebuildResult:
 
 def _replay(repo: Repo, oid: bytes, run: Run) -> None:
     """What `record` wrote for this run, derived from the run object alone."""
+    tracked = index_run(repo, oid, run)
+    for path, files in tracked.items():
+        repo.index.replace_tracked(path, files)
+    for path in run.removed:
+        repo.index.replace_tracked(path, [])
+
+
+def index_run(repo: Repo, oid: bytes, run: Run) -> dict[str, list[TrackedFile]]:
+    """A stored run's lineage rows (its trees read from the store); returns the files
+    each output would make tracked, for callers that also restore the tracked paths."""
     tracked: dict[str, list[TrackedFile]] = {}
     for path, out in run.outputs.items():
         tracked[path] = [TrackedFile(path, path, out.id, out.kind, out.size)]
@@ -86,7 +96,4 @@ def _replay(repo: Repo, oid: bytes, run: Run) -> None:
             ]
     inside = {p: [(f.path, f.id, f.kind, f.size) for f in files] for p, files in tracked.items()}
     repo.index.add_run_rows(oid, run, inside)
-    for path, files in tracked.items():
-        repo.index.replace_tracked(path, files)
-    for path in run.removed:
-        repo.index.replace_tracked(path, [])
+    return tracked

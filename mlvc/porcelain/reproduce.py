@@ -83,6 +83,9 @@ def reproduce(repo: Repo, request: ReproduceRequest) -> ReproduceResult:
             hint="reproduce the run that read it; 'mlvc log --consumers PATH' lists them",
         )
     secrets.check_reproducible(short(request.run_id), original.command)
+    from mlvc.porcelain.pull import ensure_local  # a fetched run's data may be remote
+
+    ensure_local(repo, [request.run_id], strict=False)
     if request.in_place:
         return _in_place(repo, request, original)
     parent = Path(tempfile.mkdtemp(prefix="mlvc-reproduce-", dir=request.scratch))

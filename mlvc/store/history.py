@@ -65,6 +65,9 @@ class History:
             args.append(limit)
         return [ObjectId(row[0]) for row in self.db.execute(sql, args)]
 
+    def has_run(self, oid: bytes) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE id = ?", (oid,)).fetchone() is not None
+
     def nth_latest(self, n: int) -> ObjectId | None:
         row = self.db.execute(
             f"SELECT r.id FROM runs r {NEWEST_FIRST} LIMIT 1 OFFSET ?", (n,)

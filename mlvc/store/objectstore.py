@@ -24,6 +24,7 @@ from mlvc.errors import (
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
 from mlvc.store import compress, verify
+from mlvc.store.entry import Entry
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.ingest import encode_chunk, open_file, samples
@@ -106,6 +107,13 @@ class ObjectStore:
                 stored, codec = squeezed, compress.Codec.ZSTD
         self._writer(kind is not Kind.CHUNK).add(oid, kind, codec, len(raw), stored)
         self._pending.add(oid)
+
+    def put_stored(self, e: Entry, stored: bytes | memoryview) -> None:
+        """Keep an object verified elsewhere (downloaded from a remote) as the bytes it
+        was stored as: same codec, no recompression."""
+        if not self.has(e.id):
+            self._writer(e.kind is not Kind.CHUNK).add(e.id, e.kind, e.codec, e.raw_len, stored)
+            self._pending.add(e.id)
 
     def put_object(self, kind: Kind, canonical: bytes) -> ObjectId:
         """Store a tree, manifest node or run (always compressed); returns its id."""

@@ -92,19 +92,13 @@ class Tags:
         return move
 
     def _log(self, name: str, move: TagMove) -> None:
+        self._append(name, [move])
+
+    def _append(self, name: str, moves: list[TagMove]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
-            {
-                "time": move.time,
-                "user": move.user,
-                "old": move.old.hex() if move.old else None,
-                "new": move.new.hex() if move.new else None,
-                "message": move.message,
-            },
-            sort_keys=True,
-        )
+        lines = "".join(tag_move_json(move) + "\n" for move in moves)
         with open(self.logs / name, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+            handle.write(lines)
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -113,22 +107,26 @@ class Tags:
             lines = (self.logs / name).read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        moves = []
-        for line in lines:
-            try:
-                raw: dict[str, Any] = json.loads(line)
-                moves.append(
-                    TagMove(
-                        raw["time"],
-                        raw["user"],
-                        from_hex(raw["old"]) if raw["old"] else None,
-                        from_hex(raw["new"]) if raw["new"] else None,
-                        raw.get("message", ""),
-                    )
-                )
-            except (ValueError, KeyError, TypeError, MlvcError):
-                continue  # a torn last line (a crash mid-append) is skipped
-        return moves
+        # A torn last line (a crash mid-append) is skipped.
+        return [move for line in lines if (move := tag_move_from_json(line)) is not None]
+
+    def adopt(
+        self, name: str, new: ObjectId, expected: ObjectId | None, moves: list[TagMove]
+    ) -> None:
+        """Point `name` at `new` (if it still points at `expected`) as another store's
+        tag did, and add that store's `moves` not yet in this tag's history: `fetch`."""
+        check_tag_name(name)
+        self.refs.mkdir(parents=True, exist_ok=True)
+        lock = self.refs / f"{name}.lock"
+        _take(lock, name)
+        try:
+            if self.get(name) != expected:
+                raise TagError(f"tag {name} moved while this command ran", hint="try again")
+            atomic_write(self.refs / name, (new.hex() + "\n").encode())
+            known = set(self.history(name))
+            self._append(name, [m for m in moves if m not in known])
+        finally:
+            lock.unlink(missing_ok=True)
 
     def pointing_at(self) -> dict[bytes, list[str]]:
         found: dict[bytes, list[str]] = {}
@@ -137,6 +135,39 @@ class Tags:
             if oid is not None:
                 found.setdefault(oid, []).append(name)
         return found
+
+
+def tag_move_json(move: TagMove) -> str:
+    """A move as one JSON object, keys sorted: a line of a tag log, or a remote's
+    history file."""
+    return json.dumps(
+        {
+            "time": move.time,
+            "user": move.user,
+            "old": move.old.hex() if move.old else None,
+            "new": move.new.hex() if move.new else None,
+            "message": move.message,
+        },
+        sort_keys=True,
+    )
+
+
+def tag_move_from_json(text: str | bytes) -> TagMove | None:
+    """A move from its JSON, or None when it is not one."""
+    try:
+        raw: dict[str, Any] = json.loads(text)
+        move = TagMove(
+            raw["time"],
+            raw["user"],
+            from_hex(raw["old"]) if raw["old"] else None,
+            from_hex(raw["new"]) if raw["new"] else None,
+            raw.get("message", ""),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, MlvcError):
+        return None
+    if not all(isinstance(v, str) for v in (move.time, move.user, move.message)):
+        return None
+    return move
 
 
 STALE_EMPTY_LOCK_SECONDS = 60  # a lock without a pid: its writer died between two calls

@@ -9,9 +9,8 @@ name never meets a missing or partial pack.
 from __future__ import annotations
 
 import bisect
-import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from mlvc.store import verify
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import atomic_write
 from mlvc.store.pack import pack_size, parse_trailer, read_trailer
-from mlvc.store.refs import TagMove, check_tag_name
+from mlvc.store.refs import TagMove, check_tag_name, tag_move_from_json, tag_move_json
 from mlvc.store.transport import Transport
 
 _NAME = re.compile(r"[0-9a-f]{64}")
@@ -121,13 +120,20 @@ class Remote:
     def read_objects(self, pack: RemotePack, wanted: Iterable[Entry]) -> dict[ObjectId, bytes]:
         """The raw bytes of `wanted` entries of `pack`, each verified against its id (and
         its schema, for metadata) before it is returned."""
+        return {e.id: raw for e, _, raw in self.read_verified(pack, wanted)}
+
+    def read_verified(
+        self, pack: RemotePack, wanted: Iterable[Entry]
+    ) -> Iterator[tuple[Entry, memoryview, bytes]]:
+        """(entry, stored bytes, raw bytes) of `wanted` entries of `pack`, each verified
+        against its id (and its schema, for metadata) before it is yielded. The ranges
+        of one pack are read together (merged: `plan_reads`)."""
         entries = list(wanted)
         ranges = plan_reads(entries, pack.size)
         blobs = self.transport.read_ranges(f"packs/{pack.name}.pack", ranges)
         where = f"pack {pack.name[:12]} on {self.where}"
         hint = "the remote is damaged or tampered with: nothing was taken from it"
         starts = [start for start, _ in ranges]
-        found: dict[ObjectId, bytes] = {}
         for e in entries:
             at = bisect.bisect_right(starts, e.offset) - 1
             skip = e.offset - starts[at]
@@ -135,8 +141,7 @@ class Remote:
             raw = verify.unpack(e, stored, where, hint)
             verify.check_id(e.id, e.kind, raw, where, hint)
             verify.check_schema(e.id, e.kind, raw, where)
-            found[e.id] = raw
-        return found
+            yield e, stored, raw
 
     # -- run lists -----------------------------------------------------------------
 
@@ -171,6 +176,50 @@ class Remote:
 
     # -- tags ------------------------------------------------------------------------
 
+    def tag_names(self) -> list[str]:
+        """The tags on the remote (one LIST); names that are not valid tag names (a
+        `.lock`, a stray file) are ignored."""
+        found = []
+        for file in self.transport.listdir("refs/tags"):
+            try:
+                found.append(check_tag_name(file))
+            except MlvcError:
+                continue
+        return sorted(found)
+
+    def tag_history(self, name: str) -> list[TagMove]:
+        """Every recorded move of tag `name`, oldest first: one LIST, then a GET per
+        history file not yet cached; each is checked against its name."""
+        check_tag_name(name)
+        moves = []
+        for file in self.transport.listdir(f"logs/tags/{name}"):
+            stem, _, suffix = file.partition(".")
+            if suffix != "json" or not _NAME.fullmatch(stem):
+                continue
+            cached = self.cache / "logs" / name / file
+            data = cached.read_bytes() if cached.exists() else self._history_file(name, file)
+            if data is None:
+                continue
+            move = tag_move_from_json(data)
+            if move is None:
+                raise CorruptObjectError(
+                    f"history file {stem[:12]} of tag {name} on {self.where} is malformed"
+                )
+            moves.append(move)
+        return sorted(moves, key=lambda m: m.time)
+
+    def _history_file(self, name: str, file: str) -> bytes | None:
+        data = self.transport.read(f"logs/tags/{name}/{file}")
+        if data is None:
+            return None
+        if blake3.blake3(data).hexdigest() != file.partition(".")[0]:
+            raise CorruptObjectError(
+                f"history file {file[:12]} of tag {name} on {self.where} does not match its name",
+                hint="the remote is damaged or tampered with",
+            )
+        self._cache(f"logs/{name}", file, data)
+        return data
+
     def tag(self, name: str) -> ObjectId | None:
         found = self._read_tag(name)
         return found[0] if found else None
@@ -203,16 +252,7 @@ class Remote:
             )
         data = f"{move.new.hex()}\n".encode()
         self.transport.swap_ref(f"refs/tags/{name}", data, current[1] if current else None)
-        entry = json.dumps(
-            {
-                "time": move.time,
-                "user": move.user,
-                "old": move.old.hex() if move.old else None,
-                "new": move.new.hex(),
-                "message": move.message,
-            },
-            sort_keys=True,
-        ).encode()
+        entry = tag_move_json(move).encode()
         digest = blake3.blake3(entry).hexdigest()
         self.transport.write(f"logs/tags/{name}/{digest}.json", entry)
 

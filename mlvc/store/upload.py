@@ -22,7 +22,7 @@ from pathlib import Path
 from mlvc.errors import CorruptPackError, ObjectNotFoundError
 from mlvc.ids import Kind, short
 from mlvc.store.entry import Entry
-from mlvc.store.pack import PackWriter
+from mlvc.store.pack import FOOTER, ROW, PackWriter, read_trailer
 from mlvc.store.remote import Remote
 
 PUSH_PACK = 64 << 20
@@ -70,7 +70,7 @@ class Uploader:
                         missing = [e for e in entries if e.id not in have]
                         path = self.packs_dir / f"{name}.pack"
                         whole = missing and len(missing) == len(entries)
-                        if whole and _size(path) >= self.pack_size:
+                        if whole and _size(path) >= self.pack_size and _holds(path, entries):
                             self._send(path, len(entries), temporary=False)
                         else:
                             loose += [(name, e) for e in missing]
@@ -93,7 +93,7 @@ class Uploader:
         if len(sources) == 1:
             (only,) = sources
             path = self.packs_dir / f"{only}.pack"
-            if len(items) == len(by_pack[only]) and _size(path) > 0:
+            if len(items) == len(by_pack[only]) and _holds(path, by_pack[only]):
                 # The pack holds these objects and nothing else: a copy would be the same
                 # objects in one pack under PUSH_PACK (allowed: the last of its kind). Sent
                 # as it is, it goes at once and is not copied (20,000 small files: 0.3 s).
@@ -169,6 +169,17 @@ class Uploader:
         self.stats.bytes += size
         if self.progress is not None:
             self.progress(size)
+
+
+def _holds(path: Path, entries: list[Entry]) -> bool:
+    """Whether the local pack at `path` holds `entries` and nothing else: a push of some
+    runs may want part of a pack (`entries` are then those it wants), and sending the
+    pack whole would send objects it does not."""
+    try:
+        trailer = read_trailer(path)
+    except FileNotFoundError:
+        return False
+    return (len(trailer) - FOOTER.size) // ROW.size == len(entries)
 
 
 def _size(path: Path) -> int:

@@ -185,36 +185,18 @@ def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(mlvc: Ru
     assert odd.returncode == 1 and "does not take its options" in odd.stderr
 
 
-def test_clones_pushing_at_once_all_land(tmp_path: Path, s3_server: S3Server, s3_url: str) -> None:
-    """Three machines (each its own repository) push different runs to one bucket at the
-    same moment: every push succeeds and a reader sees every run."""
-    import subprocess
-
-    from tests.conftest import MLVC
-
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": s3_server.key,
-           "AWS_SECRET_ACCESS_KEY": s3_server.secret}  # fmt: skip
-    clones = []
-    for i in range(3):
-        clone = tmp_path / f"machine{i}"
-        clone.mkdir()
-        subprocess.run([MLVC, "init"], cwd=clone, check=True, capture_output=True)
-        endpoint = f"endpoint_url={s3_server.endpoint}"
-        add = [MLVC, "remote", "add", "origin", s3_url, "-o", endpoint]
-        subprocess.run(add, cwd=clone, check=True, env=env, capture_output=True)
-        (clone / "shared.txt").write_text("the same file on every machine\n")
-        (clone / "own.txt").write_text(f"machine {i}\n")
-        subprocess.run(
-            [MLVC, "add", "shared.txt", "own.txt"], cwd=clone, check=True, capture_output=True
-        )
-        clones.append(clone)
-    pushes = [
-        subprocess.Popen([MLVC, "push"], cwd=c, env=env, stderr=subprocess.PIPE, text=True)
-        for c in clones
-    ]
-    for push in pushes:
-        _, err = push.communicate(timeout=120)
-        assert push.returncode == 0, err
-    reader = Remote("check", open_transport(s3_url, s3_server.options()), tmp_path / "cache")
-    expected = set().union(*(_local(c)[1] for c in clones))
-    assert len(expected) == 3 and reader.runs() == expected
+def test_the_scratch_packs_of_a_killed_push_are_removed_by_the_next(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    target = Target(str(tmp_path / "shared"), {}, (), {})
+    _setup(mlvc, workspace, target)
+    (workspace / "a.txt").write_text("alpha\n")
+    mlvc("add", "a.txt")
+    scratch = workspace / ".mlvc" / "tmp"
+    gone = scratch / "push-4194303-abc"  # above any pid this machine hands out (pid_max)
+    gone.mkdir(parents=True)
+    (gone / "tmp-1.pack").write_bytes(b"half a pack")
+    live = scratch / f"push-{os.getpid()}-def"  # a push still running (this process)
+    live.mkdir()
+    _push(mlvc, target)
+    assert not gone.exists() and live.exists()

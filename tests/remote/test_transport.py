@@ -193,3 +193,26 @@ def test_push_jobs_flag(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
     assert {n.split(".")[0] for n in one.listdir("packs")} == local
     refused = mlvc("push", "-j", "0", check=False)
     assert refused.returncode != 0 and "-j" in refused.stderr
+
+
+def test_a_push_of_some_runs_never_sends_a_local_pack_whole_with_others_data(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    mlvc("init")
+    rng = random.Random(6)
+    for name in ("a.bin", "b.bin"):  # two runs
+        (workspace / name).write_bytes(rng.randbytes(300_000))
+        mlvc("add", name)
+    mlvc("remote", "add", "origin", str(tmp_path / "first"))
+    mlvc("push")
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    mlvc("clone", str(tmp_path / "first"), cwd=clone)
+    mlvc("pull", cwd=clone)  # its local packs now hold both runs' data together
+    mlvc("remote", "add", "second", str(tmp_path / "second"), cwd=clone)
+    mlvc("push", "-r", "second", "a.bin", cwd=clone)
+    reader = Remote("check", open_transport(str(tmp_path / "second"), {}), tmp_path / "cache")
+    held = {e.id.hex() for pack in reader.packs().values() for e in pack.entries}
+    listed = json.loads(mlvc("hash-object", "a.bin", "b.bin", "--json").stdout)
+    a_id, b_id = (entry["id"] for entry in listed)
+    assert a_id in held and b_id not in held

@@ -1,0 +1,127 @@
+"""`mlvc pull`: fetch, then the data a checkout needs, by ranged reads of only the
+needed objects; and the same for `checkout` when a run's data is still on a remote.
+
+Targets are runs (id, tag, `latest`...), `PATH@RUN`, or a path (its newest version).
+With none, every run the remote lists: the store becomes a full copy. A run's closure
+here is its own inputs, outputs, code patch, logs and environment, not its ancestors'
+(their runs are fetched; their data is pulled when asked for).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from mlvc.errors import ObjectNotFoundError
+from mlvc.ids import Kind, ObjectId, short
+from mlvc.lineage.resolve import UnknownRefError, resolve_path_at, resolve_run
+from mlvc.porcelain.fetch import Meter, Session, fetch_runs, open_session
+from mlvc.porcelain.remotetags import TagUpdate, fetch_tags
+from mlvc.repo import Repo
+from mlvc.store.download import DownloadStats, take
+from mlvc.store.reach import closure
+
+
+@dataclass(frozen=True)
+class PullResult:
+    remote: str
+    url: str
+    runs: int  # runs fetched
+    objects: int  # objects taken (metadata and data)
+    bytes: int
+    tags: tuple[TagUpdate, ...]
+    requests: int
+    seconds: float
+
+
+def pull(
+    repo: Repo,
+    targets: list[str],
+    remote_name: str | None,
+    progress: Meter | None = None,
+) -> PullResult:
+    """Fetch from `remote_name` (else the default remote), then take the data of `targets`."""
+    session = open_session(repo, remote_name)
+    runs, meta = fetch_runs(repo, session)
+    tags = fetch_tags(repo, session.remote)
+    roots: list[bytes] = [_root(repo, t) for t in targets] or list(session.remote.runs())
+    data = _take_missing(repo, session, missing_data(repo, roots), progress)
+    return PullResult(
+        session.name,
+        session.url,
+        len(runs),
+        meta.objects + data.objects,
+        meta.bytes + data.bytes,
+        tuple(tags),
+        session.remote.transport.requests,
+        round(time.monotonic() - session.started, 3),
+    )
+
+
+def _root(repo: Repo, target: str) -> bytes:
+    if "@" in target:
+        return resolve_path_at(repo, target).record.id
+    try:
+        return resolve_run(repo, target)
+    except UnknownRefError as exc:
+        try:
+            return resolve_path_at(repo, f"{target}@").record.id
+        except UnknownRefError:
+            raise exc from None
+
+
+def missing_data(repo: Repo, roots: list[bytes]) -> set[ObjectId]:
+    """What the objects `roots` reach need and this store lacks. Metadata is local once
+    its runs are fetched, so what is missing is file data (chunks)."""
+    _, unknown = local_closure(repo, roots, follow_runs=False)
+    return unknown
+
+
+def local_closure(
+    repo: Repo, roots: list[bytes], follow_runs: bool
+) -> tuple[dict[ObjectId, Kind], set[ObjectId]]:
+    """What `roots` reach in this store, and the ids it does not hold."""
+
+    def kinds_of(oids: list[bytes]) -> dict[bytes, Kind]:
+        return {oid: loc.entry.kind for oid, loc in repo.index.locate_many(oids).items()}
+
+    return closure(roots, kinds_of, lambda oid: repo.store.get(oid)[1], follow_runs)
+
+
+def _take_missing(
+    repo: Repo, session: Session, missing: set[ObjectId], progress: Meter | None
+) -> DownloadStats:
+    held = [oid for oid in missing if session.catalog.kind(oid) is not None]
+    if progress is not None:
+        progress.set_total(sum(session.catalog.where[oid][1].stored_len for oid in held))
+    return take(session.remote, session.catalog, repo.store, held, progress)
+
+
+def ensure_local(
+    repo: Repo, roots: list[bytes], progress: Meter | None = None, strict: bool = True
+) -> DownloadStats | None:
+    """Before a checkout writes files (`roots`: their ids) or a reproduction re-executes
+    a run (its id, `strict=False`): take from the default remote whatever they need that
+    this store lacks. Nothing to take: no remote is opened. `strict`: data on no store
+    is an error naming it (a run also names ids nothing stored, such as its scripts'
+    file ids in git, so a run's closure is taken as far as the remote has it)."""
+    missing = missing_data(repo, roots)
+    if not missing or (not strict and not repo.config.remotes):
+        return None
+    if not repo.config.remotes:
+        raise ObjectNotFoundError(
+            f"the data of {len(missing)} object(s) (e.g. {short(min(missing))}) is not in "
+            "this store",
+            hint="the run was fetched from a remote: add it (mlvc remote add NAME URL "
+            "--default) and check out again, or run mlvc pull",
+        )
+    session = open_session(repo, None)
+    stats = _take_missing(repo, session, missing, progress)
+    absent = [oid for oid in missing if session.catalog.kind(oid) is None]
+    if absent and strict:
+        raise ObjectNotFoundError(
+            f"object {short(min(absent))} ({len(absent)} in all) is neither in this store "
+            f"nor on {session.remote.where}",
+            hint="push it from the clone that recorded the run, then check out again",
+        )
+    return stats
