@@ -63,7 +63,10 @@ client = boto3.client("s3", endpoint_url=endpoint)
 config = TransferConfig(max_concurrency=16, multipart_chunksize=64 << 20,
                         multipart_threshold=64 << 20)
 start = time.perf_counter()
-client.upload_file(path, bucket, key, Config=config)
+if sys.argv[5:] == ["download"]:
+    client.download_file(bucket, key, path, Config=config)
+else:
+    client.upload_file(path, bucket, key, Config=config)
 print(time.perf_counter() - start)
 """
 
@@ -225,10 +228,14 @@ def dvc_side(bench: Bench, s3: S3, name: str, pull: bool, change: bool) -> dict[
     return out
 
 
-def boto_limit(bench: Bench, s3: S3, path: Path) -> float:
-    argv = [bench.boto_python, "-c", BOTO_UPLOAD, str(path), s3.bucket, f"limit/{path.name}"]
-    seconds = float(run([*argv, s3.endpoint], bench.work, s3.env(os.environ)).strip())
-    bench.log(f"  boto3 upload_file {path.name}: {seconds:.3f} s")
+def boto_limit(bench: Bench, s3: S3, path: Path, download: Path | None = None) -> float:
+    """Seconds boto3 takes to upload ``path`` (as limit/NAME), or to download that object
+    back to ``download``."""
+    local, verb = (path, "upload_file") if download is None else (download, "download_file")
+    argv = [bench.boto_python, "-c", BOTO_UPLOAD, str(local), s3.bucket, f"limit/{path.name}"]
+    argv += [s3.endpoint, *(["download"] if download is not None else [])]
+    seconds = float(run(argv, bench.work, s3.env(os.environ)).strip())
+    bench.log(f"  boto3 {verb} {path.name}: {seconds:.3f} s")
     return seconds
 
 
@@ -289,6 +296,10 @@ def bench_big(bench: Bench, s3: S3) -> list[Row]:
         rates = [2**31 / x.seconds / 1e9 if x.seconds > 0 else 0.0 for x in (got, dvc)]
         label = f"{SCENARIOS['pull-big']}: throughput"
         rows.append(Row(label, rates[0], rates[1], "GB/s", at_least_rate(0.5), got.failure))
+        with scratch(bench, "remote-download") as tmp:
+            back = boto_limit(bench, s3, bench.data / "big.bin", tmp / "big.bin")
+        label = "limit: boto3 download_file of the same bytes, 16 parts in flight"
+        rows.append(Row(label, 2**31 / back / 1e9, None, "GB/s"))
     return rows
 
 
