@@ -1,5 +1,5 @@
-"""The S3 transport: s3fs's client, with transfers of mlvc's own that keep `jobs` requests
-in flight in one sliding window, shared by every upload, download and ranged read.
+"""S3 transfers of mlvc's own, through s3fs's client, that keep `jobs` requests in flight
+in one sliding window shared by every upload, download and ranged read.
 
 s3fs sends a file's parts in batches and waits for each whole batch before the next
 (17-25 s for 2 GiB here, against ~10 s with a window of 8-16 parts), and reads whole
@@ -12,54 +12,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-
-from mlvc.store.transport import Transport, replacing
 
 T = TypeVar("T")
 Key = dict[str, str]  # Bucket and Key of one object
 
 
-class S3Transport(Transport):
-    """Files under an s3:// URL. An upload larger than a part is a multipart upload,
-    invisible to readers until complete and aborted on failure; a read larger than a
-    part is fetched as parts in parallel."""
+class S3Transfers:
+    """The transfers of one S3 transport (`store/transport.py`, S3Transport): s3fs's
+    filesystem `fs`, a request counter, and the flag that stops them. An upload larger
+    than a part is a multipart upload, invisible to readers until complete and aborted
+    on failure; a read larger than a piece is fetched in pieces, in parallel."""
 
     PART = 64 << 20  # S3 parts must be >= 5 MiB (all but the last); 64 MiB: few requests
     PIECE = 16 << 20  # a ranged GET of a large read: under glibc's 32 MiB mmap threshold, so
     # its buffers are reused rather than mapped and faulted in afresh (less system time)
 
-    def __init__(self, url: str, fs: Any, root: str) -> None:
-        super().__init__(url, fs, root)
+    def __init__(self, fs: Any, count: Callable[[int], None], stopping: threading.Event) -> None:
+        self.fs = fs
+        self.count = count
+        self.stopping = stopping
+        self.jobs = 8  # requests in flight; the transport sets it before the first transfer
         self.part_size = self.PART
         self.piece_size = self.PIECE
         self._window: asyncio.Semaphore | None = None
 
-    # -- the primitives --------------------------------------------------------------
+    def upload(self, key: Key, local: Path) -> None:
+        self._run(self._upload, key, local)
 
-    def upload(self, name: str, local: Path) -> None:
-        with self.errors(name, 0):
-            self._run(self._upload, self._key(name), local)
+    def read_ranges(self, key: Key, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return self._run(self._ranges, key, ranges)
 
-    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
-        """Byte ranges [start, end) of one file, in parallel, a large range in pieces."""
-        if not ranges:
-            return []
-        with self.errors(name, 0):
-            got = self._run(self._ranges, self._key(name), ranges)
-        return self.checked(name, ranges, got)
-
-    def download(self, name: str, local: Path, size: int | None = None) -> None:
-        """A whole file into `local` by parallel ranged GETs, written where they belong
-        as they arrive; `local` appears only once complete."""
-        key = self._key(name)
-        with self.errors(name, 0), replacing(local) as tmp:
-            if size is None:
-                size = self._run(self._size, key)
-            with open(tmp, "wb") as file:
-                self._run(self._download, key, file.fileno(), size)
+    def download(self, key: Key, fd: int, size: int | None) -> None:
+        """The object into the open file `fd`, each piece written where it belongs as it
+        arrives."""
+        if size is None:
+            size = self._run(self._size, key)
+        self._run(self._download, key, fd, size)
 
     # -- on the event loop -------------------------------------------------------------
 
@@ -76,10 +68,6 @@ class S3Transport(Transport):
         if self._window is None:
             self._window = asyncio.Semaphore(max(1, self.jobs))
         return self._window
-
-    def _key(self, name: str) -> Key:
-        bucket, key, _ = self.fs.split_path(self.path(name))
-        return {"Bucket": bucket, "Key": key}
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         self.count(1)

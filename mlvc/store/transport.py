@@ -3,7 +3,7 @@
 A few primitives (list, read, ranged read, write, upload, download, read and swap a
 ref) from which `store/remote.py` derives the rest, as fsspec derives its filesystems'.
 Three kinds: any fsspec filesystem, with compare-and-swap by S3 conditional writes; S3
-itself (`store/s3.py`), whose transfers keep `jobs` requests in flight; and a local
+itself, whose transfers (`store/s3.py`) keep `jobs` requests in flight; and a local
 directory, which writes through a temporary name and a rename and swaps refs under an
 `O_EXCL` lock. fsspec and s3fs are imported only when a transport is opened.
 """
@@ -192,6 +192,43 @@ class Transport:
             raise
 
 
+class S3Transport(Transport):
+    """An S3-compatible store: uploads, ranged reads and downloads by mlvc's own
+    transfers (`store/s3.py`), `jobs` requests in flight in one window; the rest through
+    s3fs as for any fsspec store."""
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        super().__init__(url, fs, root)
+        from mlvc.store.s3 import S3Transfers  # asyncio: only commands that talk to S3
+
+        self.transfers = S3Transfers(fs, self.count, self.stopping)
+
+    def _key(self, name: str) -> dict[str, str]:
+        self.transfers.jobs = self.jobs  # the window is made at the first transfer
+        bucket, key, _ = self.fs.split_path(self.path(name))
+        return {"Bucket": bucket, "Key": key}
+
+    def upload(self, name: str, local: Path) -> None:
+        """A multipart upload of parts in parallel if larger than one part (aborted if it
+        fails), else one PUT."""
+        with self.errors(name, 0):
+            self.transfers.upload(self._key(name), local)
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Byte ranges [start, end) of one file, in parallel, a large range in pieces."""
+        if not ranges:
+            return []
+        with self.errors(name, 0):
+            got = self.transfers.read_ranges(self._key(name), ranges)
+        return self.checked(name, ranges, got)
+
+    def download(self, name: str, local: Path, size: int | None = None) -> None:
+        """A whole file by parallel ranged GETs; `local` appears only once complete."""
+        key = self._key(name)
+        with self.errors(name, 0), replacing(local) as tmp, open(tmp, "wb") as file:
+            self.transfers.download(key, file.fileno(), size)
+
+
 class DirectoryTransport(Transport):
     """A local or mounted directory. Every file appears whole (temporary name, rename),
     and a ref moves under `NAME.lock`, created with O_EXCL, as local tags do."""
@@ -267,8 +304,6 @@ def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
     if not url.startswith("s3://"):
         return Transport(url, fs, str(root))
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from mlvc.store.s3 import S3Transport
 
     transport = S3Transport(url, fs, str(root))
     transport.backend_errors = (BotoCoreError, ClientError)

@@ -15,8 +15,8 @@ import pytest
 from mlvc.errors import RemoteError
 from mlvc.repo import Repo
 from mlvc.store.remote import Remote
-from mlvc.store.s3 import S3Transport
-from mlvc.store.transport import Transport, open_transport
+from mlvc.store.s3 import S3Transfers
+from mlvc.store.transport import S3Transport, Transport, open_transport
 from mlvc.store.upload import Uploader
 from tests.conftest import Run
 from tests.remote.conftest import S3Server
@@ -29,13 +29,13 @@ def s3(url: str, options: dict[str, Any], jobs: int = 8) -> S3Transport:
     transport = open_transport(url, options)
     assert isinstance(transport, S3Transport)
     transport.jobs = jobs
-    transport.part_size = PART
-    transport.piece_size = MiB
+    transport.transfers.part_size = PART
+    transport.transfers.piece_size = MiB
     return transport
 
 
-class FailingPart(S3Transport):
-    """A transport whose read of one part fails, as a disk error would, after the
+class FailingPart(S3Transfers):
+    """Transfers whose read of one part fails, as a disk error would, after the
     multipart upload has begun and other parts may have been sent."""
 
     failing = 2
@@ -74,8 +74,9 @@ def test_a_multipart_upload_failing_part_way_leaves_no_object_and_no_parts(
     local = tmp_path / "big"
     local.write_bytes(random.Random(2).randbytes(4 * PART))
     good = s3(s3_url, s3_server.options())
-    failing = FailingPart(good.url, good.fs, good.root)
-    failing.part_size, failing.jobs = PART, 1  # parts in order: part 1 is sent, then 2 fails
+    failing = s3(s3_url, s3_server.options(), jobs=1)  # parts in order: 1 is sent, 2 fails
+    failing.transfers = FailingPart(failing.fs, failing.count, failing.stopping)
+    failing.transfers.part_size = PART
     with pytest.raises(RemoteError, match="input/output error"):
         failing.upload("packs/big", local)
     assert good.read("packs/big") is None
