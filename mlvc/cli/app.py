@@ -321,17 +321,21 @@ def push(
     remote: Annotated[
         str | None, typer.Option("--remote", "-r", help="The remote (default: the default one).")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=1, help="Packs and parts of packs in flight at once."),
+    ] = 8,  # store.transport.DEFAULT_JOBS (not imported: start-up stays fast)
     json: Json = False,
 ) -> None:
     """Upload every run, and every object the runs need, that the remote lacks, in large packs.
 
-    Example: [bold]mlvc push -r origin[/bold]
+    Example: [bold]mlvc push -r origin -j 16[/bold]
     """
     from mlvc.cli.remote import push_command
 
     if everything and targets:
         raise typer.BadParameter("give targets or --all, not both")
-    push_command(list(targets or []), remote, json)
+    push_command(list(targets or []), remote, jobs, json)
 
 
 for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):

@@ -53,12 +53,14 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def push_command(targets: list[str], remote: str | None, json: bool) -> None:
+def push_command(targets: list[str], remote: str | None, jobs: int, json: bool) -> None:
     from mlvc.porcelain.push import push
 
     progress = render.Bytes("Pushing")
     user = str(environ.owner().get("user", ""))
-    result = environ.with_repo(lambda repo: push(repo, remote, progress, user, targets), progress)
+    result = environ.with_repo(
+        lambda repo: push(repo, remote, progress, user, targets, jobs), progress
+    )
     if json:
         render.emit_json(result)
     else:

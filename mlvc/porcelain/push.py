@@ -24,6 +24,7 @@ from mlvc.porcelain.remotetags import TagUpdate, push_tags
 from mlvc.repo import Repo
 from mlvc.store.fsutil import pid_alive
 from mlvc.store.refs import Tags
+from mlvc.store.transport import DEFAULT_JOBS
 from mlvc.store.upload import Progress, Uploader
 
 
@@ -46,13 +47,16 @@ def push(
     progress: Progress | None = None,
     user: str = "",
     targets: Sequence[str] = (),
+    jobs: int = DEFAULT_JOBS,
 ) -> PushResult:
     """Upload what `remote_name` (else the default remote) lacks of the closure of
     `targets` (runs, tags, paths: the run that made each path's newest version, with its
-    ancestors), or of the whole store when there are none."""
+    ancestors), or of the whole store when there are none, with `jobs` packs, and parts
+    of packs, in flight at once."""
     started = time.monotonic()
     config = find_remote(repo, remote_name)
     remote = open_remote(repo, config)
+    remote.transport.jobs = jobs
     have = {e.id for pack in remote.packs().values() for e in pack.entries}
     by_pack = repo.index.entries_by_pack()
     if targets:
@@ -66,7 +70,8 @@ def push(
     _reclaim(scratch)
     outgoing = tempfile.mkdtemp(prefix=f"push-{os.getpid()}-", dir=scratch)
     try:
-        stats = Uploader(repo.dir / "packs", remote, Path(outgoing), progress).run(by_pack, have)
+        uploader = Uploader(repo.dir / "packs", remote, Path(outgoing), progress, jobs)
+        stats = uploader.run(by_pack, have)
     finally:
         shutil.rmtree(outgoing, ignore_errors=True)
     new_runs = runs - remote.runs()

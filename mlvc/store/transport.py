@@ -1,10 +1,11 @@
 """The byte transport of a remote: named files at any fsspec URL, and refs swapped safely.
 
-A few primitives (list, read, ranged read, write, upload, read and swap a ref) from
-which `store/remote.py` derives the rest, as fsspec derives its filesystems'. Two
-kinds: any fsspec filesystem, with compare-and-swap by S3 conditional writes, and a
-local directory, which writes through a temporary name and a rename and swaps refs
-under an `O_EXCL` lock. fsspec and s3fs are imported only when a transport is opened.
+A few primitives (list, read, ranged read, write, upload, download, read and swap a
+ref) from which `store/remote.py` derives the rest, as fsspec derives its filesystems'.
+Three kinds: any fsspec filesystem, with compare-and-swap by S3 conditional writes; S3
+itself, whose transfers (`store/s3.py`) keep `jobs` requests in flight; and a local
+directory, which writes through a temporary name and a rename and swaps refs under an
+`O_EXCL` lock. fsspec and s3fs are imported only when a transport is opened.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,11 @@ import blake3
 from mlvc.errors import RefConflictError, RemoteError
 from mlvc.store.fsutil import atomic_write, temp_name
 from mlvc.urls import redact_url
+
+# Transfers (parts, ranges, packs) in flight at once: enough to keep a loopback or LAN
+# store busy from 2 cores (16 gained nothing over 8 here), few enough that the parts in
+# memory (jobs x 64 MiB) stay small.
+DEFAULT_JOBS = 8
 
 # S3 answers a failed condition with 412 PreconditionFailed, or 409 when a concurrent
 # conditional write is in progress; both mean "another writer moved it first".
@@ -50,6 +57,11 @@ class Transport:
         self.fs = fs
         self.root = root.rstrip("/")
         self.requests = 0  # requests made (or, for a directory, file operations)
+        self.jobs = DEFAULT_JOBS  # transfers in flight, where the transport overlaps them
+        self._counting = threading.Lock()  # pushes upload packs from several threads
+        # Set when the caller gives up (an error elsewhere, Ctrl-C): transfers under way
+        # send no further part and abort, rather than finish gigabytes nobody waits for.
+        self.stopping = threading.Event()
         # The client library's own failures (botocore's connection and credential
         # errors are not OSErrors), reported as RemoteError rather than as a bug.
         self.backend_errors: tuple[type[BaseException], ...] = ()
@@ -57,11 +69,15 @@ class Transport:
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
 
+    def count(self, requests: int) -> None:
+        with self._counting:
+            self.requests += requests
+
     @contextlib.contextmanager
-    def errors(self, name: str) -> Iterator[None]:
-        """Store failures become RemoteError naming the remote and the file. Each use is
-        one request."""
-        self.requests += 1
+    def errors(self, name: str, requests: int = 1) -> Iterator[None]:
+        """Store failures become RemoteError naming the remote and the file; `requests`
+        is what the use costs, if the caller does not count them itself."""
+        self.count(requests)
         try:
             yield
         except RemoteError:
@@ -111,17 +127,27 @@ class Transport:
         if not ranges:
             return []
         path = self.path(name)
-        self.requests += len(ranges) - 1
-        with self.errors(name):
+        with self.errors(name, len(ranges)):
             got = self.fs.cat_ranges(
                 [path] * len(ranges), [r[0] for r in ranges], [r[1] for r in ranges]
             )
+        return self.checked(name, ranges, got)
+
+    def checked(self, name: str, ranges: list[tuple[int, int]], got: list[Any]) -> list[bytes]:
+        """The ranges read, each the length asked for (a short one: a truncated file)."""
         for (start, end), data in zip(ranges, got, strict=True):
             if isinstance(data, BaseException):
                 raise RemoteError(f"remote {self.url}: {name}: {data}", hint="try again")
             if len(data) != end - start:
                 raise RemoteError(f"remote {self.url}: {name} is shorter than its index says")
         return [bytes(d) for d in got]
+
+    def download(self, name: str, local: Path, size: int | None = None) -> None:
+        """A whole file into `local`, which appears only once complete (a temporary name,
+        then a rename; not fsynced: what is downloaded is verified before use anyway).
+        `size`, when known (from an index file), spares a request on some stores."""
+        with self.errors(name), replacing(local) as tmp:
+            self.fs.get_file(self.path(name), str(tmp))
 
     def write(self, name: str, data: bytes) -> None:
         """Write a whole file (immutable files: a rewrite writes the same bytes)."""
@@ -131,8 +157,7 @@ class Transport:
     def upload(self, name: str, local: Path) -> None:
         """Upload a local file; on S3 a multipart upload, visible only when complete."""
         size = local.stat().st_size
-        self.requests += 0 if size <= 2 * self.PART else -(-size // self.PART) + 1
-        with self.errors(name):
+        with self.errors(name, 1 if size <= 2 * self.PART else -(-size // self.PART) + 2):
             self.fs.put_file(str(local), self.path(name))
 
     def read_ref(self, name: str) -> tuple[bytes, str] | None:
@@ -141,8 +166,7 @@ class Transport:
         The token (the ETag) is read before the bytes: if the ref moves in between, the
         token is the older one and the swap fails, which is safe; the other order could
         pair new bytes with a newer token and overwrite a move nobody saw."""
-        self.requests += 1
-        with self.errors(name):
+        with self.errors(name, 2):
             try:
                 tag = str(self.fs.info(self.path(name))["ETag"])
                 data = bytes(self.fs.cat_file(self.path(name)))
@@ -168,6 +192,43 @@ class Transport:
             raise
 
 
+class S3Transport(Transport):
+    """An S3-compatible store: uploads, ranged reads and downloads by mlvc's own
+    transfers (`store/s3.py`), `jobs` requests in flight in one window; the rest through
+    s3fs as for any fsspec store."""
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        super().__init__(url, fs, root)
+        from mlvc.store.s3 import S3Transfers  # asyncio: only commands that talk to S3
+
+        self.transfers = S3Transfers(fs, self.count, self.stopping)
+
+    def _key(self, name: str) -> dict[str, str]:
+        self.transfers.jobs = self.jobs  # the window is made at the first transfer
+        bucket, key, _ = self.fs.split_path(self.path(name))
+        return {"Bucket": bucket, "Key": key}
+
+    def upload(self, name: str, local: Path) -> None:
+        """A multipart upload of parts in parallel if larger than one part (aborted if it
+        fails), else one PUT."""
+        with self.errors(name, 0):
+            self.transfers.upload(self._key(name), local)
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Byte ranges [start, end) of one file, in parallel, a large range in pieces."""
+        if not ranges:
+            return []
+        with self.errors(name, 0):
+            got = self.transfers.read_ranges(self._key(name), ranges)
+        return self.checked(name, ranges, got)
+
+    def download(self, name: str, local: Path, size: int | None = None) -> None:
+        """A whole file by parallel ranged GETs; `local` appears only once complete."""
+        key = self._key(name)
+        with self.errors(name, 0), replacing(local) as tmp, open(tmp, "wb") as file:
+            self.transfers.download(key, file.fileno(), size)
+
+
 class DirectoryTransport(Transport):
     """A local or mounted directory. Every file appears whole (temporary name, rename),
     and a ref moves under `NAME.lock`, created with O_EXCL, as local tags do."""
@@ -186,12 +247,12 @@ class DirectoryTransport(Transport):
         target = self.base / name
         with self.errors(name):
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_name(target.parent)
-            try:
+            with replacing(target) as tmp:
                 shutil.copyfile(local, tmp)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
+
+    def download(self, name: str, local: Path, size: int | None = None) -> None:
+        with self.errors(name), replacing(local) as tmp:
+            shutil.copyfile(self.base / name, tmp)
 
     def read_ref(self, name: str) -> tuple[bytes, str] | None:
         data = self.read(name)
@@ -232,6 +293,7 @@ def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
         # Listings change under us (other writers): never answer from a stale cache.
         kwargs.setdefault("use_listings_cache", False)
         kwargs.setdefault("skip_instance_cache", True)
+        kwargs["config_kwargs"] = _s3_config(kwargs.get("config_kwargs"))
     try:
         fs, root = fsspec.core.url_to_fs(url, **kwargs)
     except (ImportError, ValueError, TypeError) as exc:
@@ -239,12 +301,36 @@ def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
             f"cannot open remote {url}: {exc}",
             hint="install the filesystem's package (s3fs for s3://) or fix the options",
         ) from None
-    transport = Transport(url, fs, str(root))
-    if url.startswith("s3://"):
-        from botocore.exceptions import BotoCoreError, ClientError
+    if not url.startswith("s3://"):
+        return Transport(url, fs, str(root))
+    from botocore.exceptions import BotoCoreError, ClientError
 
-        transport.backend_errors = (BotoCoreError, ClientError)
+    transport = S3Transport(url, fs, str(root))
+    transport.backend_errors = (BotoCoreError, ClientError)
     return transport
+
+
+def _s3_config(given: Any) -> dict[str, Any]:
+    """botocore settings for mlvc's transfers, under any the user gave (`-o
+    config_kwargs.KEY=VALUE`). No CRC of every body: each costs ~20 % of the client's
+    CPU, and every object is verified by its BLAKE3 id anyway. A pool as large as any
+    sensible `-j`, so that parts in flight never queue for a connection."""
+    config = dict(given) if isinstance(given, Mapping) else {}
+    config.setdefault("request_checksum_calculation", "when_required")
+    config.setdefault("response_checksum_validation", "when_required")
+    config.setdefault("max_pool_connections", 64)
+    return config
+
+
+@contextlib.contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """A temporary name beside `target`, renamed over it if the block succeeds."""
+    tmp = temp_name(target.parent)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
