@@ -9,15 +9,18 @@ took, and the next pull takes only the rest.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.entry import Entry
 from mlvc.store.objectstore import ObjectStore
-from mlvc.store.remote import Remote, RemotePack
+from mlvc.store.remote import Fetched, Remote, RemotePack
 
 Progress = Callable[[int], None]
+LOOKAHEAD = 2  # packs in transfer while one is verified and stored
 
 
 class Catalog:
@@ -71,18 +74,38 @@ def take(
     progress: Progress | None = None,
 ) -> DownloadStats:
     """Copy `oids` from the remote into the local store, committed after each remote
-    pack's share (memory stays bounded by one pack's reads)."""
+    pack's share. The transfers of the next LOOKAHEAD packs run while one pack is
+    verified and stored, so the network and the disk work at once; memory stays bounded
+    by LOOKAHEAD + 1 packs' reads."""
     stats = DownloadStats()
-    for pack, entries in catalog.grouped(oids):
+    groups = iter(catalog.grouped(oids))
+    pending: deque[tuple[RemotePack, list[Entry], Future[Fetched]]] = deque()
+    with ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="mlvc-pull") as pool:
+
+        def ahead() -> None:
+            group = next(groups, None)
+            if group is not None:
+                pack, entries = group
+                pending.append((pack, entries, pool.submit(remote.fetch_ranges, pack, entries)))
+
         try:
-            for e, stored, _ in remote.read_verified(pack, entries):
-                store.put_stored(e, stored)
-                stats.objects += 1
-                stats.bytes += e.stored_len
-                if progress is not None:
-                    progress(e.stored_len)
-            store.commit()
+            for _ in range(LOOKAHEAD):
+                ahead()
+            while pending:
+                pack, entries, fetching = pending.popleft()
+                fetched = fetching.result()
+                ahead()
+                for e, stored, _ in remote.verified(pack, entries, fetched):
+                    store.put_stored(e, stored)
+                    stats.objects += 1
+                    stats.bytes += e.stored_len
+                    if progress is not None:
+                        progress(e.stored_len)
+                del fetched
+                store.commit()
         except BaseException:
+            for _, _, fetching in pending:
+                fetching.cancel()
             store.abort()
             raise
     return stats

@@ -30,6 +30,7 @@ _NAME = re.compile(r"[0-9a-f]{64}")
 # second request, and read the whole pack when more than this share of it is needed.
 MERGE_GAP = 512 << 10
 WHOLE_SHARE = 0.10
+Fetched = tuple[list[tuple[int, int]], list[bytes]]  # byte ranges of a pack, their bytes
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,23 @@ class Remote:
         against its id (and its schema, for metadata) before it is yielded. The ranges
         of one pack are read together (merged: `plan_reads`)."""
         entries = list(wanted)
+        return self.verified(pack, entries, self.fetch_ranges(pack, entries))
+
+    def fetch_ranges(self, pack: RemotePack, entries: list[Entry]) -> Fetched:
+        """The byte ranges holding `entries` and their bytes, unverified: the transfer
+        alone, which `take` runs ahead of the verifying and storing of earlier packs."""
         ranges = plan_reads(entries, pack.size)
-        blobs = self.transport.read_ranges(f"packs/{pack.name}.pack", ranges)
+        return ranges, self.transport.read_ranges(f"packs/{pack.name}.pack", ranges)
+
+    def verified(
+        self,
+        pack: RemotePack,
+        entries: list[Entry],
+        fetched: tuple[list[tuple[int, int]], list[bytes]],
+    ) -> Iterator[tuple[Entry, memoryview, bytes]]:
+        """`entries` out of the bytes `fetch_ranges` brought, each verified before it is
+        yielded."""
+        ranges, blobs = fetched
         where = f"pack {pack.name[:12]} on {self.where}"
         hint = "the remote is damaged or tampered with: nothing was taken from it"
         starts = [start for start, _ in ranges]
