@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from mlvc.errors import MlvcError
 from mlvc.repo import Repo
-from mlvc.store import runlog
+from mlvc.store import gclock, runlog
 from mlvc.store.check import (
     Problem,
     check_bytes,
@@ -58,7 +58,8 @@ def fsck(
         return _check(repo, full, progress)
     from mlvc.workspace.lock import workspace_lock
 
-    with workspace_lock(repo.dir):
+    repo.close()  # its object store would hold the use lock shared
+    with workspace_lock(repo.dir), gclock.exclusive(repo.dir):  # packs are rewritten
         done = _repair(repo, progress)
     result = _check(repo, True, None)
     return FsckResult(result.problems, True, result.packs, tuple(done))
