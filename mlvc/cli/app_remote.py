@@ -8,6 +8,10 @@ from typing import Annotated
 import typer
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+StorageOptions = Annotated[
+    list[str],
+    typer.Option("--option", "-o", help="A storage option key=value (never a credential)."),
+]
 remote_app = typer.Typer(help="Name the shared stores (fsspec URLs) runs are pushed to.")
 
 
@@ -20,10 +24,7 @@ def remote_add(
     default: Annotated[
         bool, typer.Option("--default", help="Use it when no -r NAME is given.")
     ] = False,
-    options: Annotated[
-        list[str],
-        typer.Option("--option", "-o", help="A storage option key=value (never a credential)."),
-    ] = [],  # noqa: B006 - typer reads defaults, never mutates them
+    options: StorageOptions = [],  # noqa: B006 - typer reads defaults, never mutates them
     json: Json = False,
 ) -> None:
     """Name a remote: any fsspec URL, with storage options; credentials are never stored.
@@ -97,10 +98,7 @@ def clone(
     directory: Annotated[
         Path | None, typer.Argument(help="The code checkout to start the store in (default: .).")
     ] = None,
-    options: Annotated[
-        list[str],
-        typer.Option("--option", "-o", help="A storage option key=value (never a credential)."),
-    ] = [],  # noqa: B006 - typer reads defaults, never mutates them
+    options: StorageOptions = [],  # noqa: B006 - typer reads defaults, never mutates them
     json: Json = False,
 ) -> None:
     """Start a store in a code checkout from a remote: remote origin, then fetch.

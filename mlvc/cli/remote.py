@@ -82,16 +82,17 @@ def _report_push(result: Any) -> None:
             sys.stdout.write(f"tag {render.shown(tag.name)} -> {tag.run.hex()[:12]}\n")
     if not result.packs and not result.runs:
         sys.stdout.write(
-            f"remote {result.remote} is up to date ({_n(result.requests, 'request')})\n"
+            f"remote {result.remote} is up to date ({counted(result.requests, 'request')})\n"
         )
         return
     mib = result.bytes / (1 << 20)
     sys.stdout.write(
-        f"pushed {_n(result.objects, 'object')} ({mib:.1f} MiB in {_n(result.packs, 'pack')})"
-        f" and {_n(result.runs, 'run')} to {result.remote} "
-        f"({_n(result.requests, 'request')}, {result.seconds:.1f} s)\n"
+        f"pushed {counted(result.objects, 'object')}"
+        f" ({mib:.1f} MiB in {counted(result.packs, 'pack')})"
+        f" and {counted(result.runs, 'run')} to {result.remote} "
+        f"({counted(result.requests, 'request')}, {result.seconds:.1f} s)\n"
     )
 
 
-def _n(count: int, noun: str) -> str:
+def counted(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

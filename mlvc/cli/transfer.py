@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.cli import environ, render
+from mlvc.cli.remote import counted
 
 
 def fetch_command(remote: str | None, json: bool) -> None:
@@ -59,11 +60,7 @@ def _report_fetch(result: Any, verb: str) -> None:
         sys.stdout.write(f"{what}: {shown(tag.name)} -> {tag.run.hex()[:12]}\n")
     mib = result.bytes / (1 << 20)
     sys.stdout.write(
-        f"{verb} {_n(result.runs, 'new run')} and {_n(result.objects, 'object')} "
+        f"{verb} {counted(result.runs, 'new run')} and {counted(result.objects, 'object')} "
         f"({mib:.1f} MiB) from {shown(result.remote)} "
-        f"({_n(result.requests, 'request')}, {result.seconds:.1f} s)\n"
+        f"({counted(result.requests, 'request')}, {result.seconds:.1f} s)\n"
     )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
