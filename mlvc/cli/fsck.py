@@ -15,6 +15,10 @@ def fsck_command(full: bool, repair: bool, json: bool) -> None:
     from mlvc.errors import MlvcError
     from mlvc.porcelain.fsck import fsck
 
+    if repair:
+        from mlvc.cli.gc import refuse_inside_a_run
+
+        refuse_inside_a_run("mlvc fsck --repair")
     progress = render.Bytes("Checking")
     result = environ.with_repo(lambda repo: fsck(repo, full, repair, progress), progress)
     if json:

@@ -7,8 +7,26 @@ import sys
 from mlvc.cli import environ, render
 
 
+def refuse_inside_a_run(what: str) -> None:
+    """`mlvc run` holds the store open (the use lock, shared) while its command runs: a
+    command needing it exclusive, started by that command, would wait for ever."""
+    import os
+
+    from mlvc.capture.tracer import SPOOL_VAR
+    from mlvc.errors import MlvcError
+
+    if os.environ.get(SPOOL_VAR):
+        raise MlvcError(
+            f"{what} cannot run inside mlvc run: the run keeps the store open until it ends",
+            hint=f"run {what} after the run, outside mlvc run",
+        )
+
+
 def gc_command(apply: bool, grace: str, json: bool) -> None:
     from mlvc.porcelain.gc import gc, parse_grace
+
+    if apply:
+        refuse_inside_a_run("mlvc gc --apply")
 
     seconds = parse_grace(grace)
     progress = render.Bytes("Collecting")
@@ -48,6 +66,8 @@ def forget_command(refs: list[str], force: bool, json: bool) -> None:
 def purge_command(target: str, message: str, json: bool) -> None:
     from mlvc import clock
     from mlvc.porcelain.purge import purge
+
+    refuse_inside_a_run("mlvc purge")
 
     user = str(environ.owner().get("user", ""))
     result = environ.with_repo(lambda repo: purge(repo, target, message, user, clock.now()))

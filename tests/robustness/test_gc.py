@@ -156,3 +156,15 @@ def test_purge_removes_the_bytes_and_leaves_a_tombstone(built: Pipeline, store: 
     assert back.returncode == 1 and "was purged" in back.stderr
     report = _json(store, "fsck", "--full")
     assert report["clean"] and "purged" in {p["kind"] for p in report["problems"]}
+
+
+def test_gc_inside_a_run_refuses_instead_of_waiting_for_ever(store: Path) -> None:
+    result = subprocess.run(
+        [MLVC, "run", "--", MLVC, "gc", "--apply"],
+        cwd=store,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "cannot run inside mlvc run" in result.stderr
