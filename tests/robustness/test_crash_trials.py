@@ -1,5 +1,5 @@
 """Crash trials: `add`, `run`, `checkout`, `gc --apply` and `push`, each SIGKILLed (with
-its whole process group) at a random moment, over and over in one workspace. After each
+its whole process group) at a random moment of its run, over and over in one workspace. After each
 kill: `fsck --full` is clean, or `fsck --repair` makes it clean; every run whose command
 returned is intact; `index rebuild` brings back no run that did not commit; and a killed
 checkout left every file with its old or its new content.
@@ -60,6 +60,7 @@ class Workspace:
         self.files = [f"data/f{i:02}.csv" for i in range(40)] + ["data/big.bin"]
         self.returned: set[str] = set()  # runs whose command returned: must stay intact
         self.outcomes: Counter[str] = Counter()
+        self.durations: dict[str, float] = {}  # seconds the last finished one took
 
     def mutate(self) -> None:
         for name in self.rng.sample(self.files[:-1], 5):
@@ -85,6 +86,7 @@ class Workspace:
         args = self.command(op)
         before = _digests(self.root, [*self.files, "summary.txt"])
         target = self._target(args) if op == "checkout" else None
+        started = time.monotonic()
         proc = subprocess.Popen(
             [MLVC, *args],
             cwd=self.root,
@@ -93,12 +95,14 @@ class Workspace:
             text=True,
             start_new_session=True,
         )
-        time.sleep(self.rng.uniform(0.0, 1.0))
+        # Somewhere inside the command: up to the last duration of the same operation.
+        time.sleep(self.rng.uniform(0.0, self.durations.get(op, 1.0)))
         killed = proc.poll() is None
         if killed:
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         if not killed:
+            self.durations[op] = time.monotonic() - started
             assert proc.returncode == 0 and "Traceback" not in err, (op, err)
             if op in ("add", "run") and out.strip():
                 self.returned.add(json.loads(out)["run_id"])
