@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mlvc.errors import CorruptPackError, MlvcError
-from mlvc.ids import Kind, short
+from mlvc.ids import Kind, ObjectId, short
 from mlvc.lineage.resolve import flatten_tree
 from mlvc.objects import Run
 from mlvc.repo import Repo
@@ -44,46 +45,17 @@ def rebuild(repo: Repo) -> RebuildResult:
     # runs. The new one keeps the config's chunking parameters.
     connect(tmp, create=True).close()
     scratch = Repo(repo.root, repo.config, index_name=tmp.name)
-    index, store = scratch.index, scratch.store
-    skipped: list[str] = []
-    packs = runs = 0
     try:
-        index.begin()
-        run_ids: list[bytes] = []
-        for pack in sorted((repo.dir / "packs").glob("*.pack")):
-            if pack.name.startswith("tmp-"):
-                continue
-            try:
-                entries = read_table(pack)
-            except CorruptPackError:
-                skipped.append(pack.name)
-                continue
-            index.add_pack(pack.stem, entries)
-            run_ids += [e.id for e in entries if e.kind is Kind.RUN]
-            packs += 1
-        found = set(run_ids)
+        scratch.index.begin()
+        packs, skipped, found = _index_packs(scratch, repo.dir / "packs")
         log = runlog.read(repo.dir / runlog.NAME)
         committed = found if log is None else set(log.runs)  # no log: an older store
         forgotten = set() if log is None else log.forgotten
-        loaded = []
-        damaged: list[str] = []
-        for oid in sorted(found & committed):
-            try:
-                loaded.append((oid, Run.decode(store.get(oid)[1], f"run {short(oid)}")))
-            except MlvcError:
-                damaged.append(oid.hex())
-        loaded.sort(key=lambda item: (item[1].started, item[0]))
-        for oid, run in loaded:
-            try:
-                _replay(scratch, oid, run)
-            except MlvcError:  # a damaged tree it reaches: the run is listed, not indexed
-                damaged.append(oid.hex())
-                continue
-            runs += 1
-        objects = index.count_objects()
-        index.commit()
+        runs, damaged = _replay_runs(scratch, found & committed)
+        objects = scratch.index.count_objects()
+        scratch.index.commit()
     except BaseException:
-        index.rollback()
+        scratch.index.rollback()
         scratch.close()
         tmp.unlink(missing_ok=True)
         raise
@@ -101,6 +73,48 @@ def rebuild(repo: Repo) -> RebuildResult:
         sorted(oid.hex() for oid in committed - found),
         damaged,
     )
+
+
+def _index_packs(scratch: Repo, packs_dir: Path) -> tuple[int, list[str], set[ObjectId]]:
+    """Every sound pack's entries into the new index; returns how many packs, the
+    damaged ones skipped, and the runs found."""
+    skipped: list[str] = []
+    found: set[ObjectId] = set()
+    packs = 0
+    for pack in sorted(packs_dir.glob("*.pack")):
+        if pack.name.startswith("tmp-"):
+            continue
+        try:
+            entries = read_table(pack)
+        except CorruptPackError:
+            skipped.append(pack.name)
+            continue
+        scratch.index.add_pack(pack.stem, entries)
+        found.update(e.id for e in entries if e.kind is Kind.RUN)
+        packs += 1
+    return packs, skipped, found
+
+
+def _replay_runs(scratch: Repo, committed: set[ObjectId]) -> tuple[int, list[str]]:
+    """The committed runs' rows, in (start time, id) order; a run that cannot be read,
+    or whose trees cannot, is left out and listed."""
+    loaded = []
+    damaged: list[str] = []
+    for oid in sorted(committed):
+        try:
+            loaded.append((oid, Run.decode(scratch.store.get(oid)[1], f"run {short(oid)}")))
+        except MlvcError:
+            damaged.append(oid.hex())
+    loaded.sort(key=lambda item: (item[1].started, item[0]))
+    runs = 0
+    for oid, run in loaded:
+        try:
+            _replay(scratch, oid, run)
+        except MlvcError:  # a damaged tree it reaches
+            damaged.append(oid.hex())
+            continue
+        runs += 1
+    return runs, damaged
 
 
 def _replay(repo: Repo, oid: bytes, run: Run) -> None:
