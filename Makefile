@@ -22,7 +22,7 @@ typecheck: install
 	$(BIN)/mypy mlvc
 
 unit: install
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist worksteal  # balanced to the end; module fixtures are cheap copies
 
 test: lint typecheck unit
 

@@ -3,7 +3,9 @@ may hold an unencoded `#`, `?`, `/` or `@`), then removed or redacted."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
 
 REDACTED = "***"  # what stands in place of a secret everywhere mlvc records or prints
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:[]%")
@@ -39,7 +41,7 @@ def split_userinfo(rest: str) -> tuple[str | None, str]:
     while (at := rest.find("@", start)) >= 0:
         start = at + 1
         userinfo, host = rest[:at], rest[at + 1 :]
-        authority = urlsplit(f"x://{host}").netloc if _plain(host) else ""
+        authority = _urlsplit(f"x://{host}").netloc if _plain(host) else ""
         if not authority or "@" in authority or not set(authority) <= _HOST_CHARS:
             continue
         cut = min((i for i in map(userinfo.find, "/?#") if i >= 0), default=-1)
@@ -49,13 +51,21 @@ def split_userinfo(rest: str) -> tuple[str | None, str]:
     return None, rest
 
 
+def _urlsplit(url: str) -> SplitResult:
+    # Imported when a URL is there to split: `status` imports this module (through the
+    # secret patterns) and, from Python 3.13 on, nothing else it runs imports urllib.parse.
+    from urllib.parse import urlsplit
+
+    return urlsplit(url)
+
+
 def _is_scheme(text: str) -> bool:
     return text[:1].isalpha() and text.replace("+", "").replace(".", "").replace("-", "").isalnum()
 
 
 def _plain(host: str) -> bool:
     try:
-        urlsplit(f"x://{host}")
+        _urlsplit(f"x://{host}")
     except ValueError:  # an unbalanced `[` of an IPv6 address
         return False
     return True
@@ -72,7 +82,7 @@ def strip_url(url: str) -> str:
         return _strip_scp(url)
     userinfo, host = split_userinfo(rest)
     try:
-        parts = urlsplit(f"{scheme}://{host}")
+        parts = _urlsplit(f"{scheme}://{host}")
     except ValueError:
         return f"{scheme}://{host.split('?')[0].split('#')[0]}"
     user = ""

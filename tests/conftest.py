@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -107,24 +108,94 @@ def git() -> Callable[..., str]:
 
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "pipeline"
+PYTHON = sys.executable
+STAGES = ("prepare", "featurize", "train", "evaluate")
 
 
-@pytest.fixture
-def pipeline(workspace: Path, mlvc: Run) -> Path:
-    """The example pipeline copied into the workspace, committed, its raw data added."""
+@dataclass(frozen=True)
+class Template:
+    """A workspace built once per session (per xdist worker), never used by a test itself:
+    each test or module gets a copy, cheaper than the subprocesses that built it."""
+
+    workspace: Path
+    runs: dict[str, str]  # stage (and "raw" for the snapshot) -> run id
+
+    def copy(self, to: Path) -> Path:
+        """The template copied to `to` (replaced if there): the same git history, store
+        and files; the stat cache no longer vouches for the copies (new inodes), so
+        mlvc hashes them again, as it must for any file it has not seen."""
+        if to.exists():
+            shutil.rmtree(to)
+        shutil.copytree(self.workspace, to, symlinks=True)
+        return to
+
+
+def _runner(workspace: Path, env: dict[str, str]) -> Run:
+    def mlvc(
+        *args: str, cwd: Path | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [MLVC, *args], cwd=cwd or workspace, capture_output=True, text=True, env=env
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"mlvc {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    return mlvc
+
+
+@pytest.fixture(scope="session")
+def raw_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """The example pipeline committed to git, `mlvc init`, its raw data made and added."""
+    workspace = tmp_path_factory.mktemp("raw-template") / "ws"
+    workspace.mkdir()
+    env = isolated_env(tmp_path_factory)
+    mlvc = _runner(workspace, env)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=workspace, check=True, env=env, capture_output=True)
+
+    git("init", "-q")
     for item in EXAMPLE.iterdir():
         if item.is_file():
             shutil.copy(item, workspace / item.name)
-    subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
-    subprocess.run(["git", "commit", "-qm", "pipeline"], cwd=workspace, check=True)
+    git("add", "-A")
+    git("commit", "-qm", "pipeline")
     mlvc("init")
-    subprocess.run([sys.executable, "make_raw.py"], cwd=workspace, check=True)
-    mlvc("add", "data/raw")
-    return workspace
+    subprocess.run([PYTHON, "make_raw.py"], cwd=workspace, check=True, env=env)
+    return Template(
+        workspace, {"raw": json.loads(mlvc("add", "data/raw", "--json").stdout)["run_id"]}
+    )
 
 
-PYTHON = sys.executable
-STAGES = ("prepare", "featurize", "train", "evaluate")
+@pytest.fixture(scope="session")
+def ran_template(tmp_path_factory: pytest.TempPathFactory, raw_template: Template) -> Template:
+    """`raw_template` with the four stages of the pipeline run once, in order."""
+    workspace = raw_template.copy(tmp_path_factory.mktemp("ran-template") / "ws")
+    mlvc = _runner(workspace, isolated_env(tmp_path_factory))
+    runs = dict(raw_template.runs)
+    for stage in STAGES:
+        result = mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
+        runs[stage] = json.loads(result.stdout)["run_id"]
+    return Template(workspace, runs)
+
+
+@pytest.fixture
+def pipeline(workspace: Path, raw_template: Template) -> Path:
+    """The example pipeline in the workspace, committed, `mlvc init`, its raw data added."""
+    return raw_template.copy(workspace)
+
+
+class Ran(NamedTuple):
+    workspace: Path
+    runs: dict[str, str]  # stage -> run id
+
+
+@pytest.fixture
+def ran_pipeline(workspace: Path, ran_template: Template) -> Ran:
+    """`pipeline` after its four stages ran once, in order: the workspace and the run id
+    of each stage. For tests of what comes after a run (checkout, reproduce)."""
+    return Ran(ran_template.copy(workspace), {s: ran_template.runs[s] for s in STAGES})
 
 
 @dataclass(frozen=True)
@@ -148,42 +219,17 @@ def isolated_env(factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
-def build_pipeline(factory: pytest.TempPathFactory, tag: bool = True) -> Pipeline:
-    """The example pipeline, run once, with the train run tagged `prod` (if `tag`). Built
-    once per module (five real runs take seconds), so it sets its own HOME and git
-    identity."""
-    workspace = factory.mktemp("pipeline") / "ws"
-    workspace.mkdir()
-    env = isolated_env(factory)
-
-    def mlvc(
-        *args: str, cwd: Path | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [MLVC, *args], cwd=cwd or workspace, capture_output=True, text=True, env=env
-        )
-        if check and result.returncode != 0:
-            pytest.fail(f"mlvc {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-        return result
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=workspace, check=True, env=env, capture_output=True)
-
-    git("init", "-q")
-    for item in EXAMPLE.iterdir():
-        if item.is_file():
-            shutil.copy(item, workspace / item.name)
-    git("add", "-A")
-    git("commit", "-qm", "pipeline")
-    mlvc("init")
-    subprocess.run([PYTHON, "make_raw.py"], cwd=workspace, check=True, env=env)
-    runs = {"raw": json.loads(mlvc("add", "data/raw", "--json").stdout)["run_id"]}
-    for stage in STAGES:
-        result = mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
-        runs[stage] = json.loads(result.stdout)["run_id"]
+def build_pipeline(
+    factory: pytest.TempPathFactory, template: Template, tag: bool = True
+) -> Pipeline:
+    """The example pipeline run once (a copy of `ran_template`), with the train run tagged
+    `prod` (if `tag`): for a module's fixture, so with its own HOME and git identity."""
+    workspace = template.copy(factory.mktemp("pipeline") / "ws")
     if tag:
         repo = Repo.discover(workspace)
         tags = Tags(repo.dir)
-        tags.move("prod", ObjectId(bytes.fromhex(runs["train"])), None, "tester", "2026-01-01")
+        tags.move(
+            "prod", ObjectId(bytes.fromhex(template.runs["train"])), None, "tester", "2026-01-01"
+        )
         repo.close()
-    return Pipeline(workspace, mlvc, runs)
+    return Pipeline(workspace, _runner(workspace, isolated_env(factory)), dict(template.runs))

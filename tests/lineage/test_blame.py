@@ -17,13 +17,13 @@ from mlvc.lineage.graph import RunCache
 from mlvc.objects import PathRecord, Run
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
-from tests.conftest import MLVC, PYTHON, STAGES, Pipeline, build_pipeline
+from tests.conftest import MLVC, PYTHON, STAGES, Pipeline, Template, build_pipeline
 from tests.conftest import Run as Mlvc
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    return build_pipeline(tmp_path_factory)
+def pipeline(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
+    return build_pipeline(tmp_path_factory, ran_template)
 
 
 def _blame(pipeline: Pipeline, *args: str, cwd: Path | None = None) -> dict[str, Any]:

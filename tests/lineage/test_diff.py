@@ -16,11 +16,10 @@ from mlvc import codec
 from mlvc.lineage.diff import changes, diff, diff_runs
 from mlvc.objects import Run
 from mlvc.repo import Repo
-from tests.conftest import MLVC, isolated_env
 from tests.conftest import Run as Mlvc
+from tests.conftest import Template, build_pipeline
 
 PYTHON = sys.executable
-EXAMPLE = Path(__file__).parents[2] / "examples" / "pipeline"
 
 
 def _run(mlvc: Mlvc, *argv: str) -> str:
@@ -46,44 +45,20 @@ class Pipeline(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+def example(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
     """The example pipeline, then train and evaluate again with learning_rate 0.1 -> 0.5.
 
     Built once for the module (the runs take seconds), so before conftest's per-test home
-    isolation: the environment is isolated here by hand, the same way.
+    isolation: `build_pipeline` isolates the environment by hand, the same way.
     """
-    root = tmp_path_factory.mktemp("pipeline")
-    env = isolated_env(tmp_path_factory)
-
-    def call(*argv: str) -> str:
-        return subprocess.run(
-            argv, cwd=root, env=env, check=True, capture_output=True, text=True
-        ).stdout
-
-    for item in EXAMPLE.iterdir():
-        if item.is_file():
-            shutil.copy(item, root / item.name)
-    call("git", "init", "-q", ".")
-    call("git", "add", "-A")
-    call("git", "commit", "-qm", "pipeline")
-    call(MLVC, "init")
-    call(PYTHON, "make_raw.py")
-    call(MLVC, "add", "data/raw")
-    runs = {}
-    for name, stage in [
-        ("prepare", "prepare"),
-        ("featurize", "featurize"),
-        ("train", "train"),
-        ("evaluate", "evaluate"),
-        ("train2", "train"),
-        ("evaluate2", "evaluate"),
-    ]:
-        if name == "train2":
-            params = root / "params.yaml"
-            text = params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5")
-            params.write_text(text)
-        runs[name] = json.loads(call(MLVC, "run", "--json", "--", PYTHON, f"{stage}.py"))["run_id"]
-    return Pipeline(root, runs)
+    built = build_pipeline(tmp_path_factory, ran_template, tag=False)
+    params = built.workspace / "params.yaml"
+    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
+    runs = dict(built.runs)
+    for stage in ("train", "evaluate"):
+        result = built.mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
+        runs[f"{stage}2"] = json.loads(result.stdout)["run_id"]
+    return Pipeline(built.workspace, runs)
 
 
 class TestExamplePipeline:

@@ -14,7 +14,7 @@ from mlvc.lineage.graph import export, to_dot, to_mermaid, upstream
 from mlvc.objects import PathRecord, Run
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
-from tests.conftest import PYTHON, STAGES, Pipeline, build_pipeline
+from tests.conftest import PYTHON, STAGES, Pipeline, Template, build_pipeline
 from tests.conftest import Run as Mlvc
 
 SAFE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -22,8 +22,8 @@ DOT_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    return build_pipeline(tmp_path_factory)
+def pipeline(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
+    return build_pipeline(tmp_path_factory, ran_template)
 
 
 def _graph(pipeline: Pipeline, *args: str) -> str:

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, STAGES, Run, build_pipeline
+from tests.conftest import PYTHON, STAGES, Run, Template, build_pipeline
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[str]]]:
+def template(
+    tmp_path_factory: pytest.TempPathFactory, ran_template: Template
+) -> tuple[Path, dict[str, list[str]]]:
     """The pipeline run twice, `train.learning_rate` changed in between: built once."""
-    built = build_pipeline(tmp_path_factory, tag=False)
+    built = build_pipeline(tmp_path_factory, ran_template, tag=False)
     ids = {stage: [built.runs[stage]] for stage in STAGES}
     params = built.workspace / "params.yaml"
     params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))

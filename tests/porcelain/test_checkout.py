@@ -10,7 +10,7 @@ from pathlib import Path
 
 import blake3
 
-from tests.conftest import Run, wait_past_racy_window
+from tests.conftest import Ran, Run, wait_past_racy_window
 
 PYTHON = sys.executable
 OUTPUTS = ("model/model.json", "train_metrics.json", "metrics.json")
@@ -38,8 +38,8 @@ def _set_rate(ws: Path, rate: str) -> None:
     params.write_text(params.read_text().replace("learning_rate: 0.1", f"learning_rate: {rate}"))
 
 
-def test_checkout_restores_each_train_run_bit_for_bit(pipeline: Path, mlvc: Run) -> None:
-    first = _pipeline(mlvc, pipeline)
+def test_checkout_restores_each_train_run_bit_for_bit(ran_pipeline: Ran, mlvc: Run) -> None:
+    pipeline, first = ran_pipeline
     first_ids = {p: _b3(pipeline / p) for p in OUTPUTS}
     _set_rate(pipeline, "0.5")
     second = _pipeline(mlvc, pipeline)
@@ -61,8 +61,8 @@ def test_checkout_restores_each_train_run_bit_for_bit(pipeline: Path, mlvc: Run)
     assert "learning_rate: 0.5" in (pipeline / "params.yaml").read_text()
 
 
-def test_modified_unrecorded_file_is_saved_and_recoverable(pipeline: Path, mlvc: Run) -> None:
-    runs = _pipeline(mlvc, pipeline)
+def test_modified_unrecorded_file_is_saved_and_recoverable(ran_pipeline: Ran, mlvc: Run) -> None:
+    pipeline, runs = ran_pipeline
     recorded = (pipeline / "model/model.json").read_bytes()
     mine = b'{"weights": [1, 2, 3]}  # tuned by hand\n'
     (pipeline / "model/model.json").write_bytes(mine)
@@ -121,8 +121,8 @@ def test_clean_removes_extra_files_only_when_asked(pipeline: Path, mlvc: Run) ->
     assert mlvc("cat-object", result["saved"][0]["id"]).stdout == "scratch notes\n"
 
 
-def test_paths_limit_the_checkout(pipeline: Path, mlvc: Run) -> None:
-    first = _pipeline(mlvc, pipeline)
+def test_paths_limit_the_checkout(ran_pipeline: Ran, mlvc: Run) -> None:
+    pipeline, first = ran_pipeline
     first_model = _b3(pipeline / "model/model.json")
     _set_rate(pipeline, "0.5")
     _pipeline(mlvc, pipeline)
@@ -139,8 +139,8 @@ def test_paths_limit_the_checkout(pipeline: Path, mlvc: Run) -> None:
     assert json.loads(nested.stdout)["unchanged"] == 1
 
 
-def test_inputs_restores_what_the_run_read(pipeline: Path, mlvc: Run) -> None:
-    runs = _pipeline(mlvc, pipeline)
+def test_inputs_restores_what_the_run_read(ran_pipeline: Ran, mlvc: Run) -> None:
+    pipeline, runs = ran_pipeline
     _set_rate(pipeline, "0.5")
     wait_past_racy_window(pipeline / "params.yaml")  # the stat cache may vouch for it
     mlvc("add", "params.yaml")

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import blake3
 
-from tests.conftest import Run
+from tests.conftest import Ran, Run
 
 PYTHON = sys.executable
-STAGES = ("prepare", "featurize", "train", "evaluate")
 
 
 def _run(mlvc: Run, *argv: str, cwd: Path | None = None) -> str:
@@ -32,8 +31,8 @@ def _worktrees(ws: Path) -> int:
     return len(out.stdout.splitlines())
 
 
-def test_every_example_stage_reproduces_identically(pipeline: Path, mlvc: Run) -> None:
-    runs = {stage: _run(mlvc, PYTHON, f"{stage}.py") for stage in STAGES}
+def test_every_example_stage_reproduces_identically(ran_pipeline: Ran, mlvc: Run) -> None:
+    pipeline, runs = ran_pipeline
     before = {p: p.read_bytes() for p in (pipeline / "model").iterdir()}
     for stage, run_id in runs.items():
         code, result = _reproduce(mlvc, run_id)
@@ -72,9 +71,9 @@ def test_a_timestamp_in_an_output_is_reported_as_differing(workspace: Path, mlvc
 
 
 def test_reproduce_from_a_second_clone_sharing_only_the_store(
-    pipeline: Path, mlvc: Run, tmp_path: Path
+    ran_pipeline: Ran, mlvc: Run, tmp_path: Path
 ) -> None:
-    runs = {stage: _run(mlvc, PYTHON, f"{stage}.py") for stage in STAGES}
+    pipeline, runs = ran_pipeline
     for how in ("symlink", "copy"):
         clone = tmp_path / f"clone-{how}"
         subprocess.run(["git", "clone", "-q", str(pipeline), str(clone)], check=True)

@@ -179,34 +179,72 @@ def _wait_until_serving(weed: Weed, server: S3Server, log: Path, ports: list[int
     pytest.fail(f"weed did not serve S3 within {START_TIMEOUT} s ({last!r}):\n{tail}")
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """A running SeaweedFS S3 gateway with an empty bucket, for the whole session."""
+@dataclass(frozen=True)
+class Launch:
+    """A weed started on a free block of ports with a fresh identity, maybe not serving yet."""
+
+    weed: Weed
+    server: S3Server
+    log: Path
+    ports: list[int]
+
+    def stop(self) -> None:
+        self.weed.stop(self.ports)
+
+
+def _launch(root: Path) -> Launch:
     key, secret = "mlvc-" + secrets.token_hex(8), secrets.token_hex(20)
     identity = {
         "name": "mlvc-tests",
         "credentials": [{"accessKey": key, "secretKey": secret}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
+    config = root / "s3.json"
+    config.write_text(json.dumps({"identities": [identity]}))
+    data = root / "data"
+    data.mkdir()
+    ports = _port_block()
+    log = root / "weed.out"
+    weed = Weed(_command(data, ports, config), log, {**os.environ, "TMPDIR": str(root)})
+    server = S3Server(f"http://127.0.0.1:{ports[PORTS.index('s3.port')]}", BUCKET, key, secret)
+    return Launch(weed, server, log, ports)
+
+
+_early: list[Launch] = []  # started at collection, not yet taken by the fixture
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start weed as soon as this process has collected a test that needs it, not when the
+    first such test runs: weed takes 5-10 s to serve, mostly waiting on its own timers, and
+    the tests this process runs before its first remote test fill that time."""
+    if session.config.option.collectonly:
+        return
+    if any("s3_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        factory = session.config._tmp_path_factory  # what the tmp_path_factory fixture is
+        _early.append(_launch(factory.mktemp("weed")))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop a weed started at collection that no test took (under xdist, another process may
+    have run every remote test)."""
+    while _early:
+        _early.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A running SeaweedFS S3 gateway with an empty bucket, for the whole session."""
     for _attempt in range(3):  # another process may take a port between probe and bind
-        root = tmp_path_factory.mktemp("weed")
-        config = root / "s3.json"
-        config.write_text(json.dumps({"identities": [identity]}))
-        data = root / "data"
-        data.mkdir()
-        ports = _port_block()
-        log = root / "weed.out"
-        weed = Weed(_command(data, ports, config), log, {**os.environ, "TMPDIR": str(root)})
-        server = S3Server(f"http://127.0.0.1:{ports[PORTS.index('s3.port')]}", BUCKET, key, secret)
-        if _wait_until_serving(weed, server, log, ports):
+        launch = _early.pop() if _early else _launch(tmp_path_factory.mktemp("weed"))
+        if _wait_until_serving(launch.weed, launch.server, launch.log, launch.ports):
             break
-        weed.stop(ports)
+        launch.stop()
     else:
-        pytest.fail(f"weed exited at start:\n{log.read_text(errors='replace')[-3000:]}")
+        pytest.fail(f"weed exited at start:\n{launch.log.read_text(errors='replace')[-3000:]}")
     try:
-        yield server
+        yield launch.server
     finally:
-        weed.stop(ports)
+        launch.stop()
 
 
 @pytest.fixture
