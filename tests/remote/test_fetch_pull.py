@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 
 from mlvc.repo import Repo
-from tests.conftest import MLVC, PYTHON, Pipeline, Run, build_pipeline
+from tests.conftest import MLVC, PYTHON, Pipeline, Run, Template, build_pipeline
 from tests.remote.conftest import S3Server
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+def recorded(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
     """The example pipeline run twice (learning rate 0.1, then 0.5), `prod` on the
     first train run. Pushed by each test to a remote of its own."""
-    made = build_pipeline(tmp_path_factory)
+    made = build_pipeline(tmp_path_factory, ran_template)
     params = made.workspace / "params.yaml"
     params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
     for stage in ("train", "evaluate"):

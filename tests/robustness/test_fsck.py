@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from mlvc.store.pack import read_table
-from tests.conftest import MLVC, Pipeline, build_pipeline
+from tests.conftest import MLVC, Pipeline, Template, build_pipeline
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    return build_pipeline(tmp_path_factory)
+def built(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
+    return build_pipeline(tmp_path_factory, ran_template)
 
 
 @pytest.fixture

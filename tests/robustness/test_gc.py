@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MLVC, Pipeline, build_pipeline
+from tests.conftest import MLVC, Pipeline, Template, build_pipeline
 from tests.store.test_runlog import _plant_uncommitted_run
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    made = build_pipeline(tmp_path_factory)
+def built(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
+    made = build_pipeline(tmp_path_factory, ran_template)
     params = made.workspace / "params.yaml"
     params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
     for stage in ("train", "evaluate"):

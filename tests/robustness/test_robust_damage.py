@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Pipeline, build_pipeline
+from tests.conftest import Pipeline, Template, build_pipeline
 
 INDEX_HINT = "hint: run mlvc index rebuild"
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    return build_pipeline(tmp_path_factory)
+def template(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
+    return build_pipeline(tmp_path_factory, ran_template)
 
 
 @pytest.fixture
