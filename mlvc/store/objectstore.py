@@ -43,8 +43,10 @@ NODE_MAX = 2048
 SMALL_FILE = 1 << 20
 # Reads of a file that keeps changing while it is stored before the last one is kept.
 READS = 3
-_DAMAGED = "the store is damaged; restore .mlvc/packs from a backup"
-_RESTORE = "the store is damaged; restore this object from a backup"
+_DAMAGED = (
+    "the store is damaged: mlvc fsck --full lists every damaged object, and mlvc fsck"
+    " --repair keeps the sound ones and takes the rest again from a remote"
+)
 # An id mlvc recorded (in a run, tree, manifest or tag) that the index does not place:
 # the index lost its row, or the packs lost the object.
 MISSING_HINT = (
@@ -348,7 +350,7 @@ class ObjectStore:
         """An object's raw bytes, verified against its id (or checksum, for manifests)."""
         loc = self.locate(oid)
         data = self._raw(loc)
-        verify.check_id(oid, loc.entry.kind, data, f"pack {loc.pack[:12]}", _RESTORE)
+        verify.check_id(oid, loc.entry.kind, data, f"pack {loc.pack[:12]}", _DAMAGED)
         return loc.entry.kind, data
 
     def iter_file(self, oid: bytes) -> Iterator[bytes]:
