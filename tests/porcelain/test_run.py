@@ -138,6 +138,9 @@ def test_sigint_to_mlvc_ends_the_child_and_records_interrupted(mlvc: Run, worksp
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test runner started in the background (nohup, `&`) hands
+        # its children SIGINT ignored, and an ignored SIGINT is never delivered.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while not (workspace / "started").exists():
