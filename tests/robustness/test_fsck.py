@@ -48,6 +48,19 @@ def _data_pack(store: Path) -> Path:
     return max(packs, key=lambda p: p.stat().st_size)
 
 
+def _pack_holding(store: Path, target: str) -> Path:
+    from mlvc.lineage.resolve import resolve_path_at
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(store)
+    try:
+        location = repo.index.locate(resolve_path_at(repo, target).record.id)
+        assert location is not None
+        return store / ".mlvc" / "packs" / f"{location.pack}.pack"
+    finally:
+        repo.close()
+
+
 def _flip(path: Path, offset: int) -> None:
     os.chmod(path, 0o644)
     with open(path, "r+b") as handle:
@@ -133,3 +146,39 @@ def test_leftovers_bad_tags_and_torn_log_lines_are_named(store: Path) -> None:
     code, repaired = _fsck(store, "--repair")
     assert not (mlvc_dir / "packs" / "tmp-4194303-abc.pack").exists()
     assert "temp-file" not in _kinds(repaired)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_a_truncated_or_deleted_pack_is_named_and_taken_again_from_a_remote(
+    store: Path, tmp_path: Path, damage: str
+) -> None:
+    assert (
+        _mlvc(store, "remote", "add", "origin", str(tmp_path / "shared"), "--default").returncode
+        == 0
+    )
+    assert _mlvc(store, "push").returncode == 0
+    pack = _pack_holding(store, "model/model.json@latest")
+    os.chmod(pack, 0o644)
+    if damage == "truncate":
+        with open(pack, "r+b") as handle:
+            handle.truncate(64)  # the header stays, every entry is cut off
+    else:
+        pack.unlink()
+    code, report = _fsck(store)
+    assert code == 1
+    named = [p for p in report["problems"] if p["file"] == f"packs/{pack.name}"]
+    assert named and named[0]["kind"] == (
+        "damaged-pack" if damage == "truncate" else "missing-pack"
+    )
+    (store / "model").rename(store / "model.before")  # a checkout must read the lost bytes
+    failed = _mlvc(store, "checkout", "latest")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert pack.name[:12] in failed.stderr or "fsck" in failed.stderr
+
+    code, repaired = _fsck(store, "--repair")
+    assert code == 0 and repaired["clean"], repaired
+    assert _mlvc(store, "checkout", "latest").returncode == 0
+    for path in (store / "model.before").rglob("*"):
+        if path.is_file():
+            again = store / "model" / path.relative_to(store / "model.before")
+            assert again.read_bytes() == path.read_bytes()
