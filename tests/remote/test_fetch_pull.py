@@ -16,7 +16,7 @@ import pytest
 
 from mlvc.repo import Repo
 from tests.conftest import MLVC, PYTHON, Pipeline, Run, Template, build_pipeline
-from tests.remote.conftest import S3Server
+from tests.remote.seaweed import S3Server
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from mlvc.store.remote import Remote
 from mlvc.store.transport import open_transport
 from mlvc.store.upload import PUSH_PACK
 from tests.conftest import Run
-from tests.remote.conftest import S3Server
+from tests.remote.seaweed import S3Server
 
 
 @dataclass(frozen=True)

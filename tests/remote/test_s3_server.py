@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.remote.conftest import S3Server
+from tests.remote.seaweed import S3Server
 
 
 def test_put_get_list_through_s3fs(s3_server: S3Server, s3_url: str) -> None:

@@ -19,7 +19,7 @@ from mlvc.store.s3 import S3Transfers
 from mlvc.store.transport import S3Transport, Transport, open_transport
 from mlvc.store.upload import Uploader
 from tests.conftest import Run
-from tests.remote.conftest import S3Server
+from tests.remote.seaweed import S3Server
 
 MiB = 1 << 20
 PART = 5 * MiB  # S3's smallest part: small files still make several parts
