@@ -9,18 +9,25 @@ took, and the next pull takes only the rest.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from mlvc.ids import Kind, ObjectId
+from mlvc.store import purged
 from mlvc.store.entry import Entry
 from mlvc.store.objectstore import ObjectStore
 from mlvc.store.remote import Fetched, Remote, RemotePack
 
 Progress = Callable[[int], None]
 LOOKAHEAD = 2  # packs in transfer while one is verified and stored
+WHOLE_MAX = 256 << 20  # larger packs are read by ranges: memory stays bounded
+WHOLE_SHARE = 0.5  # take a pack whole when more than this share of it is wanted
 
 
 class Catalog:
@@ -74,38 +81,113 @@ def take(
     progress: Progress | None = None,
 ) -> DownloadStats:
     """Copy `oids` from the remote into the local store, committed after each remote
-    pack's share. The transfers of the next LOOKAHEAD packs run while one pack is
-    verified and stored, so the network and the disk work at once; memory stays bounded
-    by LOOKAHEAD + 1 packs' reads."""
+    pack's share. A pack mostly wanted is taken whole and kept as it is (`_whole`);
+    from the others, the wanted entries are read by ranges and stored one by one. The
+    transfers of the next LOOKAHEAD packs run while one pack is verified and stored, so
+    the network and the disk work at once; memory stays bounded by LOOKAHEAD + 1 packs."""
     stats = DownloadStats()
+    gone = purged.read(store.packs.parent)
+    buffers = _Buffers()
     groups = iter(catalog.grouped(oids))
-    pending: deque[tuple[RemotePack, list[Entry], Future[Fetched]]] = deque()
-    with ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="mlvc-pull") as pool:
+    pending: deque[tuple[RemotePack, list[Entry], Future[Any], mmap.mmap | None]] = deque()
+    writing: list[Future[None]] = []  # the whole pack being written, at most one
+    with (
+        ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="mlvc-pull") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlvc-keep") as writer,
+    ):
 
         def ahead() -> None:
             group = next(groups, None)
-            if group is not None:
-                pack, entries = group
-                pending.append((pack, entries, pool.submit(remote.fetch_ranges, pack, entries)))
+            if group is None:
+                return
+            pack, entries = group
+            if _whole(pack, entries, gone):
+                buffer = buffers.take(pack.size)
+                fetching = pool.submit(remote.fetch_pack, pack, memoryview(buffer))
+                pending.append((pack, entries, fetching, buffer))
+            else:
+                pending.append(
+                    (pack, entries, pool.submit(remote.fetch_ranges, pack, entries), None)
+                )
+
+        def settle() -> None:
+            """Wait for the whole pack being written (the index is used by one thread
+            at a time)."""
+            while writing:
+                writing.pop().result()
+
+        def keep(pack: RemotePack, data: memoryview, buffer: mmap.mmap) -> None:
+            store.adopt_pack(pack.name, data, pack.entries)
+            data.release()
+            buffers.give(buffer)
 
         try:
             for _ in range(LOOKAHEAD):
                 ahead()
             while pending:
-                pack, entries, fetching = pending.popleft()
+                pack, entries, fetching, buffer = pending.popleft()
                 fetched = fetching.result()
                 ahead()
-                for e, stored, _ in remote.verified(pack, entries, fetched):
-                    store.put_stored(e, stored)
+                if buffer is None:
+                    settle()
+                    _store_entries(remote, store, pack, entries, fetched)
+                else:  # verified here while the previous pack is written
+                    remote.verify_pack(pack, fetched)
+                    settle()
+                    writing.append(writer.submit(keep, pack, fetched, buffer))
+                del fetched
+                for e in entries:
                     stats.objects += 1
                     stats.bytes += e.stored_len
                     if progress is not None:
                         progress(e.stored_len)
-                del fetched
-                store.commit()
+            settle()
         except BaseException:
-            for _, _, fetching in pending:
+            for _, _, fetching, _ in pending:
                 fetching.cancel()
+            with contextlib.suppress(Exception):
+                settle()
             store.abort()
             raise
     return stats
+
+
+def _whole(pack: RemotePack, wanted: list[Entry], gone: Container[str]) -> bool:
+    """Whether to take `pack` whole and keep it as it is: most of it is wanted, it is
+    not too large to hold in memory, it holds file data only (metadata comes one checked
+    object at a time, and a run joins history only through the run log), and nothing
+    in it was purged here."""
+    return (
+        pack.size <= WHOLE_MAX
+        and sum(e.stored_len for e in wanted) > pack.size * WHOLE_SHARE
+        and all(e.kind is Kind.CHUNK and e.id.hex() not in gone for e in pack.entries)
+    )
+
+
+def _store_entries(
+    remote: Remote, store: ObjectStore, pack: RemotePack, entries: list[Entry], fetched: Fetched
+) -> None:
+    for e, stored, _ in remote.verified(pack, entries, fetched):
+        store.put_stored(e, stored)
+    store.commit()
+
+
+class _Buffers:
+    """Page-aligned buffers for whole packs, reused: a fresh map costs a page fault per
+    4 KiB, and an aligned one goes to the disk by O_DIRECT with no staging copy."""
+
+    def __init__(self) -> None:
+        self._free: list[mmap.mmap] = []
+        self._lock = threading.Lock()  # given back by the writer thread
+
+    def take(self, size: int) -> mmap.mmap:
+        with self._lock:
+            for buffer in self._free:
+                if len(buffer) >= size:
+                    self._free.remove(buffer)
+                    return buffer
+        return mmap.mmap(-1, max(size, 1))
+
+    def give(self, buffer: mmap.mmap) -> None:
+        with self._lock:
+            self._free.append(buffer)

@@ -280,6 +280,31 @@ class PackWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def write_whole(directory: Path, name: str, data: memoryview) -> Path:
+    """A whole sealed pack held in memory (taken from a remote and verified) written as
+    `<name>.pack`: durable and read-only before it is renamed into place. `data` should
+    start on a page boundary (an mmap), so that it goes to the disk by O_DIRECT with no
+    staging copy. The caller fsyncs the directory."""
+    final = directory / f"{name}.pack"
+    tmp = temp_name(directory, ".pack")
+    with disk_errors(tmp):
+        sink = _Sink(tmp, direct=True)
+    try:
+        with disk_errors(tmp):
+            aligned = len(data) - len(data) % 4096
+            sink._write_at(data[:aligned], 0)
+            sink._write_at(data[aligned:], aligned)
+            os.fchmod(sink.fd, 0o444)
+            os.fsync(sink.fd)
+            sink.close()
+            os.replace(tmp, final)
+    except BaseException:
+        sink.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
 def read_table(path: Path) -> list[Entry]:
     """The entries of a sealed pack, from its trailer alone. Raises CorruptPackError."""
     return parse_trailer(f"pack {path.name}", path.stem, read_trailer(path), whole=True)

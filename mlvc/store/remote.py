@@ -21,7 +21,18 @@ from mlvc.ids import ObjectId, from_hex, short
 from mlvc.store import verify
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import atomic_write
-from mlvc.store.pack import pack_size, parse_trailer, read_trailer
+from mlvc.store.pack import (
+    ENTRY,
+    ENTRY_MAGIC,
+    FOOTER,
+    HEADER,
+    MAGIC,
+    ROW,
+    VERSION,
+    pack_size,
+    parse_trailer,
+    read_trailer,
+)
 from mlvc.store.refs import TagMove, check_tag_name, tag_move_from_json, tag_move_json
 from mlvc.store.transport import Transport
 
@@ -158,6 +169,40 @@ class Remote:
             verify.check_id(e.id, e.kind, raw, where, hint)
             verify.check_schema(e.id, e.kind, raw, where)
             yield e, stored, raw
+
+    def fetch_pack(self, pack: RemotePack, buffer: memoryview) -> memoryview:
+        """A whole pack into the start of `buffer`, unverified (`verify_pack`)."""
+        view = buffer[: pack.size]
+        self.transport.read_into(f"packs/{pack.name}.pack", view)
+        return view
+
+    def verify_pack(self, pack: RemotePack, data: memoryview) -> None:
+        """A whole pack read by `fetch_pack`, checked before any of it is kept: its
+        header, its trailer against its verified index file, and each entry's header
+        and bytes against its id (and schema)."""
+        where = f"pack {pack.name[:12]} on {self.where}"
+        hint = "the remote is damaged or tampered with: nothing was taken from it"
+        if data[: HEADER.size] != HEADER.pack(MAGIC, VERSION, 0):
+            raise CorruptPackError(f"{where} has no valid header", hint=hint)
+        trailer = bytes(data[len(data) - len(pack.entries) * ROW.size - FOOTER.size :])
+        if tuple(parse_trailer(where, pack.name, trailer)) != pack.entries:
+            raise CorruptPackError(f"{where} does not match its index file", hint=hint)
+        for e in pack.entries:
+            head = ENTRY.pack(
+                ENTRY_MAGIC, e.kind, e.codec, 0, e.id, e.raw_len, e.stored_len, e.check
+            )
+            if data[e.offset - ENTRY.size : e.offset] != head:
+                raise CorruptObjectError(
+                    f"corrupt object {e.id.hex()}: its entry header is damaged in {where}",
+                    hint=hint,
+                )
+            stored = data[e.offset : e.offset + e.stored_len]
+            if verify.plain_chunk(e):  # hashed where it lies: no copy
+                verify.check_id(e.id, e.kind, stored, where, hint)
+                continue
+            raw = verify.unpack(e, stored, where, hint)
+            verify.check_id(e.id, e.kind, raw, where, hint)
+            verify.check_schema(e.id, e.kind, raw, where)
 
     # -- run lists -----------------------------------------------------------------
 

@@ -46,6 +46,11 @@ class S3Transfers:
     def read_ranges(self, key: Key, ranges: list[tuple[int, int]]) -> list[bytes]:
         return self._run(self._ranges, key, ranges)
 
+    def read_into(self, key: Key, buffer: memoryview) -> None:
+        """The object's first len(buffer) bytes into `buffer`, in pieces in parallel, each
+        read straight from the response into its place (no joined copy)."""
+        self._run(self._read_into, key, buffer)
+
     def download(self, key: Key, fd: int, size: int | None) -> None:
         """The object into the open file `fd`, each piece written where it belongs as it
         arrives."""
@@ -132,6 +137,23 @@ class S3Transfers:
             return b"".join(await _all(pieces))
 
         return await _all([whole(start, end) for start, end in ranges])
+
+    async def _read_into(self, key: Key, buffer: memoryview) -> None:
+        async def piece(at: int) -> None:
+            end = min(at + self.piece_size, len(buffer))
+            async with self._slots():
+                self._check_stopping()
+                got = await self._call("get_object", **key, Range=f"bytes={at}-{end - 1}")
+                body = got["Body"]
+                try:
+                    while at < end and (n := await body.readinto(buffer[at:end])):
+                        at += n
+                finally:
+                    body.close()
+            if at != end:
+                raise OSError(f"the object ended {end - at} bytes early")
+
+        await _all([piece(at) for at in range(0, len(buffer), self.piece_size)])
 
     async def _download(self, key: Key, fd: int, size: int) -> None:
         loop = asyncio.get_running_loop()

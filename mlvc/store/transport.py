@@ -142,6 +142,11 @@ class Transport:
                 raise RemoteError(f"remote {self.url}: {name} is shorter than its index says")
         return [bytes(d) for d in got]
 
+    def read_into(self, name: str, buffer: memoryview) -> None:
+        """The first len(buffer) bytes of a file into `buffer` (a whole pack, read into
+        memory that can then be written to disk without another copy)."""
+        buffer[:] = self.read_ranges(name, [(0, len(buffer))])[0]
+
     def download(self, name: str, local: Path, size: int | None = None) -> None:
         """A whole file into `local`, which appears only once complete (a temporary name,
         then a rename; not fsynced: what is downloaded is verified before use anyway).
@@ -222,6 +227,10 @@ class S3Transport(Transport):
             got = self.transfers.read_ranges(self._key(name), ranges)
         return self.checked(name, ranges, got)
 
+    def read_into(self, name: str, buffer: memoryview) -> None:
+        with self.errors(name, 0):
+            self.transfers.read_into(self._key(name), buffer)
+
     def download(self, name: str, local: Path, size: int | None = None) -> None:
         """A whole file by parallel ranged GETs; `local` appears only once complete."""
         key = self._key(name)
@@ -249,6 +258,14 @@ class DirectoryTransport(Transport):
             target.parent.mkdir(parents=True, exist_ok=True)
             with replacing(target) as tmp:
                 shutil.copyfile(local, tmp)
+
+    def read_into(self, name: str, buffer: memoryview) -> None:
+        with self.errors(name), open(self.base / name, "rb", buffering=0) as file:
+            at = 0
+            while at < len(buffer) and (n := file.readinto(buffer[at:])):
+                at += n
+        if at != len(buffer):
+            raise RemoteError(f"remote {self.url}: {name} is shorter than its index says")
 
     def download(self, name: str, local: Path, size: int | None = None) -> None:
         with self.errors(name), replacing(local) as tmp:

@@ -34,12 +34,17 @@ def unpack(e: Entry, stored: bytes | memoryview, where: str, hint: str) -> bytes
     return bytes(stored)
 
 
-def check_id(oid: bytes, kind: Kind, data: bytes, where: str, hint: str) -> None:
+def plain_chunk(e: Entry) -> bool:
+    """A chunk stored as it is: its stored bytes are its raw bytes, checked by its id."""
+    return e.kind is Kind.CHUNK and e.codec == compress.Codec.RAW and e.raw_len == e.stored_len
+
+
+def check_id(oid: bytes, kind: Kind, data: bytes | memoryview, where: str, hint: str) -> None:
     """Chunks and derive-key objects must hash to their id; a manifest is covered by its
     check (its id is the id of the file it describes)."""
     if kind is Kind.MANIFEST:
         return
-    actual = file_id(data) if kind is Kind.CHUNK else object_id(kind, data)
+    actual = file_id(data) if kind is Kind.CHUNK else object_id(kind, bytes(data))
     if actual != oid:
         raise CorruptObjectError(
             f"corrupt object {oid.hex()}: its bytes hash to {short(actual)} in {where}",

@@ -1,0 +1,98 @@
+"""How a pull keeps what it takes: a remote pack mostly wanted is kept whole, as it is
+(verified entry by entry first); from a pack little wanted, only the wanted entries are
+read and stored. Either way the store checks clean and checks out bit for bit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from mlvc.ids import Kind, ObjectId
+from mlvc.store.download import WHOLE_MAX, _whole
+from mlvc.store.entry import Entry
+from mlvc.store.pack import ENTRY, NO_CHECK
+from mlvc.store.remote import RemotePack
+from tests.conftest import Run
+
+
+def _pushed_pair(mlvc: Run, workspace: Path, shared: Path) -> str:
+    """a.bin (1 MB) and b.bin (3 MB) added in one run, so one data pack, and pushed."""
+    mlvc("init")
+    mlvc("remote", "add", "origin", str(shared), "--default")
+    (workspace / "a.bin").write_bytes(os.urandom(1 << 20))
+    (workspace / "b.bin").write_bytes(os.urandom(3 << 20))
+    run: str = json.loads(mlvc("add", "a.bin", "b.bin", "--json").stdout)["run_id"]
+    mlvc("push")
+    return run
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_little_wanted_pack_is_read_by_ranges_and_a_mostly_wanted_one_kept_whole(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    run = _pushed_pair(mlvc, workspace, shared)
+    data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
+    b = tmp_path / "b"
+    b.mkdir()
+    mlvc("clone", str(shared), cwd=b)
+
+    mlvc("pull", f"a.bin@{run}", cwd=b)  # a quarter of the pack: its entries only
+    local = {p.name for p in (b / ".mlvc" / "packs").glob("*.pack")}
+    assert data_pack.name not in local
+    assert sum((b / ".mlvc" / "packs" / name).stat().st_size for name in local) < 2 << 20
+
+    mlvc("pull", cwd=b)  # the rest is three quarters of it: kept as the remote has it
+    kept = b / ".mlvc" / "packs" / data_pack.name
+    assert kept.read_bytes() == data_pack.read_bytes()
+    assert mlvc("fsck", "--full", cwd=b).returncode == 0
+
+    mlvc("remote", "remove", "origin", cwd=b)
+    mlvc("checkout", run, cwd=b)
+    for name in ("a.bin", "b.bin"):
+        assert _digest(b / name) == _digest(workspace / name)
+
+
+def test_a_damaged_entry_header_in_a_whole_pack_is_refused_and_nothing_kept(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    _pushed_pair(mlvc, workspace, shared)
+    data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
+    from mlvc.store.pack import read_table
+
+    victim = read_table(data_pack)[-1]
+    data = bytearray(data_pack.read_bytes())
+    data[victim.offset - ENTRY.size + 40] ^= 0x01  # inside the header's copy of the id
+    os.chmod(data_pack, 0o644)
+    data_pack.write_bytes(bytes(data))
+    b = tmp_path / "b"
+    b.mkdir()
+    mlvc("clone", str(shared), cwd=b)
+    before = sorted(p.name for p in (b / ".mlvc" / "packs").iterdir())
+
+    failed = mlvc("pull", cwd=b, check=False)
+    assert failed.returncode == 1, failed.stderr
+    assert f"corrupt object {victim.id.hex()}: its entry header is damaged" in failed.stderr
+    assert sorted(p.name for p in (b / ".mlvc" / "packs").iterdir()) == before
+
+
+def _chunk(n: int, offset: int, size: int) -> Entry:
+    return Entry(ObjectId(bytes([n]) * 32), Kind.CHUNK, 0, offset, size, size, NO_CHECK)
+
+
+def test_whole_packs_are_only_those_mostly_wanted_small_enough_all_data_and_unpurged() -> None:
+    entries = (_chunk(1, 100, 700), _chunk(2, 850, 300))
+    pack = RemotePack("ab" * 32, 1200, entries)
+    assert _whole(pack, [entries[0]], set())
+    assert not _whole(pack, [entries[1]], set())  # a quarter wanted
+    assert not _whole(pack, [entries[0]], {entries[1].id.hex()})  # holds a purged object
+    meta = RemotePack("cd" * 32, 1200, (entries[0], entries[1]._replace(kind=Kind.RUN)))
+    assert not _whole(meta, [entries[0]], set())
+    huge = RemotePack("ef" * 32, WHOLE_MAX + 1, (_chunk(1, 100, WHOLE_MAX),))
+    assert not _whole(huge, list(huge.entries), set())
