@@ -15,18 +15,20 @@ if there is one; then checks again.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlvc.errors import MlvcError
 from mlvc.repo import Repo
-from mlvc.store import gclock, runlog
+from mlvc.store import gclock, purged, runlog
 from mlvc.store.check import (
     Problem,
     check_bytes,
     check_index_file,
     check_packs,
+    check_purged,
     check_references,
     check_run_log,
     read_tables,
@@ -80,6 +82,7 @@ def _check(repo: Repo, full: bool, progress: Progress | None) -> FsckResult:
         )
         problems += refs
         problems += check_run_log(repo.dir / runlog.NAME, repo.index)
+        problems += check_purged(repo.dir)
         problems += _check_tags(repo)
     except sqlite3.DatabaseError as exc:
         problems.append(Problem("damaged-index", f"index.db: {exc}", file="index.db"))
@@ -107,7 +110,7 @@ def _check_tags(repo: Repo) -> list[Problem]:
 def _repair(repo: Repo, progress: Progress | None) -> list[str]:
     from mlvc.porcelain.rebuild import rebuild
 
-    done = []
+    done = _mend_run_log(repo) + _mend_purged(repo)
     packs = repo.dir / "packs"
     for leftover in stale_temporary(packs):
         leftover.unlink(missing_ok=True)
@@ -132,6 +135,40 @@ def _repair(repo: Repo, progress: Progress | None) -> list[str]:
     done += [f"left out damaged run {oid[:12]}" for oid in rebuilt.damaged]
     done += _refetch(repo)
     return done
+
+
+def _mend_run_log(repo: Repo) -> list[str]:
+    """A damaged or lost runs.log written anew from a sound index, before the rebuild
+    that replays it: a run the index lists committed, and a damaged line must not take
+    it out of history. With the index damaged too, the log is left as it is."""
+    path = repo.dir / runlog.NAME
+    contents = runlog.read(path)
+    if contents is not None and not contents.damaged:
+        return []
+    try:
+        check_index_file(repo.db)
+        indexed = repo.index.history.run_ids(ok_only=False)[::-1]  # oldest first
+    except (MlvcError, sqlite3.DatabaseError):
+        return [] if contents is None else ["kept runs.log as it is: the index is damaged too"]
+    known = set(indexed)
+    logged = [] if contents is None else [r for r in contents.runs if r in known]
+    in_log = set(logged)
+    runs = logged + [r for r in indexed if r not in in_log]
+    forgotten = set() if contents is None else contents.forgotten - known
+    runlog.rewrite(path, runs, sorted(forgotten))
+    return [f"wrote runs.log anew from the index ({len(runs)} run(s))"]
+
+
+def _mend_purged(repo: Repo) -> list[str]:
+    """Damaged tombstone lines dropped; the file as it was kept in quarantine/."""
+    stones, damaged = purged.parse(repo.dir)
+    if not damaged:
+        return []
+    target = repo.dir / "quarantine"
+    target.mkdir(exist_ok=True)
+    shutil.copyfile(repo.dir / purged.NAME, target / f"{purged.NAME}-{os.getpid()}")
+    purged.rewrite(repo.dir, stones)
+    return [f"dropped {len(damaged)} damaged line(s) of purged (a copy is in quarantine/)"]
 
 
 def _quarantine(repo: Repo, file: str) -> None:

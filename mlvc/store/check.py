@@ -207,6 +207,13 @@ def check_references(
     return problems, unknown
 
 
+def check_purged(mlvc_dir: Path) -> list[Problem]:
+    return [
+        Problem("purged-line", f"line {n} is damaged", file=purged.NAME)
+        for n in purged.parse(mlvc_dir)[1]
+    ]
+
+
 def check_run_log(path: Path, index: Index) -> list[Problem]:
     contents = runlog.read(path)
     if contents is None:
@@ -221,4 +228,13 @@ def check_run_log(path: Path, index: Index) -> list[Problem]:
             problems.append(
                 Problem("unindexed-run", "committed but not in the index", oid.hex(), "run")
             )
+    for oid in sorted(indexed - set(contents.runs)):  # its line was damaged or lost
+        problems.append(
+            Problem(
+                "unlogged-run",
+                "indexed but not in runs.log (a rebuild would drop it)",
+                oid.hex(),
+                "run",
+            )
+        )
     return problems

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import blake3
 
@@ -37,6 +39,7 @@ from mlvc.store.refs import TagMove, check_tag_name, tag_move_from_json, tag_mov
 from mlvc.store.transport import Transport
 
 _NAME = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
 # A ranged read costs about a millisecond: bridge gaps below this rather than pay a
 # second request, and read the whole pack when more than this share of it is needed.
 MERGE_GAP = 512 << 10
@@ -97,21 +100,35 @@ class Remote:
         return found
 
     def _pack_index(self, name: str) -> RemotePack:
-        cached = self.cache / "packs" / f"{name}.idx"
         what = f"index file of pack {name[:12]} on {self.where}"
+
+        def check(trailer: bytes) -> RemotePack:
+            entries = parse_trailer(what, name, trailer)
+            return RemotePack(name, pack_size(trailer), tuple(entries))
+
+        found = self._named_file(f"packs/{name}.idx", "packs", check)
+        if found is None:
+            raise CorruptPackError(f"{what} vanished", hint="was the remote pruned? try again")
+        return found
+
+    def _named_file(self, path: str, cached_in: str, check: Callable[[bytes], T]) -> T | None:
+        """A file of the remote named by its content, through `check` (which raises
+        MlvcError for bytes that fail it): from the cache if the cached copy passes,
+        else from the remote (a damaged cached copy is read again), then cached. None
+        if the remote has no such file."""
+        cached = self.cache / cached_in / path.rsplit("/", 1)[-1]
         try:
-            trailer: bytes | None = cached.read_bytes()
+            return check(cached.read_bytes())
         except FileNotFoundError:
-            trailer = None
-        if trailer is None:
-            trailer = self.transport.read(f"packs/{name}.idx")
-            if trailer is None:
-                raise CorruptPackError(f"{what} vanished", hint="was the remote pruned? try again")
-            entries = parse_trailer(what, name, trailer)
-            self._cache("packs", f"{name}.idx", trailer)
-        else:
-            entries = parse_trailer(what, name, trailer)
-        return RemotePack(name, pack_size(trailer), tuple(entries))
+            pass
+        except MlvcError:  # the cached copy was damaged here: the remote still has it
+            cached.unlink(missing_ok=True)
+        data = self.transport.read(path)
+        if data is None:
+            return None
+        found = check(data)
+        self._cache(cached_in, cached.name, data)
+        return found
 
     def upload_pack(self, local: Path) -> str:
         """Upload a sealed local pack, then its index file: never an index first."""
@@ -225,15 +242,10 @@ class Remote:
         return found
 
     def _run_list(self, name: str) -> list[ObjectId]:
-        cached = self.cache / "runs" / f"{name}.runs"
-        try:
-            return _parse_run_list(cached.read_bytes(), name, self.where)
-        except FileNotFoundError:
-            pass
-        data = self.transport.read(f"runs/{name}.runs") or b""
-        runs = _parse_run_list(data, name, self.where)
-        self._cache("runs", f"{name}.runs", data)
-        return runs
+        found = self._named_file(
+            f"runs/{name}.runs", "runs", lambda data: _parse_run_list(data, name, self.where)
+        )
+        return _parse_run_list(b"", name, self.where) if found is None else found
 
     # -- tags ------------------------------------------------------------------------
 
@@ -257,29 +269,24 @@ class Remote:
             stem, _, suffix = file.partition(".")
             if suffix != "json" or not _NAME.fullmatch(stem):
                 continue
-            cached = self.cache / "logs" / name / file
-            data = cached.read_bytes() if cached.exists() else self._history_file(name, file)
-            if data is None:
-                continue
-            move = tag_move_from_json(data)
-            if move is None:
-                raise CorruptObjectError(
-                    f"history file {stem[:12]} of tag {name} on {self.where} is malformed"
-                )
-            moves.append(move)
+            move = self._named_file(
+                f"logs/tags/{name}/{file}", f"logs/{name}", partial(self._move, name, file)
+            )
+            if move is not None:
+                moves.append(move)
         return sorted(moves, key=lambda m: m.time)
 
-    def _history_file(self, name: str, file: str) -> bytes | None:
-        data = self.transport.read(f"logs/tags/{name}/{file}")
-        if data is None:
-            return None
+    def _move(self, name: str, file: str, data: bytes) -> TagMove:
+        """One tag history file, checked against its name and parsed."""
+        what = f"history file {file[:12]} of tag {name} on {self.where}"
         if blake3.blake3(data).hexdigest() != file.partition(".")[0]:
             raise CorruptObjectError(
-                f"history file {file[:12]} of tag {name} on {self.where} does not match its name",
-                hint="the remote is damaged or tampered with",
+                f"{what} does not match its name", hint="the remote is damaged or tampered with"
             )
-        self._cache(f"logs/{name}", file, data)
-        return data
+        move = tag_move_from_json(data)
+        if move is None:
+            raise CorruptObjectError(f"{what} is malformed")
+        return move
 
     def tag(self, name: str) -> ObjectId | None:
         found = self._read_tag(name)

@@ -26,6 +26,7 @@ from pathlib import Path
 import blake3
 
 from mlvc.ids import ObjectId
+from mlvc.store.fsutil import atomic_write, fsync_dir
 
 NAME = "runs.log"
 _CONTEXT = b"mlvc 2026 runs.log v1\n"
@@ -91,6 +92,13 @@ def _parse(text: bytes) -> tuple[ObjectId, bool] | None:
     return None
 
 
+def rewrite(path: Path, runs: Iterable[bytes], forgotten: Iterable[bytes]) -> None:
+    """The log anew, atomically: a line for each of `runs` (in order), then a forget
+    line for each of `forgotten` (fsck --repair, from a sound index)."""
+    data = b"".join(line(r) for r in runs) + b"".join(line(r, True) for r in forgotten)
+    atomic_write(path, data)
+
+
 def append(path: Path, runs: Iterable[bytes], forget: bool = False) -> None:
     """Append `runs` durably (a missing log is created: pass every run then); with
     `forget`, lines that take them out of history again."""
@@ -108,6 +116,4 @@ def append(path: Path, runs: Iterable[bytes], forget: bool = False) -> None:
     finally:
         os.close(fd)
     if fresh:
-        from mlvc.store.fsutil import fsync_dir
-
         fsync_dir(path.parent)

@@ -182,3 +182,91 @@ def test_a_truncated_or_deleted_pack_is_named_and_taken_again_from_a_remote(
         if path.is_file():
             again = store / "model" / path.relative_to(store / "model.before")
             assert again.read_bytes() == path.read_bytes()
+
+
+def _damage(path: Path, how: str, at: int) -> None:
+    """Flip the byte at `at`, cut the file at `at`, or delete it."""
+    if how == "flip":
+        _flip(path, at)
+    elif how == "truncate":
+        os.chmod(path, 0o644)
+        with open(path, "r+b") as handle:
+            handle.truncate(at)
+    else:
+        path.unlink()
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate", "delete"])
+def test_a_damaged_run_log_loses_no_run_through_repair_and_rebuild(store: Path, how: str) -> None:
+    log = store / ".mlvc" / "runs.log"
+    before = json.loads(_mlvc(store, "log", "--json").stdout)
+    _damage(log, how, 5 if how == "flip" else log.stat().st_size - 20)
+    assert json.loads(_mlvc(store, "log", "--json").stdout) == before  # reads use the index
+    code, report = _fsck(store)
+    if how == "delete":
+        assert code == 0 and "no-run-log" in _kinds(report)  # a note: an older store has none
+    else:
+        assert code == 1 and {"run-log-line", "unlogged-run"} <= _kinds(report)
+    code, repaired = _fsck(store, "--repair")
+    assert code == 0 and not _kinds(repaired) & {"run-log-line", "no-run-log"}, repaired
+    assert any("runs.log anew" in line for line in repaired["repaired"])
+    assert _mlvc(store, "index", "rebuild").returncode == 0
+    assert json.loads(_mlvc(store, "log", "--json").stdout) == before
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate", "delete"])
+def test_a_damaged_purged_list_is_named_and_never_crashes_a_read(store: Path, how: str) -> None:
+    secret = store / "secret.txt"
+    secret.write_text("leaked\n")
+    first = json.loads(_mlvc(store, "add", "secret.txt", "--json").stdout)["run_id"]
+    secret.write_text("rotated\n")
+    assert _mlvc(store, "add", "secret.txt").returncode == 0
+    assert _mlvc(store, "purge", f"secret.txt@{first}", "-m", "leak").returncode == 0
+    stone = json.loads((store / ".mlvc" / "purged").read_text())["id"]
+    _damage(store / ".mlvc" / "purged", how, 2 if how == "flip" else 30)  # 2: the "id" key
+
+    shown = _mlvc(store, "cat-object", stone)
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    assert _mlvc(store, "log", "--json").returncode == 0
+    code, report = _fsck(store)
+    assert code == 1
+    if how == "delete":  # the tombstone is gone: the object is named as missing
+        assert {p["id"] for p in report["problems"] if p["kind"] == "missing-object"} == {stone}
+        return
+    assert [p["file"] for p in report["problems"] if p["kind"] == "purged-line"] == ["purged"]
+    code, repaired = _fsck(store, "--repair")
+    assert "purged-line" not in _kinds(repaired)
+    assert list((store / ".mlvc" / "quarantine").glob("purged-*"))  # the damaged copy kept
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate", "delete"])
+def test_a_damaged_remote_cache_is_read_again_from_the_remote(
+    store: Path, tmp_path: Path, how: str
+) -> None:
+    shared = tmp_path / "shared"
+    assert _mlvc(store, "tag", "prod", "latest").returncode == 0
+    assert _mlvc(store, "remote", "add", "origin", str(shared), "--default").returncode == 0
+    assert _mlvc(store, "push").returncode == 0
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(store), str(clone)], check=True)
+    assert _mlvc(clone, "clone", str(shared)).returncode == 0
+    cache = clone / ".mlvc" / "remotes" / "origin"
+    cached = sorted(
+        p for p in cache.rglob("*") if p.is_file() and p.suffix in {".idx", ".runs", ".json"}
+    )
+    assert {p.suffix for p in cached} == {".idx", ".runs", ".json"}
+    for path in cached:
+        _damage(path, how, 3 if how == "flip" else path.stat().st_size // 2)
+    before = json.loads(_mlvc(clone, "log", "--json").stdout)
+    (clone / ".mlvc" / "refs" / "tags" / "prod").unlink()  # fetch reads the tag's history
+
+    fetched = _mlvc(clone, "fetch", "--json")
+    assert fetched.returncode == 0 and "Traceback" not in fetched.stderr, fetched.stderr
+    for path in cached:
+        original = shared / path.relative_to(cache)
+        if path.suffix == ".json":  # logs/NAME/<file> here, logs/tags/NAME/<file> there
+            original = shared / "logs" / "tags" / path.relative_to(cache / "logs")
+        assert path.read_bytes() == original.read_bytes()
+    assert json.loads(_mlvc(clone, "log", "--json").stdout) == before
+    assert (clone / ".mlvc" / "refs" / "tags" / "prod").exists()
+    assert _mlvc(clone, "pull").returncode == 0 and _fsck(clone, "--full")[0] == 0
