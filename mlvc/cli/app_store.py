@@ -60,12 +60,19 @@ def forget(
 def purge(
     target: Annotated[str, typer.Argument(help="PATH@RUN, or the id of a file content.")],
     message: Annotated[str, typer.Option("--message", "-m", help="Why (kept).")] = "",
+    remote: Annotated[
+        list[str] | None,
+        typer.Option("--remote", "-r", help="Purge it on this remote too (repeatable)."),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Remove one file content's bytes from every local pack, leaving a tombstone.
 
-    Example: [bold]mlvc purge .env@3f2a9c1e -m "leaked key"[/bold]
+    With -r NAME, also from that remote's packs, leaving a tombstone there that pushes
+    from other clones respect.
+
+    Example: [bold]mlvc purge .env@3f2a9c1e -m "leaked key" -r origin[/bold]
     """
     from mlvc.cli.gc import purge_command
 
-    purge_command(target, message, json)
+    purge_command(target, message, remote or [], json)

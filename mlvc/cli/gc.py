@@ -63,24 +63,38 @@ def forget_command(refs: list[str], force: bool, json: bool) -> None:
     sys.stdout.write("its objects no other run needs go at the next mlvc gc --apply\n")
 
 
-def purge_command(target: str, message: str, json: bool) -> None:
+def purge_command(target: str, message: str, remotes: list[str], json: bool) -> None:
     from mlvc import clock
     from mlvc.porcelain.purge import purge
 
     refuse_inside_a_run("mlvc purge")
 
     user = str(environ.owner().get("user", ""))
-    result = environ.with_repo(lambda repo: purge(repo, target, message, user, clock.now()))
+    result = environ.with_repo(
+        lambda repo: purge(repo, target, message, user, clock.now(), remotes)
+    )
     if json:
         render.emit_json(result)
         return
+    short = result.id.hex()[:12]
+    if result.already:
+        sys.stdout.write(f"{short} was purged here before\n")
+    else:
+        sys.stdout.write(
+            f"purged {short}: {result.removed} object(s), {render.size(result.bytes)}"
+            f" removed from {result.packs_rewritten} pack(s)"
+        )
+        if result.shared:
+            sys.stdout.write(f"; {result.shared} chunk(s) kept, other contents share them")
+        sys.stdout.write("\n")
+    for done in result.remotes:
+        sys.stdout.write(
+            f"purged on remote {done.remote}: {done.removed} object(s),"
+            f" {render.size(done.bytes)} removed from {done.packs_rewritten} pack(s);"
+            " a tombstone there keeps pushes from sending it again\n"
+        )
+    where = "" if result.remotes else "; on a remote: add -r NAME"
     sys.stdout.write(
-        f"purged {result.id.hex()[:12]}: {result.removed} object(s), {render.size(result.bytes)}"
-        f" removed from {result.packs_rewritten} pack(s)"
-    )
-    if result.shared:
-        sys.stdout.write(f"; {result.shared} chunk(s) kept, other contents share them")
-    sys.stdout.write(
-        "\nruns that used it still show; reading it now says it was purged."
-        " Copies on remotes and in backups are not touched.\n"
+        "runs that used it still show; reading it now says it was purged."
+        f" Copies in backups are not touched{where}.\n"
     )

@@ -23,9 +23,11 @@ from mlvc.porcelain.rebuild import index_run
 from mlvc.porcelain.remote import find_remote, open_remote
 from mlvc.porcelain.remotetags import TagUpdate, fetch_tags
 from mlvc.repo import Repo
+from mlvc.store import purged
 from mlvc.store.download import Catalog, DownloadStats, read_metadata
 from mlvc.store.reach import METADATA, closure
 from mlvc.store.remote import Remote
+from mlvc.store.remotepurge import tombstones
 
 Progress = Callable[[int], None]
 
@@ -48,6 +50,7 @@ class FetchResult:
     tags: tuple[TagUpdate, ...]
     requests: int
     seconds: float
+    purged: int = 0  # tombstones learned: contents purged on the remote
 
 
 @dataclass
@@ -73,6 +76,7 @@ def fetch(repo: Repo, remote_name: str | None, progress: Progress | None = None)
     session = open_session(repo, remote_name)
     runs, stats = fetch_runs(repo, session, progress)
     tags = fetch_tags(repo, session.remote)
+    stones = learn_tombstones(repo, session.remote)
     return FetchResult(
         session.name,
         session.url,
@@ -82,7 +86,18 @@ def fetch(repo: Repo, remote_name: str | None, progress: Progress | None = None)
         tuple(tags),
         session.remote.transport.requests,
         round(time.monotonic() - session.started, 3),
+        stones,
     )
+
+
+def learn_tombstones(repo: Repo, remote: Remote) -> int:
+    """Keep the remote's tombstones here too, so pull and checkout say a content was
+    purged rather than missing (bytes this store still holds stay readable)."""
+    known = purged.read(repo.dir)
+    new = [s for h, s in tombstones(remote).items() if h not in known]
+    if new:
+        purged.add(repo.dir, new)
+    return len(new)
 
 
 def fetch_runs(

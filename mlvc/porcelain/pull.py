@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mlvc.errors import ObjectNotFoundError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.lineage.resolve import UnknownRefError, resolve_path_at, resolve_run
-from mlvc.porcelain.fetch import Meter, Session, fetch_runs, open_session
+from mlvc.porcelain.fetch import Meter, Session, fetch_runs, learn_tombstones, open_session
 from mlvc.porcelain.remotetags import TagUpdate, fetch_tags
 from mlvc.repo import Repo
 from mlvc.store import purged
@@ -45,6 +45,7 @@ def pull(
     session = open_session(repo, remote_name)
     runs, meta = fetch_runs(repo, session)
     tags = fetch_tags(repo, session.remote)
+    learn_tombstones(repo, session.remote)  # purged there: not asked for, named as purged
     roots: list[bytes] = [_root(repo, t) for t in targets] or list(session.remote.runs())
     data = _take_missing(repo, session, missing_data(repo, roots), progress)
     return PullResult(

@@ -24,6 +24,7 @@ from mlvc.porcelain.remotetags import TagUpdate, push_tags
 from mlvc.repo import Repo
 from mlvc.store.fsutil import pid_alive
 from mlvc.store.refs import Tags
+from mlvc.store.remotepurge import doomed_ids, tombstones
 from mlvc.store.transport import DEFAULT_JOBS
 from mlvc.store.upload import Progress, Uploader
 
@@ -58,6 +59,7 @@ def push(
     remote = open_remote(repo, config)
     remote.transport.jobs = jobs
     have = {e.id for pack in remote.packs().values() for e in pack.entries}
+    have |= doomed_ids(tombstones(remote))  # purged there: never uploaded again
     by_pack = repo.index.entries_by_pack()
     if targets:
         reach, _ = local_closure(repo, [_run(repo, t) for t in targets], follow_runs=True)
@@ -67,7 +69,7 @@ def push(
         runs = set(repo.index.history.run_ids(ok_only=False))
     scratch = repo.dir / "tmp"
     scratch.mkdir(exist_ok=True)
-    _reclaim(scratch)
+    reclaim_scratch(scratch)
     outgoing = tempfile.mkdtemp(prefix=f"push-{os.getpid()}-", dir=scratch)
     try:
         uploader = Uploader(repo.dir / "packs", remote, Path(outgoing), progress, jobs)
@@ -103,9 +105,9 @@ def _run(repo: Repo, target: str) -> bytes:
             raise exc from None
 
 
-def _reclaim(scratch: Path) -> None:
-    """Remove the scratch packs of pushes that were killed (their pid is gone)."""
-    for leftover in scratch.glob("push-*"):
+def reclaim_scratch(scratch: Path) -> None:
+    """Remove the scratch packs of pushes and purges that were killed (pid gone)."""
+    for leftover in [*scratch.glob("push-*"), *scratch.glob("purge-*")]:
         pid = leftover.name.split("-")[1]
         if not pid.isdigit() or not pid_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)

@@ -26,6 +26,7 @@ class Tombstone:
     time: str
     user: str
     reason: str
+    objects: tuple[str, ...] = ()  # hex ids whose bytes went with it (its unshared chunks)
 
 
 def read(mlvc_dir: Path) -> dict[str, Tombstone]:
@@ -43,18 +44,34 @@ def parse(mlvc_dir: Path) -> tuple[dict[str, Tombstone], list[int]]:
         if not text:
             continue
         try:
-            raw = json.loads(text.decode("utf-8"))
-            stone = Tombstone(
-                str(raw["id"]), str(raw["time"]), str(raw["user"]), str(raw["reason"])
-            )
-            bytes.fromhex(stone.id)
-            if len(stone.id) != 64:
-                raise ValueError(stone.id)
-        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+            stone = decode(text)
+        except ValueError:
             damaged.append(number)
             continue
         found[stone.id] = stone
     return found, damaged
+
+
+def decode(text: bytes) -> Tombstone:
+    """One tombstone from its JSON; ValueError for anything else (a damaged line, a
+    tombstone file on a remote that is not one)."""
+    try:
+        raw = json.loads(text.decode("utf-8"))
+        objects = tuple(str(o) for o in raw.get("objects", ()))
+        stone = Tombstone(
+            str(raw["id"]), str(raw["time"]), str(raw["user"]), str(raw["reason"]), objects
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None
+    for oid in (stone.id, *stone.objects):
+        if len(oid) != 64 or oid.strip("0123456789abcdef"):
+            raise ValueError(f"not an object id: {oid[:70]!r}")
+    return stone
+
+
+def encode(stone: Tombstone) -> bytes:
+    raw = {**stone.__dict__, "objects": list(stone.objects)}
+    return (json.dumps(raw, sort_keys=True) + "\n").encode()
 
 
 def rewrite(mlvc_dir: Path, stones: dict[str, Tombstone]) -> None:
@@ -63,7 +80,7 @@ def rewrite(mlvc_dir: Path, stones: dict[str, Tombstone]) -> None:
 
 
 def _lines(stones: Iterable[Tombstone]) -> bytes:
-    return "".join(json.dumps(s.__dict__, sort_keys=True) + "\n" for s in stones).encode()
+    return b"".join(encode(s) for s in stones)
 
 
 def add(mlvc_dir: Path, stones: list[Tombstone]) -> None:

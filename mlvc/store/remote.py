@@ -106,14 +106,14 @@ class Remote:
             entries = parse_trailer(what, name, trailer)
             return RemotePack(name, pack_size(trailer), tuple(entries))
 
-        found = self._named_file(f"packs/{name}.idx", "packs", check)
+        found = self.named_file(f"packs/{name}.idx", "packs", check)
         if found is None:
             raise CorruptPackError(f"{what} vanished", hint="was the remote pruned? try again")
         return found
 
-    def _named_file(self, path: str, cached_in: str, check: Callable[[bytes], T]) -> T | None:
-        """A file of the remote named by its content, through `check` (which raises
-        MlvcError for bytes that fail it): from the cache if the cached copy passes,
+    def named_file(self, path: str, cached_in: str, check: Callable[[bytes], T]) -> T | None:
+        """An immutable file of the remote, through `check` (which raises MlvcError for
+        bytes that fail it, e.g. against the file's name): from the cache if the cached copy passes,
         else from the remote (a damaged cached copy is read again), then cached. None
         if the remote has no such file."""
         cached = self.cache / cached_in / path.rsplit("/", 1)[-1]
@@ -242,7 +242,7 @@ class Remote:
         return found
 
     def _run_list(self, name: str) -> list[ObjectId]:
-        found = self._named_file(
+        found = self.named_file(
             f"runs/{name}.runs", "runs", lambda data: _parse_run_list(data, name, self.where)
         )
         return _parse_run_list(b"", name, self.where) if found is None else found
@@ -269,7 +269,7 @@ class Remote:
             stem, _, suffix = file.partition(".")
             if suffix != "json" or not _NAME.fullmatch(stem):
                 continue
-            move = self._named_file(
+            move = self.named_file(
                 f"logs/tags/{name}/{file}", f"logs/{name}", partial(self._move, name, file)
             )
             if move is not None:

@@ -154,6 +154,11 @@ class Transport:
         with self.errors(name), replacing(local) as tmp:
             self.fs.get_file(self.path(name), str(tmp))
 
+    def delete(self, name: str) -> None:
+        """Remove a file; one already gone is fine (`mlvc purge` on a remote)."""
+        with self.errors(name), contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(name))
+
     def write(self, name: str, data: bytes) -> None:
         """Write a whole file (immutable files: a rewrite writes the same bytes)."""
         with self.errors(name):
