@@ -1,0 +1,69 @@
+"""Command-line overrides: splitting a word into assignments, typing their values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlvc import overrides
+from mlvc.overrides import Assignment
+
+
+@pytest.mark.parametrize(
+    ("word", "found"),
+    [
+        ("a=1", [Assignment("", "a", "1")]),
+        ("++a.b-c=x=y", [Assignment("++", "a.b-c", "x=y")]),
+        ("a=1,b=[2,3],c='x,y'", [("", "a", "1"), ("", "b", "[2,3]"), ("", "c", "'x,y'")]),
+        ("db=mysql,postgres", [Assignment("", "db", "mysql,postgres")]),
+        ("hydra/launcher=joblib", [Assignment("", "hydra/launcher", "joblib")]),
+        ("~a", [Assignment("~", "a", None)]),
+        ("~a=1,b=2", [Assignment("~", "a", "1"), Assignment("", "b", "2")]),
+        ("data.csv", None),
+        ("-p", None),
+        ("=1", None),
+        ("1=2", None),
+        ("https://host/x?a=1", None),
+    ],
+)
+def test_parse(word: str, found: list[tuple[str, str, str | None]] | None) -> None:
+    assert overrides.parse(word) == found
+
+
+@pytest.mark.parametrize("word", ["a=1,b=[2,3]", "~x,y=2", "k=v,w", "a=1,,b=2"])
+def test_join_writes_back_the_word_parse_read(word: str) -> None:
+    found = overrides.parse(word)
+    assert found is not None
+    assert overrides.join(found, [None] * len(found)) == word
+
+
+@pytest.mark.parametrize(
+    ("text", "typed"),
+    [
+        ("0.25", 0.25),
+        ("3", 3),
+        ("-2", -2),
+        ("TRUE", True),
+        ("null", None),
+        ("[64,32]", [64, 32]),
+        ("[]", []),
+        ("[[1,2],[3]]", [[1, 2], [3]]),
+        ("[a, 'b,c', 1.5]", ["a", "b,c", 1.5]),
+        ("{a: 1, b: [x]}", {"a": 1, "b": ["x"]}),
+        ("{not a mapping}", "{not a mapping}"),
+        ('"quoted 1"', "quoted 1"),
+        ("007", "007"),
+        ("nan", "nan"),
+        ("1e999", "1e999"),
+        (str(1 << 70), str(1 << 70)),
+        ("[1,2", "[1,2"),
+        ("[" * 40 + "]" * 40, "[" * 24 + "]" * 24),  # nesting past the limit stays text
+    ],
+)
+def test_values_are_typed_as_yaml_would(text: str, typed: Any) -> None:
+    result = overrides.value(text)
+    if text.startswith("[" * 40):
+        for _ in range(16):
+            (result,) = result
+    assert result == typed
