@@ -58,6 +58,25 @@ def join(assignments: list[Assignment], values: list[str | None]) -> str:
     return ",".join(a.text(v) for a, v in zip(assignments, values, strict=True))
 
 
+def leaves(assignment: Assignment) -> list[tuple[str, Any]]:
+    """The dotted keys and values inside an assignment whose value holds a mapping
+    (`db={user: u, password: p}` sets `db.user` and `db.password`); [] for any other."""
+    if assignment.value is None or "{" not in assignment.value:
+        return []
+    found: list[tuple[str, Any]] = []
+    _walk(value(assignment.value), assignment.key, found)
+    return found
+
+
+def _walk(node: Any, key: str, found: list[tuple[str, Any]]) -> None:
+    if not isinstance(node, dict | list):
+        return
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for name, item in items:
+        found.append((f"{key}.{name}", item))
+        _walk(item, f"{key}.{name}", found)
+
+
 def _one(text: str) -> Assignment | None:
     match = _ASSIGNMENT.fullmatch(text)
     if match is not None:

@@ -128,7 +128,8 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 # Configs a run reads that describe its plumbing, not its params: Kedro's data catalog
-# (about 55 keys of paths and dataset types per run), logging, Spark and MLflow settings;
+# (dataset types and paths: with logging.yml, ~55 keys a run in the spaceflights
+# starter), logging, Spark and MLflow settings;
 # MLflow's file store; CI, docs, container and environment files. Globs as in `[params]`.
 DEFAULT_EXCLUDE = (
     "catalog*", "*/catalog/*", "logging*", "spark.y*ml", "mlflow.y*ml", "mlruns/*",
@@ -155,9 +156,9 @@ class ParamsFiles:
 
     def chosen(self, rel: str) -> bool:
         name = rel.rpartition("/")[2]
-        if os.path.splitext(name)[1].lower() not in CONFIG_SUFFIXES or self._exclude.match(
-            rel, name
-        ):
+        if os.path.splitext(name)[1].lower() not in CONFIG_SUFFIXES:
+            return False  # never parsed: spares reading every data file a run read
+        if self._exclude.match(rel, name):
             return False
         if self._include:
             return self._include.match(rel, name)

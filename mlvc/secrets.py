@@ -209,14 +209,16 @@ def redact_argv(argv: Sequence[str], rules: Patterns = DEFAULT) -> RedactedArgv:
 def _redact_assignments(
     found: list[overrides.Assignment], rules: Patterns, values: list[str]
 ) -> str:
-    """Overrides written back with the values of secret-looking keys, and passwords in
-    URL values, redacted; what was taken out is added to `values`."""
+    """Overrides written back with the values of secret-looking keys (and mappings that
+    hold one: `db={password: S}`), and passwords in URL values, redacted; what was taken
+    out is added to `values`."""
     shown: list[str | None] = []
     for assignment in found:
+        inner = [v for k, v in overrides.leaves(assignment) if rules.is_secret_name(k)]
         if assignment.value is None:
             shown.append(None)
-        elif rules.is_secret_name(assignment.key):
-            values.append(assignment.value)
+        elif inner or rules.is_secret_name(assignment.key):
+            values += [assignment.value, *(v for v in inner if isinstance(v, str))]
             shown.append(REDACTED)
         else:
             shown.append(_redact_url(assignment.value, values))

@@ -38,6 +38,19 @@ def test_join_writes_back_the_word_parse_read(word: str) -> None:
     assert overrides.join(found, [None] * len(found)) == word
 
 
+def test_leaves_of_a_mapping_value() -> None:
+    (found,) = overrides.parse("db={user: u, hosts: [a, {port: 1}]}") or []
+    assert overrides.leaves(found) == [
+        ("db.user", "u"),
+        ("db.hosts", ["a", {"port": 1}]),
+        ("db.hosts.0", "a"),
+        ("db.hosts.1", {"port": 1}),
+        ("db.hosts.1.port", 1),
+    ]
+    assert overrides.leaves(Assignment("", "x", "{not a mapping}")) == []
+    assert overrides.leaves(Assignment("", "x", "1")) == []
+
+
 @pytest.mark.parametrize(
     ("text", "typed"),
     [
