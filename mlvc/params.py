@@ -129,11 +129,13 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 # Configs a run reads that describe its plumbing, not its params: Kedro's data catalog
 # (dataset types and paths: with logging.yml, ~55 keys a run in the spaceflights
-# starter), logging, Spark and MLflow settings;
-# MLflow's file store; CI, docs, container and environment files. Globs as in `[params]`.
+# starter), Kedro's other credentials files (`credentials*`; `credentials.*` and
+# `conf/local/` are credentials everywhere: see secrets.py), logging, Spark and MLflow
+# settings, MLflow's file store, CI, docs, container and environment files. Globs as
+# in `[params]`.
 DEFAULT_EXCLUDE = (
-    "catalog*", "*/catalog/*", "logging*", "spark.y*ml", "mlflow.y*ml", "mlruns/*",
-    "*/mlruns/*", ".pre-commit-config.y*ml", ".github/*", ".gitlab-ci.y*ml",
+    "catalog*", "*/catalog/*", "credentials*", "logging*", "spark.y*ml", "mlflow.y*ml",
+    "mlruns/*", "*/mlruns/*", ".pre-commit-config.y*ml", ".github/*", ".gitlab-ci.y*ml",
     "docker-compose*", "compose.y*ml", "mkdocs.y*ml", ".readthedocs.y*ml",
     "environment.y*ml", "dvc.yaml", ".dvc/*",
 )  # fmt: skip

@@ -276,6 +276,7 @@ def test_overrides_replace_and_delete_config_values() -> None:
         ("conf/base/catalog_01.yml", False),
         ("conf/base/catalog/companies.yml", False),
         ("conf/logging.yml", False),
+        ("conf/prod/credentials_s3.yml", False),
         ("conf/base/spark.yml", False),
         ("mlruns/0/meta.yaml", False),
         (".github/workflows/ci.yml", False),
