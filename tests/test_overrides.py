@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mlvc import overrides
+from mlvc.codec import encode
 from mlvc.overrides import Assignment
+from mlvc.params import argv_params, flatten
+from mlvc.secrets import redact_argv
 
 
 @pytest.mark.parametrize(
@@ -80,3 +85,24 @@ def test_values_are_typed_as_yaml_would(text: str, typed: Any) -> None:
         for _ in range(16):
             (result,) = result
     assert result == typed
+
+
+_WORDS = st.text(alphabet="ab.=,+~[]{}:'\" 1-x/@", max_size=30)
+
+
+@given(_WORDS)
+def test_any_word_round_trips_and_types_without_raising(word: str) -> None:
+    found = overrides.parse(word)
+    if found is not None:
+        assert overrides.join(found, [None] * len(found)) == word
+        for assignment in found:
+            overrides.leaves(assignment)
+            if assignment.value is not None:
+                encode(flatten(overrides.value(assignment.value), prefix=assignment.key))
+
+
+@given(st.lists(_WORDS, max_size=6))
+def test_any_command_line_gives_encodable_params(words: list[str]) -> None:
+    line = argv_params(["python", "train.py", *words])
+    encode([line.options, line.overrides, sorted(line.deleted)])
+    redact_argv(["python", "train.py", *words])
