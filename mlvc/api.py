@@ -73,8 +73,9 @@ def start_run(name: str = "", message: str = "") -> Iterator[None]:
     with mlvc.start_run(name="baseline"):
         model = train(...)
     """
-    if _spool() is not None:  # checked first: under `mlvc run` without mlvc installed,
-        # the imports below would fail (see the module docstring)
+    # Checked before the imports: under `mlvc run` in an environment without mlvc's
+    # dependencies (see the module docstring), they would fail first, less clearly.
+    if _spool() is not None:
         raise RuntimeError("a run is already being recorded in this process")
     from mlvc.capture import process
     from mlvc.capture.request import RunRequest
