@@ -4,6 +4,10 @@ Under `mlvc run` the calls feed the run being recorded (through its spool direct
 named by MLVC_SPOOL in this process's environment). Inside `with mlvc.start_run():` they
 feed that run. Anywhere else they warn once and do nothing. This module is the library's
 second entry point beside the CLI, so, like the CLI, it reads the environment and cwd.
+
+It imports only the stdlib at module level, and so does `mlvc/__init__.py`: under `mlvc
+run`, an interpreter whose environment lacks mlvc imports these two files from mlvc's own
+installation (capture/site/sitecustomize.py), without mlvc's dependencies.
 """
 
 from __future__ import annotations
@@ -69,13 +73,15 @@ def start_run(name: str = "", message: str = "") -> Iterator[None]:
     with mlvc.start_run(name="baseline"):
         model = train(...)
     """
+    # Checked before the imports: under `mlvc run` in an environment without mlvc's
+    # dependencies (see the module docstring), they would fail first, less clearly.
+    if _spool() is not None:
+        raise RuntimeError("a run is already being recorded in this process")
     from mlvc.capture import process
     from mlvc.capture.request import RunRequest
     from mlvc.porcelain.run import Session
     from mlvc.repo import Repo
 
-    if _spool() is not None:
-        raise RuntimeError("a run is already being recorded in this process")
     cwd = Path.cwd()
     repo = Repo.discover(cwd)
     argv = [sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [sys.executable]

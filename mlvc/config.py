@@ -1,5 +1,6 @@
 """The repository config `.mlvc/config.toml`: format version, fixed chunking parameters, the
-repository's own secret patterns (optional `[secrets]`) and its remotes (`[remote.NAME]`)."""
+repository's own secret patterns (optional `[secrets]`), which files are params (optional
+`[params]`) and its remotes (`[remote.NAME]`)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ class SecretRules(NamedTuple):
     files: tuple[str, ...] = ()
 
 
+class ParamsRules(NamedTuple):
+    """Glob patterns (`[params]`) choosing which config files a run reads are params:
+    `include` replaces the default choice (mlvc/params.py), `exclude` wins over both."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
 Scalar = str | int | bool
 
 
@@ -75,6 +84,7 @@ class Config(NamedTuple):
     chunking: ChunkParams
     secrets: SecretRules = SecretRules()
     remotes: tuple[RemoteConfig, ...] = ()
+    params: ParamsRules = ParamsRules()
 
     def render(self) -> str:
         lines = [
@@ -86,12 +96,8 @@ class Config(NamedTuple):
         ]
         for key, value in self.chunking.to_config().items():
             lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
-        if self.secrets != SecretRules():
-            import json  # a JSON array of strings is a TOML array of strings
-
-            lines += ["", "[secrets]"]
-            rules = self.secrets._asdict().items()
-            lines += [f"{key} = {json.dumps(list(value))}" for key, value in rules]
+        lines += _render_globs("secrets", self.secrets)
+        lines += _render_globs("params", self.params)
         for remote in self.remotes:
             lines += _render_remote(remote)
         return "\n".join(lines) + "\n"
@@ -123,11 +129,12 @@ def _parse(path: Path, text: str) -> Config:
                 hint=f"this mlvc reads format {FORMAT}; upgrade mlvc",
             )
         params = _chunk_params(path, chunking)
-        secrets = _secret_rules(path, raw.get("secrets", {}))
+        secrets = SecretRules(**_globs(path, "secrets", raw, SecretRules._fields))
         remotes = _remotes(path, raw.get("remote", {}))
+        chosen = ParamsRules(**_globs(path, "params", raw, ParamsRules._fields))
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"cannot read repository config {path}: {exc}") from None
-    return Config(FORMAT, params, secrets, remotes)
+    return Config(FORMAT, params, secrets, remotes, chosen)
 
 
 # What the chunker (pyfastcdc) accepts, for min_size, avg_size and max_size.
@@ -148,19 +155,37 @@ def _chunk_params(path: Path, table: object) -> ChunkParams:
     return ChunkParams(*values)
 
 
-def _secret_rules(path: Path, table: object) -> SecretRules:
-    fields = SecretRules._fields
+_GLOB_EXAMPLES = {
+    "secrets": 'e.g. names = ["*license*"], files = ["conf/prod/*"]',
+    "params": 'e.g. include = ["conf/*/parameters*.yml"], exclude = ["conf/*/catalog*"]',
+}
+
+
+def _globs(
+    path: Path, section: str, raw: dict[str, object], fields: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """The lists of glob patterns of an optional section (`[secrets]`, `[params]`)."""
+    table = raw.get(section, {})
     if not isinstance(table, dict) or not set(table) <= set(fields):
         raise ConfigError(
-            f"[secrets] in {path} may only hold {' and '.join(fields)}",
-            hint='e.g. names = ["*license*"], files = ["conf/prod/*"]',
+            f"[{section}] in {path} may only hold {' and '.join(fields)}",
+            hint=_GLOB_EXAMPLES[section],
         )
     found = {}
     for key, value in table.items():
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"secrets.{key} in {path} must be a list of glob patterns")
+            raise ConfigError(f"{section}.{key} in {path} must be a list of glob patterns")
         found[key] = tuple(value)
-    return SecretRules(**found)
+    return found
+
+
+def _render_globs(section: str, rules: SecretRules | ParamsRules) -> list[str]:
+    if not any(rules):
+        return []
+    import json  # a JSON array of strings is a TOML array of strings
+
+    lines = ["", f"[{section}]"]
+    return lines + [f"{key} = {json.dumps(list(value))}" for key, value in rules._asdict().items()]
 
 
 def _render_remote(remote: RemoteConfig) -> list[str]:

@@ -8,7 +8,10 @@ import math
 import os
 import re
 import tomllib
-from typing import Any
+from typing import Any, NamedTuple
+
+from mlvc import overrides
+from mlvc.paths import Globs
 
 MAX_CONFIG_BYTES = 256 << 10
 MAX_CONFIG_LEAVES = 1000
@@ -34,10 +37,6 @@ _METRICS_SUFFIXES = frozenset({".json", ".yaml", ".yml"})
 _PYTHON = re.compile(r"(python|pypy)[0-9.]*[dmtw]?(\.exe)?", re.IGNORECASE)
 _PYTHON_OPTIONS_WITH_ARG = frozenset({"-W", "-X", "--check-hash-based-pycs"})
 _OPTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_OVERRIDE = re.compile(r"\+{0,2}([A-Za-z_][A-Za-z0-9_.-]*)=(\S*)")
-_INT = re.compile(r"[+-]?(0|[1-9][0-9]*)")
-# A float needs a point or an exponent, so "007" (an id, not 7) stays text.
-_FLOAT = re.compile(r"[+-]?(([0-9]+\.[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)")
 
 _SKIP = object()
 
@@ -128,6 +127,48 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return flattener.out
 
 
+# Configs a run reads that describe its plumbing, not its params: Kedro's data catalog
+# (dataset types and paths: with logging.yml, ~55 keys a run in the spaceflights
+# starter), Kedro's other credentials files (`credentials*`; `credentials.*` and
+# `conf/local/` are credentials everywhere: see secrets.py), logging, Spark and MLflow
+# settings, MLflow's file store, CI, docs, container and environment files. Globs as
+# in `[params]`.
+DEFAULT_EXCLUDE = (
+    "catalog*", "*/catalog/*", "credentials*", "logging*", "spark.y*ml", "mlflow.y*ml",
+    "mlruns/*", "*/mlruns/*", ".pre-commit-config.y*ml", ".github/*", ".gitlab-ci.y*ml",
+    "docker-compose*", "compose.y*ml", "mkdocs.y*ml", ".readthedocs.y*ml",
+    "environment.y*ml", "dvc.yaml", ".dvc/*",
+)  # fmt: skip
+# JSON is as often data (a model, features) as config: a JSON input counts as a config
+# only by its name. YAML and TOML inputs are configs whenever they parse as one.
+_JSON_CONFIG = re.compile(r"param|conf|hparam|setting|args|opts|options", re.IGNORECASE)
+_DEFAULT_EXCLUDE = Globs(DEFAULT_EXCLUDE)
+
+
+class ParamsFiles:
+    """Which of the files a run read are its params files: those `include` names (when
+    given) or else the default choice (YAML and TOML files, JSON files named like a
+    config, none of DEFAULT_EXCLUDE), never those `exclude` names."""
+
+    __slots__ = ("_exclude", "_include")
+
+    def __init__(self, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> None:
+        self._include = Globs(include)
+        self._exclude = Globs(exclude)
+
+    def chosen(self, rel: str) -> bool:
+        name = rel.rpartition("/")[2]
+        if os.path.splitext(name)[1].lower() not in CONFIG_SUFFIXES:
+            return False  # never parsed: spares reading every data file a run read
+        if self._exclude.match(rel, name):
+            return False
+        if self._include:
+            return self._include.match(rel, name)
+        if _DEFAULT_EXCLUDE.match(rel, name):
+            return False
+        return not name.lower().endswith(".json") or bool(_JSON_CONFIG.search(name))
+
+
 def config_params(path: str, data: bytes) -> dict[str, Any] | None:
     """Flattened leaves of a yaml/toml/json config the run read; None when it is no config.
 
@@ -192,39 +233,78 @@ def _data_like(value: Any, depth: int) -> bool:
     return any(_data_like(item, depth + 1) for item in items)
 
 
-def argv_params(argv: list[str]) -> dict[str, Any]:
-    """Parameters from a command line: `--name value`, `--name=value` and `name=value`.
+# Options that only carry overrides (`--params a=1,b=2`, `--set a.b=c`), not params of
+# their own. Any other long option followed by an override is taken for a flag.
+_CARRIERS = frozenset({"params", "param", "set", "override", "overrides", "cfg_options", "opts"})
+
+
+class CommandLine(NamedTuple):
+    """The params of a command line."""
+
+    options: dict[str, Any]  # `--name value`, recorded as `args.name`
+    overrides: dict[str, Any]  # `key=value` and friends, flattened: they replace file values
+    deleted: set[str]  # `~key`: the key and the keys under it are dropped
+
+    def override(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A config file's `values` without the keys this command line overrides or deletes."""
+        gone = set(self.overrides) | self.deleted
+        dotted = tuple(f"{key}." for key in self.deleted)
+        return {k: v for k, v in values.items() if k not in gone and not k.startswith(dotted)}
+
+
+def argv_params(argv: list[str]) -> CommandLine:
+    """Parameters from a command line: `--name value`, `--name=value` options, and
+    overrides as users pass them (see mlvc/overrides.py): Hydra's `key=value`, `+key=`,
+    `++key=` and `~key`, and `key=value` lists given to any option (`--params a=1,b=2`,
+    `--set a.b=c`, `-p a=b`).
 
     The program (and, for a Python interpreter, its own options and the script or `-m`
-    module) is skipped. A `--flag` with no value is True; short options are ignored;
-    `--` ends the options. `name=value` is the Hydra override form (`+`/`++` prefixes
-    dropped). Keys keep their spelling with dashes turned into underscores.
+    module) is skipped. A `--flag` with no value is True; other short options are
+    ignored; `--` ends the options. Option names have their dashes turned into
+    underscores; override keys are kept as written, to match the config keys they replace.
     """
     args = _script_args(argv)
-    params: dict[str, Any] = {}
+    line = CommandLine({}, {}, set())
     index = 0
     while index < len(args):
         arg = args[index]
         index += 1
         if arg == "--":
             break
-        override = _OVERRIDE.fullmatch(arg)
-        if override is not None:
-            params[_key(override[1])] = _typed(override[2])
-            continue
-        if not arg.startswith("--"):
+        if _assign(line, arg) or not arg.startswith("--"):
             continue
         name, sep, value = arg[2:].partition("=")
         if not _OPTION_NAME.fullmatch(name):
             continue
+        key = _key(name)
+        following = args[index] if index < len(args) else None
         if sep:
-            params[_key(name)] = _typed(value)
-        elif index < len(args) and _is_value(args[index]):
-            params[_key(name)] = _typed(args[index])
+            if not _assign(line, value):
+                line.options[key] = overrides.scalar(value)
+        elif following is not None and overrides.parse(following) is not None:
+            if key not in _CARRIERS:
+                line.options[key] = True
+        elif following is not None and _is_value(following):
+            line.options[key] = overrides.scalar(following)
             index += 1
         else:
-            params[_key(name)] = True
-    return params
+            line.options[key] = True
+    return line
+
+
+def _assign(line: CommandLine, word: str) -> bool:
+    """Apply the overrides in `word` to `line`; False when it holds none."""
+    found = overrides.parse(word)
+    for assignment in found or ():
+        key = assignment.key
+        if assignment.prefix == "~" or assignment.value is None:
+            dotted = f"{key}."
+            for gone in [k for k in line.overrides if k == key or k.startswith(dotted)]:
+                del line.overrides[gone]
+            line.deleted.add(key)
+            continue
+        line.overrides.update(flatten(overrides.value(assignment.value), prefix=key))
+    return found is not None
 
 
 def _script_args(argv: list[str]) -> list[str]:
@@ -256,20 +336,7 @@ def _key(name: str) -> str:
 def _is_value(token: str) -> bool:
     if not token.startswith("-") or token == "-":
         return True
-    return _INT.fullmatch(token) is not None or _FLOAT.fullmatch(token) is not None
-
-
-def _typed(text: str) -> Any:
-    """An argument as int, float or bool when it plainly is one, else the text itself."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if _INT.fullmatch(text):
-        number = int(text)
-        return number if _INT64_MIN <= number <= _INT64_MAX else text
-    if _FLOAT.fullmatch(text):
-        value = float(text)
-        return value if math.isfinite(value) else text
-    return text
+    return overrides.is_number(token)
 
 
 def is_metrics_file(path: str) -> bool:

@@ -62,3 +62,26 @@ def check_text(value: str, what: str) -> str:
         f"{what} '{shown}' is not valid UTF-8",
         hint="mlvc records names, commands, messages and tags as UTF-8 text only",
     )
+
+
+class Globs:
+    """Case-insensitive glob patterns matched against a workspace-relative path and its
+    file name; `*` matches `/` too (`conf/prod/*`, `catalog*`). Configured patterns
+    (`[secrets]`, `[params]`) all read this way."""
+
+    __slots__ = ("_regex",)
+
+    def __init__(self, patterns: tuple[str, ...] | list[str]) -> None:
+        import fnmatch
+
+        joined = "|".join(fnmatch.translate(p) for p in patterns)
+        self._regex = re.compile(joined, re.IGNORECASE) if patterns else None
+
+    def __bool__(self) -> bool:
+        return self._regex is not None
+
+    def match(self, rel: str, name: str | None = None) -> bool:
+        """Whether `rel` or its file name (`name`, when the caller has it) matches."""
+        if self._regex is None:
+            return False
+        return bool(self._regex.match(rel) or self._regex.match(name or rel.rpartition("/")[2]))

@@ -13,8 +13,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from mlvc import urls
+from mlvc import overrides, urls
 from mlvc.errors import MlvcError
+from mlvc.paths import Globs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -71,7 +72,6 @@ SECRET_NAME_HINT = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|AUTH
 _SECRET_BYTES = re.compile(rb"(?i)pass|secret|token|key|auth|credential|bearer")
 _HUMP = re.compile(r"([a-z0-9])([A-Z])|([A-Z]+)([A-Z][a-z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
-_OVERRIDE = re.compile(r"(\+{0,2})([A-Za-z_][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
 
 
 class RedactedCommandError(MlvcError):
@@ -118,9 +118,7 @@ class Patterns:
             and any(_CREDENTIAL_SECTIONS.intersection(_words(part)) for part in parts[:-1])
         ):
             return True
-        return self._names is not None and bool(
-            self._names.match(key) or self._names.match(parts[-1])
-        )
+        return self._names is not None and self._names.match(key, parts[-1])
 
     def may_hold_secret_names(self, data: bytes) -> bool:
         """False when `data` cannot hold a secret-looking key: none of the words that make
@@ -131,7 +129,7 @@ class Patterns:
         """An environment variable: as a key, and any `*_KEY` (`STRIPE_KEY`) too."""
         if _secret_words(_words(name), key_alone=True):
             return True
-        return self._names is not None and bool(self._names.match(name))
+        return self._names is not None and self._names.match(name, name)
 
     def is_secret_file(self, rel: str, name: str | None = None) -> bool:
         """A workspace-relative path whose bytes are never stored (see SECRET_FILE_*).
@@ -147,16 +145,11 @@ class Patterns:
         if _SECRET_DIR in rel and (rel.startswith(_SECRET_DIR) or f"/{_SECRET_DIR}" in rel):
             return True
         files = self._files
-        return files is not None and bool(files.match(rel) or files.match(lower))
+        return files is not None and files.match(rel, lower)
 
 
-def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
-    """Case-insensitive globs in one regex; `*` matches `/` too (`conf/prod/*`)."""
-    if not patterns:
-        return None
-    import fnmatch
-
-    return re.compile("|".join(fnmatch.translate(p) for p in patterns), re.IGNORECASE)
+def _globs(patterns: Sequence[str]) -> Globs | None:
+    return Globs(tuple(patterns)) if patterns else None
 
 
 DEFAULT = Patterns()
@@ -178,7 +171,8 @@ class RedactedArgv(NamedTuple):
 
 def redact_argv(argv: Sequence[str], rules: Patterns = DEFAULT) -> RedactedArgv:
     """`argv` with the values of secret-looking options replaced by REDACTED:
-    `--api-key=S`, `--password S`, `db.pass=S` (Hydra), and passwords inside URLs.
+    `--api-key=S`, `--password S`, overrides `db.pass=S` (Hydra), `--params a=1,db.pass=S`
+    and `--params=db.pass=S` (Kedro), and passwords inside URLs, also as override values.
 
     Only long options are judged, by name: `-p S` is left as it is.
     """
@@ -202,16 +196,39 @@ def redact_argv(argv: Sequence[str], rules: Patterns = DEFAULT) -> RedactedArgv:
                     pending = True
                     out.append(arg)
                 continue
-        elif (override := _OVERRIDE.fullmatch(arg)) is not None and rules.is_secret_name(
-            override[2]
-        ):
-            values.append(override[3])
-            out.append(f"{override[1]}{override[2]}={REDACTED}")
+            if sep and (found := overrides.parse(value)) is not None:
+                out.append(f"--{name}={_redact_assignments(found, rules, values)}")
+                continue
+        elif (found := overrides.parse(arg)) is not None:
+            out.append(_redact_assignments(found, rules, values))
             continue
-        clean, password = urls.redact_url(arg)
-        values += [password] if password else []
-        out.append(clean)
+        out.append(_redact_url(arg, values))
     return RedactedArgv(out, [v for v in values if v and v != REDACTED])
+
+
+def _redact_assignments(
+    found: list[overrides.Assignment], rules: Patterns, values: list[str]
+) -> str:
+    """Overrides written back with the values of secret-looking keys (and mappings that
+    hold one: `db={password: S}`), and passwords in URL values, redacted; what was taken
+    out is added to `values`."""
+    shown: list[str | None] = []
+    for assignment in found:
+        inner = [v for k, v in overrides.leaves(assignment) if rules.is_secret_name(k)]
+        if assignment.value is None:
+            shown.append(None)
+        elif inner or rules.is_secret_name(assignment.key):
+            values += [assignment.value, *(v for v in inner if isinstance(v, str))]
+            shown.append(REDACTED)
+        else:
+            shown.append(_redact_url(assignment.value, values))
+    return overrides.join(found, shown)
+
+
+def _redact_url(text: str, values: list[str]) -> str:
+    clean, password = urls.redact_url(text)
+    values += [password] if password else []
+    return clean
 
 
 def redacted_arguments(command: Sequence[str]) -> list[str]:

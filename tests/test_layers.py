@@ -32,6 +32,7 @@ RANKS = {
     "mlvc.params": 20,
     "mlvc.git": 20,
     "mlvc.urls": 18,
+    "mlvc.overrides": 18,
     "mlvc.objects": 15,
     "mlvc.codec": 10,
     "mlvc.paths": 10,

@@ -10,6 +10,7 @@ import pytest
 
 from mlvc.codec import encode
 from mlvc.params import (
+    ParamsFiles,
     argv_params,
     config_params,
     flatten,
@@ -203,17 +204,98 @@ def test_yaml_alias_bomb_is_rejected_quickly() -> None:
             ["torchrun", "--nproc-per-node=2", "train.py", "--lr", "1"],
             {"nproc_per_node": 2, "lr": 1},
         ),
-        (
-            ["python", "train.py", "model.lr=0.1", "+trainer.gpus=2", "~x"],
-            {"model.lr": 0.1, "trainer.gpus": 2},
-        ),
         (["python", "train.py", "--", "a=1"], {}),
         (["python"], {}),
         ([], {}),
     ],
 )
-def test_argv_params(argv: list[str], expected: dict[str, Any]) -> None:
-    assert argv_params(argv) == expected
+def test_argv_options(argv: list[str], expected: dict[str, Any]) -> None:
+    line = argv_params(argv)
+    assert line.options == expected
+    assert line.overrides == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "overrides"),
+    [
+        # Hydra
+        (
+            ["model.lr=0.1", "+trainer.gpus=2", "++seed=7"],
+            {"model.lr": 0.1, "trainer.gpus": 2, "seed": 7},
+        ),
+        (["layers=[64,32]", "act=relu"], {"layers": [64, 32], "act": "relu"}),
+        (["opt={lr: 0.1, betas: [0.9, 0.99]}"], {"opt.lr": 0.1, "opt.betas": [0.9, 0.99]}),
+        (
+            ["a=null", "b='007'", "c=007", "d=1e-3", "e=False", "f="],
+            {"a": None, "b": "007", "c": "007", "d": 1e-3, "e": False, "f": ""},
+        ),
+        (["db=mysql,postgres", "tags=[a,b]"], {"db": "mysql,postgres", "tags": ["a", "b"]}),
+        (["a.b=1", "a.c=2", "~a"], {}),
+        # Kedro, --set, -p, -P, --param
+        (
+            ["run", "--params", "model_options.test_size=0.25,model_options.random_state=3"],
+            {"model_options.test_size": 0.25, "model_options.random_state": 3},
+        ),
+        (["--params=x.y=[1,2],z=text"], {"x.y": [1, 2], "z": "text"}),
+        (
+            ["--set", "a.b=c", "-p", "lr=0.5", "-P", "alpha=1", "--param", "k=true"],
+            {"a.b": "c", "lr": 0.5, "alpha": 1, "k": True},
+        ),
+        (["--a", "1", "--a", "2"], {}),
+        (["lr=0.1", "lr=0.2"], {"lr": 0.2}),
+    ],
+)
+def test_argv_overrides_keep_their_types(args: list[str], overrides: dict[str, Any]) -> None:
+    assert argv_params(["python", "train.py", *args]).overrides == overrides
+
+
+def test_an_option_before_an_override_is_a_flag_unless_it_only_carries_overrides() -> None:
+    line = argv_params(["kedro", "run", "--verbose", "a=1", "--set", "b=2", "--params", "p.yaml"])
+    assert line.options == {"verbose": True, "params": "p.yaml"}
+    assert line.overrides == {"a": 1, "b": 2}
+
+
+def test_overrides_replace_and_delete_config_values() -> None:
+    line = argv_params(["python", "t.py", "model.lr=0.5", "~data", "+extra=1"])
+    config = {"model.lr": 0.1, "model.depth": 4, "data.path": "x.csv", "data": "y", "datax": 1}
+    assert line.override(config) == {"model.depth": 4, "datax": 1}
+    assert line.deleted == {"data"}
+
+
+@pytest.mark.parametrize(
+    ("rel", "chosen"),
+    [
+        ("params.yaml", True),
+        ("conf/base/parameters.yml", True),
+        ("conf/base/parameters_data_science.yml", True),
+        ("conf/base/globals.yml", True),
+        ("config.toml", True),
+        ("hparams.json", True),
+        ("features.json", False),
+        ("conf/base/catalog.yml", False),
+        ("conf/base/catalog_01.yml", False),
+        ("conf/base/catalog/companies.yml", False),
+        ("conf/logging.yml", False),
+        ("conf/prod/credentials_s3.yml", False),
+        ("conf/base/spark.yml", False),
+        ("mlruns/0/meta.yaml", False),
+        (".github/workflows/ci.yml", False),
+        ("data/raw.csv", False),
+    ],
+)
+def test_default_params_files(rel: str, chosen: bool) -> None:
+    assert ParamsFiles().chosen(rel) is chosen
+
+
+def test_configured_params_files_replace_the_default_choice() -> None:
+    files = ParamsFiles(include=("conf/*/parameters*", "*.json"), exclude=("*_dev.*",))
+    assert files.chosen("conf/base/parameters.yml")
+    assert files.chosen("model.json")  # named, so counted although JSON
+    assert not files.chosen("params.yaml")  # not named
+    assert not files.chosen("conf/base/parameters_dev.yml")  # excluded wins
+    assert not files.chosen("conf/base/parameters.txt")  # never parsed: no config suffix
+    assert ParamsFiles(include=("logging*",)).chosen("conf/logging.yml")
+    assert not ParamsFiles(exclude=("PARAMS.*",)).chosen("sub/params.yaml")
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,25 @@ def test_argv_values_of_secret_options_are_redacted_by_name_only() -> None:
     assert secrets.redacted_arguments(argv) == []
 
 
+def test_overrides_are_redacted_wherever_they_stand() -> None:
+    argv = [
+        "kedro", "run", "--params", "lr=1,db.password=S1,n=2", "--params=api.token=S2",
+        "--set", "x=1,aws.secret_key=S3", "db_url=postgres://u:S4@db/x",
+        "--conf=url=https://u:S5@h/x", "tags=a,b", "~old", "db={user: u, password: S6}",
+        "opt={lr: 1}",
+    ]  # fmt: skip
+    done = secrets.redact_argv(argv)
+    assert done.argv == [
+        "kedro", "run", "--params", f"lr=1,db.password={REDACTED},n=2",
+        f"--params=api.token={REDACTED}", "--set", f"x=1,aws.secret_key={REDACTED}",
+        f"db_url=postgres://u:{REDACTED}@db/x", f"--conf=url=https://u:{REDACTED}@h/x",
+        "tags=a,b", "~old", f"db={REDACTED}", "opt={lr: 1}",
+    ]  # fmt: skip
+    assert done.values == ["S1", "S2", "S3", "S4", "S5", "{user: u, password: S6}", "S6"]
+    with pytest.raises(secrets.RedactedCommandError):
+        secrets.check_reproducible("3f2a9c1e", done.argv)
+
+
 def test_a_redacted_command_is_not_reproducible() -> None:
     with pytest.raises(secrets.RedactedCommandError) as caught:
         secrets.check_reproducible("3f2a9c1e", ["python", "x.py", f"--token={REDACTED}"])

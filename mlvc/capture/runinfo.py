@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,21 +217,15 @@ def _merge(into: dict[str, Any], found: dict[str, Any], source: str) -> None:
             into[key] = value
 
 
-# JSON is as often data (a model, features) as config: a JSON input counts as a config
-# only by its name. YAML and TOML inputs are configs whenever they parse as one.
-_JSON_CONFIG = re.compile(r"param|conf|hparam|setting|args|opts|options", re.IGNORECASE)
-
-
-def _is_config(rel: str) -> bool:
-    name = rel.rsplit("/", 1)[-1]
-    return not name.lower().endswith(".json") or bool(_JSON_CONFIG.search(name))
-
-
 def _params(facts: RunCapture, request: RunRequest, paths: TouchedPaths) -> dict[str, Any]:
-    """Params of the config inputs, `-p` files, argv and API, secret values redacted."""
+    """Params of the config inputs, `-p` files, argv and API, secret values redacted.
+    The command line's overrides replace the config files' values of their keys."""
     found: dict[str, Any] = {}
     repo, rules = facts.repo, facts.rules
-    candidates = {p for p in paths.inputs | facts.withheld if _is_config(p)}
+    argv = secrets.redact_argv(request.argv, rules).argv
+    line = params.argv_params(argv)
+    chosen = params.ParamsFiles(*repo.config.params)
+    candidates = {p for p in paths.inputs | facts.withheld if chosen.chosen(p)}
     candidates |= set(paths.params_files)
     for rel in sorted(candidates):
         if rules.is_secret_file(rel):
@@ -240,9 +233,9 @@ def _params(facts: RunCapture, request: RunRequest, paths: TouchedPaths) -> dict
         if os.path.isfile(repo.abspath(rel)) and (data := _read(repo, rel)) is not None:
             config = params.config_params(rel, data)
             if config:
-                _merge(found, config, rel)
-    argv = secrets.redact_argv(request.argv, rules).argv
-    _merge(found, {f"args.{k}": v for k, v in params.argv_params(argv).items()}, "argv")
+                _merge(found, line.override(config), rel)
+    found.update(line.overrides)
+    _merge(found, {f"args.{k}": v for k, v in line.options.items()}, "argv")
     _merge(found, paths.trace.params, "api")
     return secrets.redact_params(found, rules)
 

@@ -83,7 +83,7 @@ def test_secret_argv_values_run_for_real_but_are_recorded_redacted(cli, workspac
     ]  # fmt: skip
     params = shown["params"]
     assert params["args.lr"] == 0.1
-    for key in ("args.api_key", "args.password", "args.token", "args.db.pass"):
+    for key in ("args.api_key", "args.password", "args.token", "db.pass"):
         assert params[key] == "***", key
 
 

@@ -1,5 +1,6 @@
 """mlvc tracer, put on PYTHONPATH by `mlvc run`: records the files this process opens, the
-processes it starts and the modules it imported, into the run's spool directory.
+processes it starts and the modules it imported, into the run's spool directory; and lets
+`import mlvc` work in an environment without mlvc (see `_MlvcFinder`).
 
 Standalone on purpose (stdlib only, no mlvc import): the traced interpreter may be any
 Python, in any virtualenv, without mlvc installed. It must never break the user's program:
@@ -122,6 +123,29 @@ def uninstall() -> None:
     _state["fd"], _state["pid"] = -1, None
 
 
+class _MlvcFinder:
+    """Finds `mlvc` for an interpreter whose environment lacks it (mlvc installed with
+    pipx, or in another virtualenv): the very package `mlvc run` runs from, whose
+    `__init__` and `api` modules import only the stdlib, so that `mlvc.log_metric` and
+    the rest write to this run's spool as they do with mlvc installed. It is last on
+    `sys.meta_path`: an mlvc the environment has is always found first."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "mlvc":
+            return None
+        import importlib.util
+
+        init = os.path.join(self.package, "__init__.py")
+        if not os.path.isfile(init):
+            return None
+        return importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[self.package]
+        )
+
+
 def _chain() -> None:
     """Run the sitecustomize this one shadows, if any, as Python would have."""
     import contextlib
@@ -149,4 +173,7 @@ if __name__ == "sitecustomize":
 
         install(_spool)
         atexit.register(report, os.getcwd())
+        # this file is mlvc/capture/site/sitecustomize.py
+        _package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        sys.meta_path.append(_MlvcFinder(_package))
     _chain()
