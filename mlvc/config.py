@@ -132,10 +132,22 @@ def _parse(path: Path, text: str) -> Config:
         secrets = SecretRules(**_globs(path, "secrets", raw, SecretRules._fields))
         remotes = _remotes(path, raw.get("remote", {}))
         chosen = ParamsRules(**_globs(path, "params", raw, ParamsRules._fields))
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"cannot read repository config {path}: {exc}") from None
+    except KeyError as exc:
+        raise ConfigError(
+            f"cannot read repository config {path}: it has no {exc} section or key",
+            hint=REPAIR_HINT,
+        ) from None
+    except (tomllib.TOMLDecodeError, TypeError, ValueError, RecursionError) as exc:
+        raise ConfigError(
+            f"cannot read repository config {path}: {exc}", hint=REPAIR_HINT
+        ) from None
     return Config(FORMAT, params, secrets, remotes, chosen)
 
+
+REPAIR_HINT = (
+    "fix the file, or run mlvc fsck --repair to write it again from what the index"
+    " recorded (the damaged one goes to .mlvc/quarantine/; add remotes again after)"
+)
 
 # What the chunker (pyfastcdc) accepts, for min_size, avg_size and max_size.
 _CHUNK_RANGES = ((64, 1 << 20), (256, 4 << 20), (1 << 10, 16 << 20))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlvc import config as config_mod
-from mlvc.errors import NotARepositoryError, RepositoryExistsError, UnsafePathError
+from mlvc.errors import ConfigError, NotARepositoryError, RepositoryExistsError, UnsafePathError
 
 if TYPE_CHECKING:
     import sqlite3
@@ -27,6 +27,57 @@ def find_root(start: Path) -> Path | None:
         if (candidate / DIRNAME / "config.toml").is_file():
             return candidate
     return None
+
+
+def find_lost_config(start: Path) -> Path | None:
+    """The nearest directory at or above `start` whose `.mlvc` holds a store (an index
+    or packs) but no config.toml: a deleted config, which `fsck --repair` writes again."""
+    current = start.resolve()
+    for candidate in (current, *current.parents):
+        directory = candidate / DIRNAME
+        if not (directory / "config.toml").exists() and (
+            (directory / "index.db").is_file() or (directory / "packs").is_dir()
+        ):
+            return candidate
+    return None
+
+
+def restore_config(start: Path) -> str | None:
+    """Write a lost or unreadable config.toml again, with the chunking parameters the
+    index recorded (the defaults if it recorded none); an unreadable one is moved to
+    quarantine/ first. Remotes and [secrets]/[params] rules go with the old file. None
+    when the config is sound."""
+    root = find_root(start)
+    if root is not None:
+        try:
+            config_mod.load(root / DIRNAME / "config.toml")
+            return None
+        except ConfigError:
+            quarantine = root / DIRNAME / "quarantine"
+            quarantine.mkdir(exist_ok=True)
+            os.replace(root / DIRNAME / "config.toml", quarantine / f"config.toml-{os.getpid()}")
+    elif (root := find_lost_config(start)) is None:
+        return None
+    import sqlite3
+
+    from mlvc.store.db import CHUNKING_KEYS
+    from mlvc.store.fsutil import atomic_write
+
+    kept: dict[str, int] = {}
+    try:
+        db = sqlite3.connect(f"file:{root / DIRNAME / 'index.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'chunking.%'")
+            kept = {str(k).removeprefix("chunking."): int(v) for k, v in rows}
+        finally:
+            db.close()
+    except (sqlite3.Error, ValueError, TypeError):
+        kept = {}
+    chunking = config_mod.ChunkParams(**{k: kept[k] for k in CHUNKING_KEYS if k in kept})
+    config = config_mod.Config(config_mod.FORMAT, chunking)
+    atomic_write(root / DIRNAME / "config.toml", config.render().encode())
+    how = "chunking as the index recorded it" if kept else "default chunking: none recorded"
+    return f"wrote {DIRNAME}/config.toml again ({how}); add your remotes again (mlvc remote add)"
 
 
 class Repo:
@@ -54,6 +105,12 @@ class Repo:
     @classmethod
     def discover(cls, start: Path) -> Repo:
         root = find_root(start)
+        if root is None and (lost := find_lost_config(start)) is not None:
+            raise ConfigError(
+                f"the store in {lost / DIRNAME} has lost its config.toml",
+                hint="mlvc fsck --repair writes it again from what the index recorded;"
+                " then add your remotes again (mlvc remote add)",
+            )
         if root is None:
             raise NotARepositoryError(
                 f"not an mlvc repository (or any parent up to /): {start}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlvc.cli import environ, render
@@ -19,8 +20,17 @@ def fsck_command(full: bool, repair: bool, json: bool) -> None:
         from mlvc.cli.gc import refuse_inside_a_run
 
         refuse_inside_a_run("mlvc fsck --repair")
+    restored = None
+    if repair:
+        from pathlib import Path
+
+        from mlvc.repo import restore_config
+
+        restored = restore_config(Path.cwd())
     progress = render.Bytes("Checking")
     result = environ.with_repo(lambda repo: fsck(repo, full, repair, progress), progress)
+    if restored is not None:
+        result = replace(result, repaired=(restored, *result.repaired))
     if json:
         render.emit_json({**render.plain(result), "clean": result.clean})
     else:

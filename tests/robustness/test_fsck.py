@@ -270,3 +270,25 @@ def test_a_damaged_remote_cache_is_read_again_from_the_remote(
     assert json.loads(_mlvc(clone, "log", "--json").stdout) == before
     assert (clone / ".mlvc" / "refs" / "tags" / "prod").exists()
     assert _mlvc(clone, "pull").returncode == 0 and _fsck(clone, "--full")[0] == 0
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate", "delete"])
+def test_a_damaged_or_lost_config_is_named_and_written_again_by_repair(
+    store: Path, how: str
+) -> None:
+    config = store / ".mlvc" / "config.toml"
+    original = config.read_bytes()
+    before = json.loads(_mlvc(store, "log", "--json").stdout)
+    at = original.index(b"[chunking]") + 1 if how == "flip" else original.index(b"avg_size")
+    _damage(config, how, at)  # flip: "[chunking]" becomes "[bhunking]"
+
+    failed = _mlvc(store, "status")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "config.toml" in failed.stderr and "hint:" in failed.stderr
+    code, repaired = _fsck(store, "--repair")
+    assert code == 0, repaired
+    assert any("config.toml again" in line for line in repaired["repaired"])
+    assert config.read_bytes() == original  # the chunking the index recorded
+    assert json.loads(_mlvc(store, "log", "--json").stdout) == before
+    if how != "delete":
+        assert list((store / ".mlvc" / "quarantine").glob("config.toml-*"))
