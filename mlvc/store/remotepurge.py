@@ -4,9 +4,9 @@ clones never upload them again and fetches learn why they are gone.
 
 Each remote pack holding a doomed object is rewritten: taken whole into a scratch
 directory and verified, its other objects copied into a new pack, which is uploaded
-with its index file; only then are the old index file and the old pack deleted. A
-reader that listed the old index file just before may find the old pack gone ("try
-again"); nothing it trusts ever names a missing object.
+with its index file; only then are the old pack and its index file deleted (in that
+order). A reader that listed them just before may find the old pack gone ("try again");
+nothing it trusts ever names a missing object.
 """
 
 from __future__ import annotations
@@ -92,7 +92,9 @@ def _rewrite(remote: Remote, pack: RemotePack, keep: list[Entry], scratch: Path)
     new, _ = copy_entries(scratch, pack.name, keep)
     if new is not None:
         remote.upload_pack(scratch / f"{new}.pack")
-    remote.transport.delete(f"packs/{pack.name}.idx")  # readers stop seeing it first
+    # The pack first: a purge killed in between leaves only an index file, which readers
+    # ignore (no pack beside it); the other order could leave the purged bytes behind.
     remote.transport.delete(f"packs/{pack.name}.pack")
+    remote.transport.delete(f"packs/{pack.name}.idx")
     (remote.cache / "packs" / f"{pack.name}.idx").unlink(missing_ok=True)
     local.unlink()
