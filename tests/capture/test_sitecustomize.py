@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import MLVC, Run
+from tests.conftest import Run
 
 SCRIPT = """\
 import mlvc
@@ -56,13 +56,7 @@ def test_the_api_works_in_an_environment_without_mlvc(
     assert run["metrics"] == {"loss": 0.25, "acc": 0.75}
     assert "loss" in run["logs"]["metric_series"]
     assert "report.txt" in run["outputs"]
-    stdout = subprocess.run(
-        [MLVC, "cat-object", run["logs"]["stdout"]],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    stdout = mlvc("cat-object", run["logs"]["stdout"]).stdout
     assert stdout == "start_run: a run is already being recorded in this process\n"
 
     # An mlvc the environment has is the one imported.

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import MLVC, Run
+from tests.conftest import Run
 
 PYTHON = sys.executable
 
@@ -114,12 +114,6 @@ def test_a_secret_override_is_never_recorded(mlvc: Run, workspace: Path) -> None
     assert run["params"]["db.password"] == "***"
     assert run["params"]["model_options.test_size"] == 0.3
     assert secret not in json.dumps(run)
-    stdout = subprocess.run(
-        [MLVC, "cat-object", run["logs"]["stdout"]],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    stdout = mlvc("cat-object", run["logs"]["stdout"]).stdout
     assert "db.password=***" in stdout
     assert secret not in stdout
