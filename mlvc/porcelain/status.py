@@ -5,6 +5,11 @@ The hot path is one `lstat` per tracked file compared with a row of `worktree.ms
 the tracked content (same id, not racy); anything else takes the slow path and is hashed.
 As in git, ignore rules decide which untracked files are reported new; a tracked file is
 compared whatever they say.
+
+An untracked file holding the very content a run recorded at its path (one a checkout
+of an older run left in place) is `recorded`, not `new`: there is nothing to add. A
+tracked file reported changed that the ignore rules now skip is listed in `ignored`, so
+that the user learns to untrack it (`mlvc rm --cached`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of i
     from mlvc.store.index import StatRow
     from mlvc.workspace.ignore import Ignore
 
-State = Literal["modified", "deleted", "new"]
+State = Literal["modified", "deleted", "new", "recorded"]
 _IFMT = 0o170000
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -44,6 +49,8 @@ class StatusResult(NamedTuple):
     tracked: int
     skipped: tuple[str, ...] = ()
     """Untracked names in tracked directories that no tree can hold (see scan.walk)."""
+    ignored: tuple[str, ...] = ()
+    """Tracked paths among the changes that the ignore rules now skip."""
 
     @property
     def clean(self) -> bool:
@@ -73,9 +80,12 @@ def status(repo: Repo) -> StatusResult:
     seen = walker.seen
     if len(seen) != len(table):  # seen holds only tracked paths, each once
         changes.extend(PathState(p, "deleted") for p in table if p not in seen)
+    if any(c.state == "new" for c in changes):
+        changes = _recorded(repo, changes, refreshed)
     _save(repo, refreshed)
     ordered = tuple(sorted(changes, key=lambda c: c.path))
-    return StatusResult(ordered, len(table), tuple(sorted(walker.skipped)))
+    ignored = _ignored(repo, [c.path for c in ordered if c.state in ("modified", "deleted")])
+    return StatusResult(ordered, len(table), tuple(sorted(walker.skipped)), ignored)
 
 
 class _Walker:
@@ -215,6 +225,36 @@ class _Walker:
             entry.is_file(follow_symlinks=False) or entry.is_symlink()
         ):
             self.changes.append(PathState(rel, "new"))
+
+
+def _recorded(
+    repo: Repo, changes: list[PathState], refreshed: list[tuple[str, StatRow]]
+) -> list[PathState]:
+    """The new files whose path and content a mainline run recorded, as `recorded`."""
+    history = repo.index.history
+    found = []
+    for change in changes:
+        if change.state == "new" and history.is_recorded(change.path):
+            try:
+                st = os.lstat(repo.abspath(change.path))
+            except OSError:
+                found.append(change)
+                continue
+            kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+            oid = _hash(repo, change.path, st, kind, refreshed)
+            if oid and history.writer_of(oid, change.path) is not None:
+                change = PathState(change.path, "recorded")
+        found.append(change)
+    return found
+
+
+def _ignored(repo: Repo, paths: list[str]) -> tuple[str, ...]:
+    if not paths:
+        return ()
+    from mlvc.workspace.ignore import Ignore
+
+    ignore = Ignore.load(repo.root)
+    return tuple(p for p in paths if ignore.covers(p))
 
 
 def _fields(st: os.stat_result) -> tuple[int, int, int, int, int]:

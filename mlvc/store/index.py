@@ -293,6 +293,13 @@ class Index:
         """The content of every tracked path: the workspace state gc keeps."""
         return [ObjectId(row[0]) for row in self.db.execute("SELECT DISTINCT id FROM tracked")]
 
+    def tracked_files(self, path: str) -> dict[str, bytes]:
+        """The tracked files at or below `path`, with their tracked content ids."""
+        rows = self.db.execute(
+            "SELECT path, id FROM tracked WHERE path = ? OR path GLOB ?", (path, glob_under(path))
+        )
+        return {row[0]: row[1] for row in rows}
+
     def tracked_entry(self, path: str) -> tuple[ObjectId, str] | None:
         row = self.db.execute("SELECT id, kind FROM tracked WHERE path = ?", (path,)).fetchone()
         return None if row is None else (ObjectId(row[0]), row[1])
