@@ -230,20 +230,31 @@ class _Walker:
 def _recorded(
     repo: Repo, changes: list[PathState], refreshed: list[tuple[str, StatRow]]
 ) -> list[PathState]:
-    """The new files whose path and content a mainline run recorded, as `recorded`."""
+    """The new files whose path and content a run recorded, as `recorded`. Their content
+    is hashed unless the stat cache vouches for it (new files are few; this is off the
+    clean status's path)."""
+    from mlvc.workspace.scan import stat_of
+    from mlvc.workspace.statcache import is_clean
+
     history = repo.index.history
     found = []
     for change in changes:
-        if change.state == "new" and history.is_recorded(change.path):
+        rel = change.path
+        if change.state == "new" and history.is_recorded(rel):
             try:
-                st = os.lstat(repo.abspath(change.path))
+                st = os.lstat(repo.abspath(rel))
             except OSError:
                 found.append(change)
                 continue
-            kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file"
-            oid = _hash(repo, change.path, st, kind, refreshed)
-            if oid and history.writer_of(oid, change.path) is not None:
-                change = PathState(change.path, "recorded")
+            row = repo.index.stat_rows([rel]).get(rel)
+            oid: bytes
+            if row is not None and is_clean(row, stat_of(rel, st)):
+                oid = row.file_id
+            else:
+                kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+                oid = _hash(repo, rel, st, kind, refreshed)
+            if oid and history.writer_of(oid, rel) is not None:
+                change = PathState(rel, "recorded")
         found.append(change)
     return found
 

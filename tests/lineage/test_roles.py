@@ -72,6 +72,9 @@ def test_a_safety_snapshot_does_not_take_over(workspace: Path, mlvc: Run) -> Non
     blamed = mlvc("blame", "out/a", check=False)
     assert blamed.returncode == 1 and "no recorded run produced" in blamed.stderr
     assert _json(mlvc, "show", "latest:out/a")["id"] == second
+    mlvc("index", "rebuild")  # the roles come from the run objects: a rebuild agrees
+    assert _latest(mlvc) == second
+    assert saved["id"] not in [r["id"] for r in _json(mlvc, "log")["runs"]]
 
 
 def test_add_compares_with_the_mainline_version_not_a_safety_snapshot(
