@@ -48,6 +48,11 @@ def test_a_reproduction_does_not_take_over(ran_pipeline: Ran, mlvc: Run) -> None
     assert again == [evaluate, evaluate]
     everything = [v["run"] for v in _json(mlvc, "log", "model/model.json", "--all")["versions"]]
     assert set(everything) == {train, copy}
+    # a reproduction reproduced by id is linked to the original, and listed under it
+    second = _json(mlvc, "reproduce", copy)["run_id"]
+    assert _json(mlvc, "show", second)["reproduces"] == train
+    entry = next(r for r in _json(mlvc, "log")["runs"] if r["id"] == train)
+    assert [r["id"] for r in entry["reproductions"]] == [copy, second]
 
 
 def test_a_safety_snapshot_does_not_take_over(workspace: Path, mlvc: Run) -> None:
