@@ -214,6 +214,8 @@ class PathRecord:
 
 
 RunKind = Literal["run", "snapshot"]
+RunRole = Literal["run", "snapshot", "reproduction", "safety"]
+MAINLINE_ROLES: tuple[RunRole, ...] = ("run", "snapshot")
 _FREE_SECTIONS = ("code", "params", "metrics", "environment", "resources", "owner", "logs")
 
 
@@ -324,6 +326,20 @@ class Run:
             reproduces=None if raw["reproduces"] is None else _oid(raw["reproduces"], what),
             **{name: raw[name] for name in _FREE_SECTIONS},
         )
+
+
+def run_role(run: Run) -> RunRole:
+    """What a run means in history, derived from the object alone (so a rebuilt index
+    agrees, and stores written before roles were indexed are classified alike):
+    `reproduction` (it has `reproduces`), `safety` (a snapshot `mlvc checkout` made of
+    files it was about to overwrite: its command is always `mlvc checkout RUN`), else
+    its kind. Only `run` and `snapshot` are the mainline: `latest`, a path's versions,
+    blame. See docs/format.md, Roles."""
+    if run.reproduces is not None:
+        return "reproduction"
+    if run.kind == "snapshot" and run.command[:2] == ("mlvc", "checkout"):
+        return "safety"
+    return run.kind
 
 
 # The fields that may be "." (the workspace itself); every other path names an entry in it.

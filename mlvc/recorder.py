@@ -4,7 +4,8 @@ Order (restic's rule: each step durable before the next): the run object is pack
 the content it points at and the packs are published; only then does one index
 transaction add the run, its path versions, its input edges, the tracked paths and the
 refreshed stat-cache rows. A crash before the transaction leaves unreferenced objects,
-never an index row that points at nothing.
+never an index row that points at nothing. Last, the run's `tags` (`mlvc run -t`,
+`start_run(name=)`) are pointed at it, as `mlvc tag` would: a tag names a recorded run.
 """
 
 from __future__ import annotations
@@ -46,4 +47,18 @@ def record(repo: Repo, run: Run, rows: IndexRows) -> ObjectId:
     except BaseException:
         store.abort()
         raise
+    _tag(repo, run_id, run)
     return run_id
+
+
+def _tag(repo: Repo, run_id: ObjectId, run: Run) -> None:
+    """Point each of the run's tags at it (an existing tag moves; its log keeps where it
+    pointed before). The names were checked before the command ran."""
+    if not run.tags:
+        return
+    from mlvc.store.index import owner_name
+    from mlvc.store.refs import Tags
+
+    tags = Tags(repo.dir)
+    for name in run.tags:
+        tags.move(name, run_id, tags.get(name), owner_name(run.owner), run.ended, run.message)

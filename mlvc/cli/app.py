@@ -84,6 +84,28 @@ def add(
 
 
 @app.command()
+def rm(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Tracked files or directories.", readable=False)
+    ],
+    cached: Annotated[
+        bool, typer.Option("--cached", help="Stop tracking, but keep the files.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Delete files even with unstored changes.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Stop tracking paths and delete their files; their history stays.
+
+    Example: [bold]mlvc rm --cached logs/train.log[/bold]
+    """
+    from mlvc.cli.rm import rm_command
+
+    rm_command(paths, cached, force, json)
+
+
+@app.command()
 def status(json: Json = False) -> None:
     """Show tracked paths that are modified, deleted, or new in a tracked directory.
 

@@ -84,15 +84,15 @@ def show_checkout(result: Any) -> None:
     if result.saved:
         how = "would be stored first" if result.dry_run else "stored first"
         runs = ", ".join(short(r) for r in result.saved_runs)
-        snapshot = f" (snapshot {runs}):" if runs else ":"
+        snapshot = f" (safety snapshot {runs}):" if runs else ":"
         lines.append([(f"{len(result.saved)} file(s) not in the store {how}{snapshot}", "bold")])
         for saved in result.saved:
             ident = f"  {short(saved.id)}" if saved.id is not None else ""
             lines.append([(f"  {saved.path}{ident}  {render.size(saved.size)}", None)])
         if result.saved_run:
             hint = (
-                "hint: get one back with 'mlvc cat-object ID > PATH'"
-                f" or 'mlvc checkout {short(result.saved_run)}'"
+                f"hint: get them back with 'mlvc checkout {short(result.saved_run)}' (one:"
+                " 'mlvc cat-object ID > PATH'); 'mlvc log --all' lists safety snapshots"
             )
             lines.append([(hint, "dim")])
     done = len(result.changes)

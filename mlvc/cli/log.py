@@ -31,7 +31,7 @@ def log_command(
             from mlvc.lineage.log import log_path
 
             rel = repo.relpath(Path(path), Path.cwd()) or path
-            versions = log_path(repo, rel, consumers)[:number]
+            versions = log_path(repo, rel, consumers, all_runs)[:number]
             if not versions:
                 from mlvc.errors import MlvcError
 
@@ -55,6 +55,10 @@ def log_command(
         _print_runs(runs, oneline)
 
 
+_ROLES = {"safety": "safety snapshot"}
+_VERDICTS = {"identical": "green", "differs": "red"}
+
+
 def _print_runs(runs: list[Any], oneline: bool) -> None:
     """git-log-like: a header per run, the message indented below (its lines kept)."""
     colors = {"ok": "green", "failed": "red", "interrupted": "yellow"}
@@ -63,15 +67,20 @@ def _print_runs(runs: list[Any], oneline: bool) -> None:
         tags = [(f" ({', '.join(run.tags)})", "cyan")] if run.tags else []
         command = shlex.join(run.command)
         if oneline:
-            lines.append([(short(run.id), "yellow"), *tags, (f" {command}", None)])
+            role = [(f" [{_ROLES[run.role]}]", "dim")] if run.role in _ROLES else []
+            lines.append([(short(run.id), "yellow"), *tags, *role, (f" {command}", None)])
             continue
         exit_note = f" (exit {run.exit_code})" if run.exit_code is not None else ""
         lines += [
-            [(f"{run.kind} {run.id.hex()}", "yellow"), *tags],
+            [(f"{_ROLES.get(run.role, run.kind)} {run.id.hex()}", "yellow"), *tags],
             [("Status:  ", None), (run.status, colors.get(run.status)), (exit_note, None)],
             [(f"Owner:   {run.owner}", None)],
             [(f"Date:    {render.when(run.started)}", None)],
             [(f"Command: {command}", None)],
+        ]
+        lines += [
+            [("Reproduced: ", None), (r.verdict, _VERDICTS[r.verdict]), (f" ({short(r.id)})", None)]
+            for r in run.reproductions
         ]
         if run.metrics:
             first = list(run.metrics.items())[:6]

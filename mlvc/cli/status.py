@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlvc.cli import render
 
@@ -25,6 +26,7 @@ def show_status(json: bool) -> None:
                 "tracked": result.tracked,
                 "changes": changes,
                 "skipped": result.skipped,
+                "ignored": result.ignored,
             }
         )
         return
@@ -34,9 +36,29 @@ def show_status(json: bool) -> None:
     elif result.clean:
         sys.stdout.write(f"clean: {result.tracked} tracked files unchanged\n")
     else:
-        colors = {"modified": "yellow", "deleted": "red", "new": "green"}
+        colors = {"modified": "yellow", "deleted": "red", "new": "green", "recorded": "cyan"}
         lines: list[list[render.Segment]] = [
             [(f"{c.state:>9}:", colors[c.state]), (f" {c.path}", None)] for c in result.changes
         ]
-        lines.append([("hint: 'mlvc add PATH' records the new versions", "dim")])
+        lines += [[(f"hint: {hint}", "dim")] for hint in _hints(result)]
         render.print_lines(lines)
+
+
+def _hints(result: Any) -> list[str]:
+    """What to do next, for the states shown only."""
+    states = {c.state for c in result.changes}
+    hints = []
+    if states & {"modified", "new", "deleted"}:
+        hints.append("'mlvc add PATH' records the new versions (or the deletion)")
+    if "deleted" in states:
+        hints.append("'mlvc rm PATH' stops tracking a deleted path")
+    if "recorded" in states:
+        hints.append(
+            "recorded: a run wrote this content here, but it is not part of the checked-out"
+            " state; 'mlvc checkout --clean RUN' removes such files"
+        )
+    hints += [
+        f"{path} is ignored but still tracked: 'mlvc rm --cached {path}' stops tracking it"
+        for path in result.ignored
+    ]
+    return hints

@@ -1,4 +1,8 @@
-"""`mlvc log`: runs newest first, or every version of one path and the run that made it."""
+"""`mlvc log`: runs newest first, or every version of one path and the run that made it.
+
+Reproductions are listed under the run they reproduce, never on their own; safety
+snapshots (what a checkout replaced) and failed runs only with `include_all`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,19 @@ from typing import Any
 
 from mlvc.ids import ObjectId
 from mlvc.lineage.resolve import flatten_tree, load_run
+from mlvc.objects import MAINLINE_ROLES, Run, run_role
 from mlvc.repo import Repo
 from mlvc.store.refs import Tags
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A reproduction of a listed run: `identical` when it exited alike and wrote the
+    same content at every output path, else `differs`."""
+
+    id: ObjectId
+    started: str
+    verdict: str
 
 
 @dataclass(frozen=True)
@@ -24,6 +39,8 @@ class RunSummary:
     message: str
     metrics: dict[str, Any]
     tags: list[str]
+    role: str = "run"
+    reproductions: list[Reproduction] = field(default_factory=list)
 
 
 def log_runs(
@@ -34,8 +51,11 @@ def log_runs(
     include_all: bool = False,
 ) -> list[RunSummary]:
     tags = Tags(repo.dir).pointing_at()
+    roles = (*MAINLINE_ROLES, "safety") if include_all else MAINLINE_ROLES
+    history = repo.index.history
+    reproduced = _reproductions(repo)
     found = []
-    for oid in repo.index.history.run_ids(limit, since, owner, ok_only=not include_all):
+    for oid in history.run_ids(limit, since, owner, ok_only=not include_all, roles=roles):
         run = load_run(repo, oid)
         found.append(
             RunSummary(
@@ -50,9 +70,29 @@ def log_runs(
                 run.message,
                 {k: v for k, v in run.metrics.items() if isinstance(v, int | float)},
                 tags.get(oid, []),
+                run_role(run),
+                [_verdict(run, r_id, r) for r_id, r in reproduced.get(oid, [])],
             )
         )
     return found
+
+
+def _reproductions(repo: Repo) -> dict[bytes, list[tuple[ObjectId, Run]]]:
+    """Every recorded reproduction, by the run it reproduces, oldest first."""
+    found: dict[bytes, list[tuple[ObjectId, Run]]] = {}
+    for oid in reversed(repo.index.history.run_ids(ok_only=False, roles=("reproduction",))):
+        run = load_run(repo, oid)
+        if run.reproduces is not None:
+            found.setdefault(run.reproduces, []).append((oid, run))
+    return found
+
+
+def _verdict(original: Run, oid: ObjectId, repro: Run) -> Reproduction:
+    def written(run: Run) -> dict[str, tuple[bytes, str]]:
+        return {path: (rec.id, rec.kind) for path, rec in run.outputs.items()}
+
+    same = original.exit_code == repro.exit_code and written(original) == written(repro)
+    return Reproduction(oid, repro.started, "identical" if same else "differs")
 
 
 @dataclass(frozen=True)
@@ -74,12 +114,15 @@ class PathVersion:
     consumers: list[ObjectId] = field(default_factory=list)
 
 
-def log_path(repo: Repo, path: str, consumers: bool = False) -> list[PathVersion]:
+def log_path(
+    repo: Repo, path: str, consumers: bool = False, include_all: bool = False
+) -> list[PathVersion]:
     """Every recorded version of `path`, newest first, with what changed from the one
-    before. A directory that was never an output itself is shown through the files
-    under it that runs wrote."""
+    before (`include_all`: also those reproductions and safety snapshots wrote). A
+    directory that was never an output itself is shown through the files under it
+    that runs wrote."""
     path = path.strip("/")
-    rows: list[tuple[Any, ...]] = list(repo.index.history.versions(path))
+    rows: list[tuple[Any, ...]] = list(repo.index.history.versions(path, include_all))
     if not rows:
         rows = _under(repo, path)
     versions = [_version(repo, row, consumers) for row in rows]
@@ -115,7 +158,7 @@ def _version(repo: Repo, row: tuple[Any, ...], consumers: bool) -> PathVersion:
         kind,
         size,
         ObjectId(run_id),
-        run.kind,
+        run_role(run),
         run.started,
         str(run.owner.get("user", "")),
         run.code.get("commit"),

@@ -187,7 +187,8 @@ def _execute(repo: Repo, request: ReproduceRequest, original: Run, track: bool) 
             cwd=cwd,
             env=env,
             message=f"reproduce {short(request.run_id)}",
-            reproduces=request.run_id,
+            # Linked to the mainline run: reproducing a reproduction reproduces its original.
+            reproduces=original.reproduces or request.run_id,
             terminal=request.terminal,
             track=track,
         ),

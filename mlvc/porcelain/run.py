@@ -216,8 +216,11 @@ def _check_text(request: RunRequest) -> None:
         check_text(arg, f"argument {i} of the command")
     check_text(request.message, "the message")
     check_text(str(request.cwd), "the working directory")
+    from mlvc.store.refs import check_tag_name
+
     for tag in request.tags:
         check_text(tag, "the tag")
+        check_tag_name(tag)  # refused before the command runs: the run will be tagged
 
 
 def _snapshots(snap: Intake, rels: list[str]) -> dict[str, PathRecord]:

@@ -5,6 +5,11 @@ The hot path is one `lstat` per tracked file compared with a row of `worktree.ms
 the tracked content (same id, not racy); anything else takes the slow path and is hashed.
 As in git, ignore rules decide which untracked files are reported new; a tracked file is
 compared whatever they say.
+
+An untracked file holding the very content a run recorded at its path (one a checkout
+of an older run left in place) is `recorded`, not `new`: there is nothing to add. A
+tracked file reported changed that the ignore rules now skip is listed in `ignored`, so
+that the user learns to untrack it (`mlvc rm --cached`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of i
     from mlvc.store.index import StatRow
     from mlvc.workspace.ignore import Ignore
 
-State = Literal["modified", "deleted", "new"]
+State = Literal["modified", "deleted", "new", "recorded"]
 _IFMT = 0o170000
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -44,6 +49,8 @@ class StatusResult(NamedTuple):
     tracked: int
     skipped: tuple[str, ...] = ()
     """Untracked names in tracked directories that no tree can hold (see scan.walk)."""
+    ignored: tuple[str, ...] = ()
+    """Tracked paths among the changes that the ignore rules now skip."""
 
     @property
     def clean(self) -> bool:
@@ -73,9 +80,12 @@ def status(repo: Repo) -> StatusResult:
     seen = walker.seen
     if len(seen) != len(table):  # seen holds only tracked paths, each once
         changes.extend(PathState(p, "deleted") for p in table if p not in seen)
+    if any(c.state == "new" for c in changes):
+        changes = _recorded(repo, changes, refreshed)
     _save(repo, refreshed)
     ordered = tuple(sorted(changes, key=lambda c: c.path))
-    return StatusResult(ordered, len(table), tuple(sorted(walker.skipped)))
+    ignored = _ignored(repo, [c.path for c in ordered if c.state in ("modified", "deleted")])
+    return StatusResult(ordered, len(table), tuple(sorted(walker.skipped)), ignored)
 
 
 class _Walker:
@@ -215,6 +225,47 @@ class _Walker:
             entry.is_file(follow_symlinks=False) or entry.is_symlink()
         ):
             self.changes.append(PathState(rel, "new"))
+
+
+def _recorded(
+    repo: Repo, changes: list[PathState], refreshed: list[tuple[str, StatRow]]
+) -> list[PathState]:
+    """The new files whose path and content a run recorded, as `recorded`. Their content
+    is hashed unless the stat cache vouches for it (new files are few; this is off the
+    clean status's path)."""
+    from mlvc.workspace.scan import stat_of
+    from mlvc.workspace.statcache import is_clean
+
+    history = repo.index.history
+    found = []
+    for change in changes:
+        rel = change.path
+        if change.state == "new" and history.is_recorded(rel):
+            try:
+                st = os.lstat(repo.abspath(rel))
+            except OSError:
+                found.append(change)
+                continue
+            row = repo.index.stat_rows([rel]).get(rel)
+            oid: bytes
+            if row is not None and is_clean(row, stat_of(rel, st)):
+                oid = row.file_id
+            else:
+                kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+                oid = _hash(repo, rel, st, kind, refreshed)
+            if oid and history.writer_of(oid, rel) is not None:
+                change = PathState(rel, "recorded")
+        found.append(change)
+    return found
+
+
+def _ignored(repo: Repo, paths: list[str]) -> tuple[str, ...]:
+    if not paths:
+        return ()
+    from mlvc.workspace.ignore import Ignore
+
+    ignore = Ignore.load(repo.root)
+    return tuple(p for p in paths if ignore.covers(p))
 
 
 def _fields(st: os.stat_result) -> tuple[int, int, int, int, int]:

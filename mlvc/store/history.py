@@ -3,6 +3,11 @@ only SQL the lineage commands need, so the row format stays the store's business
 
 Runs are ordered by (start time, id), never by insertion order: a rebuilt index must give
 the same answers, and concurrent runs may be indexed in either order.
+
+`runs.kind` holds each run's role (mlvc.objects.run_role). Only the mainline roles, `run`
+and `snapshot`, name `latest`, a path's versions and who wrote a content: a reproduction
+(made in a scratch workspace) or a safety snapshot (the edits a checkout replaced) never
+takes over from what it reproduces or from what was checked out.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from typing import Any, NamedTuple
 from mlvc.ids import ObjectId
 
 NEWEST_FIRST = "ORDER BY r.started DESC, r.id DESC"
+MAINLINE = "r.kind IN ('run', 'snapshot')"
+# Who wrote a content: the mainline first, a reproduction only when no mainline run did
+# (an in-place reproduction that differs); a safety snapshot never.
+_WRITERS = "r.kind != 'safety'"
+_MAINLINE_FIRST = "ORDER BY r.kind = 'reproduction', r.started DESC, r.id DESC"
 _VERSIONS = (
     "SELECT v.path, v.id, v.kind, v.size, r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
 )
@@ -44,10 +54,14 @@ class History:
         since: str | None = None,
         owner: str | None = None,
         ok_only: bool = True,
+        roles: tuple[str, ...] | None = None,
     ) -> list[ObjectId]:
-        """Runs newest first, filtered."""
+        """Runs newest first, filtered (`roles`: only runs of these roles)."""
         where: list[str] = []
         args: list[Any] = []
+        if roles is not None:
+            where.append(f"r.kind IN ({','.join('?' * len(roles))})")
+            args += roles
         if ok_only:
             where.append("r.status = 'ok'")
         if since:
@@ -70,7 +84,7 @@ class History:
 
     def nth_latest(self, n: int) -> ObjectId | None:
         row = self.db.execute(
-            f"SELECT r.id FROM runs r {NEWEST_FIRST} LIMIT 1 OFFSET ?", (n,)
+            f"SELECT r.id FROM runs r WHERE {MAINLINE} {NEWEST_FIRST} LIMIT 1 OFFSET ?", (n,)
         ).fetchone()
         return None if row is None else ObjectId(row[0])
 
@@ -80,15 +94,16 @@ class History:
         ).fetchone()
         return row is not None
 
-    def versions(self, path: str) -> list[VersionRow]:
-        """Every version of `path`, newest first."""
-        rows = self.db.execute(f"{_VERSIONS} WHERE v.path = ? {NEWEST_FIRST}", (path,))
+    def versions(self, path: str, every_role: bool = False) -> list[VersionRow]:
+        """Every mainline version of `path` (`every_role`: every version), newest first."""
+        role = "" if every_role else f" AND {MAINLINE}"
+        rows = self.db.execute(f"{_VERSIONS} WHERE v.path = ?{role} {NEWEST_FIRST}", (path,))
         return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]
 
     def versions_under(self, path: str) -> list[VersionRow]:
         """Every version of every path below the directory `path`, newest first."""
         rows = self.db.execute(
-            f"{_VERSIONS} WHERE v.path GLOB ? {NEWEST_FIRST}", (glob_under(path),)
+            f"{_VERSIONS} WHERE v.path GLOB ? AND {MAINLINE} {NEWEST_FIRST}", (glob_under(path),)
         )
         return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]
 
@@ -96,14 +111,15 @@ class History:
         """The newest run that wrote `path` (a deletion does not count)."""
         row = self.db.execute(
             "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
-            f" WHERE v.path = ? AND v.kind != 'removed' {NEWEST_FIRST} LIMIT 1",
+            f" WHERE v.path = ? AND v.kind != 'removed' AND {MAINLINE} {NEWEST_FIRST} LIMIT 1",
             (path,),
         ).fetchone()
         return None if row is None else ObjectId(row[0])
 
     def writer_of(self, oid: bytes, path: str, until: bytes | None = None) -> ObjectId | None:
         """The newest run that wrote this exact content at this path (started no later
-        than run `until`). Content found only at another path (a copy) does not count."""
+        than run `until`). Content found only at another path (a copy) does not count;
+        a reproduction counts only when no mainline run wrote it, a safety snapshot never."""
         bound = ""
         args: tuple[bytes | str, ...] = (oid, path)
         if until is not None:
@@ -111,7 +127,7 @@ class History:
             args = (*args, until)
         row = self.db.execute(
             "SELECT r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
-            f" WHERE v.id = ? AND v.path = ?{bound} {NEWEST_FIRST} LIMIT 1",
+            f" WHERE v.id = ? AND v.path = ? AND {_WRITERS}{bound} {_MAINLINE_FIRST} LIMIT 1",
             args,
         ).fetchone()
         return None if row is None else ObjectId(row[0])
@@ -120,7 +136,7 @@ class History:
         """(run, run kind, version kind) of the newest version of `path`."""
         row = self.db.execute(
             "SELECT r.id, r.kind, v.kind FROM path_versions v JOIN runs r ON r.seq = v.seq"
-            f" WHERE v.path = ? {NEWEST_FIRST} LIMIT 1",
+            f" WHERE v.path = ? AND {MAINLINE} {NEWEST_FIRST} LIMIT 1",
             (path,),
         ).fetchone()
         return None if row is None else (ObjectId(row[0]), row[1], row[2])
@@ -128,7 +144,7 @@ class History:
     def newest_writer_of_content(self, oid: bytes) -> VersionRow | None:
         """The newest version of any path holding this content."""
         row = self.db.execute(
-            f"{_VERSIONS} WHERE v.id = ? {NEWEST_FIRST} LIMIT 1", (oid,)
+            f"{_VERSIONS} WHERE v.id = ? AND {_WRITERS} {_MAINLINE_FIRST} LIMIT 1", (oid,)
         ).fetchone()
         if row is None:
             return None
@@ -154,5 +170,7 @@ class History:
         return [(ObjectId(r), p, i) for r, p, i in rows]
 
     def versions_oldest_first(self, path: str) -> list[VersionRow]:
-        rows = self.db.execute(f"{_VERSIONS} WHERE v.path = ? ORDER BY r.started, r.id", (path,))
+        rows = self.db.execute(
+            f"{_VERSIONS} WHERE v.path = ? AND {MAINLINE} ORDER BY r.started, r.id", (path,)
+        )
         return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]

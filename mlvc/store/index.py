@@ -13,7 +13,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.store import runlog
 from mlvc.store.db import connect, worktree
 from mlvc.store.entry import Entry
-from mlvc.store.history import History, glob_under
+from mlvc.store.history import MAINLINE, History, glob_under
 
 if TYPE_CHECKING:
     from mlvc.objects import Run
@@ -213,7 +213,12 @@ class Index:
         """A run's lineage rows: its own, a path version per output (and per file inside
         an output tree, from `inside`), one per removed path, and its input edges. The
         one place these rows are made, by `record` and by `index rebuild` alike."""
-        seq = self.add_run(run_id, run.kind, run.started, run.status, owner_name(run.owner))
+        # `runs.kind` holds the run's role (run, snapshot, reproduction, safety): the
+        # history queries keep reproductions and safety snapshots off the mainline.
+        from mlvc.objects import run_role
+
+        role = run_role(run)
+        seq = self.add_run(run_id, role, run.started, run.status, owner_name(run.owner))
         versions: list[FileRow] = [
             (path, out.id, out.kind, out.size) for path, out in run.outputs.items()
         ]
@@ -257,8 +262,11 @@ class Index:
         return row is not None
 
     def latest_version(self, path: str) -> ObjectId | None:
+        """The content of the newest mainline version of `path` (see store/history.py)."""
         row = self.db.execute(
-            "SELECT id FROM path_versions WHERE path = ? ORDER BY seq DESC LIMIT 1", (path,)
+            "SELECT v.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
+            f" WHERE v.path = ? AND {MAINLINE} ORDER BY v.seq DESC LIMIT 1",
+            (path,),
         ).fetchone()
         return None if row is None else ObjectId(row[0])
 
@@ -284,6 +292,13 @@ class Index:
     def tracked_ids(self) -> list[ObjectId]:
         """The content of every tracked path: the workspace state gc keeps."""
         return [ObjectId(row[0]) for row in self.db.execute("SELECT DISTINCT id FROM tracked")]
+
+    def tracked_files(self, path: str) -> dict[str, bytes]:
+        """The tracked files at or below `path`, with their tracked content ids."""
+        rows = self.db.execute(
+            "SELECT path, id FROM tracked WHERE path = ? OR path GLOB ?", (path, glob_under(path))
+        )
+        return {row[0]: row[1] for row in rows}
 
     def tracked_entry(self, path: str) -> tuple[ObjectId, str] | None:
         row = self.db.execute("SELECT id, kind FROM tracked WHERE path = ?", (path,)).fetchone()

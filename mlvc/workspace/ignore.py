@@ -80,6 +80,16 @@ class Ignore:
             return True
         return self.user_skips(rel)
 
+    def covers(self, rel: str) -> bool:
+        """Whether the rules skip the file `rel` or a directory above it: a file tracked
+        before a rule came to ignore it (status says how to stop tracking it)."""
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            above = "/".join(parts[:depth])
+            if parts[depth - 1] in DEFAULT_DIRS or self.user_skips(above + "/"):
+                return True
+        return self.skips_file(rel, parts[-1])
+
 
 def _secret_rules(root: Path) -> secrets.Patterns:
     """The repository's secret patterns; the built-in ones where its config is unreadable
