@@ -207,12 +207,13 @@ def previous_run(repo: Repo, run_id: ObjectId) -> ObjectId:
     """The run `run_id` superseded: the newest earlier run of the same command, else the
     newest earlier one that wrote any of the same outputs."""
     run = load_run(repo, run_id)
-    ids = repo.index.history.run_ids()
+    # Every run, to find this one (it may have failed); only an ok run is superseded.
+    ids = repo.index.history.run_ids(ok_only=False)
     older = ids[ids.index(run_id) + 1 :] if run_id in ids else []
     overlap: ObjectId | None = None
     for oid in older:
         candidate = load_run(repo, oid)
-        if candidate.kind != run.kind:
+        if candidate.kind != run.kind or candidate.status != "ok":
             continue
         if list(candidate.command) == list(run.command):
             return oid

@@ -124,6 +124,11 @@ def test_diff_of_one_run_compares_with_the_run_it_superseded(workspace: Path, ml
     by_outputs = _json(mlvc, "diff", third)
     assert (by_outputs["a"]["id"], by_outputs["b"]["id"]) == (second, third)
     assert by_outputs["runs"]["outputs"][0]["path"] == "out.txt"
+    # A failed run is compared with the last good one, never superseding it itself.
+    failed = mlvc("run", "--json", "--", "sh", "-c", "echo 4 > out.txt; exit 2", check=False)
+    broken = json.loads(failed.stdout)["run_id"]
+    assert _json(mlvc, "diff", broken)["a"]["id"] == third
+    assert _json(mlvc, "diff", _run(mlvc, "sh", "-c", "echo 5 > out.txt"))["a"]["id"] == third
     alone = mlvc("diff", first, check=False)
     assert alone.returncode == 1
     assert "superseded no earlier run" in alone.stderr
