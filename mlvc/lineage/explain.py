@@ -187,9 +187,12 @@ def _bytes(a: bytes, b: bytes) -> str:
 
 
 def _first_byte(a: bytes, b: bytes) -> int:
-    return next(
-        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
-    )
+    """The first offset where they differ (the shorter's length when one is a prefix)."""
+    end, start, block = min(len(a), len(b)), 0, 1 << 16
+    # Equal blocks compared in C; only the first unequal one byte by byte.
+    while start < end and a[start : start + block] == b[start : start + block]:
+        start += block
+    return next((i for i in range(start, min(start + block, end)) if a[i] != b[i]), end)
 
 
 def _quote(text: str) -> str:
