@@ -147,10 +147,15 @@ def run(
 
 @app.command()
 def show(
-    ref: Annotated[str, typer.Argument(help="Run id or unique prefix.")],
+    ref: Annotated[
+        str | None,
+        typer.Argument(help="A run (default latest), a recorded PATH, or PATH@RUN."),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Show a run: command, code, inputs, outputs, params, metrics, environment.
+
+    A PATH shows the run of its current version; PATH@RUN that version of the path.
 
     Example: [bold]mlvc show 3f2a9c1e[/bold]
     """
@@ -252,7 +257,10 @@ def log(
 @app.command(rich_help_panel=LINEAGE)
 def diff(
     a: Annotated[str, typer.Argument(help="A run, PATH@RUN or object id.")],
-    b: Annotated[str, typer.Argument(help="A run, PATH@RUN or object id.")],
+    b: Annotated[
+        str | None,
+        typer.Argument(help="A run, PATH@RUN or object id; without it, A's previous run."),
+    ] = None,
     all_params: Annotated[bool, typer.Option("--all", help="Show unchanged params too.")] = False,
     content: Annotated[
         bool, typer.Option("--content", help="Unified diff of changed text files.")
@@ -263,7 +271,8 @@ def diff(
     json: Json = False,
 ) -> None:
     """Compare two runs (command, code, params, data, metrics, environment, resources),
-    or two versions of a path.
+    or two versions of a path. One run alone is compared with the run it superseded: the
+    previous run of the same command, else the previous one that wrote the same outputs.
 
     Example: [bold]mlvc diff prod latest[/bold]
     """

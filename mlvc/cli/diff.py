@@ -37,7 +37,7 @@ _MARKS = {
 
 
 def diff_command(
-    a: str, b: str, all_params: bool, content: bool, exit_code: bool, json: bool
+    a: str, b: str | None, all_params: bool, content: bool, exit_code: bool, json: bool
 ) -> int:
     """Compare A and B; the exit code is 1 when they differ and `exit_code` is set, else 0."""
     from mlvc.lineage.diff import diff
@@ -88,11 +88,9 @@ def _section(console: Console, table: Table) -> None:
 
 
 def _name(side: Target) -> str:
-    if side.kind == "run":
-        return f"run {short(side.id)}"
     if side.path is not None and side.run is not None:
         return f"{side.kind} {side.path}@{short(side.run)}"
-    return f"{side.kind} {short(side.id)}"
+    return f"{side.kind} {short(side.id or b'')}"
 
 
 def _table(title: str, *columns: str) -> Table:

@@ -118,9 +118,15 @@ SPECS: dict[str, Spec] = {
     "diff": Spec(
         "mlvc.cli.diff:diff_command",
         positional=("a", "b"),
-        required=2,
+        required=1,
         flags=_JSON,
-        defaults={"all_params": False, "content": False, "exit_code": False, "json": False},
+        defaults={
+            "b": None,
+            "all_params": False,
+            "content": False,
+            "exit_code": False,
+            "json": False,
+        },
     ),
     "init": Spec(
         "mlvc.cli.init:init_command",
@@ -132,9 +138,8 @@ SPECS: dict[str, Spec] = {
     "show": Spec(
         "mlvc.cli.show:show_run",
         positional=("ref",),
-        required=1,
         flags=_JSON,
-        defaults={"json": False},
+        defaults={"ref": None, "json": False},
     ),
     "graph": Spec(
         "mlvc.cli.blame:graph_command",

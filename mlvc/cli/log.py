@@ -103,7 +103,7 @@ def _print_versions(versions: list[Any], oneline: bool) -> None:
             short(v.id) if v.id else "-" if v.kind == "dir" else "(removed)",
             v.kind,
             render.size(v.size),
-            _change(v),
+            _change(v, v is versions[-1]),
             f"{v.run_kind} {short(v.run)}",
             render.when(v.started)[:16],
             v.owner,
@@ -118,7 +118,7 @@ def _print_versions(versions: list[Any], oneline: bool) -> None:
     render.columns(f"versions of {versions[0].path}", header, rows, right={2})
 
 
-def _change(v: Any) -> str:
+def _change(v: Any, oldest: bool) -> str:
     if v.kind == "dir":
         count = len(v.modified)
         return f"{count} file{'s' if count != 1 else ''} written"
@@ -127,4 +127,4 @@ def _change(v: Any) -> str:
         parts.append(f"{v.size_delta:+,} B")
     if v.added or v.removed or v.modified:
         parts.append(f"+{len(v.added)} -{len(v.removed)} ~{len(v.modified)} files")
-    return ", ".join(parts) or "first"
+    return ", ".join(parts) or ("first" if oldest else "-")

@@ -67,6 +67,11 @@ def show_reproduce(result: Any) -> None:
         for f in check.files[:LISTED]:
             table.add_row(render.shown(f"  {f}"), render.styled([("differs", "red")]), "", "")
     console.print(table)
+    for check in result.outputs:
+        if check.reason:
+            console.print(render.styled([(f"{check.path}: ", "bold"), (check.reason, None)]))
+    for cause in result.causes:
+        console.print(render.styled([("why: ", "yellow"), (cause, None)]))
     for key, (old, new) in result.metrics.items():
         delta = ""
         if isinstance(old, int | float) and isinstance(new, int | float):

@@ -1,4 +1,5 @@
-"""`mlvc show RUN`: the whole record of one run."""
+"""`mlvc show [RUN | PATH | PATH@RUN]`: the whole record of one run, or one version of a
+path."""
 
 from __future__ import annotations
 
@@ -16,21 +17,42 @@ from mlvc.cli.render import Segment, shown, size, styled
 from mlvc.ids import short
 
 
-def show_run(ref: str, json: bool) -> None:
+def show_run(ref: str | None, json: bool) -> None:
     from mlvc.porcelain.show import show
     from mlvc.repo import Repo
 
-    repo = Repo.discover(Path.cwd())
+    cwd = Path.cwd()
+    repo = Repo.discover(cwd)
     try:
-        result = show(repo, ref)
+        result = show(repo, ref, cwd)
     finally:
         repo.close()
+    if result.version is not None:
+        if json:
+            render.emit_json({"version": result.version, "run": {"id": result.id, **result.run}})
+        else:
+            _print_version(render.out(), result.id, result.run, result.version)
+        return
     if json:
         render.emit_json({"id": result.id, **result.run})
         return
-    from mlvc.cli.show import print_run
-
     print_run(render.out(), result.id, result.run)
+
+
+def _print_version(console: Console, oid: bytes, run: dict[str, Any], version: Any) -> None:
+    """One version of a path: what it is, the run that wrote (or read) it, what is in it."""
+    verb = "written by" if version.side == "output" else "read by"
+    content = "" if version.id is None else f" {short(version.id)}"
+    head: list[list[Segment]] = [
+        [(version.kind, "bold"), (f"{content} {shown(version.path)}  {size(version.size)}", None)],
+        [(f"{verb} {run['kind']} {short(oid)}  {shlex.join(run['command'])}", None)],
+        [(f"time    {run['started']}", None)],
+    ]
+    parts: list[Any] = [Panel(Text("\n").join(styled(line) for line in head), title="version")]
+    if version.files:
+        title = "files written in it" if version.kind == "dir" else "files"
+        parts.append(_paths(title, {k: v.to_value() for k, v in version.files.items()}, False))
+    console.print(Group(*parts))
 
 
 def _short(value: Any) -> str:

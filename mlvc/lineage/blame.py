@@ -206,6 +206,60 @@ def _history(repo: Repo, target: Target, option: str) -> list[_Version]:
     return versions[: ends[-1] + 1]
 
 
+def _versions(repo: Repo, text: str, cwd: Path, option: str) -> tuple[Target, list[_Version]]:
+    """The target and the versions of its path, oldest first. A file no run produced (a
+    git-tracked params file) has the versions the runs that read it saw, each credited
+    to the first run that read it."""
+    try:
+        target = resolve_target(repo, text, cwd)
+    except ProducerNotFoundError:
+        found = _read_only(repo, text, cwd, option)
+        if found is None:
+            raise
+        return found
+    return target, _history(repo, target, option)
+
+
+def _read_only(
+    repo: Repo, text: str, cwd: Path, option: str
+) -> tuple[Target, list[_Version]] | None:
+    from mlvc.lineage.resolve import load_run
+
+    path, at, ref = text.rpartition("@")
+    local = cwd / text
+    if at and not os.path.lexists(local):
+        found = resolve_path_at(repo, f"{repo.relpath(Path(path), cwd)}@{ref}")
+        rel, oid, until = found.path, found.record.id, found.run
+    elif os.path.isfile(local):
+        from mlvc.workspace.statcache import content_id
+
+        rel, (oid, _), until = repo.relpath(Path(text), cwd), content_id(local, symlink=False), None
+    else:
+        return None
+    history = repo.index.history
+    if history.is_recorded(rel):
+        return None  # some run wrote it: its versions are what runs wrote
+    versions: list[_Version] = []
+    for run_id, read in history.reads_oldest_first(rel):
+        if not versions or versions[-1].id != read:
+            size = load_run(repo, run_id).inputs[rel].size
+            versions.append(_Version(run_id, read, "file", size))
+        if run_id == until:
+            break
+    ends = [i for i, v in enumerate(versions) if v.id == oid]
+    if not ends:
+        if not versions:
+            return None
+        last = short(versions[-1].run)
+        raise ProducerNotFoundError(
+            f"no recorded run read the current content of {rel} (run {last} read another)",
+            hint=f"'mlvc blame {option} {path or text}@{last}' blames the version it read",
+        )
+    mine = versions[ends[-1]]
+    target = Target(rel, ObjectId(oid), "file", mine.size, mine.run, "run" if at else "workspace")
+    return target, versions[: ends[-1] + 1]
+
+
 def _read(repo: Repo, version: _Version, limit: int) -> bytes | None:
     """A version's bytes, or None when it is no file or is larger than `limit`."""
     if version.kind != "file" or version.size > limit:
@@ -225,8 +279,7 @@ def blame_lines(repo: Repo, text: str, cwd: Path) -> LinesResult:
     the credit of unchanged lines forward; every other line is the new version's."""
     from difflib import SequenceMatcher
 
-    target = resolve_target(repo, text, cwd)
-    versions = _history(repo, target, "--lines")
+    target, versions = _versions(repo, text, cwd, "--lines")
     data = _read(repo, versions[-1], MAX_TEXT_BYTES)
     if data is None or b"\0" in data:
         raise UnsupportedContentError(
@@ -265,8 +318,7 @@ def blame_keys(repo: Repo, text: str, cwd: Path) -> KeysResult:
     """Each key of a params or metrics file credited to the earliest version from which it
     held its current value without interruption (a removal or another value in between
     starts the count again)."""
-    target = resolve_target(repo, text, cwd)
-    versions = _history(repo, target, "--keys")
+    target, versions = _versions(repo, text, cwd, "--keys")
     assert target.path is not None
     parse = _parser(repo, target.path)
     current = parse(versions[-1])

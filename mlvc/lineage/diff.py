@@ -6,16 +6,19 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from mlvc import codec
 from mlvc.errors import CorruptObjectError, MlvcError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.lineage.pathdiff import PathChange, State, compare, paths_changed, unified
 from mlvc.lineage.resolve import (
+    DirAt,
     UnknownRefError,
+    flatten_tree,
     load_run,
-    resolve_path_at,
+    previous_run,
+    resolve_at,
     resolve_run,
 )
 from mlvc.objects import EntryKind, Manifest, PathRecord, Run, Tree
@@ -39,11 +42,12 @@ class Target:
     """One side of a diff: a run, or content named by `PATH@RUN` or by its id."""
 
     text: str
-    kind: Literal["run"] | EntryKind
-    id: ObjectId
+    kind: Literal["run", "dir"] | EntryKind
+    id: ObjectId | None  # None for a directory written piecewise ("dir"): see `files`
     size: int | None = None
     path: str | None = None
     run: ObjectId | None = None
+    files: Mapping[str, PathRecord] | None = None  # a "dir": the files the run wrote in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,27 +126,33 @@ class DiffResult:
 def diff(
     repo: Repo,
     a: str,
-    b: str,
+    b: str | None,
     *,
     all_params: bool = False,
     content: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> DiffResult:
     """Compare what `a` and `b` name. `env` is the environment git runs in for
-    `git diff --stat` between the runs' commits; None skips git."""
-    old, new = target(repo, a), target(repo, b)
+    `git diff --stat` between the runs' commits; None skips git. Without `b`, `a` is a
+    run compared with the run it superseded (see `previous_run`)."""
+    old, new = (target(repo, a), target(repo, b)) if b is not None else _superseded(repo, a)
     if (old.kind == "run") != (new.kind == "run"):
         run, other = (old, new) if old.kind == "run" else (new, old)
+        assert run.id is not None
         raise TargetMismatchError(
             f"cannot compare run {short(run.id)} with the {other.kind} {other.text}",
             hint="give two runs, or two PATH@RUN / content ids",
         )
     if old.kind == "run":
+        assert old.id is not None and new.id is not None
         runs = diff_runs(
             repo, load_run(repo, old.id), load_run(repo, new.id), all_params, content, env
         )
         return DiffResult(old, new, runs.differ, runs=runs)
     path = old.path if old.path is not None and old.path == new.path else ""
+    if "dir" in (old.kind, new.kind):
+        change = _dirs(repo, path, old, new, content)
+        return DiffResult(old, new, change is not None, content=change)
     # Two files named directly always get a text diff; trees only with `content`.
     text = content or "tree" not in (old.kind, new.kind)
     change = compare(repo, path, _record(old), _record(new), text, (old.text, new.text))
@@ -153,7 +163,10 @@ def target(repo: Repo, text: str) -> Target:
     """A run (id, prefix, tag, `latest~N`...), `PATH@RUN`, or a file or tree id."""
     before, at, _ = text.rpartition("@")
     if at and not _HEX.fullmatch(before):
-        found = resolve_path_at(repo, text)
+        found = resolve_at(repo, text)
+        if isinstance(found, DirAt):
+            size = sum(r.size for r in found.files.values())
+            return Target(text, "dir", None, size, found.path, found.run, found.files)
         rec = found.record
         return Target(text, rec.kind, rec.id, rec.size, found.path, found.run)
     try:
@@ -175,9 +188,36 @@ def target(repo: Repo, text: str) -> Target:
     raise problem
 
 
+def _superseded(repo: Repo, text: str) -> tuple[Target, Target]:
+    new = target(repo, text)
+    if new.kind != "run" or new.id is None:
+        raise TargetMismatchError(
+            f"{text} is not a run: give what to compare it with",
+            hint=f"'mlvc diff PATH@RUN {text}' compares two versions",
+        )
+    old = previous_run(repo, new.id)
+    return Target(old.hex(), "run", old), new
+
+
 def _record(side: Target) -> PathRecord:
-    assert side.kind != "run"
-    return PathRecord(side.id, side.kind, side.size or 0)
+    assert side.kind not in ("run", "dir") and side.id is not None
+    return PathRecord(side.id, cast(EntryKind, side.kind), side.size or 0)
+
+
+def _dirs(repo: Repo, path: str, old: Target, new: Target, content: bool) -> PathChange | None:
+    """A directory written piecewise against another or a tree: file by file."""
+    prefix = f"{path}/" if path else ""
+    sides = []
+    for side in (old, new):
+        if side.kind == "file" or side.kind == "symlink":
+            raise TargetMismatchError(
+                f"cannot compare the {side.kind} {side.text} with a directory",
+                hint="give two directories, or two files",
+            )
+        files = side.files if side.files is not None else flatten_tree(repo, _record(side).id)
+        sides.append({prefix + rel: rec for rel, rec in files.items()})
+    found = paths_changed(repo, sides[0], sides[1], content)
+    return PathChange(path, "changed", None, None, found) if found else None
 
 
 def diff_runs(

@@ -123,9 +123,12 @@ def log_path(
     that runs wrote."""
     path = path.strip("/")
     rows: list[tuple[Any, ...]] = list(repo.index.history.versions(path, include_all))
-    if not rows:
-        rows = _under(repo, path)
+    whole = {row[4] for row in rows}
+    # A run that wrote only files below the path (a directory recorded whole once, then
+    # written piecewise, as Kedro's versioned datasets are) is a version of it too.
+    rows += [row for row in _under(repo, path) if row[4] not in whole]
     versions = [_version(repo, row, consumers) for row in rows]
+    versions.sort(key=lambda v: (v.started, v.run), reverse=True)
     older: list[PathVersion | None] = [*versions[1:], None]
     return [
         _with_changes(repo, v, o) for v, o in zip(versions, older[: len(versions)], strict=True)
@@ -181,8 +184,8 @@ def _consumers(repo: Repo, path: str, oid: bytes, kind: str) -> list[ObjectId]:
 
 
 def _with_changes(repo: Repo, version: PathVersion, older: PathVersion | None) -> PathVersion:
-    if older is None or version.kind == "dir":
-        return version
+    if older is None or "dir" in (version.kind, older.kind):
+        return version  # a pseudo-version's size is what one run wrote: no delta
     delta = version.size - older.size
     if version.kind != "tree" or older.kind != "tree" or version.id == older.id:
         return _replace(version, size_delta=delta)

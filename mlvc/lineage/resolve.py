@@ -36,21 +36,22 @@ def resolve_run(repo: Repo, text: str) -> ObjectId:
     try:
         oid = repo.store.resolve(text)
     except ObjectNotFoundError:
-        raise UnknownRefError(
-            f"no run, tag or object named '{text}'",
-            hint="see 'mlvc log' for run ids and 'mlvc tag' for tags",
-        ) from None
+        raise _unknown(repo, text) from None
     except MlvcError as exc:
         if "is not an object id" in exc.message:
-            raise UnknownRefError(
-                f"no run, tag or object named '{text}'",
-                hint="see 'mlvc log' for run ids and 'mlvc tag' for tags",
-            ) from None
+            raise _unknown(repo, text) from None
         raise
     kind = repo.store.kind(oid)
     if kind is not Kind.RUN:
         raise UnknownRefError(f"{text} names a {kind.label}, not a run")
     return oid
+
+
+def _unknown(repo: Repo, text: str) -> UnknownRefError:
+    from mlvc.lineage.suggest import hint
+
+    fallback = "see 'mlvc log' for run ids and 'mlvc tag' for tags"
+    return UnknownRefError(f"no run, tag or object named '{text}'", hint=hint(repo, text, fallback))
 
 
 def _nth_latest(repo: Repo, n: int, text: str) -> ObjectId:
@@ -63,8 +64,11 @@ def _nth_latest(repo: Repo, n: int, text: str) -> ObjectId:
 def latest_producer(repo: Repo, path: str) -> ObjectId:
     oid = repo.index.history.latest_writer(path)
     if oid is None:
+        from mlvc.lineage.suggest import hint
+
+        fallback = "see 'mlvc log' for what was recorded"
         raise UnknownRefError(
-            f"no recorded run produced {path}", hint="see 'mlvc log' for what was recorded"
+            f"no recorded run produced {path}", hint=hint(repo, path, fallback, paths_only=True)
         )
     return oid
 
@@ -87,9 +91,32 @@ class PathAt:
 def resolve_path_at(repo: Repo, text: str) -> PathAt:
     """`PATH@RUN`: the path as RUN left it (an output, or a file inside an output tree),
     else as RUN read it. `PATH@` alone means the latest run that produced PATH."""
+    found = resolve_at(repo, text)
+    if isinstance(found, DirAt):
+        raise UnknownRefError(
+            f"run {short(found.run)} wrote {found.path} piecewise, never as a whole",
+            hint=f"name a file in it: {found.path}/{min(found.files)}@{short(found.run)}",
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class DirAt:
+    """A directory written piecewise (Kedro's `model.pkl/<timestamp>/model.pkl`): the
+    files a run wrote below it (else read), relative to it. No run recorded it whole."""
+
+    path: str
+    run: ObjectId
+    files: dict[str, PathRecord]
+    side: str
+
+
+def resolve_at(repo: Repo, text: str) -> PathAt | DirAt:
+    """`PATH@RUN` as `resolve_path_at`, or for a directory that RUN wrote only files
+    under, those files. `DIR@` alone means the latest run that wrote in it."""
     path, _, ref = text.rpartition("@")
     path = path.strip("/")
-    run_id = resolve_run(repo, ref) if ref else latest_producer(repo, path)
+    run_id = resolve_run(repo, ref) if ref else newest_writer(repo, path)
     run = load_run(repo, run_id)
     for side, records in (("output", run.outputs), ("input", run.inputs)):
         if path in records:
@@ -99,7 +126,45 @@ def resolve_path_at(repo: Repo, text: str) -> PathAt:
                 inner = find_in_tree(repo, record.id, path[len(root) + 1 :])
                 if inner is not None:
                     return PathAt(path, run_id, inner, side)
-    raise UnknownRefError(f"run {short(run_id)} neither read nor wrote {path}")
+    for side, records in (("output", run.outputs), ("input", run.inputs)):
+        files = _below(repo, records, path)
+        if files:
+            return DirAt(path, run_id, files, side)
+    from mlvc.lineage.suggest import hint
+
+    fallback = f"'mlvc show {short(run_id)}' lists what it read and wrote"
+    raise UnknownRefError(
+        f"run {short(run_id)} neither read nor wrote {path}",
+        hint=hint(repo, path, fallback, paths_only=True),
+    )
+
+
+def _below(repo: Repo, records: dict[str, PathRecord], path: str) -> dict[str, PathRecord]:
+    """Every file a run's records hold below the directory `path`, relative to it."""
+    files: dict[str, PathRecord] = {}
+    prefix = f"{path}/" if path else ""
+    for root, record in records.items():
+        if not root.startswith(prefix):
+            continue
+        rel = root[len(prefix) :]
+        if record.kind == "tree":
+            files.update(flatten_tree(repo, record.id, f"{rel}/"))
+        else:
+            files[rel] = record
+    return files
+
+
+def newest_writer(repo: Repo, path: str) -> ObjectId:
+    """The latest run that wrote `path`, or (for a directory written piecewise, or
+    recorded whole once and then piecewise) wrote a file below it, whichever is newer."""
+    history = repo.index.history
+    whole = history.latest_writer(path)
+    piece = next((r.run for r in history.versions_under(path) if r.kind != "removed"), None)
+    if piece is None:
+        return latest_producer(repo, path)  # `whole`, or the error naming the path
+    if whole is None or whole == piece:
+        return piece
+    return max(whole, piece, key=lambda oid: (load_run(repo, oid).started, oid))
 
 
 def find_in_tree(repo: Repo, tree_id: bytes, rel: str) -> PathRecord | None:
@@ -136,3 +201,30 @@ def flatten_tree(repo: Repo, tree_id: bytes, prefix: str = "") -> dict[str, Path
             else:
                 found[path] = PathRecord(e.id, e.kind, e.size, None, e.executable)
     return found
+
+
+def previous_run(repo: Repo, run_id: ObjectId) -> ObjectId:
+    """The run `run_id` superseded: the newest earlier run of the same command, else the
+    newest earlier one that wrote any of the same outputs."""
+    run = load_run(repo, run_id)
+    # Every run, to find this one (it may have failed); only an ok run is superseded.
+    ids = repo.index.history.run_ids(ok_only=False)
+    older = ids[ids.index(run_id) + 1 :] if run_id in ids else []
+    mainline = set(repo.index.history.run_ids(ok_only=True, roles=("run", "snapshot")))
+    older = [oid for oid in older if oid in mainline]  # never a reproduction or safety snapshot
+    overlap: ObjectId | None = None
+    for oid in older:
+        candidate = load_run(repo, oid)
+        if candidate.kind != run.kind or candidate.status != "ok":
+            continue
+        if list(candidate.command) == list(run.command):
+            return oid
+        if overlap is None and candidate.outputs.keys() & run.outputs.keys():
+            overlap = oid
+    if overlap is None:
+        raise UnknownRefError(
+            f"run {short(run_id)} superseded no earlier run: none ran its command or wrote"
+            " its outputs",
+            hint=f"give two runs: 'mlvc diff RUN {short(run_id)}'",
+        )
+    return overlap

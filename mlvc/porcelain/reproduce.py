@@ -43,6 +43,7 @@ class OutputCheck:
     old: ObjectId | None
     new: ObjectId | None
     files: tuple[str, ...] = ()  # for directories: the files that differ
+    reason: str | None = None  # how it differs, in one line (see lineage/explain.py)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ReproduceResult:
     environment: tuple[str, ...]  # differences, one line each
     workspace: Path | None  # the kept scratch workspace
     restored_inputs: int
+    causes: tuple[str, ...] = ()  # what kept it from matching, where the record says
 
     @property
     def identical(self) -> bool:
@@ -223,7 +225,18 @@ def _compare(
         environment=tuple(environment_differences(original.environment, new.environment)),
         workspace=kept,
         restored_inputs=restored,
+        causes=_causes(repo, original, new, checks, result.exit_code),
     )
+
+
+def _causes(
+    repo: Repo, original: Run, new: Run, checks: list[OutputCheck], exit_code: int
+) -> tuple[str, ...]:
+    from mlvc.lineage.explain import causes
+
+    if exit_code == original.exit_code and all(c.verdict == "identical" for c in checks):
+        return ()
+    return tuple(causes(repo, original, new))
 
 
 def _check(repo: Repo, path: str, old: PathRecord | None, new: PathRecord | None) -> OutputCheck:
@@ -233,11 +246,14 @@ def _check(repo: Repo, path: str, old: PathRecord | None, new: PathRecord | None
         return OutputCheck(path, "missing", old.id, None)
     if old.id == new.id and old.kind == new.kind:
         return OutputCheck(path, "identical", old.id, new.id)
+    from mlvc.lineage.explain import why_differs
+
     files: tuple[str, ...] = ()
     if old.kind == "tree" and new.kind == "tree":
         a, b = flatten_tree(repo, old.id), flatten_tree(repo, new.id)
         files = tuple(p for p in sorted(set(a) | set(b)) if a.get(p) != b.get(p))
-    return OutputCheck(path, "differs", old.id, new.id, files)
+    reason = why_differs(repo, path, old, new, files)
+    return OutputCheck(path, "differs", old.id, new.id, files, reason)
 
 
 def environment_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -174,3 +174,17 @@ class History:
             f"{_VERSIONS} WHERE v.path = ? AND {MAINLINE} ORDER BY r.started, r.id", (path,)
         )
         return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]
+
+    def recorded_paths(self) -> list[str]:
+        """Every path some run wrote or read (for "did you mean" on an unknown name)."""
+        rows = self.db.execute("SELECT path FROM path_versions UNION SELECT path FROM inputs")
+        return [row[0] for row in rows]
+
+    def reads_oldest_first(self, path: str) -> list[tuple[ObjectId, bytes]]:
+        """(run, content id) of every run that read `path`, oldest first."""
+        rows = self.db.execute(
+            "SELECT r.id, i.id FROM inputs i JOIN runs r ON r.seq = i.seq"
+            " WHERE i.path = ? ORDER BY r.started, r.id",
+            (path,),
+        )
+        return [(ObjectId(r), i) for r, i in rows]

@@ -228,6 +228,39 @@ def test_keys_are_credited_to_the_version_that_set_them(workspace: Path, mlvc: M
     assert f"snapshot {v2[:12]}" in table and "epochs" in table
 
 
+def test_keys_of_a_git_tracked_params_file_come_from_the_runs_that_read_it(
+    workspace: Path, mlvc: Mlvc
+) -> None:
+    """No run produced params.yaml (git tracks it): its versions are what runs read."""
+    mlvc("init")
+    params = workspace / "params.yaml"
+    read = "import yaml; yaml.safe_load(open('params.yaml'))"
+    ids = []
+    for text in ("lr: 0.1\nn: 5\n", "lr: 0.1\nn: 5\n", "lr: 0.5\nn: 5\n"):
+        params.write_text(text)
+        subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
+        subprocess.run(
+            ["git", "commit", "-qm", "params", "--allow-empty"], cwd=workspace, check=True
+        )
+        ids.append(_run(mlvc, read))
+    first, _, third = ids
+    result = json.loads(mlvc("blame", "params.yaml", "--keys", "--json").stdout)
+    assert result["versions"] == 2
+    assert [(k["key"], k["value"], k["run"]) for k in result["keys"]] == [
+        ("lr", 0.5, third),
+        ("n", 5, first),
+    ]
+    older = json.loads(mlvc("blame", f"params.yaml@{first}", "--keys", "--json").stdout)
+    assert [k["run"] for k in older["keys"]] == [first, first]
+    lines = json.loads(mlvc("blame", "params.yaml", "--lines", "--json").stdout)["lines"]
+    assert [line["run"] for line in lines] == [third, first]
+    params.write_text("lr: 0.9\nn: 5\n")
+    unread = mlvc("blame", "params.yaml", "--keys", check=False)
+    assert unread.returncode == 1
+    assert "no recorded run read the current content of params.yaml" in unread.stderr
+    assert f"params.yaml@{third[:12]}" in unread.stderr
+
+
 def test_keys_of_a_metrics_file(workspace: Path, mlvc: Mlvc) -> None:
     mlvc("init")
     write = "import json; json.dump({}, open('metrics.json', 'w'))"

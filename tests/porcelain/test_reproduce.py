@@ -70,6 +70,64 @@ def test_a_timestamp_in_an_output_is_reported_as_differing(workspace: Path, mlvc
     assert "stamp.txt" in text.stdout and "differs" in text.stdout and "metric score" in text.stdout
 
 
+def test_each_differing_output_says_how_it_differs(workspace: Path, mlvc: Run, git) -> None:
+    """Text: the first differing line; JSON/YAML: the keys; a pickle: where, inside which
+    class's object (read by opcode, never unpickled); other bytes: the first offset."""
+    (workspace / "model.py").write_text(
+        "class Regressor:\n    def __init__(self, w):\n        self.w = w\n"
+    )
+    (workspace / "train.py").write_text(
+        "import json, os, pickle\n"
+        "from model import Regressor\n"
+        "n = int.from_bytes(os.urandom(4), 'big') | 1\n"
+        "open('report.txt', 'w').write(f'same\\nrun {n}\\nsame\\n')\n"
+        "json.dump({'a': 1, 'seed': n, 'b': {'c': n}}, open('scores.json', 'w'))\n"
+        "open('notes.yaml', 'w').write(f'kept: 1\\nseed: {n}\\n')\n"
+        "pickle.dump(Regressor([1.0, n]), open('model.pkl', 'wb'), protocol=4)\n"
+        "open('blob.bin', 'wb').write(b'\\0\\1' + n.to_bytes(4, 'big'))\n"
+    )
+    git("add", "-A", cwd=workspace)
+    git("commit", "-qm", "train", cwd=workspace)
+    mlvc("init")
+    code, result = _reproduce(mlvc, _run(mlvc, PYTHON, "train.py"))
+    assert code == 1
+    reasons = {o["path"]: o["reason"] for o in result["outputs"]}
+    assert reasons["report.txt"].startswith("line 2: 'run ")
+    assert reasons["scores.json"].startswith("keys differ: b.c ")
+    assert ", seed " in reasons["scores.json"] and "a " not in reasons["scores.json"]
+    assert reasons["notes.yaml"].startswith("key differ: seed ")
+    assert "inside a model.Regressor object" in reasons["model.pkl"]
+    assert reasons["blob.bin"].startswith("6 B -> 6 B, first differing byte at offset ")
+    assert result["causes"] == []
+    text = mlvc("reproduce", result["original"], check=False).stdout
+    assert "report.txt: line 2: 'run " in text
+
+
+def test_reproduce_names_what_was_never_recorded(workspace: Path, mlvc: Run, git) -> None:
+    (workspace / ".gitignore").write_text("local.csv\n")
+    (workspace / "fit.py").write_text("open('fitted.txt', 'w').write('fitted')\n")
+    git("add", "-A", cwd=workspace)
+    git("commit", "-qm", "ignore", cwd=workspace)
+    mlvc("init")
+    (workspace / "local.csv").write_text("1,2\n")
+    # A shell reads the ignored file: no tracer sees it, nothing declares it.
+    unread = _run(mlvc, "sh", "-c", "cat local.csv > copy.csv")
+    code, result = _reproduce(mlvc, unread)
+    assert code == 1
+    assert result["causes"] == ["input local.csv was never recorded: declare it with -i"]
+    assert result["outputs"][0]["reason"] == "now empty (was 1 line)"
+    script = (workspace / "fit.py").read_text()
+    stdin = json.loads(mlvc("run", "--json", "--", PYTHON, "-", input=script).stdout)["run_id"]
+    # Its stdin empty, as it would be in CI: a terminal's would be read by `python -`.
+    done = mlvc("reproduce", "--json", stdin, check=False, input="")
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["outputs"][0]["verdict"] == "missing"
+    assert result["causes"] == ["code not recorded (command read from stdin)"]
+    text = mlvc("reproduce", stdin, check=False, input="")
+    assert "why: code not recorded (command read from stdin)" in text.stdout
+
+
 def test_reproduce_from_a_second_clone_sharing_only_the_store(
     ran_pipeline: Ran, mlvc: Run, tmp_path: Path
 ) -> None:
