@@ -1,5 +1,6 @@
 """The repository config `.mlvc/config.toml`: format version, fixed chunking parameters, the
-repository's own secret patterns (optional `[secrets]`) and its remotes (`[remote.NAME]`)."""
+repository's own secret patterns (optional `[secrets]`), how `mlvc run` captures (optional
+`[run]`) and its remotes (`[remote.NAME]`)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,13 @@ class SecretRules(NamedTuple):
 
 
 Scalar = str | int | bool
+TRACE_MODES = ("auto", "inotify", "strict", "python")  # see mlvc.capture.observer
+
+
+class RunOptions(NamedTuple):
+    """`[run]`: `trace`, the capture mode `mlvc run` uses when --trace is not given."""
+
+    trace: str = "auto"
 
 
 class RemoteConfig(NamedTuple):
@@ -75,6 +83,7 @@ class Config(NamedTuple):
     chunking: ChunkParams
     secrets: SecretRules = SecretRules()
     remotes: tuple[RemoteConfig, ...] = ()
+    run: RunOptions = RunOptions()
 
     def render(self) -> str:
         lines = [
@@ -92,6 +101,8 @@ class Config(NamedTuple):
             lines += ["", "[secrets]"]
             rules = self.secrets._asdict().items()
             lines += [f"{key} = {json.dumps(list(value))}" for key, value in rules]
+        if self.run != RunOptions():
+            lines += ["", "[run]", f'trace = "{self.run.trace}"']
         for remote in self.remotes:
             lines += _render_remote(remote)
         return "\n".join(lines) + "\n"
@@ -125,9 +136,22 @@ def _parse(path: Path, text: str) -> Config:
         params = _chunk_params(path, chunking)
         secrets = _secret_rules(path, raw.get("secrets", {}))
         remotes = _remotes(path, raw.get("remote", {}))
+        run = _run_options(path, raw.get("run", {}))
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ConfigError(f"cannot read repository config {path}: {exc}") from None
-    return Config(FORMAT, params, secrets, remotes)
+    return Config(FORMAT, params, secrets, remotes, run)
+
+
+def _run_options(path: Path, table: object) -> RunOptions:
+    if not isinstance(table, dict) or not set(table) <= {"trace"}:
+        raise ConfigError(f"[run] in {path} may only hold trace", hint='e.g. trace = "strict"')
+    trace = table.get("trace", "auto")
+    if trace not in TRACE_MODES:
+        raise ConfigError(
+            f"run.trace in {path} is {trace!r}",
+            hint=f"use one of {', '.join(TRACE_MODES)}",
+        )
+    return RunOptions(trace)
 
 
 # What the chunker (pyfastcdc) accepts, for min_size, avg_size and max_size.
