@@ -48,6 +48,8 @@ _HEADER = struct.Struct("iIII")
 MARKER = "inotify-drained"
 DRAIN_TIMEOUT_S = 30.0  # only reached if the kernel lost the marker's event (an overflow)
 WATCH_LIMIT_FILE = "/proc/sys/fs/inotify/max_user_watches"
+# Since Linux 5.11 each user namespace has its own limit too; the lower one applies.
+_NAMESPACE_LIMIT_FILE = "/proc/sys/user/max_inotify_watches"
 
 
 class WatchLimitError(Exception):
@@ -237,7 +239,11 @@ def watched_dirs(before: set[str]) -> set[str]:
 
 
 def watch_limit() -> int | None:
-    try:
-        return int(Path(WATCH_LIMIT_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
+    """The per-user limit of inotify watches in force here (None: unknown)."""
+    limits = []
+    for name in (WATCH_LIMIT_FILE, _NAMESPACE_LIMIT_FILE):
+        try:
+            limits.append(int(Path(name).read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return min(limits, default=None)

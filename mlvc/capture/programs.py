@@ -7,12 +7,18 @@ import ast
 import os
 import shlex
 
-# Interpreters whose first operand is the script they run (after their own options).
-INTERPRETERS = frozenset(
-    {"sh", "bash", "dash", "zsh", "ksh", "Rscript", "julia", "node", "perl", "ruby"}
-)
-# Options after which the code is inline, not a script file: there is no script to record.
-_INLINE = frozenset({"-c", "-e", "--eval", "-E", "--expr", "-p", "--print"})
+# Interpreters whose first operand is the script they run (after their own options), with
+# the options after which the code is inline instead: there is no script file to record.
+_SHELL = frozenset({"-c"})
+_INLINE = {
+    **dict.fromkeys(("sh", "bash", "dash", "zsh", "ksh"), _SHELL),
+    "Rscript": frozenset({"-e"}),
+    "julia": frozenset({"-e", "--eval", "-E", "--print"}),
+    "node": frozenset({"-e", "--eval", "-p", "--print"}),
+    "perl": frozenset({"-e", "-E"}),
+    "ruby": frozenset({"-e"}),
+}
+INTERPRETERS = frozenset(_INLINE)
 _PYTHON_PREFIX = "python"
 
 
@@ -32,10 +38,11 @@ def scripts(argvs: list[list[str]], cwd: str) -> set[str]:
 
 
 def _script(argv: list[str]) -> str | None:
-    if os.path.basename(argv[0]) not in INTERPRETERS:
+    inline = _INLINE.get(os.path.basename(argv[0]))
+    if inline is None:
         return None
     for arg in argv[1:]:
-        if arg in _INLINE or arg == "--":
+        if arg in inline or arg == "--":
             return None
         if not arg.startswith("-"):
             return arg
@@ -72,7 +79,7 @@ def _programs(argv: list[str]) -> list[str]:
     if not argv:
         return []
     name = os.path.basename(argv[0])
-    if name in INTERPRETERS and "-c" in argv[1:-1]:
+    if _INLINE.get(name) is _SHELL and "-c" in argv[1:-1]:
         script = argv[argv.index("-c", 1) + 1]
         return [name, *(os.path.basename(first) for first in _commands(script))]
     return [name]

@@ -42,10 +42,10 @@ class TouchedPaths:
         code = tracer.module_files(trace) | programs.scripts(argvs, str(request.cwd))
         self.code = keep({r for p in code if (r := rel(p)) is not None})
         traced_writes = keep({r for p in trace.writes if (r := rel(p)) is not None})
-        if seen.mode == "strict":  # by pid: ours, whatever other runs claim
-            traced_writes |= keep({r for p in seen.writes if (r := rel(p)) is not None})
         scanned = changes.compare(before, after)
         theirs = {r for p in others if (r := rel(p)) is not None} - traced_writes
+        if seen.mode == "strict":  # opened for writing by one of our processes: ours too
+            theirs -= {r for p in seen.writes if (r := rel(p)) is not None}
         changed = (scanned.created | scanned.modified) - theirs
         declared_out = {repo.relpath(p, request.cwd) for p in request.outputs}
         declared_out |= {r for p in trace.declared_outputs if (r := rel(p)) is not None}
