@@ -346,3 +346,21 @@ def test_overlapping_runs_say_so(ws: Path, mlvc: Run, tmp_path: Path) -> None:
     assert a_run["environment"]["capture"]["overlapped"] is True
     alone = _run(mlvc, "auto", "cat", "in.txt")
     assert alone["environment"]["capture"] == {"mode": "inotify", "overlapped": False, "notes": []}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_names_with_quotes_spaces_and_non_ascii(ws: Path, mlvc: Run, mode: str) -> None:
+    name = 'we"ird é name>.txt'  # a backslash is a name mlvc cannot store
+    _write(ws / "d ir" / name, "x")
+    run = _run(mlvc, mode, "cp", f"d ir/{name}", "copy.txt")
+    assert _paths(run) == ({f"d ir/{name}"}, {"copy.txt"})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reads_in_a_directory_created_during_the_run_are_outputs_only(
+    ws: Path, mlvc: Run, mode: str
+) -> None:
+    _write(ws / "a.txt", "a")
+    script = "mkdir -p new/deep && cp a.txt new/deep/b.txt && cat new/deep/b.txt > c.txt"
+    run = _run(mlvc, mode, "sh", "-c", script)
+    assert _paths(run) == ({"a.txt"}, {"new", "c.txt"})
