@@ -364,3 +364,15 @@ def test_reads_in_a_directory_created_during_the_run_are_outputs_only(
     script = "mkdir -p new/deep && cp a.txt new/deep/b.txt && cat new/deep/b.txt > c.txt"
     run = _run(mlvc, mode, "sh", "-c", script)
     assert _paths(run) == ({"a.txt"}, {"new", "c.txt"})
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="no strace")
+def test_strict_lists_reads_outside_the_workspace_but_not_tool_state(
+    ws: Path, mlvc: Run, tmp_path: Path
+) -> None:
+    outside = _write(tmp_path / "shared" / "lookup.csv", "k,v\n")
+    hidden = _write(tmp_path / ".cache" / "state.txt", "tool state\n")
+    run = _run(mlvc, "strict", "sh", "-c", f"cat {outside} {hidden} > joined.txt")
+    assert set(run["external"]) == {str(outside)}
+    assert run["external"][str(outside)]["size"] == 4
+    assert _paths(run) == (set(), {"joined.txt"})
