@@ -129,7 +129,7 @@ def _cat_loop(repo: Path, mlvc: str, _python: str, log: Callable[[str], None]) -
     files = repo / "files"
     files.mkdir()
     for i in range(CAT_FILES):
-        (files / f"{i:04}.txt").write_text(f"line {i}\n")
+        (files / f"{i:04}.csv").write_text(f"{i},line\n")  # data, not a source file
     return _workload(f"{CAT_FILES:,} `cat` processes", repo, mlvc, [["sh", "-c", CAT_LOOP]], log)
 
 

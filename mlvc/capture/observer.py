@@ -106,11 +106,12 @@ class Observer:
         return path
 
 
-def unseen_note(seen: Seen, argvs: list[list[str]]) -> str | None:
-    """The warning for a run whose non-Python programs' reads the mode could not see."""
+def unseen_note(seen: Seen, argvs: list[list[str]], pythons: frozenset[str]) -> str | None:
+    """The warning for a run whose non-Python programs' reads the mode could not see;
+    `pythons` names the programs that ran as traced Python processes."""
     if seen.mode != "python":
         return None
-    names = programs.unseen(argvs)
+    names = programs.unseen(argvs, pythons)
     if not names:
         return None
     listed = ", ".join(f"`{name}`" for name in names[:5])

@@ -64,13 +64,15 @@ def traced_argvs(execs: list[str]) -> list[list[str]]:
     return [argv for argv in found if argv]
 
 
-def unseen(argvs: list[list[str]]) -> list[str]:
+def unseen(argvs: list[list[str]], pythons: frozenset[str] = frozenset()) -> list[str]:
     """The names of the programs of `argvs` that are not Python (whose reads only the
-    Python tracer could not see), the commands of a `sh -c` script included, in order."""
+    Python tracer could not see), the commands of a `sh -c` script included, in order.
+    `pythons` names programs that ran as traced Python processes (`pytest`, `./train.py`)."""
     names: list[str] = []
     for argv in argvs:
         for name in _programs(argv):
-            if not name.startswith(_PYTHON_PREFIX) and name not in names:
+            python = name.startswith(_PYTHON_PREFIX) or name.endswith(".py") or name in pythons
+            if not python and name not in names:
                 names.append(name)
     return names
 

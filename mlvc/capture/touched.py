@@ -71,7 +71,12 @@ class TouchedPaths:
         from mlvc.capture.observer import unseen_note
 
         notes = list(self.seen.notes)
-        if (note := unseen_note(self.seen, self.argvs)) is not None:
+        pythons = frozenset(
+            os.path.basename(argv[0])
+            for info in self.trace.pythons
+            if isinstance(argv := info.get("argv"), list) and argv and isinstance(argv[0], str)
+        )
+        if (note := unseen_note(self.seen, self.argvs, pythons)) is not None:
             notes.append(note)
         if overlapped and self.seen.mode == "inotify":
             notes.append(

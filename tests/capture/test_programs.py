@@ -44,7 +44,8 @@ def test_unseen_names_the_commands_of_a_shell_script() -> None:
         "uniq",
         "awk",
     ]
-    assert programs.unseen([["python3.11", "train.py"]]) == []
+    assert programs.unseen([["python3.11", "train.py"], ["./train.py"]]) == []
+    assert programs.unseen([["pytest", "-q"]], pythons=frozenset({"pytest"})) == []
 
 
 def test_traced_argvs_from_the_python_tracer() -> None:
