@@ -22,17 +22,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_exec import GIT_COMMIT, first_commit, new_workspace, remove_tree, run, settle, timed
 from bench_report import Row, Target, plain_table
 
-RUNS = 3
+RUNS = 5
 CAT_FILES = 2000
 SORT_BYTES = 200 << 20
 STAGES = ("prepare", "featurize", "train", "evaluate")
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pipeline"
 SCENARIOS = {"capture": "capture modes: pipeline, 2,000 `cat`, `sort` 200 MB"}
-# strace as strict mode runs it, writing its output nowhere: the cost of tracing alone.
+# strace as strict mode runs it, writing the same output: the cost of tracing alone.
 STRACE_ALONE = [
     "strace", "-f", "--seccomp-bpf", "-qq", "-z", "-y", "-s", "4096", "-e", "signal=none",
     "-e", "trace=open,openat,openat2,creat,execve,execveat,rename,renameat,renameat2",
-    "-o", "/dev/null", "--",
+    "-o", ".strace-alone.out", "--",
 ]  # fmt: skip
 CAT_LOOP = 'for f in files/*; do cat "$f"; done > /dev/null'
 SORT = "sort big.txt | tail -n 1 > last.txt"

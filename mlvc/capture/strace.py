@@ -3,9 +3,10 @@ sees every open, rename and exec of every process of the run, by pid, inside the
 and outside it. Only the traced syscalls stop the process (the seccomp filter lets the
 others through), which keeps the cost near that of strace itself.
 
-strace writes one file per process (`-ff`), so no line is ever split between two
-processes; `-y` names the directory a relative path is opened from (`AT_FDCWD</cwd>`),
-and `-z` keeps only calls that succeeded.
+strace writes one file, each line prefixed with the pid; `-z` keeps only calls that
+succeeded, and so holds each call's line until it has returned (no line is ever split
+between two processes); `-y` names the directory a relative path is opened from
+(`AT_FDCWD</cwd>`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mlvc.capture.inotify import Seen
 from mlvc.errors import MlvcError
 
 SYSCALLS = "open,openat,openat2,creat,execve,execveat,rename,renameat,renameat2"
-PREFIX = "strace.out"
+OUTPUT = "strace.out"
 
 
 class StraceMissingError(MlvcError):
@@ -35,25 +36,12 @@ def command(argv: list[str], spool: Path) -> list[str]:
             "cannot trace strictly: strace is not installed",
             hint="install strace (apt-get install strace), or run with --trace=auto",
         )
-    out = str(spool / PREFIX)
-    trace = ["-e", "signal=none", "-e", f"trace={SYSCALLS}", "-o", out]
-    return [
-        strace,
-        "-f",
-        "-ff",
-        "--seccomp-bpf",
-        "-qq",
-        "-z",
-        "-y",
-        "-s",
-        "4096",
-        *trace,
-        "--",
-        *argv,
-    ]
+    options = ["-f", "--seccomp-bpf", "-qq", "-z", "-y", "-s", "4096", "-e", "signal=none"]
+    output = ["-e", f"trace={SYSCALLS}", "-o", str(spool / OUTPUT)]
+    return [strace, *options, *output, "--", *argv]
 
 
-_CALL = re.compile(r"^(?P<call>[a-z0-9]+)\((?P<args>.*)\) += (?P<ret>-?\d+)")
+_CALL = re.compile(r"^(?P<pid>\d+) +(?P<call>[a-z0-9]+)\((?P<args>.*)\) += (?P<ret>-?\d+)")
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"(\.\.\.)?')
 _DIRFD = re.compile(r"^(?:AT_FDCWD|\d+)<(?P<dir>(?:[^>\\]|\\.)*)>, ")
 _READ_ONLY = "O_RDONLY"
@@ -62,30 +50,33 @@ _WRITE_FLAGS = ("O_WRONLY", "O_CREAT", "O_TRUNC", "O_APPEND")
 
 def read(spool: Path, cwd: Path) -> Seen:
     """What every traced process opened, renamed into place and executed; `cwd` is
-    where the command started (a process's first relative `open`, if it has no `openat`
-    before it, is taken from there)."""
+    where the command started (a process's relative `open` before any `openat` of its
+    own is taken from there)."""
     seen = Seen("strict")
-    for path in sorted(spool.glob(f"{PREFIX}.*")):
-        where = [str(cwd)]  # the process's working directory, as its last *at call named it
-        for line in path.read_bytes().decode("latin-1").splitlines():
-            _apply(seen, line, where)
+    where: dict[str, str] = {}  # pid -> its working directory, as its last *at call named it
+    try:
+        data = (spool / OUTPUT).read_bytes()
+    except FileNotFoundError:  # strace could not start the command
+        return seen
+    for line in data.decode("latin-1").splitlines():
+        _apply(seen, line, where, str(cwd))
     return seen
 
 
-def _apply(seen: Seen, line: str, where: list[str]) -> None:
+def _apply(seen: Seen, line: str, where: dict[str, str], cwd: str) -> None:
     match = _CALL.match(line)
     if match is None:
         return
-    call, args = match["call"], match["args"]
+    call, args, pid = match["call"], match["args"], match["pid"]
     if call.startswith("execve"):
         argv = [_text(s) for s, _ in _STRING.findall(args.split("], ", 1)[0])]
         seen.execs.append(argv[1:] if call == "execveat" else argv)
     elif call.startswith("rename"):
-        paths = _paths(args, where)
+        paths = _paths(args, where, pid, cwd)
         if paths:
             seen.writes.add(paths[-1])
     elif call in ("open", "openat", "openat2", "creat"):
-        paths = _paths(args, where)
+        paths = _paths(args, where, pid, cwd)
         if not paths or "O_DIRECTORY" in args:
             return
         flags = args.rsplit('", ', 1)[-1]
@@ -99,18 +90,18 @@ def _apply(seen: Seen, line: str, where: list[str]) -> None:
             seen.reads.add(paths[0])
 
 
-def _paths(args: str, where: list[str]) -> list[str]:
+def _paths(args: str, where: dict[str, str], pid: str, cwd: str) -> list[str]:
     """The absolute path of each path argument: a relative one is taken from the
     directory its dirfd names (-y), lexically, so a symlinked directory keeps its name."""
     found: list[str] = []
     rest = args
     while True:
-        base = where[0]
+        base = where.get(pid, cwd)
         dirfd = _DIRFD.match(rest)
         if dirfd is not None:
             base = _text(dirfd["dir"])
             if rest.startswith("AT_FDCWD"):
-                where[0] = base
+                where[pid] = base
             rest = rest[dirfd.end() :]
         string = _STRING.match(rest)
         if string is None:
