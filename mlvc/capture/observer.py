@@ -48,6 +48,11 @@ class Observer:
         would count mlvc's own reads, git's for the code patch, as the run's)."""
         return self.mode == "inotify"
 
+    @property
+    def wraps(self) -> bool:
+        """Whether the command runs as the child of a tracer (strace)."""
+        return self.mode == "strict"
+
     def command(self, argv: list[str]) -> list[str]:
         if self.mode != "strict":
             return argv

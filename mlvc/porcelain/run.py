@@ -71,7 +71,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
             watch.start(session.before)
             try:
                 finished = process.execute(
-                    argv, request.cwd, env, session.logs, request.terminal, known
+                    argv, request.cwd, env, session.logs, request.terminal, known, watch.wraps
                 )
             finally:
                 seen = watch.stop()

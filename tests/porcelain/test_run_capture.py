@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -376,3 +377,23 @@ def test_strict_lists_reads_outside_the_workspace_but_not_tool_state(
     assert set(run["external"]) == {str(outside)}
     assert run["external"][str(outside)]["size"] == 4
     assert _paths(run) == (set(), {"joined.txt"})
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="no strace")
+def test_sigterm_under_strict_ends_the_command_not_only_strace(ws: Path, tmp_path: Path) -> None:
+    """strace only detaches from its command on SIGTERM: mlvc signals the command."""
+    script = "import time, pathlib; pathlib.Path('started').touch(); time.sleep(60)"
+    proc = subprocess.Popen(
+        [MLVC, "run", "--trace=strict", "--", PYTHON, "-c", script],
+        cwd=ws,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not (ws / "started").exists():
+        assert proc.poll() is None, "mlvc ended before the command started"
+        os.sched_yield()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert " interrupted · " in err
