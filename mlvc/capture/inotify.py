@@ -102,7 +102,11 @@ class Watcher:
         self.visited: set[tuple[int, int]] = set()
         self.overflowed = False
         self.limited = False
-        self._marker_wd = self._add(str(spool), IN_CREATE)
+        try:
+            self._marker_wd = self._add(str(spool), IN_CREATE)
+        except WatchLimitError:
+            os.close(self.fd)
+            raise
         self._thread = threading.Thread(target=self._read_events, daemon=True)
 
     def watch(self, dirs: set[str], links: set[str]) -> None:

@@ -66,13 +66,15 @@ class Observer:
         links = {rel for rel, st in before.items() if st.kind == "symlink"}
         try:
             watcher = inotify.Watcher(self.root, self.ignore, self.spool)
+            try:
+                watcher.watch(inotify.watched_dirs(set(before)), links)
+            except inotify.WatchLimitError:
+                os.close(watcher.fd)
+                raise
         except OSError as exc:  # the per-user limit of inotify instances, say
             self._fall_back(f"inotify cannot start ({exc.strerror})")
             return
-        try:
-            watcher.watch(inotify.watched_dirs(set(before)), links)
         except inotify.WatchLimitError:
-            os.close(watcher.fd)
             limit = inotify.watch_limit()
             self._fall_back(
                 f"the workspace needs more inotify watches than the per-user limit"

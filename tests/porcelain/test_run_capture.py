@@ -292,22 +292,23 @@ def test_unknown_mode_is_refused(ws: Path, mlvc: Run) -> None:
 
 
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare")
-def test_watch_limit_falls_back_and_says_so(ws: Path, mlvc: Run, tmp_path: Path) -> None:
+@pytest.mark.parametrize("limit", [0, 3])
+def test_watch_limit_falls_back_and_says_so(ws: Path, mlvc: Run, limit: int) -> None:
     """In a user namespace of its own the limit can be lowered without touching the
-    machine's: three watches for a workspace of five directories."""
+    machine's: none at all, or three watches for a workspace of five directories."""
     probe = subprocess.run(["unshare", "-Ur", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
         pytest.skip("user namespaces are not available")
     for d in ("a", "b", "c", "d"):
         _write(ws / d / "f.txt", d)
-    limited = f"echo 3 > /proc/sys/user/max_inotify_watches && exec {MLVC}"
+    limited = f"echo {limit} > /proc/sys/user/max_inotify_watches && exec {MLVC}"
     script = f"{limited} run --json -- sh -c 'cat a/f.txt > out.txt'"
     result = subprocess.run(
         ["unshare", "-Ur", "sh", "-c", script], cwd=ws, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     warning = json.loads(result.stdout)["warnings"]
-    assert "per-user limit (3, /proc/sys/fs/inotify/max_user_watches)" in warning[0]
+    assert f"per-user limit ({limit}, /proc/sys/fs/inotify/max_user_watches)" in warning[0]
     assert "only Python reads were seen" in warning[0] and "--trace=strict" in warning[0]
     assert warning[1:] == ["reads by `sh`, `cat` were not seen; declare them with -i"]
     run = dict(json.loads(mlvc("show", "latest", "--json").stdout))
