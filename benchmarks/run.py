@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_capture as capture
 import bench_data as data
 import bench_history as history
 import bench_remote as remote
@@ -78,10 +79,11 @@ SCENARIOS: dict[str, str] = {
     "run-2gib": "second run over unchanged 2 GiB input",
     "dvc-repro": "dvc repro (1 stage)",
     "lineage": "lineage queries over 10,000 runs",
+    **capture.SCENARIOS,
     **remote.SCENARIOS,
 }
 ALIASES = {"remote": tuple(remote.SCENARIOS)}  # --only remote: every remote row
-RUN_SCENARIOS = ("run-overhead", "run-2gib", "dvc-repro")  # need VENV_PYTHON
+RUN_SCENARIOS = ("run-overhead", "run-2gib", "dvc-repro", "capture")  # need VENV_PYTHON
 NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "add-big": "big",
     "change-1byte": "big",
@@ -708,6 +710,10 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("run-2gib",), bench_run_2gib),
     (("dvc-repro",), bench_dvc_repro),
     (("lineage",), bench_lineage),
+    (
+        tuple(capture.SCENARIOS),
+        lambda ctx: capture.bench_capture(WORK_ROOT, ctx.mlvc.argv0, ctx.python, log),
+    ),
     (tuple(remote.SCENARIOS), bench_remotes),
 ]
 

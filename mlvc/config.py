@@ -1,6 +1,6 @@
 """The repository config `.mlvc/config.toml`: format version, fixed chunking parameters, the
 repository's own secret patterns (optional `[secrets]`), which files are params (optional
-`[params]`) and its remotes (`[remote.NAME]`)."""
+`[params]`), how `mlvc run` captures (optional `[run]`) and its remotes (`[remote.NAME]`)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,13 @@ class ParamsRules(NamedTuple):
 
 
 Scalar = str | int | bool
+TRACE_MODES = ("auto", "inotify", "strict", "python")  # see mlvc.capture.observer
+
+
+class RunOptions(NamedTuple):
+    """`[run]`: `trace`, the capture mode `mlvc run` uses when --trace is not given."""
+
+    trace: str = "auto"
 
 
 class RemoteConfig(NamedTuple):
@@ -85,6 +92,7 @@ class Config(NamedTuple):
     secrets: SecretRules = SecretRules()
     remotes: tuple[RemoteConfig, ...] = ()
     params: ParamsRules = ParamsRules()
+    run: RunOptions = RunOptions()
 
     def render(self) -> str:
         lines = [
@@ -98,6 +106,8 @@ class Config(NamedTuple):
             lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
         lines += _render_globs("secrets", self.secrets)
         lines += _render_globs("params", self.params)
+        if self.run != RunOptions():
+            lines += ["", "[run]", f'trace = "{self.run.trace}"']
         for remote in self.remotes:
             lines += _render_remote(remote)
         return "\n".join(lines) + "\n"
@@ -132,6 +142,7 @@ def _parse(path: Path, text: str) -> Config:
         secrets = SecretRules(**_globs(path, "secrets", raw, SecretRules._fields))
         remotes = _remotes(path, raw.get("remote", {}))
         chosen = ParamsRules(**_globs(path, "params", raw, ParamsRules._fields))
+        run = _run_options(path, raw.get("run", {}))
     except KeyError as exc:
         raise ConfigError(
             f"cannot read repository config {path}: it has no {exc} section or key",
@@ -141,7 +152,19 @@ def _parse(path: Path, text: str) -> Config:
         raise ConfigError(
             f"cannot read repository config {path}: {exc}", hint=REPAIR_HINT
         ) from None
-    return Config(FORMAT, params, secrets, remotes, chosen)
+    return Config(FORMAT, params, secrets, remotes, chosen, run)
+
+
+def _run_options(path: Path, table: object) -> RunOptions:
+    if not isinstance(table, dict) or not set(table) <= {"trace"}:
+        raise ConfigError(f"[run] in {path} may only hold trace", hint='e.g. trace = "strict"')
+    trace = table.get("trace", "auto")
+    if trace not in TRACE_MODES:
+        raise ConfigError(
+            f"run.trace in {path} is {trace!r}",
+            hint=f"use one of {', '.join(TRACE_MODES)}",
+        )
+    return RunOptions(trace)
 
 
 REPAIR_HINT = (

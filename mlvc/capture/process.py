@@ -59,13 +59,16 @@ def execute(
     logs: tuple[Path, Path],
     terminal: tuple[int, int] = (1, 2),
     secrets: Sequence[str] = (),
+    wrapped: bool = False,
 ) -> Finished:
     """Run `argv`; returns when it has exited and its output is fully logged, with each
     of `secrets` replaced (see mlvc.secrets.known_values).
 
     SIGINT and SIGTERM sent to mlvc are passed on to the child. A Ctrl-C from the
     terminal reaches the child on its own, so SIGINT is passed on only if the child is
-    still running after a short grace period (as a second Ctrl-C would be).
+    still running after a short grace period (as a second Ctrl-C would be). When
+    `argv` is a tracer that runs the command (`wrapped`: strace), the signals go to the
+    command, its child: strace would only detach from it and leave it running.
     """
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -90,7 +93,7 @@ def execute(
     for pump in pumps:
         pump.start()
     received: list[int] = []
-    previous = _forward_signals(child, received)
+    previous = _forward_signals(child, received, wrapped)
     try:
         _, wait_status, rusage = _wait4(child.pid)
     finally:
@@ -132,15 +135,17 @@ def _wait4(pid: int) -> tuple[int, int, Any]:
             continue
 
 
-def _forward_signals(child: subprocess.Popen[bytes], received: list[int]) -> dict[int, Any]:
+def _forward_signals(
+    child: subprocess.Popen[bytes], received: list[int], wrapped: bool
+) -> dict[int, Any]:
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
         if signum == signal.SIGINT:
-            timer = threading.Timer(GRACE, _send, args=(child, signum))
+            timer = threading.Timer(GRACE, _send, args=(child, signum, wrapped))
             timer.daemon = True
             timer.start()
         else:
-            _send(child, signum)
+            _send(child, signum, wrapped)
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -149,7 +154,16 @@ def _forward_signals(child: subprocess.Popen[bytes], received: list[int]) -> dic
     return previous
 
 
-def _send(child: subprocess.Popen[bytes], signum: int) -> None:
+def _send(child: subprocess.Popen[bytes], signum: int, wrapped: bool) -> None:
     if child.returncode is None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signum)
+            os.kill(_command_pid(child.pid) if wrapped else child.pid, signum)
+
+
+def _command_pid(tracer: int) -> int:
+    """The first child of `tracer` (the command it started), or `tracer` itself."""
+    try:
+        with open(f"/proc/{tracer}/task/{tracer}/children") as children:
+            return int(children.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return tracer

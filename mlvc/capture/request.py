@@ -22,6 +22,8 @@ class RunRequest:
     tags: tuple[str, ...] = ()
     reproduces: ObjectId | None = None
     terminal: tuple[int, int] = (1, 2)
+    trace: str | None = None
+    """The capture mode asked for (see mlvc.capture.observer.MODES); None: the config's."""
     track: bool = True
     """False in a scratch workspace: record the run, but leave the tracked paths and the
     stat cache (which describe the user's workspace) alone."""

@@ -72,6 +72,7 @@ class RunCapture:
         }
         self.sections["code"]["scripts"] = scripts
         self.sections["environment"] = self._environment(trace)
+        self.sections["environment"]["capture"] = paths.capture
         found = secret_files(self.repo, self.rules, trace)
         for rel in self.withheld:
             if fp := secrets.fingerprint(self.repo.dir, self.repo.abspath(rel)):

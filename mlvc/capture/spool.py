@@ -57,9 +57,9 @@ class Spool:
             written: set[str] = set()
             for path in self.path.glob("*.trace"):
                 written |= _written(path.read_bytes())
-            if written:
-                done = self.path.with_name(self.path.name.replace("run-", "done-", 1) + ".writes")
-                done.write_text("\n".join(sorted(written)), "utf-8", "surrogateescape")
+            # Written even when empty: it also tells a concurrent run that this one overlapped it.
+            done = self.path.with_name(self.path.name.replace("run-", "done-", 1) + ".writes")
+            done.write_text("\n".join(sorted(written)), "utf-8", "surrogateescape")
             shutil.rmtree(self.path, ignore_errors=True)
         finally:  # a spool left behind (a full disk) is stale from here on, and reclaimed
             os.close(self.fd)
@@ -109,6 +109,20 @@ def writes_of_others(tmp: Path, own: Path, since_ns: int) -> set[str]:
         except FileNotFoundError:
             continue
     return others
+
+
+def overlapping(tmp: Path, own: Path, since_ns: int) -> bool:
+    """Whether another run in this workspace was in progress at some time since
+    `since_ns`: one still live, or one that finished since (its `done-*` list)."""
+    if next(live_spools(tmp, own), None) is not None:
+        return True
+    for done in tmp.glob("done-*.writes"):
+        try:
+            if done.stat().st_mtime_ns >= since_ns:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def _written(data: bytes) -> set[str]:

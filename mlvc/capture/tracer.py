@@ -104,7 +104,9 @@ _SYSTEM = (
     "/opt/conda/pkgs/",
     "/tmp/pip-",
 )
-_CACHES = ("/.cache/", "/site-packages/", "/dist-packages/", "/__pycache__/", "/.local/lib/")
+# Tool and package caches; "/." is any hidden directory or file (~/.cache, ~/.pyenv,
+# ~/.julia, ~/.gitconfig): a program's own state, which strict mode sees it read.
+_CACHES = ("/.", "/site-packages/", "/dist-packages/", "/__pycache__/", "/node_modules/")
 
 
 def external_inputs(reads: set[str], trace: Trace) -> dict[str, Any]:

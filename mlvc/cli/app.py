@@ -133,6 +133,14 @@ def run(
     ] = [],  # noqa: B006
     message: Annotated[str, typer.Option("--message", help="Why this run.")] = "",
     tags: Annotated[list[str], typer.Option("--tag", "-t", help="Tag the run.")] = [],  # noqa: B006
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            "--trace",
+            help="How file access is captured: auto (inotify on Linux), strict (strace,"
+            " by process), python (Python's own opens only). Default: [run] trace, or auto.",
+        ),
+    ] = None,
     json: Json = False,
 ) -> None:
     """Run a command and record everything it read, wrote, and ran with.
@@ -141,7 +149,9 @@ def run(
     """
     from mlvc.cli.run import run_command
 
-    code = run_command(command, inputs, outputs, params_files, metrics_files, message, tags, json)
+    code = run_command(
+        command, inputs, outputs, params_files, metrics_files, message, tags, json, trace
+    )
     raise typer.Exit(code)
 
 

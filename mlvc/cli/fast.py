@@ -87,6 +87,7 @@ SPECS: dict[str, Spec] = {
             "-t": "tags",
             "--tag": "tags",
             "--message": "message",
+            "--trace": "trace",
         },
         lists=frozenset({"inputs", "outputs", "params_files", "metrics_files", "tags"}),
         paths=frozenset({"inputs", "outputs", "params_files", "metrics_files"}),
@@ -98,6 +99,7 @@ SPECS: dict[str, Spec] = {
             "message": "",
             "tags": [],
             "json": False,
+            "trace": None,
         },
     ),
     "log": Spec(

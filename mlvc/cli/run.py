@@ -18,6 +18,7 @@ def run_command(
     message: str,
     tags: list[str],
     json: bool,
+    trace: str | None = None,
 ) -> int:
     import os
 
@@ -29,6 +30,8 @@ def run_command(
         from mlvc.errors import MlvcError
 
         raise MlvcError("no command given", hint="put the command after '--': mlvc run -- CMD")
+    if trace is not None:
+        _check_trace(trace)
     cwd = Path.cwd()
     repo = Repo.discover(cwd)
     request = RunRequest(
@@ -43,6 +46,7 @@ def run_command(
         tags=tuple(tags),
         # With --json, stdout carries the JSON: the command's own output goes to stderr.
         terminal=(2, 2) if json else (1, 2),
+        trace=trace,
     )
     try:
         result = run(repo, request)
@@ -52,8 +56,22 @@ def run_command(
         render.emit_json(result)
     else:
         render.warn_skipped(result.skipped)
+        for note in result.warnings:
+            sys.stderr.write(f"warning: {render.shown(note)}\n")
         sys.stderr.write(
             f"mlvc: run {short(result.run_id)} {result.status} · {result.inputs} inputs"
             f" · {result.outputs} outputs · {result.wall_seconds:.2f} s\n"
         )
     return result.exit_code
+
+
+def _check_trace(trace: str) -> None:
+    from mlvc.config import TRACE_MODES
+
+    if trace not in TRACE_MODES:
+        from mlvc.errors import MlvcError
+
+        raise MlvcError(
+            f"unknown capture mode {trace!r}",
+            hint=f"use --trace={' or --trace='.join(TRACE_MODES)}",
+        )

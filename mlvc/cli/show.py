@@ -151,6 +151,23 @@ def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
         f"usage   wall {res.get('wall_seconds', 0):.2f} s · user {res.get('user_seconds', 0):.2f} s"
         f" · sys {res.get('system_seconds', 0):.2f} s"
         f" · peak RSS {size(res.get('peak_rss_bytes') or 0)}",
+        *_capture_lines(env.get("capture")),
     ]
     parts.append(Panel(shown("\n".join(lines), block=True), title="environment and resources"))
     console.print(Group(*parts))
+
+
+def _capture_lines(capture: Any) -> list[str]:
+    """Which mode captured the run's file access, and what it could not see (absent in
+    runs recorded before capture modes)."""
+    if not isinstance(capture, dict):
+        return []
+    overlapped = " · overlapped another run" if capture.get("overlapped") else ""
+    lines = [f"capture {capture.get('mode', '-')}{overlapped}"]
+    notes = capture.get("notes")
+    lines += (
+        [f"        {note}" for note in notes if isinstance(note, str)]
+        if isinstance(notes, list)
+        else []
+    )
+    return lines

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
 from mlvc.capture.request import RunRequest
-from mlvc.capture.spool import Spool, writes_of_others
+from mlvc.capture.spool import Spool, overlapping, writes_of_others
 from mlvc.capture.touched import TouchedPaths
 from mlvc.ids import ObjectId
 from mlvc.paths import check_text
@@ -21,6 +21,7 @@ from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat
 
 if TYPE_CHECKING:
+    from mlvc.capture.inotify import Seen
     from mlvc.capture.runinfo import RunCapture
     from mlvc.objects import PathRecord
     from mlvc.recorder import IndexRows
@@ -41,26 +42,43 @@ class RunResult:
     skipped: tuple[str, ...] = ()
     """Paths the run created, read or wrote that no tree can hold, so left unrecorded
     (sorted; a directory ends with `/`; see mlvc.paths)."""
+    warnings: tuple[str, ...] = ()
+    """What the capture mode could not see, or saw mixed with another run's reads."""
 
 
 def run(repo: Repo, request: RunRequest) -> RunResult:
     """Execute the request's command and record it (also when it fails or is interrupted)."""
+    from mlvc.capture.observer import Observer
+
     session = Session.begin(repo, request, capture_code=False)
     try:
+        requested = request.trace or repo.config.run.trace
+        watch = Observer(requested, repo.root, session.ignore, session.spool, request.cwd)
+        argv = watch.command(request.argv)
         # The code is captured while the command starts: git reads the sources, which
         # the command does not normally rewrite, and this hides git's ~30 ms and the
-        # capture modules' import time inside the command's own run time.
+        # capture modules' import time inside the command's own run time. Not under
+        # inotify: git's reads of the workspace would count as the command's.
         preparing = threading.Thread(target=session.prepare)
-        preparing.start()
+        concurrent = not watch.quiet_workspace
+        if concurrent:
+            preparing.start()
+        else:
+            session.prepare()
         env = tracer.child_environment(request.env, session.spool)
         known = secrets.known_values(request.env, session.redacted.values, session.rules)
         try:
-            finished = process.execute(
-                request.argv, request.cwd, env, session.logs, request.terminal, known
-            )
+            watch.start(session.before)
+            try:
+                finished = process.execute(
+                    argv, request.cwd, env, session.logs, request.terminal, known, watch.wraps
+                )
+            finally:
+                seen = watch.stop()
         finally:
-            preparing.join()
-        return session.conclude(finished)
+            if concurrent:
+                preparing.join()
+        return session.conclude(finished, seen)
     finally:
         session.close()
 
@@ -134,7 +152,10 @@ class Session:
     def close(self) -> None:
         self.spooled.finish()
 
-    def conclude(self, finished: process.Finished) -> RunResult:
+    def conclude(self, finished: process.Finished, seen: Seen | None = None) -> RunResult:
+        """Record the run; `seen` is what the capture mode saw (None: the Python tracer
+        alone, as for a block of code recorded by `mlvc.start_run`)."""
+        from mlvc.capture.inotify import Seen
         from mlvc.capture.runinfo import describe
         from mlvc.objects import Run
         from mlvc.recorder import record
@@ -150,8 +171,11 @@ class Session:
         skipped: list[str] = []
         after = changes.scan(repo.root, self.ignore, skipped)
         trace = tracer.read_spool(self.spool)
-        others = writes_of_others(repo.dir / "tmp", self.spool, self.started_ns)
-        paths = TouchedPaths(repo, request, trace, self.before, after, others)
+        seen = seen or Seen("python")
+        tmp = repo.dir / "tmp"
+        others = writes_of_others(tmp, self.spool, self.started_ns)
+        paths = TouchedPaths(repo, request, trace, self.before, after, others, seen)
+        paths.note_capture(overlapping(tmp, self.spool, self.started_ns))
         paths.inputs -= self.facts.withhold(paths.inputs)
         cache = repo.index.stat_rows() if request.track else {}  # rows describe the user's files
         snap = Intake(repo.root, repo.store, self.ignore, cache)
@@ -190,6 +214,7 @@ class Session:
             len(outputs),
             finished.wall_seconds,
             tuple(sorted(new_skipped | paths.skipped | set(snap.skipped))),
+            tuple(paths.capture["notes"]),
         )
 
 
@@ -260,7 +285,7 @@ def _inputs(
                 continue
             pre = before[rel]
             record = PathRecord(row.file_id, pre.kind, pre.size, None, pre.executable)  # type: ignore[arg-type]
-        elif rel in after or os.path.isdir(repo.abspath(rel)):
+        elif rel in after or os.path.exists(repo.abspath(rel)):  # a directory, or via a link
             record = _snapshots(snap, [rel]).get(rel)
         if record is None:
             continue

@@ -23,6 +23,7 @@ TAKEN = [
     ["run", "--", "python", "train.py", "--lr", "0.1"],
     ["run", "-i", "a", "--input", "b", "-o", "c", "-p", "p.yaml", "-m", "m.json", "--", "x"],
     ["run", "--message", "why", "-t", "one", "--tag", "two", "--json", "--", "sh", "-c", "x"],
+    ["run", "--trace", "strict", "--", "sort", "in.csv"],
     ["log"],
     ["log", "model.pt", "--json"],
     ["diff", "A", "B"],

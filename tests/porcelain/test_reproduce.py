@@ -110,8 +110,10 @@ def test_reproduce_names_what_was_never_recorded(workspace: Path, mlvc: Run, git
     git("commit", "-qm", "ignore", cwd=workspace)
     mlvc("init")
     (workspace / "local.csv").write_text("1,2\n")
-    # A shell reads the ignored file: no tracer sees it, nothing declares it.
-    unread = _run(mlvc, "sh", "-c", "cat local.csv > copy.csv")
+    # A shell reads the file under the Python-only capture mode: nothing sees the read,
+    # nothing declares it (the default mode would record it).
+    recorded = mlvc("run", "--trace=python", "--json", "--", "sh", "-c", "cat local.csv > copy.csv")
+    unread = json.loads(recorded.stdout)["run_id"]
     code, result = _reproduce(mlvc, unread)
     assert code == 1
     assert result["causes"] == ["input local.csv was never recorded: declare it with -i"]
