@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint typecheck unit demo bench stress clean
+.PHONY: install tools test lint typecheck unit demo bench stress clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy mlvc
 
-unit: install
+tools:  # strace, for the strict capture mode's tests (in the base image of these machines)
+	command -v strace >/dev/null || (apt-get update -qq && apt-get install -y -qq strace)
+
+unit: install tools
 	$(BIN)/pytest -q -n 2 --dist worksteal  # balanced to the end; module fixtures are cheap copies
 
 test: lint typecheck unit
