@@ -293,8 +293,11 @@ def bench_big(bench: Bench, s3: S3) -> list[Row]:
     if pull:
         got, dvc = m["pull"], d["pull"]
         rows += rows_for(SCENARIOS["pull-big"], got, dvc, None)
-        rates = [2**31 / x.seconds / 1e9 if x.seconds > 0 else 0.0 for x in (got, dvc)]
-        label = f"{SCENARIOS['pull-big']}: throughput"
+        # The target is the pull's: `mlvc pull` alone (the data into the store), against
+        # `dvc pull` (which also checks out: its whole time, as DVC has no other split).
+        alone = got.value("pull seconds") if "pull seconds" in got.summary else got.seconds
+        rates = [2**31 / x / 1e9 if x > 0 else 0.0 for x in (alone, dvc.seconds)]
+        label = f"{SCENARIOS['pull-big']}: throughput of `mlvc pull`"
         rows.append(Row(label, rates[0], rates[1], "GB/s", at_least_rate(0.5), got.failure))
         with scratch(bench, "remote-download") as tmp:
             back = boto_limit(bench, s3, bench.data / "big.bin", tmp / "big.bin")
