@@ -49,13 +49,30 @@ def _isolated_home(
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "author@example.com")
 
 
+@pytest.fixture(scope="session")
+def _empty_git(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `git init` made once per session (per xdist worker), with the isolated HOME and
+    identity every test has: each `workspace` is a copy, cheaper than running git."""
+    ws = tmp_path_factory.mktemp("empty-git") / "ws"
+    ws.mkdir()
+    env = isolated_env(tmp_path_factory)
+    subprocess.run(["git", "init", "-q", str(ws)], check=True, env=env)
+    return ws
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def workspace(tmp_path: Path, _empty_git: Path) -> Path:
     """An empty git repository to work in."""
     ws = tmp_path / "ws"
-    ws.mkdir()
-    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    shutil.copytree(_empty_git, ws, symlinks=True)
     return ws
+
+
+def init_store(workspace: Path) -> Path:
+    """`mlvc init` in `workspace`, in this process: for tests whose subject is what comes
+    after (the real command is tested in tests/cli/test_init_add_status.py)."""
+    Repo.init(workspace).close()
+    return workspace
 
 
 @pytest.fixture

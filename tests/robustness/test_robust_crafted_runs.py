@@ -24,6 +24,7 @@ import pytest
 from mlvc import codec
 from mlvc.ids import Kind, from_hex
 from mlvc.repo import Repo
+from tests.conftest import init_store
 
 PYTHON = sys.executable
 # Reads data/x.csv, writes out.txt: one input under a directory, one output.
@@ -78,7 +79,7 @@ def _record(cli, where: Path) -> str:
     """`mlvc init` and one real run of MAIN (written already) in `where`; returns its id."""
     (where / "data").mkdir()
     (where / "data" / "x.csv").write_text("a,b\n")
-    cli("init", cwd=where).ok()
+    init_store(where)
     ran = cli("run", "--json", "--", PYTHON, "main.py", cwd=where).ok()
     return str(json.loads(ran.stdout)["run_id"])
 
