@@ -147,7 +147,10 @@ class Template:
         return to
 
 
-def _runner(workspace: Path, env: dict[str, str]) -> Run:
+def runner(workspace: Path, env: dict[str, str]) -> Run:
+    """The real `mlvc` script run in `workspace` with `env`: for fixtures built once per
+    module or session, which cannot use the per-test `mlvc` fixture."""
+
     def mlvc(
         *args: str, cwd: Path | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
@@ -167,7 +170,7 @@ def raw_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     workspace = tmp_path_factory.mktemp("raw-template") / "ws"
     workspace.mkdir()
     env = isolated_env(tmp_path_factory)
-    mlvc = _runner(workspace, env)
+    mlvc = runner(workspace, env)
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=workspace, check=True, env=env, capture_output=True)
@@ -189,7 +192,7 @@ def raw_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 def ran_template(tmp_path_factory: pytest.TempPathFactory, raw_template: Template) -> Template:
     """`raw_template` with the four stages of the pipeline run once, in order."""
     workspace = raw_template.copy(tmp_path_factory.mktemp("ran-template") / "ws")
-    mlvc = _runner(workspace, isolated_env(tmp_path_factory))
+    mlvc = runner(workspace, isolated_env(tmp_path_factory))
     runs = dict(raw_template.runs)
     for stage in STAGES:
         result = mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
@@ -249,4 +252,4 @@ def build_pipeline(
             "prod", ObjectId(bytes.fromhex(template.runs["train"])), None, "tester", "2026-01-01"
         )
         repo.close()
-    return Pipeline(workspace, _runner(workspace, isolated_env(factory)), dict(template.runs))
+    return Pipeline(workspace, runner(workspace, isolated_env(factory)), dict(template.runs))

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import init_store, isolated_env
+from tests.conftest import init_store, isolated_env, runner
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
 
@@ -59,13 +59,10 @@ def evil_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     workspace = tmp_path_factory.mktemp("evil") / "ws"
     workspace.mkdir()
     run_env = isolated_env(tmp_path_factory)
+    mlvc = runner(workspace, run_env)
 
     def cli(*args: str) -> str:
-        done = subprocess.run(
-            [MLVC, *args], cwd=workspace, env=run_env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, f"mlvc {args} exited {done.returncode}:\n{done.stderr}"
-        return done.stdout
+        return mlvc(*args).stdout
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=workspace, env=run_env, check=True)
