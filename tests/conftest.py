@@ -20,6 +20,12 @@ from mlvc.repo import Repo
 from mlvc.store.refs import Tags
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
+
+# pytest caches the assertion-rewritten test modules in tests/**/__pycache__ (ignored by
+# git) unless bytecode writing is off; with PYTHONDONTWRITEBYTECODE set, every xdist
+# worker rewrote every test module on every run (~1.5 s of CPU each). This process only:
+# the commands the tests start still get the environment as it is.
+sys.dont_write_bytecode = False
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
