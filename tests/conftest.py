@@ -26,6 +26,7 @@ MLVC = str(Path(sys.executable).with_name("mlvc"))
 # worker rewrote every test module on every run (~1.5 s of CPU each). This process only:
 # the commands the tests start still get the environment as it is.
 sys.dont_write_bytecode = False
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
