@@ -20,6 +20,13 @@ from mlvc.repo import Repo
 from mlvc.store.refs import Tags
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
+
+# pytest caches the assertion-rewritten test modules in tests/**/__pycache__ (ignored by
+# git) unless bytecode writing is off; with PYTHONDONTWRITEBYTECODE set, every xdist
+# worker rewrote every test module on every run (~1.5 s of CPU each). This process only:
+# the commands the tests start still get the environment as it is.
+sys.dont_write_bytecode = False
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -49,13 +56,30 @@ def _isolated_home(
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "author@example.com")
 
 
+@pytest.fixture(scope="session")
+def _empty_git(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `git init` made once per session (per xdist worker), with the isolated HOME and
+    identity every test has: each `workspace` is a copy, cheaper than running git."""
+    ws = tmp_path_factory.mktemp("empty-git") / "ws"
+    ws.mkdir()
+    env = isolated_env(tmp_path_factory)
+    subprocess.run(["git", "init", "-q", str(ws)], check=True, env=env)
+    return ws
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def workspace(tmp_path: Path, _empty_git: Path) -> Path:
     """An empty git repository to work in."""
     ws = tmp_path / "ws"
-    ws.mkdir()
-    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    shutil.copytree(_empty_git, ws, symlinks=True)
     return ws
+
+
+def init_store(workspace: Path) -> Path:
+    """`mlvc init` in `workspace`, in this process: for tests whose subject is what comes
+    after (the real command is tested in tests/cli/test_init_add_status.py)."""
+    Repo.init(workspace).close()
+    return workspace
 
 
 @pytest.fixture
@@ -130,7 +154,10 @@ class Template:
         return to
 
 
-def _runner(workspace: Path, env: dict[str, str]) -> Run:
+def runner(workspace: Path, env: dict[str, str]) -> Run:
+    """The real `mlvc` script run in `workspace` with `env`: for fixtures built once per
+    module or session, which cannot use the per-test `mlvc` fixture."""
+
     def mlvc(
         *args: str, cwd: Path | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
@@ -150,7 +177,7 @@ def raw_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     workspace = tmp_path_factory.mktemp("raw-template") / "ws"
     workspace.mkdir()
     env = isolated_env(tmp_path_factory)
-    mlvc = _runner(workspace, env)
+    mlvc = runner(workspace, env)
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=workspace, check=True, env=env, capture_output=True)
@@ -172,7 +199,7 @@ def raw_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 def ran_template(tmp_path_factory: pytest.TempPathFactory, raw_template: Template) -> Template:
     """`raw_template` with the four stages of the pipeline run once, in order."""
     workspace = raw_template.copy(tmp_path_factory.mktemp("ran-template") / "ws")
-    mlvc = _runner(workspace, isolated_env(tmp_path_factory))
+    mlvc = runner(workspace, isolated_env(tmp_path_factory))
     runs = dict(raw_template.runs)
     for stage in STAGES:
         result = mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
@@ -232,4 +259,4 @@ def build_pipeline(
             "prod", ObjectId(bytes.fromhex(template.runs["train"])), None, "tester", "2026-01-01"
         )
         repo.close()
-    return Pipeline(workspace, _runner(workspace, isolated_env(factory)), dict(template.runs))
+    return Pipeline(workspace, runner(workspace, isolated_env(factory)), dict(template.runs))

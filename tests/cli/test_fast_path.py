@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlvc.cli import fast
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 # Every form the fast path takes, and some it must leave to typer.
 TAKEN = [
@@ -105,7 +105,7 @@ def test_other_forms_are_left_to_typer(args: list[str]) -> None:
 
 
 def test_fast_add_and_checkout_end_to_end(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "a.txt").write_text("first\n")
     (workspace / "b.txt").write_text("other\n")
     added = json.loads(mlvc("add", "-m", "why not", "a.txt", "b.txt", "--json").stdout)
@@ -123,8 +123,8 @@ def test_fast_add_and_checkout_end_to_end(mlvc: Run, workspace: Path) -> None:
     assert (workspace / "b.txt").read_text() == "other\n"
 
 
-def test_other_forms_still_reach_typer(mlvc: Run) -> None:
-    mlvc("init")
+def test_other_forms_still_reach_typer(mlvc: Run, workspace: Path) -> None:
+    init_store(workspace)
     for args in (["add"], ["add", "--bogus", "x"], ["checkout"], ["checkout", "--bogus", "R"]):
         result = mlvc(*args, check=False)
         assert result.returncode == 2, args

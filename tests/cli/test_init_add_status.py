@@ -10,7 +10,7 @@ from pathlib import Path
 
 import blake3
 
-from tests.conftest import Run, wait_past_racy_window
+from tests.conftest import Run, init_store, wait_past_racy_window
 
 
 def test_help_lists_the_commands(mlvc: Run) -> None:
@@ -69,7 +69,7 @@ def test_hash_object_equals_blake3(mlvc: Run, workspace: Path) -> None:
 
 
 def test_add_records_what_cat_object_returns(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     data = random.Random(9).randbytes(2 << 20)
     (workspace / "model.bin").write_bytes(data)
     added = json.loads(mlvc("add", "model.bin", "--json").stdout)
@@ -90,7 +90,7 @@ def mlvc_bytes(cwd: Path, *args: str) -> bytes:
 
 
 def test_directories_become_trees_and_snapshots(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     data = workspace / "data"
     (data / "sub").mkdir(parents=True)
     (data / "a.csv").write_text("x,y\n1,2\n")
@@ -117,7 +117,7 @@ def test_directories_become_trees_and_snapshots(mlvc: Run, workspace: Path) -> N
 
 
 def test_status_reports_modified_deleted_new(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     data = workspace / "data"
     data.mkdir()
     for name in ("a", "b", "c"):
@@ -145,7 +145,7 @@ def test_status_reports_modified_deleted_new(mlvc: Run, workspace: Path) -> None
 
 def test_same_size_same_mtime_edit_is_caught(mlvc: Run, workspace: Path) -> None:
     """A racy edit: same size, mtime forced back; the stat cache must not hide it."""
-    mlvc("init")
+    init_store(workspace)
     path = workspace / "w.txt"
     path.write_text("aaaa")
     mlvc("add", "w.txt")
@@ -165,7 +165,7 @@ def test_status_uses_the_stat_cache(mlvc: Run, workspace: Path) -> None:
     racy by giving it its file's ctime as the time it was hashed."""
     import sqlite3
 
-    mlvc("init")
+    init_store(workspace)
     old, fresh = workspace / "old.bin", workspace / "fresh.bin"
     old.write_bytes(b"x" * 100)
     past = time.time_ns() - 10_000_000_000
@@ -199,7 +199,7 @@ def test_status_uses_the_stat_cache(mlvc: Run, workspace: Path) -> None:
 
 
 def test_adding_unchanged_content_records_nothing(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "f").write_text("same")
     first = json.loads(mlvc("add", "f", "--json").stdout)
     again = json.loads(mlvc("add", "f", "--json").stdout)
@@ -208,15 +208,15 @@ def test_adding_unchanged_content_records_nothing(mlvc: Run, workspace: Path) ->
     assert again["paths"][0]["changed"] is False
 
 
-def test_missing_path_is_an_error(mlvc: Run) -> None:
-    mlvc("init")
+def test_missing_path_is_an_error(mlvc: Run, workspace: Path) -> None:
+    init_store(workspace)
     result = mlvc("add", "nope.txt", check=False)
     assert result.returncode == 1
     assert "error: pathspec 'nope.txt' did not match any file" in result.stderr
 
 
-def test_path_outside_the_repository_is_refused(mlvc: Run, tmp_path: Path) -> None:
-    mlvc("init")
+def test_path_outside_the_repository_is_refused(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
+    init_store(workspace)
     outside = tmp_path / "outside.txt"
     outside.write_text("x")
     result = mlvc("add", str(outside), check=False)
@@ -237,7 +237,7 @@ def test_every_command_is_documented(mlvc: Run) -> None:
 
 
 def test_adding_a_removed_path_records_the_removal(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "gone").mkdir()
     (workspace / "gone" / "f").write_text("x")
     mlvc("add", "gone")
@@ -257,7 +257,7 @@ def test_adding_a_removed_path_records_the_removal(mlvc: Run, workspace: Path) -
 
 
 def test_explicitly_adding_an_ignored_path_is_refused(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / ".mlvcignore").write_text("*.tmp\n")
     (workspace / "x.tmp").write_text("scratch")
     (workspace / "__pycache__").mkdir()

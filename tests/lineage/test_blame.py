@@ -17,7 +17,7 @@ from mlvc.lineage.graph import RunCache
 from mlvc.objects import PathRecord, Run
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
-from tests.conftest import MLVC, PYTHON, STAGES, Pipeline, Template, build_pipeline
+from tests.conftest import MLVC, PYTHON, STAGES, Pipeline, Template, build_pipeline, init_store
 from tests.conftest import Run as Mlvc
 
 
@@ -138,7 +138,7 @@ def test_content_no_run_produced_is_an_error(pipeline: Pipeline) -> None:
 
 
 def test_a_modified_file_says_so(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "notes.txt").write_text("one\n")
     mlvc("add", "notes.txt")
     (workspace / "notes.txt").write_text("one\ntwo\n")
@@ -159,7 +159,7 @@ def _run(mlvc: Mlvc, code: str) -> str:
 
 
 def test_lines_are_credited_to_the_run_that_introduced_them(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     edit = "p = 'config.yaml'; t = open(p).read(); open(p, 'w').write({})"
     first = _run(mlvc, "open('config.yaml', 'w').write('a: 1\\nb: 2\\n')")
     second = _run(mlvc, edit.format("t + 'c: 3\\n'"))
@@ -184,7 +184,7 @@ def test_lines_are_credited_to_the_run_that_introduced_them(workspace: Path, mlv
 
 
 def test_lines_across_snapshots_with_inserts_and_edits(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     notes = workspace / "notes.txt"
     ids = []
     for text in ("one\ntwo\nthree\n", "zero\none\ntwo\nthree\n", "zero\none\n2\nthree\nfour"):
@@ -202,7 +202,7 @@ def test_lines_across_snapshots_with_inserts_and_edits(workspace: Path, mlvc: Ml
 
 
 def test_keys_are_credited_to_the_version_that_set_them(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     params = workspace / "params.yaml"
     versions = (
         "name: m\nlr: 0.1\nepochs: 10\nseed: 1\n",
@@ -262,7 +262,7 @@ def test_keys_of_a_git_tracked_params_file_come_from_the_runs_that_read_it(
 
 
 def test_keys_of_a_metrics_file(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     write = "import json; json.dump({}, open('metrics.json', 'w'))"
     first = _run(mlvc, write.format("{'acc': 0.5, 'n': 10, 'loss': {'train': 0.3}}"))
     second = _run(mlvc, write.format("{'acc': 0.7, 'n': 10, 'loss': {'train': 0.3}}"))
@@ -275,7 +275,7 @@ def test_keys_of_a_metrics_file(workspace: Path, mlvc: Mlvc) -> None:
 
 
 def test_lines_and_keys_refuse_what_they_cannot_read(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "blob.bin").write_bytes(b"\x00\x01\x02")
     (workspace / "notes.txt").write_text("plain text\n")
     mlvc("add", "blob.bin", "notes.txt")

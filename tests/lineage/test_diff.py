@@ -17,7 +17,7 @@ from mlvc.lineage.diff import changes, diff, diff_runs
 from mlvc.objects import Run
 from mlvc.repo import Repo
 from tests.conftest import Run as Mlvc
-from tests.conftest import Template, build_pipeline
+from tests.conftest import Template, build_pipeline, init_store
 
 PYTHON = sys.executable
 
@@ -201,7 +201,7 @@ def test_identical_runs_have_no_differences(workspace: Path, mlvc: Mlvc) -> None
     )
     _commit(workspace)
     (workspace / "in.csv").write_text("a,b\n1,2\n")  # untracked, not source: not in the patch
-    mlvc("init")
+    init_store(workspace)
     a, b = (_run(mlvc, PYTHON, "make.py") for _ in range(2))
     assert a != b
     quiet = mlvc("diff", "--exit-code", a, b, check=False)
@@ -226,7 +226,7 @@ def test_git_diff_stat_between_commits_and_without_git(workspace: Path, mlvc: Ml
     script = workspace / "step.py"
     script.write_text("print('one')\n")
     _commit(workspace)
-    mlvc("init")
+    init_store(workspace)
     a = _run(mlvc, PYTHON, "step.py")
     script.write_text("print('two')\nprint('three')\n")
     _commit(workspace)
@@ -252,7 +252,7 @@ def _snapshot(mlvc: Mlvc, path: str) -> str:
 
 
 def test_tree_against_tree_lists_files_inside(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     data = workspace / "data"
     for rel, text in {
         "a.txt": "alpha\n",

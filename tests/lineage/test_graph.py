@@ -14,7 +14,7 @@ from mlvc.lineage.graph import export, to_dot, to_mermaid, upstream
 from mlvc.objects import PathRecord, Run
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
-from tests.conftest import PYTHON, STAGES, Pipeline, Template, build_pipeline
+from tests.conftest import PYTHON, STAGES, Pipeline, Template, build_pipeline, init_store
 from tests.conftest import Run as Mlvc
 
 SAFE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -134,7 +134,7 @@ def test_an_unknown_format_or_target(pipeline: Pipeline) -> None:
 
 
 def test_an_empty_history(workspace: Path, mlvc: Mlvc) -> None:
-    mlvc("init")
+    init_store(workspace)
     assert "no runs recorded yet" in mlvc("graph").stdout
     assert json.loads(mlvc("graph", "--format", "json").stdout)["nodes"] == []
     assert mlvc("graph", "--format", "dot").stdout.startswith("digraph")

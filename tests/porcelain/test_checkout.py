@@ -10,7 +10,7 @@ from pathlib import Path
 
 import blake3
 
-from tests.conftest import Ran, Run, wait_past_racy_window
+from tests.conftest import Ran, Run, init_store, wait_past_racy_window
 
 PYTHON = sys.executable
 OUTPUTS = ("model/model.json", "train_metrics.json", "metrics.json")
@@ -158,7 +158,7 @@ def test_inputs_restores_what_the_run_read(ran_pipeline: Ran, mlvc: Run) -> None
 
 
 def test_exec_bit_and_deletions_are_restored(workspace: Path, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     script = (
         "import os, pathlib; p = pathlib.Path('tool.sh'); p.write_text('echo hi\\n');"
         " os.chmod(p, 0o755)"
@@ -184,7 +184,7 @@ def test_code_checkout_restores_commit_and_patch(workspace: Path, mlvc: Run, git
     git("add", "-A", cwd=workspace)
     git("commit", "-qm", "v1", cwd=workspace)
     first_commit = git("rev-parse", "HEAD", cwd=workspace).strip()
-    mlvc("init")
+    init_store(workspace)
     (workspace / "train.py").write_text("print('v1 with an uncommitted tweak')\n")
     ran = _run(mlvc, PYTHON, "train.py")
     (workspace / "train.py").write_text("print('v2')\n")
@@ -236,7 +236,7 @@ def test_checkout_of_many_files_in_one_directory(workspace: Path, mlvc: Run) -> 
     write to, its temporary names must never collide with the parent's."""
     from mlvc.forked import FORK_MIN
 
-    mlvc("init")
+    init_store(workspace)
     flat = workspace / "flat"
     flat.mkdir()
     contents = {f"f{i:05}": os.urandom(64) + str(i).encode() for i in range(FORK_MIN + 200)}

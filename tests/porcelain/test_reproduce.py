@@ -11,7 +11,7 @@ from pathlib import Path
 
 import blake3
 
-from tests.conftest import Ran, Run
+from tests.conftest import Ran, Run, init_store
 
 PYTHON = sys.executable
 
@@ -57,7 +57,7 @@ def test_a_timestamp_in_an_output_is_reported_as_differing(workspace: Path, mlvc
     )
     git("add", "-A", cwd=workspace)
     git("commit", "-qm", "stamp", cwd=workspace)
-    mlvc("init")
+    init_store(workspace)
     ran = _run(mlvc, PYTHON, "stamp.py")
     code, result = _reproduce(mlvc, ran)
     assert code == 1 and not result["identical"]
@@ -157,7 +157,7 @@ def test_reproduce_without_git_uses_the_recorded_scripts(tmp_path: Path, mlvc: R
         "open('out.txt', 'w').write(str(double(n)))\n"
     )
     (plain / "input.txt").write_text("21")
-    mlvc("init", cwd=plain)
+    init_store(plain)
     ran = _run(mlvc, PYTHON, "main.py", cwd=plain)
     shown = json.loads(mlvc("show", ran, "--json", cwd=plain).stdout)
     assert shown["code"]["git"] is False
@@ -201,7 +201,7 @@ def test_a_failing_run_reproduces_its_failure(workspace: Path, mlvc: Run, git) -
     (workspace / "fail.py").write_text("open('partial.txt', 'w').write('x')\nraise SystemExit(3)\n")
     git("add", "-A", cwd=workspace)
     git("commit", "-qm", "fail", cwd=workspace)
-    mlvc("init")
+    init_store(workspace)
     failed = mlvc("run", "--json", "--", PYTHON, "fail.py", check=False)
     assert failed.returncode == 3
     code, result = _reproduce(mlvc, json.loads(failed.stdout)["run_id"])

@@ -24,6 +24,7 @@ from mlvc.repo import Repo
 from mlvc.workspace.dirs import SymlinkedDirectoryError
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
 from mlvc.workspace.materialize import Materializer, RecordedFile
+from tests.conftest import init_store
 
 OWNER = {"user": "robustness"}
 MIB = 1 << 20
@@ -224,7 +225,7 @@ def test_a_full_device_under_the_store_is_named_not_a_damaged_index(
     with store_tools.tmpfs(disk, "16m"):
         ws = disk / "ws"
         subprocess.run(["git", "init", "-q", str(ws)], check=True)
-        cli("init", cwd=ws).ok()
+        init_store(ws)
         (ws / "small").write_text("one\n")
         cli("add", "small", cwd=ws).ok()
         first = json.loads(cli("log", "--json", cwd=ws).ok().stdout)["runs"][0]["id"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ import pytest
 from mlvc import codec
 from mlvc.ids import Kind, from_hex
 from mlvc.repo import Repo
+from tests.conftest import init_store, isolated_env, runner
 
 PYTHON = sys.executable
 # Reads data/x.csv, writes out.txt: one input under a directory, one output.
@@ -74,23 +76,42 @@ def _forge(workspace: Path, run: str, change: Callable[[dict[str, Any], Repo], N
     return oid.hex()
 
 
-def _record(cli, where: Path) -> str:
-    """`mlvc init` and one real run of MAIN (written already) in `where`; returns its id."""
+def _record(factory: pytest.TempPathFactory, name: str, git: bool) -> tuple[Path, str]:
+    """A workspace holding main.py, `mlvc init` and one real run of it (in a git
+    repository whose commit holds main.py, data/ ignored, if `git`); the run's id. Made
+    once per module: each test forges from its own copy."""
+    where = factory.mktemp(name) / "ws"
+    where.mkdir()
+    env = isolated_env(factory)
+    (where / "main.py").write_text(MAIN)
+    if git:
+        (where / ".gitignore").write_text("data/\nout.txt\n")
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "main"]):
+            subprocess.run(["git", *args], cwd=where, env=env, check=True, capture_output=True)
     (where / "data").mkdir()
     (where / "data" / "x.csv").write_text("a,b\n")
-    cli("init", cwd=where).ok()
-    ran = cli("run", "--json", "--", PYTHON, "main.py", cwd=where).ok()
-    return str(json.loads(ran.stdout)["run_id"])
+    init_store(where)
+    ran = runner(where, env)("run", "--json", "--", PYTHON, "main.py")
+    return where, str(json.loads(ran.stdout)["run_id"])
+
+
+@pytest.fixture(scope="module")
+def plain_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return _record(tmp_path_factory, "plain", git=False)
+
+
+@pytest.fixture(scope="module")
+def git_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return _record(tmp_path_factory, "git-run", git=True)
 
 
 @pytest.fixture
-def git_run(workspace: Path, cli, git) -> str:
+def git_run(workspace: Path, git_template: tuple[Path, str]) -> str:
     """A run in a git workspace whose commit holds main.py (data/ is ignored)."""
-    (workspace / ".gitignore").write_text("data/\nout.txt\n")
-    (workspace / "main.py").write_text(MAIN)
-    git("add", "-A", cwd=workspace)
-    git("commit", "-qm", "main", cwd=workspace)
-    return _record(cli, workspace)
+    template, run = git_template
+    shutil.rmtree(workspace)
+    shutil.copytree(template, workspace, symlinks=True)
+    return run
 
 
 def _error(result: Any, *needles: str) -> None:
@@ -120,14 +141,12 @@ def _refused(cli, tmp_path: Path, run: str, *needles: str, cwd: Path | None = No
 
 @pytest.mark.parametrize("key", ["../../../escaped.py", "/tmp/../escaped.py", "a/../../x.py"])
 def test_script_path_outside_the_scratch_workspace_is_refused(
-    cli, tmp_path: Path, outside: Path, key: str
+    cli, tmp_path: Path, outside: Path, plain_template: tuple[Path, str], key: str
 ) -> None:
     """Without git, reproduce writes the recorded scripts into a new directory: a key
     such as ../../../escaped.py landed beside it (here: in tmp_path)."""
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    (plain / "main.py").write_text(MAIN)
-    run = _record(cli, plain)
+    template, run = plain_template
+    plain = shutil.copytree(template, tmp_path / "plain", symlinks=True)
 
     def change(value: dict[str, Any], repo: Repo) -> None:
         scripts = value["code"]["scripts"]

@@ -13,6 +13,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import init_store, isolated_env, runner
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
 
@@ -49,27 +52,49 @@ def json_of(result: Any) -> Any:
     return json.loads(result.ok().stdout)
 
 
-@pytest.fixture
-def evil(workspace: Path, cli) -> dict[str, str]:
-    """Two runs and a snapshot whose paths, messages, params and argv hold EVIL."""
-    cli("init").ok()
+@pytest.fixture(scope="module")
+def evil_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Two runs and a snapshot whose paths, messages, params and argv hold EVIL, made with
+    the real `mlvc` script once per module; each test works in a copy (`evil`)."""
+    workspace = tmp_path_factory.mktemp("evil") / "ws"
+    workspace.mkdir()
+    run_env = isolated_env(tmp_path_factory)
+    mlvc = runner(workspace, run_env)
+
+    def cli(*args: str) -> str:
+        return mlvc(*args).stdout
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=workspace, env=run_env, check=True)
+
+    git("init", "-q")
+    cli("init")
     (workspace / "data" / "[").mkdir(parents=True)
     (workspace / DATA).write_text("a,b\n1,2\n")
     (workspace / NESTED).write_text(EVIL)
     (workspace / "train.py").write_text(SCRIPT)
     (workspace / "params.json").write_text(json.dumps({"opt": {"lr [/x]": EVIL}, EVIL: 1}))
-    subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
-    subprocess.run(["git", "commit", "-qm", "init"], cwd=workspace, check=True)
-    cli("add", "data", "params.json", "-m", EVIL).ok()
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    cli("add", "data", "params.json", "-m", EVIL)
     run = ["run", "--message", EVIL, "-p", "params.json", "--json"]
-    first = json_of(cli(*run, "--", sys.executable, "train.py", EVIL))["run_id"]
+    first = json.loads(cli(*run, "--", sys.executable, "train.py", EVIL))["run_id"]
     (workspace / "params.json").write_text(json.dumps({"opt": {"lr [/x]": "[/]"}, EVIL: 2}))
-    cli("add", "params.json", "-m", "[/]").ok()
-    second = json_of(cli(*run, "--", sys.executable, "train.py", "[/]"))["run_id"]
-    cli("tag", "prod", second, "-m", EVIL).ok()
+    cli("add", "params.json", "-m", "[/]")
+    second = json.loads(cli(*run, "--", sys.executable, "train.py", "[/]"))["run_id"]
+    cli("tag", "prod", second, "-m", EVIL)
     (workspace / DATA).write_text("changed\n")
     (workspace / "data" / "ev\x1b[1mil").write_text("x")  # unstorable: reported, escaped
-    return {"first": first, "second": second}
+    return workspace, {"first": first, "second": second}
+
+
+@pytest.fixture
+def evil(workspace: Path, evil_template: tuple[Path, dict[str, str]]) -> dict[str, str]:
+    """`evil_template` copied into this test's workspace; its run ids."""
+    template, ids = evil_template
+    shutil.rmtree(workspace)
+    shutil.copytree(template, workspace, symlinks=True)
+    return dict(ids)
 
 
 def read_commands(ids: dict[str, str], workspace: Path, cli) -> list[tuple[str, ...]]:
@@ -221,7 +246,7 @@ def test_every_read_command_on_a_terminal(workspace: Path, cli, evil) -> None:
 def test_add_and_checkout_on_a_terminal_show_names_as_written(workspace: Path, cli) -> None:
     """add and checkout print plain lines on a pipe (their fast path) and rich on a
     terminal: both show the names as written, and the skipped one escaped."""
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "d").mkdir()
     (workspace / "d" / "[bold]x").write_text("1")
     (workspace / "d" / "ev\x1b[1mil").write_text("1")
@@ -240,7 +265,7 @@ def test_add_and_checkout_on_a_terminal_show_names_as_written(workspace: Path, c
 
 
 def test_brackets_in_a_message_do_not_crash_log_or_show(workspace: Path, cli) -> None:
-    cli("init").ok()
+    init_store(workspace)
     cli("run", "--message", "lr [/] sweep", "--", "true").ok()
     for args in (("log",), ("log", "--oneline"), ("show", "latest")):
         result = cli(*args).ok()
@@ -248,7 +273,7 @@ def test_brackets_in_a_message_do_not_crash_log_or_show(workspace: Path, cli) ->
 
 
 def test_a_bracketed_path_is_shown_whole_by_status(workspace: Path, cli) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "data").mkdir()
     (workspace / "data" / "[x].csv").write_text("a")
     cli("add", "data").ok()
@@ -260,7 +285,7 @@ def test_a_bracketed_path_is_shown_whole_by_status(workspace: Path, cli) -> None
 
 
 def test_an_argv_element_of_brackets_is_shown(workspace: Path, cli) -> None:
-    cli("init").ok()
+    init_store(workspace)
     cli("run", "--", "echo", "[/]", "[bold]").ok()
     assert "echo '[/]' '[bold]'" in cli("show", "latest").ok().text()
     assert "echo '[/]' '[bold]'" in cli("log").ok().text()
@@ -271,7 +296,7 @@ UNSTORABLE = ["a\nb", "a\\b", "C:foo", "tab\there"]
 
 @pytest.mark.parametrize("name", UNSTORABLE, ids=repr)
 def test_add_reports_a_name_it_cannot_store(workspace: Path, cli, name: str) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "d").mkdir()
     (workspace / "d" / "ok").write_text("1")
     (workspace / "d" / name).write_text("2")
@@ -287,7 +312,7 @@ def test_add_reports_a_name_it_cannot_store(workspace: Path, cli, name: str) -> 
 
 @pytest.mark.parametrize("reserved", [".git", ".MLVC", ".Git"])
 def test_add_reports_a_nested_git_or_mlvc_directory(workspace: Path, cli, reserved) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "d" / "sub" / reserved).mkdir(parents=True)
     (workspace / "d" / "sub" / reserved / "config").write_text("x")
     (workspace / "d" / "ok").write_text("1")
@@ -298,7 +323,7 @@ def test_add_reports_a_nested_git_or_mlvc_directory(workspace: Path, cli, reserv
 
 def test_ignored_unstorable_names_are_not_reported(workspace: Path, cli) -> None:
     """.mlvcignore is how a user says "I know"; the workspace's own .git is never named."""
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "d" / "vendor" / ".git").mkdir(parents=True)
     (workspace / "d" / "ok").write_text("1")
     (workspace / "d" / "C:x").write_text("1")
@@ -310,7 +335,7 @@ def test_ignored_unstorable_names_are_not_reported(workspace: Path, cli) -> None
 
 
 def test_add_refuses_an_unstorable_path_named_on_the_command_line(workspace: Path, cli) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "a\nb").write_text("1")
     cli("add", "a\nb").clean_error("cannot track", "\\n")
     assert b"nothing tracked" in cli("status").ok().stdout
@@ -322,7 +347,7 @@ BAD = b"z\xff.bin"
 
 
 def test_add_skips_and_reports_a_name_that_is_not_utf8(workspace: Path, cli) -> None:
-    cli("init").ok()
+    init_store(workspace)
     os.makedirs(workspace / "d")
     (workspace / "d" / "ok").write_text("1")
     with open(os.path.join(os.fsencode(workspace), b"d", BAD), "wb") as f:
@@ -340,7 +365,7 @@ def test_run_keeps_its_record_and_exit_code_despite_a_name_that_is_not_utf8(
     workspace: Path, cli
 ) -> None:
     """A traced write, a scanned file and a directory entry that are not UTF-8."""
-    cli("init").ok()
+    init_store(workspace)
     script = (
         "import os, sys\n"
         "os.makedirs('out', exist_ok=True)\n"
@@ -361,14 +386,14 @@ def test_run_keeps_its_record_and_exit_code_despite_a_name_that_is_not_utf8(
 
 
 def test_run_json_reports_the_skipped_names(workspace: Path, cli) -> None:
-    cli("init").ok()
+    init_store(workspace)
     done = cli("run", "--json", "--", "sh", "-c", "printf x > 'a\\b'; printf y > ok")
     result = json_of(done)
     assert result["skipped"] == ["a\\b"] and result["outputs"] == 1
 
 
 def test_run_refuses_argv_that_is_not_utf8_before_running(workspace: Path, cli) -> None:
-    cli("init").ok()
+    init_store(workspace)
     marker = workspace / "ran"
     bad = os.fsdecode(b"\xff")
     cli("run", "--", "sh", "-c", f"touch {marker}", bad).clean_error("not valid UTF-8")
@@ -398,7 +423,7 @@ def test_hash_object_refuses_a_fifo(workspace: Path, cli) -> None:
 )
 def test_read_commands_refuse_arguments_that_are_not_utf8(workspace: Path, cli, args) -> None:
     """No such name is ever recorded: a clean error, not a crash in the index query."""
-    cli("init").ok()
+    init_store(workspace)
     cli("run", "--", "true").ok()
     bad = os.fsdecode(b"z\xff")
     with open(os.path.join(os.fsencode(workspace), b"z\xff"), "wb") as f:

@@ -14,6 +14,7 @@ from pathlib import Path
 import zstandard
 
 from mlvc.store.pack import read_table
+from tests.conftest import init_store
 
 PYTHON = sys.executable
 
@@ -65,7 +66,7 @@ def _script(workspace: Path, name: str, body: str) -> None:
 
 
 def test_secret_argv_values_run_for_real_but_are_recorded_redacted(cli, workspace: Path) -> None:
-    cli("init").ok()
+    init_store(workspace)
     argv = [
         "--api-key=ARGV-S1", "--password", "ARGV-S2", "--token", "ARGV-S3", "db.pass=ARGV-S4",
         "--lr", "0.1",
@@ -88,7 +89,7 @@ def test_secret_argv_values_run_for_real_but_are_recorded_redacted(cli, workspac
 
 
 def test_reproducing_a_redacted_command_is_refused_with_the_reason(cli, workspace: Path) -> None:
-    cli("init").ok()
+    init_store(workspace)
     _script(workspace, "noop.py", "")
     run_id, _ = _run(cli, PYTHON, "noop.py", "--token", "ARGV-TOKEN-1")
     refused = cli("reproduce", run_id)
@@ -99,7 +100,7 @@ def test_reproducing_a_redacted_command_is_refused_with_the_reason(cli, workspac
 
 
 def test_secret_keys_of_a_config_are_redacted_and_its_bytes_withheld(cli, workspace: Path) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "params.yaml").write_text(
         "lr: 0.5\ndb:\n  password: CFG-S1\napi_key: CFG-S2\naws:\n  storage_key: CFG-S3\n"
         "pad_token: '[PAD]'\n"
@@ -117,7 +118,7 @@ def test_secret_keys_of_a_config_are_redacted_and_its_bytes_withheld(cli, worksp
 
 
 def test_credential_files_are_fingerprinted_never_stored(cli, workspace: Path) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / ".env").write_text("DB_PASSWORD=FILE-S1\n")
     (workspace / "credentials.yaml").write_text("user: me\nkey: FILE-S2\n")
     (workspace / "conf" / "local").mkdir(parents=True)
@@ -156,7 +157,7 @@ def test_credential_files_are_fingerprinted_never_stored(cli, workspace: Path) -
 def test_checkout_of_a_run_that_read_env_leaves_the_workspace_env_alone(
     cli, workspace: Path
 ) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "data").mkdir()
     (workspace / "data" / "x.txt").write_text("x\n")
     (workspace / "data" / ".env").write_text("TOKEN=OLD-S1\n")
@@ -182,7 +183,7 @@ def test_checkout_of_a_run_that_read_env_leaves_the_workspace_env_alone(
 
 
 def test_add_refuses_a_credentials_file(cli, workspace: Path) -> None:
-    cli("init").ok()
+    init_store(workspace)
     (workspace / ".env").write_text("TOKEN=ADD-S1\n")
     cli("add", ".env").clean_error(".env", "credentials")
 
@@ -194,7 +195,7 @@ def test_secret_files_stay_out_of_the_code_patch(cli, workspace: Path) -> None:
     (workspace / "train.py").write_text("print('v1')\n")
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "base"], check=True)
-    cli("init").ok()
+    init_store(workspace)
     (workspace / "config" / "secrets.yml").write_text("password: PATCH-S1\n")
     (workspace / "secrets.yaml").write_text("token: PATCH-S2\n")
     (workspace / "credentials.toml").write_text("key = 'PATCH-S3'\n")
@@ -213,7 +214,7 @@ def test_secret_files_stay_out_of_the_code_patch(cli, workspace: Path) -> None:
 def test_secret_values_echoed_by_the_command_are_scrubbed_from_its_logs(
     cli, workspace: Path
 ) -> None:
-    cli("init").ok()
+    init_store(workspace)
     _script(
         workspace,
         "echo.py",
@@ -239,7 +240,7 @@ def test_secret_values_echoed_by_the_command_are_scrubbed_from_its_logs(
 
 
 def test_a_crash_log_is_private_redacted_and_kept_in_the_store(cli, workspace: Path) -> None:
-    cli("init").ok()
+    init_store(workspace)
     tmp = workspace / ".mlvc" / "tmp"
     os.rmdir(tmp)
     tmp.write_text("")  # `mlvc run` cannot make its spool: a bug-class failure (exit 3)
@@ -259,14 +260,14 @@ def test_a_crash_log_is_private_redacted_and_kept_in_the_store(cli, workspace: P
 def test_the_store_directory_is_private_to_its_owner(cli, workspace: Path) -> None:
     old = os.umask(0o022)
     try:
-        cli("init").ok()
+        init_store(workspace)
     finally:
         os.umask(old)
     assert stat.S_IMODE((workspace / ".mlvc").stat().st_mode) == 0o700
 
 
 def test_configured_patterns_are_honoured(cli, workspace: Path) -> None:
-    cli("init").ok()
+    init_store(workspace)
     config = workspace / ".mlvc" / "config.toml"
     config.write_text(
         config.read_text() + '\n[secrets]\nnames = ["*license*"]\nfiles = ["vault/*"]\n'

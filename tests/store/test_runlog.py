@@ -11,7 +11,7 @@ from mlvc.ids import Kind, object_id
 from mlvc.repo import Repo
 from mlvc.store import runlog
 from mlvc.store.pack import PackWriter
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 
 def _runs(mlvc: Run) -> list[str]:
@@ -37,7 +37,7 @@ def _plant_uncommitted_run(workspace: Path, template: str) -> bytes:
 
 
 def test_rebuild_leaves_out_runs_that_never_committed(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "a.txt").write_text("alpha\n")
     first = json.loads(mlvc("add", "a.txt", "--json").stdout)["run_id"]
     (workspace / "a.txt").write_text("beta\n")
@@ -55,7 +55,7 @@ def test_rebuild_leaves_out_runs_that_never_committed(mlvc: Run, workspace: Path
 def test_the_log_holds_each_committed_run_once_and_skips_a_torn_line(
     mlvc: Run, workspace: Path
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     log = workspace / ".mlvc" / runlog.NAME
     assert log.read_bytes() == b""  # made by init: no run yet
     (workspace / "a.txt").write_text("alpha\n")
@@ -71,7 +71,7 @@ def test_the_log_holds_each_committed_run_once_and_skips_a_torn_line(
 
 
 def test_an_older_store_without_a_log_gets_one_with_every_run(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "a.txt").write_text("alpha\n")
     first = json.loads(mlvc("add", "a.txt", "--json").stdout)["run_id"]
     log = workspace / ".mlvc" / runlog.NAME

@@ -17,7 +17,7 @@ from mlvc.forked import FORK_MIN, Forked
 from mlvc.porcelain.add import add
 from mlvc.repo import Repo
 from mlvc.workspace import intake as snapshot
-from tests.conftest import MLVC, Run
+from tests.conftest import MLVC, Run, init_store
 
 
 def _populate(top: Path) -> dict[str, bytes]:
@@ -52,7 +52,7 @@ def _add_in_process(workspace: Path) -> str:
 
 def test_add_of_many_files_stores_every_byte(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
     contents = _populate(workspace)
-    mlvc("init")
+    init_store(workspace)
     added = json.loads(mlvc("add", "data", "--json").stdout)
     tree = added["paths"][0]["id"]
     assert added["files"] == len(contents)

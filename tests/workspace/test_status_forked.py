@@ -14,7 +14,7 @@ from mlvc import forked
 from mlvc.forked import Forked
 from mlvc.porcelain import status as status_mod
 from mlvc.repo import Repo
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 DIRS = 24
 PER_DIR = 180  # 4,320 files: above FORK_MIN
@@ -57,7 +57,7 @@ def _edit(workspace: Path) -> list[dict[str, str]]:
 
 
 def test_status_of_many_files_finds_every_change(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     _populate(workspace)
     mlvc("add", "data")
     assert json.loads(mlvc("status", "--json").stdout)["clean"] is True
@@ -70,7 +70,7 @@ def test_status_of_many_files_finds_every_change(mlvc: Run, workspace: Path) -> 
 def test_the_two_process_walk_equals_the_one_process_walk(
     mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     _populate(workspace)
     mlvc("add", "data")
     _edit(workspace)
@@ -99,7 +99,7 @@ def test_a_dead_walker_process_is_replaced_by_the_parent(
     mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A forked walker that dies without replying: the parent walks its share itself."""
-    mlvc("init")
+    init_store(workspace)
     _populate(workspace)
     mlvc("add", "data")
     expected = _edit(workspace)
@@ -115,7 +115,7 @@ def test_a_dead_walker_process_is_replaced_by_the_parent(
 def test_a_tracked_directory_replaced_by_a_symlink(mlvc: Run, workspace: Path) -> None:
     """Directories are opened without following symlinks: a tracked directory that is
     now a symlink (here to a copy of itself) has lost its tracked files."""
-    mlvc("init")
+    init_store(workspace)
     (workspace / "data" / "sub").mkdir(parents=True)
     (workspace / "data" / "sub" / "a.txt").write_text("a\n")
     mlvc("add", "data")
@@ -130,7 +130,7 @@ def test_no_process_to_be_had(mlvc: Run, workspace: Path, monkeypatch: pytest.Mo
     """fork() failing (a process or memory limit): the parent walks everything itself."""
     import errno
 
-    mlvc("init")
+    init_store(workspace)
     _populate(workspace)
     mlvc("add", "data")
     expected = _edit(workspace)
