@@ -73,28 +73,34 @@ def execute(
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
-    try:
-        child = subprocess.Popen(
-            argv, cwd=cwd, env=dict(env), stdout=out_w, stderr=err_w, close_fds=True
-        )
-    except (FileNotFoundError, PermissionError) as exc:
-        os.close(out_r)
-        os.close(err_r)
-        raise CommandNotFoundError(
-            f"cannot run {argv[0]}: {exc.strerror}", hint="check the command after '--'"
-        ) from None
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    pumps = [
-        threading.Thread(target=_pump, args=(fd, sink, log, Scrubber(secrets)), daemon=True)
-        for fd, sink, log in ((out_r, terminal[0], logs[0]), (err_r, terminal[1], logs[1]))
-    ]
-    for pump in pumps:
-        pump.start()
+    # The handlers go in before the child starts: a signal sent once the command runs
+    # (or a moment before) is passed on and recorded, never the end of mlvc unrecorded.
     received: list[int] = []
-    previous = _forward_signals(child, received, wrapped)
+    children: list[subprocess.Popen[bytes]] = []
+    previous = _forward_signals(children, received, wrapped)
     try:
+        try:
+            child = subprocess.Popen(
+                argv, cwd=cwd, env=dict(env), stdout=out_w, stderr=err_w, close_fds=True
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            os.close(out_r)
+            os.close(err_r)
+            raise CommandNotFoundError(
+                f"cannot run {argv[0]}: {exc.strerror}", hint="check the command after '--'"
+            ) from None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        children.append(child)
+        for signum in list(received):  # arrived while the child was being started
+            _send(child, signum, wrapped)
+        pumps = [
+            threading.Thread(target=_pump, args=(fd, sink, log, Scrubber(secrets)), daemon=True)
+            for fd, sink, log in ((out_r, terminal[0], logs[0]), (err_r, terminal[1], logs[1]))
+        ]
+        for pump in pumps:
+            pump.start()
         _, wait_status, rusage = _wait4(child.pid)
     finally:
         for signum, handler in previous.items():
@@ -136,16 +142,21 @@ def _wait4(pid: int) -> tuple[int, int, Any]:
 
 
 def _forward_signals(
-    child: subprocess.Popen[bytes], received: list[int], wrapped: bool
+    children: list[subprocess.Popen[bytes]], received: list[int], wrapped: bool
 ) -> dict[int, Any]:
+    """Handlers passing SIGINT/SIGTERM/SIGHUP on to the child once `children` holds it
+    (until then they are only noted in `received`, and sent when it starts)."""
+
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signum)
+        if not children:
+            return
         if signum == signal.SIGINT:
-            timer = threading.Timer(GRACE, _send, args=(child, signum, wrapped))
+            timer = threading.Timer(GRACE, _send, args=(children[0], signum, wrapped))
             timer.daemon = True
             timer.start()
         else:
-            _send(child, signum, wrapped)
+            _send(children[0], signum, wrapped)
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
