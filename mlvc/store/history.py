@@ -152,10 +152,11 @@ class History:
         return VersionRow(path, version, kind, size, ObjectId(run))
 
     def readers(self, path: str, oid: bytes) -> list[ObjectId]:
-        """Runs that read this content at this path, newest first."""
+        """Mainline runs that read this content at this path, newest first (a
+        reproduction reads what its original read: it is no consumer of its own)."""
         rows = self.db.execute(
             "SELECT r.id FROM inputs i JOIN runs r ON r.seq = i.seq"
-            f" WHERE i.path = ? AND i.id = ? {NEWEST_FIRST}",
+            f" WHERE i.path = ? AND i.id = ? AND {MAINLINE} {NEWEST_FIRST}",
             (path, oid),
         )
         return [ObjectId(row[0]) for row in rows]
@@ -164,7 +165,7 @@ class History:
         """(run, path, content id) of every read below the directory `path`, newest first."""
         rows = self.db.execute(
             "SELECT r.id, i.path, i.id FROM inputs i JOIN runs r ON r.seq = i.seq"
-            f" WHERE i.path GLOB ? {NEWEST_FIRST}",
+            f" WHERE i.path GLOB ? AND {MAINLINE} {NEWEST_FIRST}",
             (glob_under(path),),
         )
         return [(ObjectId(r), p, i) for r, p, i in rows]

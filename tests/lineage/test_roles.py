@@ -46,6 +46,9 @@ def test_a_reproduction_does_not_take_over(ran_pipeline: Ran, mlvc: Run) -> None
     # reproducing `latest` twice reproduces the same run both times
     again = [_json(mlvc, "reproduce", "latest")["original"] for _ in range(2)]
     assert again == [evaluate, evaluate]
+    # what read the model: the evaluate run, not its two reproductions
+    read_by = _json(mlvc, "log", "model/model.json", "--consumers")["versions"][0]["consumers"]
+    assert read_by == [evaluate]
     everything = [v["run"] for v in _json(mlvc, "log", "model/model.json", "--all")["versions"]]
     assert set(everything) == {train, copy}
     # a reproduction reproduced by id is linked to the original, and listed under it
