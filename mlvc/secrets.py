@@ -226,8 +226,8 @@ def _redact_assignments(
 
 
 def _redact_url(text: str, values: list[str]) -> str:
-    clean, password = urls.redact_url(text)
-    values += [password] if password else []
+    clean, passwords = urls.redact_urls(text)
+    values += passwords
     return clean
 
 

@@ -29,6 +29,26 @@ def redact_url(text: str) -> tuple[str, str | None]:
     return f"{scheme}://{kept}@{host}", secret
 
 
+def redact_urls(text: str) -> tuple[str, list[str]]:
+    """`redact_url` for a text that is a URL or holds URLs among other characters (an
+    override's list or mapping value: `x=[postgres://u:S@h/db, ...]`): each URL runs
+    from its scheme to the next space, comma, quote or closing bracket. Returns the text
+    and the passwords taken out."""
+    whole, password = redact_url(text)
+    if password is not None or "://" not in text:
+        return whole, [password] if password else []
+    import re
+
+    found: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        clean, secret = redact_url(match.group(0))
+        found.extend([secret] if secret else [])
+        return clean
+
+    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s,'\"\]})]+", one, text), found
+
+
 def split_userinfo(rest: str) -> tuple[str | None, str]:
     """Split what follows `scheme://` into (userinfo, the rest from the host on).
 

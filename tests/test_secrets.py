@@ -116,6 +116,16 @@ def test_overrides_are_redacted_wherever_they_stand() -> None:
         secrets.check_reproducible("3f2a9c1e", done.argv)
 
 
+def test_urls_inside_list_and_mapping_overrides_are_redacted() -> None:
+    argv = ["x=[postgres://u:S1@h/db,2]", "y={url: 'https://a:S2@c/p'}", "see https://h/a?b"]
+    done = secrets.redact_argv(argv)
+    assert done.argv == [
+        f"x=[postgres://u:{REDACTED}@h/db,2]", f"y={{url: 'https://a:{REDACTED}@c/p'}}",
+        "see https://h/a?b",
+    ]  # fmt: skip
+    assert done.values == ["S1", "S2"]
+
+
 def test_a_redacted_command_is_not_reproducible() -> None:
     with pytest.raises(secrets.RedactedCommandError) as caught:
         secrets.check_reproducible("3f2a9c1e", ["python", "x.py", f"--token={REDACTED}"])
