@@ -253,8 +253,19 @@ def check_reproducible(run: str, command: Sequence[str]) -> None:
 
 
 def redact_params(params: Mapping[str, Any], rules: Patterns = DEFAULT) -> dict[str, Any]:
-    """Params with the value of every secret-looking key replaced by REDACTED."""
-    return {k: REDACTED if rules.is_secret_name(k) else v for k, v in params.items()}
+    """Params with the value of every secret-looking key replaced by REDACTED, and the
+    password of a URL in any text value (a `db_url` in params.yaml) too."""
+    return {
+        k: REDACTED if rules.is_secret_name(k) else _no_url_password(v) for k, v in params.items()
+    }
+
+
+def _no_url_password(value: Any) -> Any:
+    if isinstance(value, str):
+        return urls.redact_urls(value)[0] if "://" in value else value
+    if isinstance(value, list):
+        return [_no_url_password(item) for item in value]
+    return value
 
 
 # -- logs --------------------------------------------------------------------------

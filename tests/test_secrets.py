@@ -126,6 +126,14 @@ def test_urls_inside_list_and_mapping_overrides_are_redacted() -> None:
     assert done.values == ["S1", "S2"]
 
 
+def test_url_passwords_in_params_values_are_redacted() -> None:
+    params = {"db_url": "postgres://u:S1@h/x", "urls": ["https://a:S2@c", 3], "lr": 0.1}
+    assert secrets.redact_params(params) == {
+        "db_url": f"postgres://u:{REDACTED}@h/x", "urls": [f"https://a:{REDACTED}@c", 3],
+        "lr": 0.1,
+    }  # fmt: skip
+
+
 def test_a_redacted_command_is_not_reproducible() -> None:
     with pytest.raises(secrets.RedactedCommandError) as caught:
         secrets.check_reproducible("3f2a9c1e", ["python", "x.py", f"--token={REDACTED}"])
