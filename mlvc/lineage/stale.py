@@ -2,8 +2,9 @@
 
 A step is a distinct recorded command and cwd; its latest successful `run` (never a
 snapshot, reproduction or safety snapshot) stands for it. That run is stale when one of
-its recorded inputs no longer matches: the workspace holds other content, a later
-mainline run wrote other content there, or the step that produced it is stale itself.
+its recorded inputs or scripts (code.scripts) no longer matches: the workspace holds other
+content, a later mainline run wrote other content there, or the step that produced it is
+stale itself.
 
 A config file (params.yaml) counts by key, not by bytes: a key whose first section is
 named after a step's script (`train.epochs` for `python train.py`, the DVC convention)
@@ -138,7 +139,20 @@ class _Checker:
             reason = self._again(path, record) or self._workspace(path, record, run, mine)
             if reason:
                 reasons.append(reason)
-        return reasons, upstream
+        return reasons + self._code(run), upstream
+
+    def _code(self, run: Run) -> list[str]:
+        """The recorded scripts (code.scripts: path -> content id) that changed since."""
+        scripts = run.code.get("scripts")
+        if not isinstance(scripts, dict):
+            return []
+        changed = []
+        for path, oid in sorted(scripts.items()):
+            if isinstance(path, str) and isinstance(oid, bytes):
+                current = self._current(path, False)
+                if current != oid:
+                    changed.append(f"{path} {'deleted' if current is None else 'changed'}")
+        return changed
 
     def _step(self, run_id: bytes) -> StepKey | None:
         if run_id not in self._step_of:

@@ -1,5 +1,6 @@
 """`mlvc rerun [TARGET...]`: re-execute the stale steps a target needs, upstream first,
-each as a normal `mlvc run` of its recorded command in its recorded cwd.
+each as a normal `mlvc run` of its recorded command in its recorded cwd, with the
+environment variables it recorded set as they were (as `reproduce` does).
 
 Staleness is checked again before each step: a step whose upstream rerun wrote the
 content it had read is up to date after all, and is skipped (unless forced).
@@ -16,6 +17,7 @@ from mlvc.errors import MlvcError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import load_run, resolve_run
 from mlvc.lineage.stale import Step, StepKey, steps, upstream_first, upstream_of
+from mlvc.porcelain.reproduce import recorded_environment
 from mlvc.porcelain.run import run
 from mlvc.repo import Repo
 
@@ -70,7 +72,8 @@ def rerun(
         secrets.check_reproducible(short(step.run_id), key[0])
         if starting is not None:
             starting(planned)
-        again = RunRequest(list(key[0]), repo.abspath(key[1]), request.env)
+        env = recorded_environment(load_run(repo, step.run_id), request.env)
+        again = RunRequest(list(key[0]), repo.abspath(key[1]), env)
         result = run(repo, replace(again, terminal=request.terminal))
         done.append(
             RerunStep(step.run_id, key[0], key[1], reasons, result.run_id, result.exit_code)
