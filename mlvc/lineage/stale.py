@@ -21,11 +21,10 @@ from typing import Any
 from mlvc import params
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import flatten_tree, load_run
+from mlvc.lineage.stepcache import StepKey, step_keys
 from mlvc.objects import PathRecord, Run
 from mlvc.repo import Repo
 from mlvc.workspace.statcache import content_id
-
-StepKey = tuple[tuple[str, ...], str]  # (command, cwd)
 
 
 @dataclass(frozen=True)
@@ -48,12 +47,13 @@ def has_steps(repo: Repo) -> bool:
 
 def steps(repo: Repo) -> dict[StepKey, Step]:
     """Every step, keyed by (command, cwd), with why it is stale."""
-    latest: dict[StepKey, tuple[ObjectId, Run]] = {}
-    for run_id in repo.index.history.run_ids(roles=("run",)):
-        run = load_run(repo, run_id)
-        latest.setdefault((run.command, run.cwd), (run_id, run))
+    keys = step_keys(repo, repo.index.history.run_ids(roles=("run",)))
+    newest: dict[StepKey, ObjectId] = {}
+    for run_id, key in keys.items():  # newest first
+        newest.setdefault(key, run_id)
+    latest = {key: (run_id, load_run(repo, run_id)) for key, run_id in newest.items()}
     owned = {_stem(word) for key in latest for word in key[0]} - {""}
-    check = _Checker(repo, owned)
+    check = _Checker(repo, owned, keys)
     found: dict[StepKey, Step] = {}
     for key, (run_id, run) in latest.items():
         reasons, upstream = check.inputs(run, latest)
@@ -120,10 +120,10 @@ def _stem(word: str) -> str:
 class _Checker:
     """Compares a run's recorded inputs with the workspace and with later producers."""
 
-    def __init__(self, repo: Repo, owned: set[str]) -> None:
+    def __init__(self, repo: Repo, owned: set[str], keys: dict[ObjectId, StepKey]) -> None:
         self.repo = repo
         self.owned = owned
-        self._step_of: dict[bytes, StepKey | None] = {}
+        self._step_of = keys  # every successful command run's step
 
     def inputs(
         self, run: Run, latest: dict[StepKey, tuple[ObjectId, Run]]
@@ -133,7 +133,7 @@ class _Checker:
         upstream: set[StepKey] = set()
         for path, record in sorted(run.inputs.items()):
             if record.producer_run is not None:
-                producer = self._step(record.producer_run)
+                producer = self._step_of.get(record.producer_run)
                 if producer is not None and producer in latest:
                     upstream.add(producer)
             reason = self._again(path, record) or self._workspace(path, record, run, mine)
@@ -153,12 +153,6 @@ class _Checker:
                 if current != oid:
                     changed.append(f"{path} {'deleted' if current is None else 'changed'}")
         return changed
-
-    def _step(self, run_id: bytes) -> StepKey | None:
-        if run_id not in self._step_of:
-            run = load_run(self.repo, run_id)
-            self._step_of[run_id] = (run.command, run.cwd) if run.kind == "run" else None
-        return self._step_of[run_id]
 
     def _again(self, path: str, record: PathRecord) -> str | None:
         versions = self.repo.index.history.versions(path)

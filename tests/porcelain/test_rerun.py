@@ -125,3 +125,14 @@ def test_an_unknown_target_is_an_error(ran_pipeline: Ran, mlvc: Run) -> None:
 
 def test_status_without_runs_lists_no_stale_step(pipeline: Path, mlvc: Run) -> None:
     assert _stale(mlvc) == []
+
+
+def test_a_damaged_step_memo_is_rebuilt(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, runs = ran_pipeline
+    _set_param(ws, "epochs: 40", "epochs: 80")
+    first = _stale(mlvc)
+    memo = ws / ".mlvc" / "steps.msgpack"
+    assert memo.is_file()
+    memo.write_bytes(b"\xc1 not msgpack")
+    assert _stale(mlvc) == first
+    assert _stages(runs, [s["run"] for s in first]) == ["train", "evaluate"]
