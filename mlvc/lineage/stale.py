@@ -24,7 +24,8 @@ from mlvc.lineage.resolve import flatten_tree, load_run
 from mlvc.lineage.stepcache import StepKey, step_keys
 from mlvc.objects import PathRecord, Run
 from mlvc.repo import Repo
-from mlvc.workspace.statcache import content_id
+from mlvc.workspace.scan import stat_of
+from mlvc.workspace.statcache import content_id, is_clean
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,15 @@ class _Checker:
         return None
 
     def _current(self, path: str, symlink: bool) -> bytes | None:
+        """The workspace content's id: the stat cache's when it vouches for the file (a
+        large tracked input is not read again on every status), else hashed."""
+        full = self.repo.abspath(path)
         try:
-            return content_id(self.repo.abspath(path), symlink)[0]
+            st = os.lstat(full)
+            row = self.repo.index.stat_rows([path]).get(path)
+            if row is not None and is_clean(row, stat_of(path, st)):
+                return row.file_id
+            return content_id(full, symlink)[0]
         except OSError:
             return None
 
