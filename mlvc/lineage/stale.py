@@ -6,6 +6,9 @@ its recorded inputs or scripts (code.scripts) no longer matches: the workspace h
 content, a later mainline run wrote other content there, or the step that produced it is
 stale itself.
 
+A step whose every output a later run of another command rewrote is superseded by it, and
+is no step any more (`python train.py lr=0.5` after `python train.py`).
+
 A config file (params.yaml) counts by key, not by bytes: a key whose first section is
 named after a step's script (`train.epochs` for `python train.py`, the DVC convention)
 concerns that step only; any other key concerns every step that read the file.
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from mlvc import params
+from mlvc import params, secrets
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import flatten_tree, load_run
 from mlvc.lineage.stepcache import StepKey, step_keys
@@ -53,6 +56,7 @@ def steps(repo: Repo) -> dict[StepKey, Step]:
     for run_id, key in keys.items():  # newest first
         newest.setdefault(key, run_id)
     latest = {key: (run_id, load_run(repo, run_id)) for key, run_id in newest.items()}
+    latest = {k: v for k, v in latest.items() if not _superseded(repo, *v, keys)}
     owned = {_stem(word) for key in latest for word in key[0]} - {""}
     check = _Checker(repo, owned, keys)
     found: dict[StepKey, Step] = {}
@@ -60,6 +64,16 @@ def steps(repo: Repo) -> dict[StepKey, Step]:
         reasons, upstream = check.inputs(run, latest)
         found[key] = Step(key, run_id, run.started, tuple(reasons), frozenset(upstream))
     return _propagate(found)
+
+
+def _superseded(repo: Repo, run_id: ObjectId, run: Run, keys: dict[ObjectId, StepKey]) -> bool:
+    """Whether a later run of another command rewrote every output of this step's run
+    (`python train.py lr=0.5` after `python train.py`): that one is the step now."""
+    if not run.outputs:
+        return False
+    history = repo.index.history
+    writers = {history.latest_writer(path) for path in run.outputs}
+    return all(w is not None and w != run_id and w in keys for w in writers)
 
 
 def stale_steps(repo: Repo) -> list[Step]:
@@ -125,6 +139,7 @@ class _Checker:
         self.repo = repo
         self.owned = owned
         self._step_of = keys  # every successful command run's step
+        self.rules = secrets.patterns(*repo.config.secrets)
 
     def inputs(
         self, run: Run, latest: dict[StepKey, tuple[ObjectId, Run]]
@@ -204,8 +219,16 @@ class _Checker:
             now = None
         if not now:
             return f"{path} changed"
+        # As recorded (runinfo._params): the command line's overrides replace the file's
+        # values (so a key it sets is no change), secret-looking keys are redacted.
+        line = params.argv_params(list(run.command))
+        now = secrets.redact_params(line.override(now), self.rules)
         sections = {key.split(".", 1)[0] for key in now}
-        was = {k: v for k, v in run.params.items() if k.split(".", 1)[0] in sections}
+        was = {
+            k: v
+            for k, v in run.params.items()
+            if k.split(".", 1)[0] in sections and k not in line.overrides
+        }
         changed = [
             key
             for key in sorted(set(now) | set(was))

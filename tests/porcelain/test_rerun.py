@@ -136,3 +136,20 @@ def test_a_damaged_step_memo_is_rebuilt(ran_pipeline: Ran, mlvc: Run) -> None:
     memo.write_bytes(b"\xc1 not msgpack")
     assert _stale(mlvc) == first
     assert _stages(runs, [s["run"] for s in first]) == ["train", "evaluate"]
+
+
+def test_a_param_the_command_line_overrides_is_no_change(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, _ = ran_pipeline
+    mlvc("run", "--", PYTHON, "train.py", "train.epochs=80")
+    mlvc("run", "--", PYTHON, "evaluate.py")
+    _set_param(ws, "epochs: 40", "epochs: 60")
+    # `python train.py` is superseded (the override run rewrote all it wrote), and the
+    # override run's epochs are its command line's, whatever the file says.
+    assert _stale(mlvc) == []
+    _set_param(ws, "l2: 0.001", "l2: 0.01")
+    stale = _stale(mlvc)
+    assert [s["command"] for s in stale] == [
+        [PYTHON, "train.py", "train.epochs=80"],
+        [PYTHON, "evaluate.py"],
+    ]
+    assert stale[0]["reasons"] == ["params.yaml: train.l2 0.001 -> 0.01"]
