@@ -217,6 +217,33 @@ def checkout(
 
 
 @app.command(rich_help_panel=LINEAGE)
+def rerun(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Output paths or runs (default: every stale step).", show_default=False
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the steps that would run; run none.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun the needed steps even when up to date.")
+    ] = False,
+    json: Json = False,
+) -> None:
+    """Re-execute the stale steps a target needs, upstream first, each as 'mlvc run'.
+
+    A failed step stops the chain with its exit code.
+
+    Example: [bold]mlvc rerun metrics.json[/bold]
+    """
+    from mlvc.cli.rerun import rerun_command
+
+    raise typer.Exit(rerun_command(targets or [], dry_run, force, json))
+
+
+@app.command(rich_help_panel=LINEAGE)
 def reproduce(
     ref: Annotated[str, typer.Argument(help="The run to re-execute.")],
     in_place: Annotated[

@@ -27,6 +27,7 @@ def show_status(json: bool) -> None:
                 "changes": changes,
                 "skipped": result.skipped,
                 "ignored": result.ignored,
+                "stale": [stale_json(step) for step in result.stale],
             }
         )
         return
@@ -42,6 +43,25 @@ def show_status(json: bool) -> None:
         ]
         lines += [[(f"hint: {hint}", "dim")] for hint in _hints(result)]
         render.print_lines(lines)
+    if result.stale:
+        render.print_lines(_stale_lines(result.stale))
+
+
+def stale_json(step: Any) -> dict[str, Any]:
+    """A stale step in `--json`: its latest run, command and reasons."""
+    return {"run": step.run_id, "command": list(step.key[0]), "reasons": list(step.reasons)}
+
+
+def _stale_lines(stale: Any) -> list[list[render.Segment]]:
+    from mlvc.ids import short
+
+    lines: list[list[render.Segment]] = [[("stale runs:", "bold")]]
+    for step in stale:
+        command = " ".join(step.key[0])
+        lines.append([(f"  {short(step.run_id)}", "yellow"), (f" {command}", None)])
+        lines += [[(f"      {reason}", "dim")] for reason in step.reasons]
+    lines.append([("hint: 'mlvc rerun' re-executes them, upstream first", "dim")])
+    return lines
 
 
 def _hints(result: Any) -> list[str]:

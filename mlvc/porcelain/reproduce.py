@@ -174,9 +174,14 @@ def _write_scripts(repo: Repo, original: Run, root: Path, tmp: Path) -> None:
     writer.cleanup()
 
 
-def _execute(repo: Repo, request: ReproduceRequest, original: Run, track: bool) -> Any:
+def recorded_environment(original: Run, env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with the environment variables the run recorded set as they were."""
     recorded = original.environment.get("variables", {}).get("values", {})
-    env = {**request.env, **{k: v for k, v in recorded.items() if isinstance(v, str)}}
+    return {**env, **{k: v for k, v in recorded.items() if isinstance(v, str)}}
+
+
+def _execute(repo: Repo, request: ReproduceRequest, original: Run, track: bool) -> Any:
+    env = recorded_environment(original, request.env)
     cwd = repo.root / original.cwd if original.cwd != "." else repo.root
     # The inputs were just written: none may have made a directory of `cwd` a symlink.
     refuse_symlinks(repo.root, [original.cwd + "/"], f"run {short(request.run_id)}: cwd")

@@ -30,6 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of its time)
     from typing import Any
 
+    from mlvc.lineage.stale import Step
     from mlvc.repo import Repo
     from mlvc.store.index import StatRow
     from mlvc.workspace.ignore import Ignore
@@ -51,6 +52,8 @@ class StatusResult(NamedTuple):
     """Untracked names in tracked directories that no tree can hold (see scan.walk)."""
     ignored: tuple[str, ...] = ()
     """Tracked paths among the changes that the ignore rules now skip."""
+    stale: tuple[Step, ...] = ()
+    """The stale steps, upstream first (see mlvc.lineage.stale)."""
 
     @property
     def clean(self) -> bool:
@@ -63,7 +66,7 @@ SHARE_DIRS = 8  # directories listed before sharing them with the forked process
 def status(repo: Repo) -> StatusResult:
     table, roots, dirs = worktree(repo.db, repo.index_path)
     if not table:
-        return StatusResult((), 0)
+        return StatusResult((), 0, stale=_stale(repo))
     walker = _Walker(repo.root, table)
     collecting = gc.isenabled()
     gc.disable()  # the walk allocates by the ten thousand and frees it all: nothing cycles
@@ -85,7 +88,17 @@ def status(repo: Repo) -> StatusResult:
     _save(repo, refreshed)
     ordered = tuple(sorted(changes, key=lambda c: c.path))
     ignored = _ignored(repo, [c.path for c in ordered if c.state in ("modified", "deleted")])
-    return StatusResult(ordered, len(table), tuple(sorted(walker.skipped)), ignored)
+    skipped = tuple(sorted(walker.skipped))
+    return StatusResult(ordered, len(table), skipped, ignored, _stale(repo))
+
+
+def _stale(repo: Repo) -> tuple[Step, ...]:
+    """The stale steps; with no command run recorded, one query and no import."""
+    if repo.db.execute("SELECT 1 FROM runs WHERE kind = 'run' LIMIT 1").fetchone() is None:
+        return ()
+    from mlvc.lineage.stale import stale_steps
+
+    return tuple(stale_steps(repo))
 
 
 class _Walker:

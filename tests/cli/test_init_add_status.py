@@ -35,7 +35,14 @@ def test_init_then_commands_work_from_subdirectories(mlvc: Run, workspace: Path)
     (sub / "f.txt").write_text("hello\n")
     mlvc("add", "f.txt", cwd=sub)
     status = json.loads(mlvc("status", "--json", cwd=sub).stdout)
-    assert status == {"changes": [], "clean": True, "tracked": 1, "skipped": [], "ignored": []}
+    assert status == {
+        "changes": [],
+        "clean": True,
+        "tracked": 1,
+        "skipped": [],
+        "ignored": [],
+        "stale": [],
+    }
 
 
 def test_init_refuses_to_nest(mlvc: Run, workspace: Path) -> None:

@@ -46,6 +46,7 @@ def test_rm_cached_keeps_the_file(workspace: Path, mlvc: Run) -> None:
         "clean": True,
         "ignored": [],
         "skipped": [],
+        "stale": [],
         "tracked": 2,
     }
 
