@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mlvc import __version__
-from mlvc.cli import app_remote, app_store
+from mlvc.cli import app_lineage, app_remote, app_store
 from mlvc.cli.app_remote import remote_app
 
 app = typer.Typer(
@@ -217,55 +217,6 @@ def checkout(
 
 
 @app.command(rich_help_panel=LINEAGE)
-def rerun(
-    targets: Annotated[
-        list[str] | None,
-        typer.Argument(
-            help="Output paths or runs (default: every stale step).", show_default=False
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List the steps that would run; run none.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Rerun the needed steps even when up to date.")
-    ] = False,
-    json: Json = False,
-) -> None:
-    """Re-execute the stale steps a target needs, upstream first, each as 'mlvc run'.
-
-    A failed step stops the chain with its exit code.
-
-    Example: [bold]mlvc rerun metrics.json[/bold]
-    """
-    from mlvc.cli.rerun import rerun_command
-
-    raise typer.Exit(rerun_command(targets or [], dry_run, force, json))
-
-
-@app.command(rich_help_panel=LINEAGE)
-def reproduce(
-    ref: Annotated[str, typer.Argument(help="The run to re-execute.")],
-    in_place: Annotated[
-        bool, typer.Option("--in-place", help="Run in this workspace, not a scratch one.")
-    ] = False,
-    keep: Annotated[
-        bool, typer.Option("--keep", help="Keep the scratch workspace and print its path.")
-    ] = False,
-    json: Json = False,
-) -> None:
-    """Re-execute a run from its recorded code and inputs; compare the outputs bit for bit.
-
-    Exits 0 only when every output is identical to the original's.
-
-    Example: [bold]mlvc reproduce latest:model/[/bold]
-    """
-    from mlvc.cli.reproduce import reproduce_command
-
-    raise typer.Exit(reproduce_command(ref, in_place, keep, json))
-
-
-@app.command(rich_help_panel=LINEAGE)
 def log(
     path: Annotated[str | None, typer.Argument(help="A file or directory: its versions.")] = None,
     number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,
@@ -339,40 +290,6 @@ def blame(
     blame_command(target, depth, lines, keys, json)
 
 
-@app.command(rich_help_panel=LINEAGE)
-def graph(
-    target: Annotated[str | None, typer.Argument(help="A run or a PATH (default: all).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="tree, dot, mermaid or json.")] = "tree",
-) -> None:
-    """The lineage DAG as a terminal tree, or exported as dot, mermaid or json.
-
-    Example: [bold]mlvc graph metrics.json --format mermaid[/bold]
-    """
-    from mlvc.cli.blame import graph_command
-
-    graph_command(target, fmt)
-
-
-@app.command(rich_help_panel=LINEAGE)
-def tag(
-    name: Annotated[str | None, typer.Argument(help="Tag name.")] = None,
-    run_ref: Annotated[str | None, typer.Argument(help="Run to tag (default: latest).")] = None,
-    delete: Annotated[bool, typer.Option("-d", "--delete", help="Delete the tag.")] = False,
-    history: Annotated[
-        bool, typer.Option("--history", help="Who moved the tag, when, from what to what.")
-    ] = False,
-    message: Annotated[str, typer.Option("--message", "-m", help="Why.")] = "",
-    json: Json = False,
-) -> None:
-    """List tags, tag a run, move or delete a tag; every move is kept in its history.
-
-    Example: [bold]mlvc tag prod 3f2a9c1e -m "ship it"[/bold]
-    """
-    from mlvc.cli.tag import tag_command
-
-    tag_command(name, run_ref, delete, history, message, json)
-
-
 REMOTES = "Remotes"
 app.add_typer(remote_app, name="remote", rich_help_panel=REMOTES)
 
@@ -408,6 +325,9 @@ def push(
 
 for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):
     app.command(rich_help_panel=REMOTES)(_command)
+
+for _lineage in (app_lineage.rerun, app_lineage.reproduce, app_lineage.graph, app_lineage.tag):
+    app.command(rich_help_panel=LINEAGE)(_lineage)
 
 for _maintenance in (app_store.fsck, app_store.gc, app_store.forget, app_store.purge):
     app.command(rich_help_panel=PLUMBING)(_maintenance)
