@@ -92,12 +92,11 @@ class Remote:
         """Every pack with an index file: one LIST, then a GET per index file not yet
         cached. A pack without its index file (an interrupted push) is not listed."""
         listed = self.transport.listdir("packs")
-        found = {}
-        for file in listed:
-            stem, _, suffix = file.partition(".")
-            if suffix == "idx" and _NAME.fullmatch(stem) and f"{stem}.pack" in listed:
-                found[stem] = self._pack_index(stem)
-        return found
+        return {
+            stem: self._pack_index(stem)
+            for stem in named(listed, "idx")
+            if f"{stem}.pack" in listed
+        }
 
     def _pack_index(self, name: str) -> RemotePack:
         what = f"index file of pack {name[:12]} on {self.where}"
@@ -235,10 +234,8 @@ class Remote:
     def runs(self) -> set[ObjectId]:
         """The union of every run list: one LIST, then a GET per list not yet cached."""
         found: set[ObjectId] = set()
-        for file in self.transport.listdir("runs"):
-            stem, _, suffix = file.partition(".")
-            if suffix == "runs" and _NAME.fullmatch(stem):
-                found.update(self._run_list(stem))
+        for stem in named(self.transport.listdir("runs"), "runs"):
+            found.update(self._run_list(stem))
         return found
 
     def _run_list(self, name: str) -> list[ObjectId]:
@@ -265,10 +262,8 @@ class Remote:
         history file not yet cached; each is checked against its name."""
         check_tag_name(name)
         moves = []
-        for file in self.transport.listdir(f"logs/tags/{name}"):
-            stem, _, suffix = file.partition(".")
-            if suffix != "json" or not _NAME.fullmatch(stem):
-                continue
+        for stem in named(self.transport.listdir(f"logs/tags/{name}"), "json"):
+            file = f"{stem}.json"
             move = self.named_file(
                 f"logs/tags/{name}/{file}", f"logs/{name}", partial(self._move, name, file)
             )
@@ -323,6 +318,17 @@ class Remote:
         entry = tag_move_json(move).encode()
         digest = blake3.blake3(entry).hexdigest()
         self.transport.write(f"logs/tags/{name}/{digest}.json", entry)
+
+
+def named(listed: Iterable[str], suffix: str) -> list[str]:
+    """The stems of the files `listed` named `<64 hex>.<suffix>`: the only names readers
+    take (a temporary file an upload left, a later version's file, are skipped)."""
+    found = []
+    for file in listed:
+        stem, _, rest = file.partition(".")
+        if rest == suffix and _NAME.fullmatch(stem):
+            found.append(stem)
+    return found
 
 
 def _parse_run_list(data: bytes, name: str, where: str) -> list[ObjectId]:

@@ -12,7 +12,6 @@ nothing it trusts ever names a missing object.
 from __future__ import annotations
 
 import mmap
-import re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -22,10 +21,8 @@ from mlvc.ids import ObjectId
 from mlvc.store import purged
 from mlvc.store.entry import Entry
 from mlvc.store.purged import Tombstone
-from mlvc.store.remote import Remote, RemotePack
+from mlvc.store.remote import Remote, RemotePack, named
 from mlvc.store.repack import copy_entries
-
-_NAME = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -39,13 +36,11 @@ class RemotePurge:
 def tombstones(remote: Remote) -> dict[str, Tombstone]:
     """The remote's tombstones: one LIST, then a GET per tombstone not yet cached."""
     found = {}
-    for file in remote.transport.listdir("purged"):
-        stem, _, suffix = file.partition(".")
-        if suffix == "json" and _NAME.fullmatch(stem):
-            check = partial(_tombstone, stem, remote.where)
-            stone = remote.named_file(f"purged/{file}", "purged", check)
-            if stone is not None:
-                found[stone.id] = stone
+    for stem in named(remote.transport.listdir("purged"), "json"):
+        check = partial(_tombstone, stem, remote.where)
+        stone = remote.named_file(f"purged/{stem}.json", "purged", check)
+        if stone is not None:
+            found[stone.id] = stone
     return found
 
 

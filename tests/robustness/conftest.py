@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,3 +261,12 @@ def store_tools() -> Any:
         tmpfs = staticmethod(tmpfs)
 
     return Tools
+
+
+@pytest.fixture
+def store(built: Any, tmp_path: Path) -> Path:
+    """A copy of the module's `built` pipeline (workspace and store), to damage or
+    collect; each module defines `built`."""
+    copy = tmp_path / "ws"
+    shutil.copytree(built.workspace, copy, symlinks=True)
+    return copy

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,6 @@ from tests.conftest import MLVC, Pipeline, Template, build_pipeline
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> Pipeline:
     return build_pipeline(tmp_path_factory, ran_template)
-
-
-@pytest.fixture
-def store(built: Pipeline, tmp_path: Path) -> Path:
-    """A copy of the example pipeline's workspace and store, to damage."""
-    copy = tmp_path / "ws"
-    shutil.copytree(built.workspace, copy, symlinks=True)
-    return copy
 
 
 def _mlvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

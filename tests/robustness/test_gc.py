@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,13 +26,6 @@ def built(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -> P
         result = made.mlvc("run", "--json", "--", sys.executable, f"{stage}.py")
         made.runs[f"{stage}2"] = json.loads(result.stdout)["run_id"]
     return made
-
-
-@pytest.fixture
-def store(built: Pipeline, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(built.workspace, copy, symlinks=True)
-    return copy
 
 
 def _mlvc(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
