@@ -3,8 +3,10 @@ in one sliding window shared by every upload, download and ranged read.
 
 s3fs sends a file's parts in batches and waits for each whole batch before the next
 (17-25 s for 2 GiB here, against ~10 s with a window of 8-16 parts), and reads whole
-files the same way. Requests still go through s3fs (`_call_s3`: its client, retries and
-translation of S3 errors into OSErrors), on its event loop.
+files the same way. Requests go through s3fs (`_call_s3`: its client, retries and
+translation of S3 errors into OSErrors), on its event loop, except the bulk of the bytes:
+whole-pack reads and the parts of multipart uploads go on threads (`s3threads`) where
+they can, and through s3fs if that fails.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from mlvc.store import s3threads
 
 T = TypeVar("T")
 Key = dict[str, str]  # Bucket and Key of one object
@@ -39,6 +45,9 @@ class S3Transfers:
         self.part_size = self.PART
         self.piece_size = self.PIECE
         self._window: asyncio.Semaphore | None = None
+        self.threads = True  # whole-pack reads and parts sent on threads (`s3threads`)
+        self._reads: s3threads.DirectReads | None = None
+        self._uploads: s3threads.PartUploads | None = None
 
     def upload(self, key: Key, local: Path) -> None:
         self._run(self._upload, key, local)
@@ -107,8 +116,37 @@ class S3Transfers:
         async with self._slots():
             self._check_stopping()
             body = await self._read_part(fd, at, min(self.part_size, size - at))
-            sent = await self._call("upload_part", **upload, PartNumber=number, Body=body)
+            sent = await self._send_part(upload, number, body)
         return {"PartNumber": number, "ETag": sent["ETag"]}
+
+    async def _send_part(self, upload: Key, number: int, body: bytes) -> dict[str, Any]:
+        """One part, on a thread where `s3threads` applies, else (or if that failed)
+        through s3fs."""
+        uploads = await self._part_uploads()
+        if uploads is not None:
+            self.count(1)
+            try:
+                return await _on_thread(uploads.submit(body, **upload, PartNumber=number))
+            except Exception:
+                self.threads = False
+        sent: dict[str, Any] = await self._call(
+            "upload_part", **upload, PartNumber=number, Body=body
+        )
+        return sent
+
+    async def _part_uploads(self) -> s3threads.PartUploads | None:
+        if self._uploads is None and self.threads:
+            from mlvc.store import s3threads
+
+            client = await self.fs.set_session()
+            if s3threads.usable(self.fs, str(client.meta.endpoint_url)):
+                loop = asyncio.get_running_loop()
+                made = await loop.run_in_executor(
+                    None, s3threads.PartUploads.make, self.fs, self.jobs
+                )
+                self._uploads = made
+            self.threads = self._uploads is not None
+        return self._uploads if self.threads else None
 
     async def _read_part(self, fd: int, at: int, length: int) -> bytes:
         return await _pread(fd, at, length)
@@ -139,8 +177,12 @@ class S3Transfers:
         return await _all([whole(start, end) for start, end in ranges])
 
     async def _read_into(self, key: Key, buffer: memoryview) -> None:
+        url = await self._direct_url(key)
+
         async def piece(at: int) -> None:
             end = min(at + self.piece_size, len(buffer))
+            if url is not None and await self._direct_piece(url, buffer[at:end], at):
+                return
             async with self._slots():
                 self._check_stopping()
                 got = await self._call("get_object", **key, Range=f"bytes={at}-{end - 1}")
@@ -154,6 +196,35 @@ class S3Transfers:
                 raise OSError(f"the object ended {end - at} bytes early")
 
         await _all([piece(at) for at in range(0, len(buffer), self.piece_size)])
+
+    async def _direct_url(self, key: Key) -> str | None:
+        """A presigned URL of `key` for `s3threads`'s direct reads, or None where they don't
+        apply (or have failed once: the rest goes the s3fs way)."""
+        if not self.threads:
+            return None
+        from mlvc.store import s3threads
+
+        client = await self.fs.set_session()
+        url: str = await client.generate_presigned_url("get_object", Params=key, ExpiresIn=3600)
+        if not s3threads.usable(self.fs, url):
+            self.threads = False
+            return None
+        if self._reads is None:
+            self._reads = s3threads.DirectReads(self.jobs)
+        return url
+
+    async def _direct_piece(self, url: str, view: memoryview, at: int) -> bool:
+        """Bytes [at, at + len(view)) read directly into `view`; False if that failed
+        (the caller reads them the s3fs way, with its retries and errors)."""
+        assert self._reads is not None
+        self._check_stopping()
+        self.count(1)
+        try:
+            await _on_thread(self._reads.submit(url, view, at))
+        except Exception:
+            self.threads = False
+            return False
+        return True
 
     async def _download(self, key: Key, fd: int, size: int) -> None:
         loop = asyncio.get_running_loop()
@@ -177,6 +248,17 @@ async def _pread(fd: int, at: int, length: int) -> bytes:
     if len(data) != length:
         raise OSError(f"local file shrank during the upload (read {len(data)} of {length} B)")
     return data
+
+
+async def _on_thread(done: Future[T]) -> T:
+    """The result of work running on another thread. If this task is cancelled, the work
+    is waited for first: it may still be writing into a buffer, or sending a part."""
+    try:
+        return await asyncio.shield(asyncio.wrap_future(done))
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            done.result()
+        raise
 
 
 async def _all(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
