@@ -59,7 +59,7 @@ def runs_command(
         print_table(render.out(), result)
     else:
         header = result.columns
-        rows = [[_cell(run, key) for key in header] for run in result.runs]
+        rows = [_cells(run, header) for run in result.runs]
         right = {i for i, key in enumerate(header) if _numeric(key)}
         render.columns(_title(result), header, rows, right)
 
@@ -113,25 +113,24 @@ def _numeric(key: str) -> bool:
     return key == "duration" or key.startswith("metrics.")
 
 
-def _cell(run: TableRun, key: str) -> str:
-    """A value as people read it; every cell passes through `render.shown` later."""
+def _cells(run: TableRun, columns: list[str]) -> list[str]:
+    """A run's values as people read them; every cell passes through `render.shown`
+    later."""
     from mlvc.lineage.graph import command_text
     from mlvc.lineage.where import text
 
-    if key == "id":
-        return short(run.id)
-    if key == "started":
-        return render.when(run.started)[:16]
-    if key == "command":
-        return command_text(run.command, 40)
-    value, present = run.value(key)
-    if not present:
-        return "-"
-    if key == "duration":
-        return _duration(value)
-    if key.startswith("metrics.") and isinstance(value, float):
-        return f"{value:.6g}"
-    return text(value)
+    cells = [short(run.id), render.when(run.started)[:16], command_text(run.command, 40)]
+    for key in columns[3:]:
+        value, present = run.value(key)
+        if not present:
+            cells.append("-")
+        elif key == "duration":
+            cells.append(_duration(value))
+        elif isinstance(value, float) and key.startswith("metrics."):
+            cells.append(f"{value:.6g}")
+        else:
+            cells.append(text(value))
+    return cells
 
 
 def _duration(seconds: float) -> str:
@@ -154,9 +153,8 @@ def print_table(console: Console, result: RunsResult) -> None:
             render.shown(key), justify="right" if _numeric(key) else "left", overflow="fold"
         )
     for run in result.runs:
-        cells = []
-        for key in result.columns:
-            style = {"id": "yellow", "status": _STATUS.get(run.status, "")}.get(key, "")
-            cells.append(Text(render.shown(_cell(run, key)), style=style))
+        cells = [Text(render.shown(cell)) for cell in _cells(run, result.columns)]
+        cells[0].stylize("yellow")
+        cells[3].stylize(_STATUS.get(run.status, "default"))
         table.add_row(*cells)
     console.print(table)

@@ -23,6 +23,8 @@ from mlvc.store.refs import Tags
 
 # The columns every row has, before the params and metrics ones.
 FIXED = ("id", "started", "command", "status", "duration")
+# Keys --where and --sort may also name, shown in --json only.
+_OTHER = ("ended", "exit_code", "owner", "role")
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,11 @@ class TableRun:
 
     def value(self, key: str) -> tuple[Any, bool]:
         """The run's value for a column key, and whether it has one."""
-        for prefix, section in (("params.", self.params), ("metrics.", self.metrics)):
-            if key.startswith(prefix) and key[len(prefix) :] in section:
-                return section[key[len(prefix) :]], True
-        if key in FIXED:
+        group, _, name = key.partition(".")
+        section = self.params if group == "params" else self.metrics if group == "metrics" else None
+        if section is not None:
+            return (section[name], True) if name in section else (None, False)
+        if key in FIXED or key in _OTHER:
             found = getattr(self, key)
             return (command_line(found) if key == "command" else found), found is not None
         return None, False
@@ -128,12 +131,12 @@ def differing_params(rows: list[TableRun]) -> list[str]:
     """Params keys whose value (or presence) is not the same in every row."""
     keys = sorted({key for row in rows for key in row.params})
     missing = object()
-    return [
-        key
-        for key in keys
-        if len({filters.text(row.params.get(key, missing)) for row in rows}) > 1
-        or any(key not in row.params for row in rows)
-    ]
+    return [key for key in keys if len({_param(row, key, missing) for row in rows}) > 1]
+
+
+def _param(row: TableRun, key: str, missing: object) -> object:
+    """A param's value, comparable (as text: a list is not hashable); `missing` if absent."""
+    return filters.text(row.params[key]) if key in row.params else missing
 
 
 def metric_keys(rows: list[TableRun]) -> list[str]:
@@ -216,18 +219,19 @@ def _sorted(rows: list[TableRun], query: RunsQuery, known: set[str]) -> list[Tab
     then the runs without it, which stay last whichever the direction."""
     if query.sort is None:
         return rows[::-1] if query.reverse else rows
-    key = query.sort
-    filters.check_key(key, known, "--sort")
-    having = [row for row in rows if row.value(key)[1]]
-    without = [row for row in rows if not row.value(key)[1]]
-    having.sort(key=lambda row: filters.sort_key(row.value(key)[0]), reverse=query.reverse)
-    return having + without
+    filters.check_key(query.sort, known, "--sort")
+    values = [(row, *row.value(query.sort)) for row in rows]
+    having = [(filters.sort_key(value), row) for row, value, present in values if present]
+    having.sort(key=lambda pair: pair[0], reverse=query.reverse)
+    return [row for _, row in having] + [row for row, _, present in values if not present]
 
 
 def _keys(rows: list[TableRun]) -> set[str]:
     """Every column key some run has: what --where and --sort may name."""
-    keys = set(FIXED)
+    params: set[str] = set()
+    metrics: set[str] = set()
     for row in rows:
-        keys.update(f"params.{key}" for key in row.params)
-        keys.update(f"metrics.{key}" for key in row.metrics)
-    return keys
+        params.update(row.params)
+        metrics.update(row.metrics)
+    named = (*FIXED, *_OTHER)
+    return {*named, *(f"params.{k}" for k in params), *(f"metrics.{k}" for k in metrics)}

@@ -13,6 +13,7 @@ takes over from what it reproduces or from what was checked out.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from mlvc.ids import ObjectId
@@ -84,9 +85,9 @@ class RunFacts(NamedTuple):
     owner: str
     ended: str
     exit_code: int | None
-    command: list[str] | None
-    params: dict[str, Any] | None
-    metrics: dict[str, Any] | None
+    command: list[str] | None = None
+    params: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
 
 
 _FACTS = (
@@ -96,36 +97,38 @@ _FACTS = (
 _NO_FACTS = "NULL, NULL, NULL, NULL, NULL FROM runs r"
 
 
-def _facts_row(row: tuple[Any, ...]) -> RunFacts:
-    oid, role, started, status, owner, ended, exit_code, command, params, metrics = row
-    if command is None:
-        return RunFacts(ObjectId(oid), role, started, status, owner, "", None, None, None, None)
-    return RunFacts(
-        ObjectId(oid),
-        role,
-        started,
-        status,
-        owner,
-        ended,
-        exit_code,
-        _unpack(command),
-        _unpack(params),
-        _unpack(metrics),
-    )
-
-
-def _unpack(blob: bytes) -> Any:
-    """A msgpack value the index wrote; damage is the index's, and a rebuild repairs it."""
+def _facts_rows(rows: Iterable[tuple[Any, ...]]) -> list[RunFacts]:
+    """The rows as RunFacts, their msgpack fields decoded (a table reads thousands: one
+    import and no call per field); damage is the index's, and a rebuild repairs it."""
     import msgpack
 
+    unpack = msgpack.unpackb
+    found = []
     try:
-        return msgpack.unpackb(blob, raw=False)
+        for oid, role, started, status, owner, ended, code, command, params, metrics in rows:
+            if command is None:
+                found.append(RunFacts(ObjectId(oid), role, started, status, owner, "", None))
+                continue
+            facts = RunFacts(
+                ObjectId(oid),
+                role,
+                started,
+                status,
+                owner,
+                ended,
+                code,
+                unpack(command),
+                unpack(params),
+                unpack(metrics),
+            )
+            found.append(facts)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         from mlvc.store.db import REBUILD_HINT, CorruptIndexError
 
         raise CorruptIndexError(
             f"index row of run facts is damaged ({exc})", hint=REBUILD_HINT
         ) from None
+    return found
 
 
 class History:
@@ -158,14 +161,14 @@ class History:
         sql = f"SELECT r.id, r.kind, r.started, r.status, r.owner, {facts}{where}"
         if ids is None:
             sql += f" {NEWEST_FIRST}" + ("" if limit is None else f" LIMIT {int(limit)}")
-            return [_facts_row(row) for row in self.db.execute(sql, args)]
+            return _facts_rows(self.db.execute(sql, args))
         found: list[RunFacts] = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), 500):
             batch = unique[start : start + 500]
             chosen = f"r.id IN ({','.join('?' * len(batch))})"
             query = sql + (" AND " if where else " WHERE ") + chosen
-            found += [_facts_row(row) for row in self.db.execute(query, [*args, *batch])]
+            found += _facts_rows(self.db.execute(query, [*args, *batch]))
         found.sort(key=lambda f: (f.started, f.id), reverse=True)
         return found[:limit]
 

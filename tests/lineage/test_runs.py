@@ -151,6 +151,7 @@ def test_failed_runs_only_with_all(mlvc: Run, history: dict[str, list[str]]) -> 
     assert all(r["status"] == "ok" for r in _json(mlvc))
     (failed,) = _json(mlvc, "--all", "--where", "status == failed")
     assert failed["exit_code"] == 3
+    assert _json(mlvc, "--all", "--where", "exit_code > 2") == [failed]
 
 
 def test_user_text_is_shown_literally(
