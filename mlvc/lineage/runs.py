@@ -122,8 +122,8 @@ def command_line(command: list[str]) -> str:
     return shlex.join(command)
 
 
-def scalar_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The metrics that are one number each (a table cell, a `log` summary)."""
+def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics that are one number each: a table cell each."""
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
@@ -192,7 +192,7 @@ def _table_run(repo: Repo, facts: RunFacts, tags: list[str]) -> TableRun:
         command,
         _seconds(facts.started, ended),
         params,
-        scalar_metrics(metrics),
+        _scalar_metrics(metrics),
         tags,
     )
 
