@@ -8,9 +8,10 @@ below it and each path has 10 versions. The chains advance in step (run ``k`` of
 chain, then run ``k + 1``), as concurrent pipelines would, with increasing timestamps.
 
 Recording mirrors ``mlvc.recorder.record`` but batched: every object goes into one store
-session (one ``store.commit()``), then one index transaction adds the runs in order with
-their path versions and input edges, the tracked paths (the latest version of each) and
-stat-cache rows for the files written to the workspace. ``record`` per run would fsync
+session (one ``store.commit()``), then one index transaction adds the runs in order
+(``Index.add_run_rows``: their rows, path versions, input edges and run-table facts),
+the tracked paths (the latest version of each) and stat-cache rows for the files
+written to the workspace. ``record`` per run would fsync
 10,000 times.
 """
 
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlvc.ids import ObjectId
+    from mlvc.objects import Run
 
 CHAINS = 200
 DEPTH = 50
@@ -101,7 +103,7 @@ def build(root: Path, keep_chains: tuple[int, ...] = (0,)) -> History:
     try:
         store, index = repo.store, repo.index
         clock = EPOCH
-        ordered: list[tuple[ObjectId, str, _Version, _Version | None]] = []
+        ordered: list[tuple[ObjectId, Run]] = []
         latest: dict[str, _Version] = {}
         previous: dict[int, _Version] = {}
         kept: dict[int, list[str]] = {c: [] for c in keep_chains}
@@ -137,7 +139,7 @@ def build(root: Path, keep_chains: tuple[int, ...] = (0,)) -> History:
                     )
                     run_id = store.put_object(Kind.RUN, run.encode())
                     version = _Version(out_path, oid, len(data), run_id)
-                    ordered.append((run_id, run.started, version, parent))
+                    ordered.append((run_id, run))
                     previous[chain] = latest[out_path] = version
                     contents[out_path] = data
                     if chain in kept:
@@ -163,11 +165,8 @@ def build(root: Path, keep_chains: tuple[int, ...] = (0,)) -> History:
 
         index.begin()
         try:
-            for run_id, started_text, out, parent in ordered:
-                seq = index.add_run(run_id, "run", started_text, "ok", OWNER)
-                index.add_path_versions(seq, [(out.path, out.oid, "file", out.size)])
-                if parent is not None:
-                    index.add_input(seq, parent.path, parent.oid, parent.run)
+            for run_id, run in ordered:  # its row, path version, input edge and facts
+                index.add_run_rows(run_id, run, {})
             for rel, version in latest.items():
                 tracked = TrackedFile(rel, rel, version.oid, "file", version.size)
                 index.replace_tracked(rel, [tracked])

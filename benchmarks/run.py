@@ -622,7 +622,12 @@ def bench_dvc_repro(ctx: Context) -> list[Row]:
 
 
 def lineage_row(
-    ctx: Context, repo: Path, label: str, args: list[str], target: Target, expect: list[str]
+    ctx: Context,
+    repo: Path,
+    label: str,
+    args: list[str],
+    target: Target | None,
+    expect: list[str],
 ) -> Row:
     """Median of ``LINEAGE_RUNS`` runs of ``mlvc ARGS`` after one untimed run, then one
     untimed ``mlvc ARGS --json`` that must name every run id in ``expect`` (a fast answer
@@ -646,8 +651,9 @@ def lineage_row(
 
 
 def bench_lineage(ctx: Context) -> list[Row]:
-    """`log`, `blame` and `diff` from the CLI over a synthetic history of 10,000 runs built
-    in-process with the mlvc library (see bench_history.py)."""
+    """`log`, `blame`, `diff` and run tables (`log --table`, `runs --where`) from the CLI
+    over a synthetic history of 10,000 runs built in-process with the mlvc library (see
+    bench_history.py)."""
     log(
         f"lineage: building {history.CHAINS * history.DEPTH:,} runs over "
         f"{history.CHAINS * history.PATHS_PER_CHAIN:,} paths in-process"
@@ -666,6 +672,15 @@ def bench_lineage(ctx: Context) -> list[Row]:
         log_label = f"`mlvc log {p0}`, {len(p0_runs)} versions (median of {n})"
         blame_label = f"`mlvc blame {deepest}`, {history.DEPTH} levels deep (median of {n})"
         diff_label = f"`mlvc diff` of runs {last} and {last - 1} of a chain (median of {n})"
+        shown = 1000  # the newest 1,000 runs: steps 45-49 of every chain
+        newest_steps = chain0[-shown // history.CHAINS :]
+        table = ["log", "--table", "-n", str(shown)]
+        table_label = f"`mlvc log --table` of {shown:,} runs (median of {n})"
+        where = ["runs", "--where", "metrics.acc > 0.5", "-n", str(shown)]
+        where_label = (
+            f"`mlvc runs --where 'metrics.acc > 0.5'`: {hist.runs:,} runs read, {shown:,} "
+            f"shown (median of {n}, informational)"
+        )
         at = hist.root
         rows = [
             Row(build_label, hist.seconds, None, "s"),
@@ -674,6 +689,8 @@ def bench_lineage(ctx: Context) -> list[Row]:
             lineage_row(
                 ctx, at, diff_label, ["diff", newest, before], under_seconds(0.3), [newest, before]
             ),
+            lineage_row(ctx, at, table_label, table, under_seconds(0.5), newest_steps),
+            lineage_row(ctx, at, where_label, where, None, newest_steps),
         ]
     finally:
         if ctx.keep:

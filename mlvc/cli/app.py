@@ -216,30 +216,7 @@ def checkout(
     checkout_command(ref, paths or [], inputs, code, force, clean, dry_run, json, follow_symlinks)
 
 
-@app.command(rich_help_panel=LINEAGE)
-def log(
-    path: Annotated[str | None, typer.Argument(help="A file or directory: its versions.")] = None,
-    number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,
-    oneline: Annotated[bool, typer.Option("--oneline", help="One line per run.")] = False,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Only runs started at or after (ISO date).")
-    ] = None,
-    owner: Annotated[str | None, typer.Option("--owner", help="Only runs by this user.")] = None,
-    all_runs: Annotated[
-        bool, typer.Option("--all", help="Include failed and interrupted runs.")
-    ] = False,
-    consumers: Annotated[
-        bool, typer.Option("--consumers", help="With PATH: the runs that read each version.")
-    ] = False,
-    json: Json = False,
-) -> None:
-    """Runs newest first; with PATH, every version of that path and the run that made it.
-
-    Example: [bold]mlvc log model/model.pt --consumers[/bold]
-    """
-    from mlvc.cli.log import log_command
-
-    log_command(path, number, oneline, since, owner, all_runs, consumers, json)
+app.command(rich_help_panel=LINEAGE)(app_lineage.log)
 
 
 @app.command(rich_help_panel=LINEAGE)
@@ -326,7 +303,13 @@ def push(
 for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):
     app.command(rich_help_panel=REMOTES)(_command)
 
-for _lineage in (app_lineage.rerun, app_lineage.reproduce, app_lineage.graph, app_lineage.tag):
+for _lineage in (
+    app_lineage.runs,
+    app_lineage.rerun,
+    app_lineage.reproduce,
+    app_lineage.graph,
+    app_lineage.tag,
+):
     app.command(rich_help_panel=LINEAGE)(_lineage)
 
 for _maintenance in (app_store.fsck, app_store.gc, app_store.forget, app_store.purge):

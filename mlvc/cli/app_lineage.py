@@ -8,6 +8,113 @@ from typing import Annotated
 import typer
 
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Since = Annotated[
+    str | None, typer.Option("--since", help="Only runs started at or after (ISO date).")
+]
+Owner = Annotated[str | None, typer.Option("--owner", help="Only runs by this user.")]
+# The options of a run table, shared by `mlvc runs` and `mlvc log --table`.
+Where = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        help="Only runs where KEY OP VALUE holds, e.g. 'metrics.acc > 0.9' (repeatable).",
+        show_default=False,
+    ),
+]
+CommandFilter = Annotated[
+    str | None, typer.Option("--command", help="Only runs whose command contains this text.")
+]
+Sort = Annotated[
+    str | None,
+    typer.Option("--sort", help="Order by this column: duration, params.K, metrics.K ..."),
+]
+Reverse = Annotated[bool, typer.Option("--reverse", help="Reverse the order.")]
+Csv = Annotated[bool, typer.Option("--csv", help="Print CSV: a header, then a row per run.")]
+
+
+def log(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="A file or directory: its versions. With --table: runs, tags or paths.",
+            show_default=False,
+        ),
+    ] = None,
+    number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,
+    oneline: Annotated[bool, typer.Option("--oneline", help="One line per run.")] = False,
+    since: Since = None,
+    owner: Owner = None,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="Include failed and interrupted runs.")
+    ] = False,
+    consumers: Annotated[
+        bool, typer.Option("--consumers", help="With PATH: the runs that read each version.")
+    ] = False,
+    json: Json = False,
+    table: Annotated[
+        bool, typer.Option("--table", help="Runs side by side, as 'mlvc runs' shows them.")
+    ] = False,
+    where: Where = None,
+    command: CommandFilter = None,
+    sort: Sort = None,
+    reverse: Reverse = False,
+    csv: Csv = False,
+) -> None:
+    """Runs newest first; with PATH, every version of that path and the run that made it.
+
+    Example: [bold]mlvc log model/model.pt --consumers[/bold]
+    """
+    from mlvc.cli.log import log_command
+
+    log_command(
+        paths or [],
+        number,
+        oneline,
+        since,
+        owner,
+        all_runs,
+        consumers,
+        json,
+        table,
+        where,
+        command,
+        sort,
+        reverse,
+        csv,
+    )
+
+
+def runs(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Runs, tags or paths (the runs that wrote them); default: every run.",
+            show_default=False,
+        ),
+    ] = None,
+    where: Where = None,
+    command: CommandFilter = None,
+    sort: Sort = None,
+    reverse: Reverse = False,
+    limit: Annotated[int | None, typer.Option("-n", "--limit", help="At most N runs.")] = None,
+    since: Since = None,
+    owner: Owner = None,
+    all_runs: Annotated[
+        bool,
+        typer.Option("--all", help="Include failed runs, reproductions and safety snapshots."),
+    ] = False,
+    json: Json = False,
+    csv: Csv = False,
+) -> None:
+    """Runs side by side: a row per run, a column per param that differs and per metric.
+
+    Example: [bold]mlvc runs --command train.py --where 'metrics.acc > 0.9'[/bold]
+    """
+    from mlvc.cli.runs import runs_command
+
+    runs_command(
+        targets or [], where, command, sort, reverse, limit, since, owner, all_runs, json, csv
+    )
 
 
 def rerun(

@@ -1,6 +1,6 @@
 """Commands answered without importing typer (~0.05 s of every start-up): `status`,
-`add`, `run`, `checkout`, `init`, `show`, `tag`, `graph`, the plumbing, and the plain
-forms of `log [PATH]`, `diff A B` and `blame TARGET`.
+`add`, `run`, `checkout`, `init`, `show`, `tag`, `graph`, `runs`, the plumbing, and the
+plain forms of `log [PATH]` (and `log --table`), `diff A B` and `blame TARGET`.
 
 One table says, per command, which arguments and options this path understands and what
 each becomes: the keyword arguments of the same CLI function that typer's command calls,
@@ -23,23 +23,45 @@ class Spec(NamedTuple):
     target: str  # "module:function" that both this path and typer's command call
     positional: tuple[str, ...] = ()  # filled in order; the last ones may be missing
     required: int = 0  # how many positionals must be there
-    variadic: str | None = None  # takes every positional (add's paths), at least one
+    variadic: str | None = None  # takes every positional (add's paths), `required` or more
     rest: str | None = None  # takes everything after "--"
     rest_required: bool = False
     flags: Mapping[str, str] = _NONE  # option -> boolean parameter
     values: Mapping[str, str] = _NONE  # option -> parameter taking the next argument
     lists: frozenset[str] = frozenset()  # parameters that collect repeated values
+    ints: frozenset[str] = frozenset()  # parameters given to the function as ints
     paths: frozenset[str] = frozenset()  # parameters given to the function as Paths
     defaults: Mapping[str, Any] = _NONE  # every other parameter, as typer has it
 
 
 _JSON = {"--json": "json"}
+# The options of a run table (`runs`, `log --table`) and the run filters they share with log.
+_TABLE_FLAGS = {"--reverse": "reverse", "--csv": "csv", "--all": "all_runs"}
+_TABLE_VALUES = {
+    "--where": "where",
+    "--command": "command",
+    "--sort": "sort",
+    "--since": "since",
+    "--owner": "owner",
+}
+_TABLE_DEFAULTS: dict[str, Any] = {
+    "where": [],
+    "command": None,
+    "sort": None,
+    "reverse": False,
+    "since": None,
+    "owner": None,
+    "all_runs": False,
+    "json": False,
+    "csv": False,
+}
 
 SPECS: dict[str, Spec] = {
     "status": Spec("mlvc.cli.status:show_status", flags=_JSON, defaults={"json": False}),
     "add": Spec(
         "mlvc.cli.add:add_command",
         variadic="paths",
+        required=1,
         flags=_JSON,
         values={"-m": "message", "--message": "message"},
         paths=frozenset({"paths"}),
@@ -104,18 +126,34 @@ SPECS: dict[str, Spec] = {
     ),
     "log": Spec(
         "mlvc.cli.log:log_command",
-        positional=("path",),
-        flags=_JSON,
+        variadic="paths",
+        flags={
+            **_JSON,
+            **_TABLE_FLAGS,
+            "--table": "table",
+            "--oneline": "oneline",
+            "--consumers": "consumers",
+        },
+        values={**_TABLE_VALUES, "-n": "number", "--max-count": "number"},
+        lists=frozenset({"where"}),
+        ints=frozenset({"number"}),
         defaults={
-            "path": None,
+            **_TABLE_DEFAULTS,
+            "paths": [],
             "number": None,
             "oneline": False,
-            "since": None,
-            "owner": None,
-            "all_runs": False,
             "consumers": False,
-            "json": False,
+            "table": False,
         },
+    ),
+    "runs": Spec(
+        "mlvc.cli.runs:runs_command",
+        variadic="targets",
+        flags={**_JSON, **_TABLE_FLAGS},
+        values={**_TABLE_VALUES, "-n": "limit", "--limit": "limit"},
+        lists=frozenset({"where"}),
+        ints=frozenset({"limit"}),
+        defaults={**_TABLE_DEFAULTS, "targets": [], "limit": None},
     ),
     "diff": Spec(
         "mlvc.cli.diff:diff_command",
@@ -180,6 +218,7 @@ SPECS: dict[str, Spec] = {
     "hash-object": Spec(
         "mlvc.cli.plumbing:hash_object_command",
         variadic="paths",
+        required=1,
         flags=_JSON,
         paths=frozenset({"paths"}),
         defaults={"json": False},
@@ -211,10 +250,12 @@ def parse(args: list[str]) -> tuple[Spec, dict[str, Any]] | None:
             found[spec.flags[arg]] = True
         elif arg in spec.values and rest:
             name, value, rest = spec.values[arg], rest[0], rest[1:]
+            if name in spec.ints and not value.isdigit():
+                return None  # typer's usage error
             if name in spec.lists:
                 found[name].append(value)
             else:
-                found[name] = value
+                found[name] = int(value) if name in spec.ints else value
         elif arg.startswith("-"):
             return None
         else:
@@ -233,7 +274,7 @@ def _place(spec: Spec, positionals: list[str], found: dict[str, Any]) -> bool:
         return False
     if spec.variadic is not None:
         found[spec.variadic] = positionals
-        return bool(positionals)
+        return len(positionals) >= spec.required
     if not spec.required <= len(positionals) <= len(spec.positional):
         return False
     found.update(zip(spec.positional, positionals, strict=False))

@@ -11,7 +11,7 @@ from mlvc.ids import short
 
 
 def log_command(
-    path: str | None,
+    paths: list[str],
     number: int | None,
     oneline: bool,
     since: str | None,
@@ -19,9 +19,38 @@ def log_command(
     all_runs: bool,
     consumers: bool,
     json: bool,
+    table: bool = False,
+    where: list[str] | None = None,
+    command: str | None = None,
+    sort: str | None = None,
+    reverse: bool = False,
+    csv: bool = False,
 ) -> None:
+    from mlvc.errors import MlvcError
     from mlvc.paths import check_text
 
+    if table:
+        if oneline or consumers:
+            raise MlvcError(
+                f"--table cannot be combined with {'--oneline' if oneline else '--consumers'}",
+                hint="a table has one row per run already; leave the option out",
+            )
+        from mlvc.cli.runs import runs_command
+
+        runs_command(
+            paths, where, command, sort, reverse, number, since, owner, all_runs, json, csv
+        )
+        return
+    table_only = {"--where": where, "--command": command, "--sort": sort, "--reverse": reverse}
+    table_only["--csv"] = csv
+    given = [name for name, value in table_only.items() if value]
+    if given:
+        raise MlvcError(f"{given[0]} needs --table", hint=f"mlvc log --table {given[0]} ...")
+    if len(paths) > 1:
+        raise MlvcError(
+            "log takes one PATH", hint="to compare the runs of several, use mlvc log --table"
+        )
+    path = paths[0] if paths else None
     for what, text in (("path", path), ("owner", owner), ("date", since)):
         if text is not None:
             check_text(text, what)
@@ -33,8 +62,6 @@ def log_command(
             rel = repo.relpath(Path(path), Path.cwd()) or path
             versions = log_path(repo, rel, consumers, all_runs)[:number]
             if not versions:
-                from mlvc.errors import MlvcError
-
                 raise MlvcError(
                     f"no recorded version of {rel}",
                     hint="mlvc records paths that runs write or 'mlvc add' adds",

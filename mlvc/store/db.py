@@ -22,7 +22,19 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 3
 WORKTREE_FORMAT = 3
-SCHEMA = """
+# What run tables (`mlvc runs`) show of each run, so that they need not decode the run
+# objects. Added without a schema change: an index made before it gets the table with
+# the next run it records (`Index.add_run_rows`), and its older runs have no row here
+# until `mlvc index rebuild` (readers then load those run objects).
+RUN_FACTS = """CREATE TABLE IF NOT EXISTS run_facts (
+    seq INTEGER PRIMARY KEY,
+    ended TEXT NOT NULL,
+    exit_code INTEGER,
+    command BLOB NOT NULL,
+    params BLOB NOT NULL,
+    metrics BLOB NOT NULL
+);"""
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS packs (
     no INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -55,6 +67,7 @@ CREATE TABLE IF NOT EXISTS runs (
     owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started, id);
+{RUN_FACTS}
 CREATE TABLE IF NOT EXISTS path_versions (
     path TEXT NOT NULL,
     seq INTEGER NOT NULL,

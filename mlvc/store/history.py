@@ -13,6 +13,7 @@ takes over from what it reproduces or from what was checked out.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from mlvc.ids import ObjectId
@@ -44,6 +45,92 @@ def glob_under(path: str) -> str:
     return f"{escaped}/*"
 
 
+class RunFilter(NamedTuple):
+    """Which runs a listing takes: started at or after `since`, by `owner`, only ok
+    ones (`ok_only`), only of these `roles` (None: every role)."""
+
+    since: str | None = None
+    owner: str | None = None
+    ok_only: bool = True
+    roles: tuple[str, ...] | None = None
+
+
+def _run_filter(which: RunFilter) -> tuple[str, list[Any]]:
+    """` WHERE ...` (or "") over `runs r`, and its arguments."""
+    where: list[str] = []
+    args: list[Any] = []
+    if which.roles is not None:
+        where.append(f"r.kind IN ({','.join('?' * len(which.roles))})")
+        args += which.roles
+    if which.ok_only:
+        where.append("r.status = 'ok'")
+    if which.since:
+        where.append("r.started >= ?")
+        args.append(which.since)
+    if which.owner:
+        where.append("r.owner = ?")
+        args.append(which.owner)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+class RunFacts(NamedTuple):
+    """A run's index row and its `run_facts` row (see store/db.py). `command`, `params`
+    and `metrics` are None (and `ended` "") for a run indexed before that table existed:
+    read the run object then."""
+
+    id: ObjectId
+    role: str
+    started: str
+    status: str
+    owner: str
+    ended: str
+    exit_code: int | None
+    command: list[str] | None = None
+    params: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+
+
+_FACTS = (
+    "f.ended, f.exit_code, f.command, f.params, f.metrics"
+    " FROM runs r LEFT JOIN run_facts f ON f.seq = r.seq"
+)
+_NO_FACTS = "NULL, NULL, NULL, NULL, NULL FROM runs r"
+
+
+def _facts_rows(rows: Iterable[tuple[Any, ...]]) -> list[RunFacts]:
+    """The rows as RunFacts, their msgpack fields decoded (a table reads thousands: one
+    import and no call per field); damage is the index's, and a rebuild repairs it."""
+    import msgpack
+
+    unpack = msgpack.unpackb
+    found = []
+    try:
+        for oid, role, started, status, owner, ended, code, command, params, metrics in rows:
+            if command is None:
+                found.append(RunFacts(ObjectId(oid), role, started, status, owner, "", None))
+                continue
+            facts = RunFacts(
+                ObjectId(oid),
+                role,
+                started,
+                status,
+                owner,
+                ended,
+                code,
+                unpack(command),
+                unpack(params),
+                unpack(metrics),
+            )
+            found.append(facts)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        from mlvc.store.db import REBUILD_HINT, CorruptIndexError
+
+        raise CorruptIndexError(
+            f"index row of run facts is damaged ({exc})", hint=REBUILD_HINT
+        ) from None
+    return found
+
+
 class History:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -57,27 +144,39 @@ class History:
         roles: tuple[str, ...] | None = None,
     ) -> list[ObjectId]:
         """Runs newest first, filtered (`roles`: only runs of these roles)."""
-        where: list[str] = []
-        args: list[Any] = []
-        if roles is not None:
-            where.append(f"r.kind IN ({','.join('?' * len(roles))})")
-            args += roles
-        if ok_only:
-            where.append("r.status = 'ok'")
-        if since:
-            where.append("r.started >= ?")
-            args.append(since)
-        if owner:
-            where.append("r.owner = ?")
-            args.append(owner)
-        sql = "SELECT r.id FROM runs r"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" {NEWEST_FIRST}"
+        where, args = _run_filter(RunFilter(since, owner, ok_only, roles))
+        sql = f"SELECT r.id FROM runs r{where} {NEWEST_FIRST}"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
         return [ObjectId(row[0]) for row in self.db.execute(sql, args)]
+
+    def run_facts(
+        self, which: RunFilter, ids: list[bytes] | None = None, limit: int | None = None
+    ) -> list[RunFacts]:
+        """The runs `which` selects (and, given `ids`, only those), newest first, with
+        what `run_facts` holds of them: the rows of a run table, without decoding a run."""
+        where, args = _run_filter(which)
+        facts = _FACTS if self._has_facts_table() else _NO_FACTS
+        sql = f"SELECT r.id, r.kind, r.started, r.status, r.owner, {facts}{where}"
+        if ids is None:
+            sql += f" {NEWEST_FIRST}" + ("" if limit is None else f" LIMIT {int(limit)}")
+            return _facts_rows(self.db.execute(sql, args))
+        found: list[RunFacts] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            batch = unique[start : start + 500]
+            chosen = f"r.id IN ({','.join('?' * len(batch))})"
+            query = sql + (" AND " if where else " WHERE ") + chosen
+            found += _facts_rows(self.db.execute(query, [*args, *batch]))
+        found.sort(key=lambda f: (f.started, f.id), reverse=True)
+        return found[:limit]
+
+    def _has_facts_table(self) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_facts'"
+        ).fetchone()
+        return row is not None
 
     def has_run(self, oid: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE id = ?", (oid,)).fetchone() is not None

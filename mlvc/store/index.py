@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.store import runlog
-from mlvc.store.db import connect, worktree
+from mlvc.store.db import RUN_FACTS, connect, worktree
 from mlvc.store.entry import Entry
 from mlvc.store.history import MAINLINE, History, glob_under
 
@@ -69,6 +69,7 @@ class Index:
         self._packs: dict[int, str] = {}
         self._new_runs: list[bytes] = []
         self._forgotten: list[bytes] = []
+        self._has_facts = False
 
     def close(self) -> None:
         self.db.close()
@@ -228,6 +229,31 @@ class Index:
         self.add_path_versions(seq, versions)
         for path, inp in run.inputs.items():
             self.add_input(seq, path, inp.id, inp.producer_run)
+        self._add_facts(seq, run)
+
+    def _add_facts(self, seq: int, run: Run) -> None:
+        """What a run table shows of the run (store/db.py, RUN_FACTS). The values were
+        encoded once already, in the run object, so they encode here too."""
+        from mlvc import codec
+
+        self._ensure_facts()
+        self.db.execute(
+            "INSERT OR REPLACE INTO run_facts VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                seq,
+                run.ended,
+                run.exit_code,
+                codec.encode(list(run.command)),
+                codec.encode(run.params),
+                codec.encode(run.metrics),
+            ),
+        )
+
+    def _ensure_facts(self) -> None:
+        """An index made before `run_facts` existed gets it in this write transaction."""
+        if not self._has_facts:
+            self.db.execute(RUN_FACTS)
+            self._has_facts = True
 
     def forget_runs(self, oids: Iterable[bytes]) -> None:
         """Take runs out of history (`mlvc forget`): their rows go, and the commit
@@ -236,7 +262,8 @@ class Index:
             row = self.db.execute("SELECT seq FROM runs WHERE id = ?", (oid,)).fetchone()
             if row is None:
                 continue
-            for table in ("path_versions", "inputs", "runs"):
+            self._ensure_facts()
+            for table in ("path_versions", "inputs", "run_facts", "runs"):
                 self.db.execute(f"DELETE FROM {table} WHERE seq = ?", (row[0],))
             self._forgotten.append(oid)
 
@@ -343,5 +370,6 @@ class Index:
     def rollback(self) -> None:
         self._new_runs.clear()
         self._forgotten.clear()
+        self._has_facts = False  # a table made in the transaction is gone with it
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")

@@ -26,6 +26,14 @@ TAKEN = [
     ["run", "--trace", "strict", "--", "sort", "in.csv"],
     ["log"],
     ["log", "model.pt", "--json"],
+    ["log", "--oneline", "--all", "--since", "2026-01-01", "--owner", "me", "-n", "5"],
+    ["log", "a", "b"],  # typer's too: log_command refuses it without --table
+    ["log", "--table", "a", "b", "--where", "metrics.acc > 0.9", "--where", "status == ok"],
+    ["log", "--table", "--command", "train.py", "--sort", "duration", "--reverse", "--csv"],
+    ["runs"],
+    ["runs", "model.pt", "prod", "-n", "3", "--limit", "4", "--json", "--all"],
+    ["runs", "--where", "params.train.n_est >= 80", "--sort", "metrics.acc", "--csv"],
+    ["runs", "--command", "train.py", "--reverse", "--since", "2026-01-01", "--owner", "me"],
     ["diff", "A", "B"],
     ["diff", "--json", "A", "B"],
     ["diff", "A"],
@@ -61,8 +69,11 @@ LEFT = [
     ["checkout", "--help"],
     ["run", "python", "x.py"],
     ["run", "--"],
-    ["log", "a", "b"],
-    ["log", "--oneline"],
+    ["log", "-n", "many"],
+    ["log", "--max-count"],
+    ["runs", "--bogus"],
+    ["runs", "--where"],
+    ["runs", "-n", "-1"],
     ["diff", "A", "B", "C"],
     ["blame", "--lines", "x"],
     ["show", "latest", "extra"],
@@ -86,7 +97,8 @@ def _typer_kwargs(args: list[str]) -> dict[str, object]:
     group = command()
     context = group.commands[args[0]].make_context(args[0], list(args[1:]))
     return {
-        k: [] if v is None and k in ("paths",) else _plain(v) for k, v in context.params.items()
+        k: [] if v is None and k in ("paths", "targets", "where") else _plain(v)
+        for k, v in context.params.items()
     }
 
 

@@ -116,6 +116,8 @@ def test_index_rebuild_gives_identical_answers(
         ("blame", "metrics.json", "--json"),
         ("diff", history["train"][0], history["train"][1], "--json"),
         ("graph", "--format", "json"),
+        ("runs", "--all", "--json"),
+        ("log", "--table", "--csv"),
     ]
     before = [mlvc(*q).stdout for q in queries]
     (workspace / ".mlvc" / "index.db").unlink()

@@ -12,6 +12,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Run
 from mlvc.store.db import connect
 from mlvc.store.entry import Entry
+from mlvc.store.history import RunFilter
 from mlvc.store.index import Index, StatRow, TrackedFile
 
 
@@ -90,3 +91,39 @@ def test_history_orders_by_start_time_not_insertion(index: Index) -> None:
     assert history.writer_of(oid(2), "model.pt", until=oid(10)) is None
     assert history.writer_of(oid(1), "elsewhere.pt") is None  # a copy is not the producer
     assert history.is_recorded("model.pt") and not history.is_recorded("other")
+
+
+def test_run_facts_hold_what_a_run_table_shows_and_go_with_the_run(index: Index) -> None:
+    run = Run(
+        kind="run",
+        started="2026-01-01T00:00:00.000000Z",
+        ended="2026-01-01T00:00:02.500000Z",
+        status="failed",
+        command=("python", "train.py"),
+        exit_code=2,
+        params={"train.n_est": 80, "name": "[red]x"},
+        metrics={"acc": 0.5},
+    )
+    with index.transaction():
+        index.add_run_rows(oid(1), run, {})
+    (facts,) = index.history.run_facts(RunFilter(ok_only=False))
+    assert facts.command == ["python", "train.py"] and facts.exit_code == 2
+    assert facts.params == run.params and facts.metrics == run.metrics
+    assert facts.ended == run.ended and facts.status == "failed"
+    assert index.history.run_facts(RunFilter()) == []  # ok runs only
+    with index.transaction():
+        index.forget_runs([oid(1)])
+    assert index.db.execute("SELECT count(*) FROM run_facts").fetchone()[0] == 0
+
+
+def test_run_facts_table_comes_back_after_a_rolled_back_first_write(index: Index) -> None:
+    """An index made before run_facts: the table is made by the transaction that first
+    records a run; rolled back, the next transaction makes it again."""
+    index.db.execute("DROP TABLE run_facts")
+    run = Run(kind="run", started="2026-01-01T00:00:00.000000Z", ended="", status="ok")
+    with pytest.raises(RuntimeError), index.transaction():
+        index.add_run_rows(oid(1), run, {})
+        raise RuntimeError("interrupted")
+    with index.transaction():
+        index.add_run_rows(oid(2), run, {})
+    assert [f.id for f in index.history.run_facts(RunFilter())] == [oid(2)]
