@@ -115,6 +115,7 @@ SPECS: dict[str, Spec] = {
             "all_runs": False,
             "consumers": False,
             "json": False,
+            "skip": 0,
         },
     ),
     "diff": Spec(
