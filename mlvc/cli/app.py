@@ -220,6 +220,9 @@ def checkout(
 def log(
     path: Annotated[str | None, typer.Argument(help="A file or directory: its versions.")] = None,
     number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,
+    skip: Annotated[
+        int, typer.Option("--skip", min=0, help="Skip the N newest runs first (a page).")
+    ] = 0,
     oneline: Annotated[bool, typer.Option("--oneline", help="One line per run.")] = False,
     since: Annotated[
         str | None, typer.Option("--since", help="Only runs started at or after (ISO date).")
@@ -239,7 +242,7 @@ def log(
     """
     from mlvc.cli.log import log_command
 
-    log_command(path, number, oneline, since, owner, all_runs, consumers, json)
+    log_command(path, number, oneline, since, owner, all_runs, consumers, json, skip)
 
 
 @app.command(rich_help_panel=LINEAGE)
@@ -326,7 +329,13 @@ def push(
 for _command in (app_remote.fetch, app_remote.pull, app_remote.clone):
     app.command(rich_help_panel=REMOTES)(_command)
 
-for _lineage in (app_lineage.rerun, app_lineage.reproduce, app_lineage.graph, app_lineage.tag):
+for _lineage in (
+    app_lineage.rerun,
+    app_lineage.reproduce,
+    app_lineage.graph,
+    app_lineage.tag,
+    app_lineage.ui,
+):
     app.command(rich_help_panel=LINEAGE)(_lineage)
 
 for _maintenance in (app_store.fsck, app_store.gc, app_store.forget, app_store.purge):
