@@ -55,7 +55,7 @@ def test_graph_of_the_pipeline(served: Served, page: Page) -> None:
     assert runs["evaluate"] in stale
     tab.evaluate(
         f"() => window.mlvcGraph.getElementById('{_run_node(graph, runs['train'])['id']}')"
-        ".emit('tap')"
+        ".select().emit('tap')"
     )
     assert tab.locator("#details").get_by_text("open run").count() == 1
     page.shoot("graph", docs=True)

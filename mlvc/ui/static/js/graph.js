@@ -93,7 +93,7 @@
       return;
     }
     const cy = cytoscape({ container: box, elements: elements(graph), style: STYLE,
-      layout: { name: "dagre", rankDir: "LR", nodeSep: 12, rankSep: 50 },
+      layout: { name: "dagre", rankDir: "LR", nodeSep: 10, rankSep: 28 },
       minZoom: 0.05, maxZoom: 4 });
     const roots = new Set(graph.roots);
     cy.nodes().forEach((n) => { if (target && roots.has(n.data("ref"))) n.addClass("root"); });
