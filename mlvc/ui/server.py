@@ -10,7 +10,6 @@ to 127.0.0.1 cannot read the store through the user's browser.
 from __future__ import annotations
 
 import json
-import mimetypes
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,9 +54,19 @@ def static_files() -> dict[str, tuple[bytes, str]]:
     return found
 
 
+# The page's file types (mimetypes would read the system's tables at every start-up);
+# anything else, such as the vendored LICENSE files, is plain text.
+_TYPES = {
+    ".html": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".svg": "image/svg+xml",
+}
+
+
 def _media_type(name: str) -> str:
-    kind = mimetypes.guess_type(name)[0] or "text/plain"  # the vendored LICENSE files
-    return f"{kind}; charset=utf-8" if kind.startswith("text/") or "javascript" in kind else kind
+    kind = _TYPES.get(Path(name).suffix, "text/plain")
+    return kind if kind.startswith("image/") else f"{kind}; charset=utf-8"
 
 
 def _status(exc: MlvcError) -> HTTPStatus:
@@ -106,18 +115,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: HTTPStatus, content: tuple[bytes, str], body: bool) -> None:
         data, kind = content
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("Cache-Control", "no-store")
-        if status == HTTPStatus.METHOD_NOT_ALLOWED:
-            self.send_header("Allow", READ_ONLY)
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Security-Policy", CSP)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Cache-Control", "no-store")
+            if status == HTTPStatus.METHOD_NOT_ALLOWED:
+                self.send_header("Allow", READ_ONLY)
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser left the page before the answer came: nobody to tell
 
 
 def _error(message: str, hint: str | None = None) -> tuple[bytes, str]:
