@@ -49,13 +49,14 @@ def test_graph_of_the_pipeline(served: Served, page: Page) -> None:
     assert ("model/model.json", runs["evaluate"]) in reads
     assert ("params.yaml", runs["train"]) in reads
     assert tab.get_attribute("#graph", "data-edges") == str(len(graph["edges"]))
-    # the first train run was superseded by train2: status marks its step stale
+    # train2 wrote a new model since: status marks the evaluate run that read the old one
     tab.wait_for_selector("#graph[data-stale]")
     stale = tab.evaluate("() => window.mlvcGraph.nodes('.stale').map((n) => n.data('ref'))")
     assert runs["evaluate"] in stale
+    # a block, so that the collection emit() returns is not serialised back to Python
     tab.evaluate(
-        f"() => window.mlvcGraph.getElementById('{_run_node(graph, runs['train'])['id']}')"
-        ".select().emit('tap')"
+        f"() => {{ window.mlvcGraph.getElementById('{_run_node(graph, runs['train'])['id']}')"
+        ".select().emit('tap'); }"
     )
     assert tab.locator("#details").get_by_text("open run").count() == 1
     page.shoot("graph", docs=True)

@@ -98,7 +98,7 @@ def test_nothing_from_a_run_executes(hostile: Served, page: Page) -> None:
         tab = page.tab
         # a node's details are text too
         if "graph" in url:
-            tab.evaluate("() => window.mlvcGraph.nodes().forEach((n) => { n.emit('tap'); })")
+            tab.evaluate("() => { window.mlvcGraph.nodes().forEach((n) => { n.emit('tap'); }); }")
             shown.append(tab.evaluate("() => document.body.innerText"))
         assert tab.evaluate("() => window.__xss") is None, url
     page.shoot("xss")
