@@ -10,7 +10,7 @@ from mlvc.cli import render
 from mlvc.errors import MlvcError
 
 
-class PortInUseError(MlvcError):
+class ListenError(MlvcError):
     pass
 
 
@@ -42,7 +42,7 @@ def _serve(root: Path, host: str, port: int, open_browser: bool) -> None:
     try:
         server = UiServer(root, (host, port), dict(os.environ), _crashed)
     except OSError as exc:
-        raise PortInUseError(
+        raise ListenError(
             f"cannot listen on {host}:{port}: {exc.strerror}",
             hint="'mlvc ui --port 0' picks a free port",
         ) from None
