@@ -8,8 +8,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import MLVC, PYTHON
-from tests.ui.conftest import Page, Served
+from mlvc.objects import Run
+from mlvc.recorder import IndexRows, record
+from mlvc.repo import Repo
+from tests.conftest import MLVC, PYTHON, init_store
+from tests.ui.conftest import Page, Served, start_ui, stop
 
 STAGES = ("raw", "prepare", "featurize", "train", "evaluate")
 
@@ -153,4 +156,35 @@ def test_exported_page_opens_from_disk(served: Served, page: Page, tmp_path: Pat
     tab = page.open(f"{url}#/run/{runs['curve']}")
     tab.wait_for_selector(".chart[data-series='loss'] canvas")
     assert tab.text_content("#mode") == "exported page"
+    assert page.problems == []
+
+
+def test_a_long_history_opens_on_the_newest_run(workspace: Path, page: Page) -> None:
+    """Past 50 runs the landing graph is the lineage of the newest run, not the whole
+    history (dagre over thousands of runs would take minutes)."""
+    repo = Repo.discover(init_store(workspace))
+    try:
+        ids = [
+            record(
+                repo,
+                Run(
+                    kind="run",
+                    started=f"2026-01-01T00:{k // 60:02d}:{k % 60:02d}.000000Z",
+                    ended=f"2026-01-01T00:{k // 60:02d}:{k % 60:02d}.500000Z",
+                    status="ok",
+                    command=("python", "step.py", str(k)),
+                ),
+                IndexRows(),
+            ).hex()
+            for k in range(51)
+        ]
+    finally:
+        repo.close()
+    process, url = start_ui(workspace)
+    try:
+        graph = _graph(page.open(url))
+        assert [n["ref"] for n in graph["nodes"]] == [ids[-1]]
+        assert "more than 50 runs" in page.tab.text_content("#graph-note")
+    finally:
+        stop(process)
     assert page.problems == []

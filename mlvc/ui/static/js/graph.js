@@ -75,12 +75,32 @@
         " · data · ", el("span", { class: "stale" }, "stale (status)")));
   }
 
+  // The whole history is drawn only while it is small: past WHOLE runs, the page opens on
+  // the upstream of the newest run (dagre on thousands of nodes would take minutes).
+  const WHOLE = 50;
+
+  async function defaultTarget() {
+    const page = await m.api("log", { all: 1, limit: WHOLE, offset: 0 });
+    return page.runs.length < WHOLE ? "" : page.runs[0].id;
+  }
+
   m.views.graph = async function (params) {
-    const target = params.get("target") || "";
     const started = performance.now();
+    let target = params.get("target") || "";
+    let note = null;
+    if (!target) {
+      try {
+        target = await defaultTarget();
+      } catch (error) {
+        m.setMain(m.failure(error));
+        return;
+      }
+      if (target) note = el("p", { class: "dim", id: "graph-note" }, "more than " + WHOLE
+        + " runs: the lineage of the newest one; give a run, tag or path above for another");
+    }
     const box = el("div", { id: "graph", "data-ready": "0" });
     const side = el("aside", { id: "details" }, el("p", { class: "dim" }, "click a node"));
-    m.setMain(targetForm(target), el("div", { class: "split" }, box, side));
+    m.setMain(targetForm(params.get("target") || ""), note, el("div", { class: "split" }, box, side));
     let graph;
     try {
       graph = await m.api("graph", target ? { target } : {});
