@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install tools test lint typecheck unit demo bench stress clean
+.PHONY: install tools vendor-ui test lint typecheck unit demo bench stress clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy mlvc
 
-tools:  # strace, for the strict capture mode's tests (in the base image of these machines)
-	command -v strace >/dev/null || (apt-get update -qq && apt-get install -y -qq strace)
+# strace, for the strict capture mode's tests (in the base image of these machines), and
+# Debian's chromium, the browser the `mlvc ui` tests drive with Playwright (never
+# `playwright install`: that downloads a browser of its own). One apt run for both.
+tools:
+	@missing=""; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+vendor-ui:  # re-fetch the page's JavaScript libraries at their pinned versions (npm)
+	bash ui-vendor/vendor.sh
 
 unit: install tools
 	$(BIN)/pytest -q -n 2 --dist worksteal  # balanced to the end; module fixtures are cheap copies
@@ -39,4 +50,4 @@ bench: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis test-artifacts

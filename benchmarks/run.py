@@ -26,6 +26,7 @@ import bench_data as data
 import bench_history as history
 import bench_remote as remote
 import bench_report as report
+import bench_ui as ui
 from bench_exec import (
     BenchError,
     CommandFailed,
@@ -81,6 +82,7 @@ SCENARIOS: dict[str, str] = {
     "lineage": "lineage queries over 10,000 runs",
     **capture.SCENARIOS,
     **remote.SCENARIOS,
+    **ui.SCENARIOS,
 }
 ALIASES = {"remote": tuple(remote.SCENARIOS)}  # --only remote: every remote row
 RUN_SCENARIOS = ("run-overhead", "run-2gib", "dvc-repro", "capture")  # need VENV_PYTHON
@@ -732,6 +734,10 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
         lambda ctx: capture.bench_capture(WORK_ROOT, ctx.mlvc.argv0, ctx.python, log),
     ),
     (tuple(remote.SCENARIOS), bench_remotes),
+    (
+        tuple(ui.SCENARIOS),
+        lambda ctx: ui.bench_ui(WORK_ROOT, ctx.mlvc.argv0, log, ctx.keep),
+    ),
 ]
 
 

@@ -16,6 +16,8 @@ PACKAGE = Path(mlvc.__file__).parent
 RANKS = {
     "mlvc.cli": 100,
     "mlvc.__main__": 110,
+    "mlvc.ui": 97,
+    "mlvc.encode": 96,
     "mlvc": 95,  # the package itself re-exports the Python API
     "mlvc.api": 90,
     "mlvc.porcelain": 80,

@@ -309,6 +309,7 @@ for _lineage in (
     app_lineage.reproduce,
     app_lineage.graph,
     app_lineage.tag,
+    app_lineage.ui,
 ):
     app.command(rich_help_panel=LINEAGE)(_lineage)
 

@@ -3,6 +3,7 @@ registers them in its Lineage panel; the bodies are in their own cli modules).""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,6 +42,9 @@ def log(
         ),
     ] = None,
     number: Annotated[int | None, typer.Option("-n", "--max-count", help="At most N.")] = None,
+    skip: Annotated[
+        int, typer.Option("--skip", min=0, help="Skip the N newest runs first (a page).")
+    ] = 0,
     oneline: Annotated[bool, typer.Option("--oneline", help="One line per run.")] = False,
     since: Since = None,
     owner: Owner = None,
@@ -81,6 +85,7 @@ def log(
         sort,
         reverse,
         csv,
+        skip,
     )
 
 
@@ -194,3 +199,27 @@ def tag(
     from mlvc.cli.tag import tag_command
 
     tag_command(name, run_ref, delete, history, message, json)
+
+
+def ui(
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one).")
+    ] = 8700,
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to listen on (others can then connect).")
+    ] = "127.0.0.1",
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Write the page and its data to DIR instead of serving."),
+    ] = None,
+) -> None:
+    """Browse the lineage graph, runs, diffs and metric plots in a read-only local page.
+
+    Example: [bold]mlvc ui --open[/bold]
+    """
+    from mlvc.cli.ui import ui_command
+
+    ui_command(host, port, open_browser, export)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlvc import encode
 from mlvc.cli import render
 from mlvc.errors import MlvcError
 from mlvc.ids import short
@@ -63,31 +64,12 @@ def graph_command(target: str | None, fmt: str) -> None:
     if fmt == "tree":
         _print_forest(result)
         return
-    exported = lib.export(result)
     if fmt == "json":
-        render.emit_json({"roots": result.roots, **render.plain(exported)})
+        render.emit_json(encode.graph_json(result))
     else:
+        exported = lib.export(result)
         text = lib.to_dot(exported) if fmt == "dot" else lib.to_mermaid(exported)
         sys.stdout.write("\n".join(render.shown(line) for line in text.split("\n")))
-
-
-def _node_json(node: RunNode) -> dict[str, Any]:
-    value: dict[str, Any] = render.plain(node.info)
-    value.update(
-        level=node.level,
-        expanded=node.expanded,
-        input_count=node.input_count,
-        external=render.plain(node.external),
-    )
-    return value
-
-
-def _graph_json(graph: GraphResult) -> dict[str, Any]:
-    return {
-        "depth": graph.depth,
-        "nodes": [_node_json(n) for n in graph.nodes],
-        "edges": render.plain(graph.edges),
-    }
 
 
 def _runs_json(runs: Mapping[ObjectId, RunInfo]) -> dict[str, Any]:
@@ -96,7 +78,7 @@ def _runs_json(runs: Mapping[ObjectId, RunInfo]) -> dict[str, Any]:
 
 def _provenance(result: BlameResult, json: bool) -> None:
     if json:
-        render.emit_json({"target": result.target, **_graph_json(result.graph)})
+        render.emit_json(encode.blame_json(result))
         return
     from rich.tree import Tree
 

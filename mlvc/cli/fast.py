@@ -134,9 +134,9 @@ SPECS: dict[str, Spec] = {
             "--oneline": "oneline",
             "--consumers": "consumers",
         },
-        values={**_TABLE_VALUES, "-n": "number", "--max-count": "number"},
+        values={**_TABLE_VALUES, "-n": "number", "--max-count": "number", "--skip": "skip"},
         lists=frozenset({"where"}),
-        ints=frozenset({"number"}),
+        ints=frozenset({"number", "skip"}),
         defaults={
             **_TABLE_DEFAULTS,
             "paths": [],
@@ -144,6 +144,7 @@ SPECS: dict[str, Spec] = {
             "oneline": False,
             "consumers": False,
             "table": False,
+            "skip": 0,
         },
     ),
     "runs": Spec(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.cli import environ, render
+from mlvc.encode import runs_json, versions_json
 from mlvc.ids import short
 
 
@@ -25,6 +26,7 @@ def log_command(
     sort: str | None = None,
     reverse: bool = False,
     csv: bool = False,
+    skip: int = 0,
 ) -> None:
     from mlvc.errors import MlvcError
     from mlvc.paths import check_text
@@ -60,24 +62,24 @@ def log_command(
             from mlvc.lineage.log import log_path
 
             rel = repo.relpath(Path(path), Path.cwd()) or path
-            versions = log_path(repo, rel, consumers, all_runs)[:number]
+            versions = log_path(repo, rel, consumers, all_runs)[skip:][:number]
             if not versions:
                 raise MlvcError(
                     f"no recorded version of {rel}",
                     hint="mlvc records paths that runs write or 'mlvc add' adds",
                 )
             if json:
-                render.emit_json({"path": rel, "versions": versions})
+                render.emit_json(versions_json(rel, versions))
             else:
                 _print_versions(versions, oneline)
             return
         from mlvc.lineage.log import log_runs
 
-        runs = log_runs(repo, number, since, owner, all_runs)
+        runs = log_runs(repo, number, since, owner, all_runs, skip)
     finally:
         repo.close()
     if json:
-        render.emit_json({"runs": runs})
+        render.emit_json(runs_json(runs))
     else:
         _print_runs(runs, oneline)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 import time
+
+from mlvc.encode import plain as plain  # the JSON-ready form, for the views that print it
+from mlvc.encode import to_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,27 +18,8 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 
-def plain(value: Any) -> Any:
-    """JSON-ready: ids (bytes) become hex, tuples lists, dataclasses dicts."""
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
-    if hasattr(value, "__fspath__"):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # NaN and infinities are not JSON: "nan", "inf", "-inf"
-    return value
-
-
 def emit_json(value: Any) -> None:
-    import json
-
-    sys.stdout.write(json.dumps(plain(value), indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(to_json(value))
 
 
 # What user text (paths, messages, params, argv, file content) may not put on a terminal

@@ -27,16 +27,14 @@ def show_run(ref: str | None, json: bool) -> None:
         result = show(repo, ref, cwd)
     finally:
         repo.close()
-    if result.version is not None:
-        if json:
-            render.emit_json({"version": result.version, "run": {"id": result.id, **result.run}})
-        else:
-            _print_version(render.out(), result.id, result.run, result.version)
-        return
     if json:
-        render.emit_json({"id": result.id, **result.run})
-        return
-    print_run(render.out(), result.id, result.run)
+        from mlvc.encode import show_json
+
+        render.emit_json(show_json(result))
+    elif result.version is not None:
+        _print_version(render.out(), result.id, result.run, result.version)
+    else:
+        print_run(render.out(), result.id, result.run)
 
 
 def _print_version(console: Console, oid: bytes, run: dict[str, Any], version: Any) -> None:

@@ -19,17 +19,9 @@ def show_status(json: bool) -> None:
     finally:
         repo.close()
     if json:
-        changes = [{"path": c.path, "state": c.state} for c in result.changes]
-        render.emit_json(
-            {
-                "clean": result.clean,
-                "tracked": result.tracked,
-                "changes": changes,
-                "skipped": result.skipped,
-                "ignored": result.ignored,
-                "stale": [stale_json(step) for step in result.stale],
-            }
-        )
+        from mlvc.encode import status_json
+
+        render.emit_json(status_json(result))
         return
     render.warn_skipped(result.skipped)
     if result.tracked == 0:
@@ -45,11 +37,6 @@ def show_status(json: bool) -> None:
         render.print_lines(lines)
     if result.stale:
         render.print_lines(_stale_lines(result.stale))
-
-
-def stale_json(step: Any) -> dict[str, Any]:
-    """A stale step in `--json`: its latest run, command and reasons."""
-    return {"run": step.run_id, "command": list(step.key[0]), "reasons": list(step.reasons)}
 
 
 def _stale_lines(stale: Any) -> list[list[render.Segment]]:

@@ -49,13 +49,17 @@ def log_runs(
     since: str | None = None,
     owner: str | None = None,
     include_all: bool = False,
+    offset: int = 0,
 ) -> list[RunSummary]:
+    """Runs newest first: at most `limit` of them, after skipping the first `offset`."""
     tags = Tags(repo.dir).pointing_at()
     roles = (*MAINLINE_ROLES, "safety") if include_all else MAINLINE_ROLES
     history = repo.index.history
     reproduced = _reproductions(repo)
     found = []
-    for oid in history.run_ids(limit, since, owner, ok_only=not include_all, roles=roles):
+    for oid in history.run_ids(
+        limit, since, owner, ok_only=not include_all, roles=roles, offset=offset
+    ):
         run = load_run(repo, oid)
         found.append(
             RunSummary(

@@ -142,13 +142,15 @@ class History:
         owner: str | None = None,
         ok_only: bool = True,
         roles: tuple[str, ...] | None = None,
+        offset: int = 0,
     ) -> list[ObjectId]:
-        """Runs newest first, filtered (`roles`: only runs of these roles)."""
+        """Runs newest first, filtered (`roles`: only runs of these roles), the first
+        `offset` of them skipped (a page of a long history)."""
         where, args = _run_filter(RunFilter(since, owner, ok_only, roles))
         sql = f"SELECT r.id FROM runs r{where} {NEWEST_FIRST}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
         return [ObjectId(row[0]) for row in self.db.execute(sql, args)]
 
     def run_facts(

@@ -45,6 +45,18 @@ def test_log_lists_runs_newest_first(mlvc: Run, history: dict[str, list[str]]) -
     assert oneline[0].startswith(history["evaluate"][1][:12])
 
 
+def test_log_skip_pages_the_runs(mlvc: Run, history: dict[str, list[str]]) -> None:
+    """`--skip N -n M`: the M runs after the N newest (a page); a path's versions alike."""
+    every = [r["id"] for r in json.loads(mlvc("log", "--json").stdout)["runs"]]
+    page = json.loads(mlvc("log", "--json", "-n", "2", "--skip", "1").stdout)["runs"]
+    assert [r["id"] for r in page] == every[1:3]
+    rest = json.loads(mlvc("log", "--skip", "5", "--json").stdout)["runs"]
+    assert [r["id"] for r in rest] == every[5:]
+    versions = json.loads(mlvc("log", "model", "--skip", "1", "--json").stdout)["versions"]
+    assert [v["run"] for v in versions] == [history["train"][0]]
+    assert mlvc("log", "--skip", "-1", check=False).returncode == 2
+
+
 def test_log_filters(mlvc: Run, workspace: Path, history: dict[str, list[str]]) -> None:
     assert json.loads(mlvc("log", "--owner", "nobody-else", "--json").stdout)["runs"] == []
     failed = mlvc("run", "--", "sh", "-c", "exit 3", check=False)

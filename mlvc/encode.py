@@ -1,0 +1,103 @@
+"""The JSON of the read commands: what `--json` prints and `mlvc ui` serves, built here
+once so the two can never differ (ids as hex, dataclasses as objects, sorted keys)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlvc.lineage.blame import BlameResult
+    from mlvc.lineage.graph import GraphResult, RunNode
+    from mlvc.porcelain.show import ShowResult
+    from mlvc.porcelain.status import StatusResult
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: ids (bytes) become hex, tuples lists, dataclasses dicts."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities are not JSON: "nan", "inf", "-inf"
+    return value
+
+
+def to_json(value: Any) -> str:
+    """The text of every `--json` answer."""
+    import json
+
+    return json.dumps(plain(value), indent=2, sort_keys=True) + "\n"
+
+
+def runs_json(runs: list[Any]) -> dict[str, Any]:
+    """`mlvc log --json`."""
+    return {"runs": runs}
+
+
+def versions_json(path: str, versions: list[Any]) -> dict[str, Any]:
+    """`mlvc log PATH --json`."""
+    return {"path": path, "versions": versions}
+
+
+def show_json(result: ShowResult) -> dict[str, Any]:
+    """`mlvc show --json`: the run, or the version of a path and its run."""
+    if result.version is not None:
+        return {"version": result.version, "run": {"id": result.id, **result.run}}
+    return {"id": result.id, **result.run}
+
+
+def graph_json(result: GraphResult) -> dict[str, Any]:
+    """`mlvc graph --format json`: the roots, and the runs and data between them."""
+    from mlvc.lineage.graph import export
+
+    return {"roots": result.roots, **plain(export(result))}
+
+
+def blame_json(result: BlameResult) -> dict[str, Any]:
+    """`mlvc blame --json`: the target and every run upstream of it."""
+    return {"target": result.target, **upstream_json(result.graph)}
+
+
+def upstream_json(graph: GraphResult) -> dict[str, Any]:
+    """The runs upstream of a target, each with its level and inputs."""
+    return {
+        "depth": graph.depth,
+        "nodes": [_node_json(n) for n in graph.nodes],
+        "edges": plain(graph.edges),
+    }
+
+
+def _node_json(node: RunNode) -> dict[str, Any]:
+    value: dict[str, Any] = plain(node.info)
+    value.update(
+        level=node.level,
+        expanded=node.expanded,
+        input_count=node.input_count,
+        external=plain(node.external),
+    )
+    return value
+
+
+def status_json(result: StatusResult) -> dict[str, Any]:
+    """`mlvc status --json`."""
+    return {
+        "clean": result.clean,
+        "tracked": result.tracked,
+        "changes": [{"path": c.path, "state": c.state} for c in result.changes],
+        "skipped": result.skipped,
+        "ignored": result.ignored,
+        "stale": [stale_json(step) for step in result.stale],
+    }
+
+
+def stale_json(step: Any) -> dict[str, Any]:
+    """A stale step: its latest run, command and reasons."""
+    return {"run": step.run_id, "command": list(step.key[0]), "reasons": list(step.reasons)}
