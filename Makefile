@@ -43,6 +43,9 @@ test: lint typecheck unit
 stress: install  # the crash trials at the count docs/reliability.md publishes
 	MLVC_CRASH_TRIALS=200 $(BIN)/pytest -q -s tests/robustness/test_crash_trials.py
 
+ui-shots: install tools  # the screenshots of docs/ui.md, taken by the browser tests
+	MLVC_UI_SHOTS=1 $(BIN)/pytest -q tests/ui/test_browser.py
+
 demo: install
 	bash examples/demo.sh
 
