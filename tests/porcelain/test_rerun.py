@@ -153,3 +153,14 @@ def test_a_param_the_command_line_overrides_is_no_change(ran_pipeline: Ran, mlvc
         [PYTHON, "evaluate.py"],
     ]
     assert stale[0]["reasons"] == ["params.yaml: train.l2 0.001 -> 0.01"]
+
+
+def test_a_directory_input_is_compared_file_by_file(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, _ = ran_pipeline
+    mlvc("run", "-i", "data/raw", "--", PYTHON, "prepare.py")  # data/raw: a tree input
+    assert _stale(mlvc) == []
+    points = ws / "data/raw/points.csv"
+    points.write_text(points.read_text() + "0.5,0.5,1\n")
+    stale = _stale(mlvc)
+    assert stale[0]["command"] == [PYTHON, "prepare.py"]
+    assert "data/raw: data/raw/points.csv changed" in stale[0]["reasons"]
