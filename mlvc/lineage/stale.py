@@ -61,11 +61,13 @@ def steps(repo: Repo, refreshed: list[tuple[str, StatRow]] | None = None) -> dic
     (so that the next check need not hash them again)."""
     history = History(repo.db)
     runs = history.command_runs()
-    facts = step_facts(repo.dir, [run_id for run_id, _ in runs], lambda oid: _load(repo, oid))
-    keys = {run_id: facts[run_id].key for run_id, _ in runs}
+    memo = step_facts(repo.dir, [run_id for run_id, _ in runs], lambda oid: _load(repo, oid))
+    keys = memo.keys
     latest: dict[StepKey, tuple[ObjectId, str]] = {}
     for run_id, started in runs:  # newest first
-        latest.setdefault(keys[run_id], (run_id, started))
+        if keys[run_id] not in latest:
+            latest[keys[run_id]] = (run_id, started)
+    facts = {run_id: memo.facts(run_id) for run_id, _ in latest.values()}
     outputs = {path for run_id, _ in latest.values() for path in facts[run_id].outputs}
     writers = history.newest_versions(sorted(outputs), written=True)
     latest = {

@@ -63,31 +63,62 @@ def facts_of(run: Run) -> StepFacts:
     )
 
 
-def step_facts(
-    directory: Path, run_ids: list[ObjectId], load: Callable[[ObjectId], Run]
-) -> dict[ObjectId, StepFacts]:
-    """The facts of each of `run_ids`, from the memo in `directory`, or else from
-    `load(run_id)` (then added to the memo)."""
+class Memo:
+    """The memo's answer for a list of runs: the step of each (decoded once per distinct
+    step, not per run: 10,000 runs are a few dozen steps), and each run's facts on demand
+    (checked then: only the latest run of each step is ever asked for)."""
+
+    def __init__(
+        self, path: Path, raw: dict[ObjectId, list[Any]], load: Callable[[ObjectId], Run]
+    ) -> None:
+        self._path = path
+        self._raw = raw
+        self._load = load
+        blobs: dict[bytes, StepKey | None] = {}
+        self.keys: dict[ObjectId, StepKey] = {}
+        for run_id, entry in raw.items():
+            blob = entry[1]
+            key = blobs[blob] if blob in blobs else blobs.setdefault(blob, _key(blob))
+            self.keys[run_id] = key if key is not None else self._repair(run_id).key
+
+    def facts(self, run_id: ObjectId) -> StepFacts:
+        entry = self._raw[run_id]
+        try:
+            return _facts(entry, self.keys[run_id])
+        except (ValueError, TypeError, AttributeError):
+            return self._repair(run_id)
+
+    def _repair(self, run_id: ObjectId) -> StepFacts:
+        """A damaged entry's facts from the store; the right entry is appended."""
+        facts = facts_of(self._load(run_id))
+        self._raw[run_id] = _raw_entry(facts)
+        _append(self._path, {run_id: self._raw[run_id]})
+        return facts
+
+
+def step_facts(directory: Path, run_ids: list[ObjectId], load: Callable[[ObjectId], Run]) -> Memo:
+    """The steps of `run_ids` and their facts, from the memo in `directory`, or else
+    from `load(run_id)` (then added to the memo)."""
     path = directory / NAME
     cached, sound = _read(path)
-    found: dict[ObjectId, StepFacts] = {}
-    missing: dict[ObjectId, StepFacts] = {}
+    found: dict[ObjectId, list[Any]] = {}
+    missing: dict[ObjectId, list[Any]] = {}
     for run_id in run_ids:
-        facts = cached.get(run_id)
-        if facts is None:
-            facts = missing[run_id] = facts_of(load(run_id))
-        found[run_id] = facts
+        entry = cached.get(run_id)
+        if entry is None:
+            entry = missing[run_id] = _raw_entry(facts_of(load(run_id)))
+        found[run_id] = entry
     if not sound or len(cached) > 2 * len(found) + 100:  # damaged, or mostly forgotten runs
         _rewrite(path, found)
     elif missing:
         _append(path, missing)
-    return found
+    return Memo(path, found, load)
 
 
 def remember(directory: Path, run_id: ObjectId, run: Run) -> None:
     """Add a just-recorded command run's entry (best effort: a miss is loaded later)."""
     path = directory / NAME
-    entry = {run_id: facts_of(run)}
+    entry = {run_id: _raw_entry(facts_of(run))}
     with contextlib.suppress(OSError, ValueError, TypeError):
         # The first entry creates the memo with its header, in one write: a reader
         # that finds it missing other runs loads those and appends them.
@@ -100,11 +131,12 @@ def remember(directory: Path, run_id: ObjectId, run: Run) -> None:
     _append(path, entry)
 
 
-def _read(path: Path) -> tuple[dict[ObjectId, StepFacts], bool]:
-    """The entries, and whether the file is sound (absent counts as damaged: written)."""
+def _read(path: Path) -> tuple[dict[ObjectId, list[Any]], bool]:
+    """The raw entries, and whether the file is sound (absent counts as damaged). Only
+    their framing is checked here; an entry's content when it is used (see Memo)."""
     import msgpack
 
-    found: dict[ObjectId, StepFacts] = {}
+    found: dict[ObjectId, list[Any]] = {}
     try:
         data = path.read_bytes()
     except OSError:
@@ -115,30 +147,53 @@ def _read(path: Path) -> tuple[dict[ObjectId, StepFacts], bool]:
         if unpacker.unpack() != [_MAGIC, FORMAT]:
             return found, False
         for entry in unpacker:
-            oid, facts = _entry(entry)
-            found[oid] = facts
-    except (ValueError, TypeError, AttributeError, msgpack.UnpackException):
+            if len(entry) != 6 or type(entry[0]) is not bytes or type(entry[1]) is not bytes:
+                return found, False
+            found[ObjectId(entry[0])] = entry
+    except (ValueError, TypeError, msgpack.UnpackException):
         return found, False
     # A torn last entry (a crash mid-append) must go before anything is appended after it.
     return found, unpacker.tell() == len(data)
 
 
-def _entry(entry: Any) -> tuple[ObjectId, StepFacts]:
-    """One entry, checked (a ValueError or TypeError when malformed)."""
-    oid, command, cwd, outputs, scripts, kinds, params = entry
-    texts = (*command, cwd, *outputs, *scripts, *kinds.keys(), *kinds.values())
-    if not isinstance(oid, bytes) or not all(isinstance(t, str) for t in texts):
-        raise ValueError("malformed step memo entry")
-    if not all(isinstance(v, bytes) for v in scripts.values()) or not isinstance(params, dict):
-        raise ValueError("malformed step memo entry")
-    return ObjectId(oid), StepFacts(tuple(command), cwd, tuple(outputs), scripts, kinds, params)
+def _raw_entry(facts: StepFacts) -> list[Any]:
+    """`[run id, packed [argv, cwd], outputs, scripts, kinds, params]` (run id added by
+    the writer): the key packed apart, so that grouping runs by step compares bytes."""
+    import msgpack
+
+    key = msgpack.packb([list(facts.command), facts.cwd])
+    return [b"", key, list(facts.outputs), facts.scripts, facts.kinds, facts.params]
 
 
-def _packed(found: dict[ObjectId, StepFacts]) -> bytes:
+def _key(blob: bytes) -> StepKey | None:
+    """A step's key from its packed form (None: damaged)."""
+    import msgpack
+
+    try:
+        command, cwd = msgpack.unpackb(blob, raw=False)
+        if isinstance(cwd, str) and command and all(isinstance(w, str) for w in command):
+            return (tuple(command), cwd)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        pass
+    return None
+
+
+def _facts(entry: list[Any], key: StepKey) -> StepFacts:
+    """An entry's facts, checked (a ValueError, TypeError or AttributeError if not)."""
+    _, _, outputs, scripts, kinds, params = entry
+    texts = (*outputs, *scripts, *kinds.keys(), *kinds.values())
+    if not all(isinstance(t, str) for t in texts) or not isinstance(params, dict):
+        raise ValueError("malformed step memo entry")
+    if not all(isinstance(v, bytes) for v in scripts.values()):
+        raise ValueError("malformed step memo entry")
+    return StepFacts(key[0], key[1], tuple(outputs), scripts, kinds, params)
+
+
+def _packed(found: dict[ObjectId, list[Any]]) -> bytes:
     import msgpack
 
     return b"".join(
-        msgpack.packb([bytes(oid), *facts], use_bin_type=True) for oid, facts in found.items()
+        msgpack.packb([bytes(oid), *entry[1:]], use_bin_type=True) for oid, entry in found.items()
     )
 
 
@@ -148,7 +203,7 @@ def _header() -> bytes:
     return msgpack.packb([_MAGIC, FORMAT])  # type: ignore[no-any-return]
 
 
-def _append(path: Path, found: dict[ObjectId, StepFacts]) -> None:
+def _append(path: Path, found: dict[ObjectId, list[Any]]) -> None:
     """One write in append mode: concurrent appenders do not interleave."""
     with contextlib.suppress(OSError, ValueError, TypeError):
         data = _packed(found)
@@ -159,9 +214,8 @@ def _append(path: Path, found: dict[ObjectId, StepFacts]) -> None:
             os.close(fd)
 
 
-def _rewrite(path: Path, found: dict[ObjectId, StepFacts]) -> None:
+def _rewrite(path: Path, found: dict[ObjectId, list[Any]]) -> None:
     """The whole memo again, atomically (a temporary file renamed over it)."""
-
     tmp = path.with_name(f"steps.{os.getpid()}.tmp")
     with contextlib.suppress(OSError, ValueError, TypeError):
         tmp.write_bytes(_header() + _packed(found))

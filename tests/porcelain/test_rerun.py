@@ -164,3 +164,26 @@ def test_a_directory_input_is_compared_file_by_file(ran_pipeline: Ran, mlvc: Run
     stale = _stale(mlvc)
     assert stale[0]["command"] == [PYTHON, "prepare.py"]
     assert "data/raw: data/raw/points.csv changed" in stale[0]["reasons"]
+
+
+def test_all_reruns_every_stale_step_and_takes_no_target(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, runs = ran_pipeline
+    _set_param(ws, "seed: 7", "seed: 8")
+    code, dry = _rerun(mlvc, "--all", "--dry-run")
+    assert _stages(runs, [s["run"] for s in dry["steps"]]) == list(STAGES)
+    _, plain = _rerun(mlvc, "--dry-run")  # no target means --all
+    assert plain == dry
+    refused = mlvc("rerun", "--all", "data/features", check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("error:")
+    code, result = _rerun(mlvc, "--all")
+    assert code == 0 and _stages(runs, [s["run"] for s in result["steps"]]) == list(STAGES)
+    assert _stale(mlvc) == []
+    assert _rerun(mlvc, "--all") == (0, {"exit_code": 0, "steps": []})
+
+
+def test_several_targets_rerun_the_union_of_what_they_need(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, runs = ran_pipeline
+    _set_param(ws, "seed: 7", "seed: 8")
+    code, dry = _rerun(mlvc, "--dry-run", "model/model.json", "data/features")
+    assert code == 0
+    assert _stages(runs, [s["run"] for s in dry["steps"]]) == ["prepare", "featurize", "train"]
