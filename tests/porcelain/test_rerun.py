@@ -63,9 +63,11 @@ def test_a_train_param_makes_train_and_evaluate_stale_and_rerun_matches_a_manual
         assert (ws / rel).read_bytes() == (manual / rel).read_bytes(), rel
 
     assert _stale(mlvc) == []
+    history = mlvc("log", "--oneline").stdout
     code, again = _rerun(mlvc)
     assert (code, again["steps"]) == (0, [])
     assert "nothing to rerun" in mlvc("rerun").stdout
+    assert mlvc("log", "--oneline").stdout == history  # no run recorded by either
 
 
 def test_a_changed_data_file_makes_every_step_below_it_stale(ran_pipeline: Ran, mlvc: Run) -> None:
