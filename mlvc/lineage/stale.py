@@ -48,11 +48,6 @@ class Step(NamedTuple):
         return bool(self.reasons)
 
 
-def has_steps(repo: Repo) -> bool:
-    """Whether any command run was recorded (cheap: one indexed query)."""
-    return bool(History(repo.db).run_ids(limit=1, roles=("run",)))
-
-
 def steps(repo: Repo, refreshed: list[tuple[str, StatRow]] | None = None) -> dict[StepKey, Step]:
     """Every step, keyed by (command, cwd), with why it is stale. Answered from the index
     and the step memo (mlvc.store.steps): the object store is opened only for what they
