@@ -663,7 +663,7 @@ def bench_lineage(ctx: Context) -> list[Row]:
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="lineage-mlvc-", dir=WORK_ROOT))
     try:
-        hist = history.build(tmp / "repo")
+        hist = history.build(tmp / "repo", keep_chains=(0, history.CHAINS - 1))
         log(f"  built {hist.runs:,} runs, {hist.paths:,} paths in {hist.seconds:.1f} s")
         last = history.DEPTH - 1
         chain0, p0, n = hist.chain_runs[0], history.chain_path(0, 0), LINEAGE_RUNS
@@ -683,6 +683,17 @@ def bench_lineage(ctx: Context) -> list[Row]:
             f"`mlvc runs --where 'metrics.acc > 0.5'`: {hist.runs:,} runs read, {shown:,} "
             f"shown (median of {n}, informational)"
         )
+        # The steps are the 50 commands `train.py --step K`; a later step rewrote every
+        # output of all but the last PATHS_PER_CHAIN (superseded), and those read a path
+        # that a later run wrote again: stale, their latest run in the last chain.
+        stale = [
+            hist.run_id(history.CHAINS - 1, k)
+            for k in range(last + 1 - history.PATHS_PER_CHAIN, last + 1)
+        ]
+        status_label = (
+            f"`mlvc status` with stale-run detection, {hist.runs:,} runs "
+            f"({len(stale)} stale steps, median of {n})"
+        )
         at = hist.root
         rows = [
             Row(build_label, hist.seconds, None, "s"),
@@ -693,6 +704,7 @@ def bench_lineage(ctx: Context) -> list[Row]:
             ),
             lineage_row(ctx, at, table_label, table, under_seconds(0.5), newest_steps),
             lineage_row(ctx, at, where_label, where, None, newest_steps),
+            lineage_row(ctx, at, status_label, ["status"], under_seconds(0.3), stale),
         ]
     finally:
         if ctx.keep:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlvc.ids import Kind, ObjectId
-from mlvc.objects import Run
+from mlvc.objects import Run, run_role
 from mlvc.repo import Repo
+from mlvc.store import steps
 from mlvc.store.index import FileRow, StatRow, TrackedFile
 
 
@@ -48,6 +49,8 @@ def record(repo: Repo, run: Run, rows: IndexRows) -> ObjectId:
         store.abort()
         raise
     _tag(repo, run_id, run)
+    if run.status == "ok" and run_role(run) == "run":  # a step of the inferred pipeline
+        steps.remember(repo.dir, run_id, run)
     return run_id
 
 

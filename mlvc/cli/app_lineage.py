@@ -126,9 +126,13 @@ def rerun(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Output paths or runs (default: every stale step).", show_default=False
+            help="Output paths or runs (default: every stale step, as --all).",
+            show_default=False,
         ),
     ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every stale step of the pipeline, upstream first.")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the steps that would run; run none.")
     ] = False,
@@ -137,15 +141,16 @@ def rerun(
     ] = False,
     json: Json = False,
 ) -> None:
-    """Re-execute the stale steps a target needs, upstream first, each as 'mlvc run'.
+    """Re-execute the stale steps the targets need, upstream first, each as 'mlvc run'.
 
-    A failed step stops the chain with its exit code.
+    With no target (or --all): every stale step. A failed step stops the chain with
+    its exit code.
 
     Example: [bold]mlvc rerun metrics.json[/bold]
     """
     from mlvc.cli.rerun import rerun_command
 
-    raise typer.Exit(rerun_command(targets or [], dry_run, force, json))
+    raise typer.Exit(rerun_command(targets or [], dry_run, force, json, every))
 
 
 def reproduce(
@@ -172,14 +177,24 @@ def reproduce(
 def graph(
     target: Annotated[str | None, typer.Argument(help="A run or a PATH (default: all).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="tree, dot, mermaid or json.")] = "tree",
+    steps: Annotated[
+        bool,
+        typer.Option(
+            "--steps", help="The pipeline inferred from history: steps, not runs; stale marked."
+        ),
+    ] = False,
+    json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """The lineage DAG as a terminal tree, or exported as dot, mermaid or json.
+
+    With --steps: the pipeline's steps (each distinct command and cwd), upstream first,
+    what each reads from which, and the stale ones with why (tree or json).
 
     Example: [bold]mlvc graph metrics.json --format mermaid[/bold]
     """
     from mlvc.cli.blame import graph_command
 
-    graph_command(target, fmt)
+    graph_command(target, fmt, steps, json)
 
 
 def tag(

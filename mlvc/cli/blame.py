@@ -45,16 +45,20 @@ def blame_command(target: str, depth: int | None, lines: bool, keys: bool, json:
         repo.close()
 
 
-def graph_command(target: str | None, fmt: str) -> None:
+def graph_command(target: str | None, fmt: str, steps: bool = False, json: bool = False) -> None:
     from mlvc.lineage import graph as lib
     from mlvc.repo import Repo
 
     if target is not None:
         check_text(target, "target")
+    fmt = "json" if json else fmt
     if fmt not in lib.FORMATS:
         raise lib.GraphFormatError(
             f"unknown graph format '{fmt}'", hint=f"use one of {', '.join(lib.FORMATS)}"
         )
+    if steps:
+        _steps(target, fmt)
+        return
     cwd = Path.cwd()
     repo = Repo.discover(cwd)
     try:
@@ -70,6 +74,22 @@ def graph_command(target: str | None, fmt: str) -> None:
         exported = lib.export(result)
         text = lib.to_dot(exported) if fmt == "dot" else lib.to_mermaid(exported)
         sys.stdout.write("\n".join(render.shown(line) for line in text.split("\n")))
+
+
+def _steps(target: str | None, fmt: str) -> None:
+    from mlvc.cli.pipeline import show_pipeline
+    from mlvc.lineage.graph import GraphFormatError
+
+    if target is not None:
+        raise MlvcError(
+            "graph --steps shows the whole pipeline and takes no target",
+            hint="run 'mlvc graph --steps', or 'mlvc graph TARGET' for a target's runs",
+        )
+    if fmt not in ("tree", "json"):
+        raise GraphFormatError(
+            f"graph --steps has no '{fmt}' format", hint="use --format tree or --json"
+        )
+    show_pipeline(fmt == "json")
 
 
 def _runs_json(runs: Mapping[ObjectId, RunInfo]) -> dict[str, Any]:

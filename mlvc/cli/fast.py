@@ -185,8 +185,9 @@ SPECS: dict[str, Spec] = {
     "graph": Spec(
         "mlvc.cli.blame:graph_command",
         positional=("target",),
+        flags={**_JSON, "--steps": "steps"},
         values={"--format": "fmt"},
-        defaults={"target": None, "fmt": "tree"},
+        defaults={"target": None, "fmt": "tree", "steps": False, "json": False},
     ),
     "tag": Spec(
         "mlvc.cli.tag:tag_command",

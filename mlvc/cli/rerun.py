@@ -12,10 +12,18 @@ from mlvc.cli import render
 from mlvc.ids import short
 
 
-def rerun_command(targets: list[str], dry_run: bool, force: bool, json: bool) -> int:
+def rerun_command(
+    targets: list[str], dry_run: bool, force: bool, json: bool, every: bool = False
+) -> int:
+    from mlvc.errors import MlvcError
     from mlvc.porcelain.rerun import RerunRequest, rerun
     from mlvc.repo import Repo
 
+    if every and targets:
+        raise MlvcError(
+            "--all reruns every stale step and takes no target",
+            hint="run 'mlvc rerun --all', or name the targets without --all",
+        )
     repo = Repo.discover(Path.cwd())
     request = RerunRequest(
         targets=tuple(targets),

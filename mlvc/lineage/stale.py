@@ -16,69 +16,96 @@ concerns that step only; any other key concerns every step that read the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from mlvc import params, secrets
 from mlvc.ids import ObjectId, short
-from mlvc.lineage.resolve import flatten_tree, load_run
-from mlvc.lineage.stepcache import StepKey, step_keys
-from mlvc.objects import PathRecord, Run
-from mlvc.repo import Repo
-from mlvc.workspace.scan import stat_of
-from mlvc.workspace.statcache import content_id, is_clean
+from mlvc.store.db import vouched_ids
+from mlvc.store.history import History, VersionRow
+from mlvc.store.steps import StepFacts, StepKey, step_facts
+
+if TYPE_CHECKING:
+    from mlvc.objects import Run
+    from mlvc.repo import Repo
+    from mlvc.store.index import StatRow
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
+    """A step and its latest run. A NamedTuple, not a dataclass: a clean `status` builds
+    these, and importing dataclasses costs it several milliseconds."""
+
     key: StepKey
     run_id: ObjectId  # the step's latest run
     started: str
     reasons: tuple[str, ...]  # empty: up to date
     upstream: frozenset[StepKey]  # the steps whose outputs this one read
+    reads: tuple[tuple[StepKey, str], ...] = ()  # (producing step, path) of those inputs
 
     @property
     def stale(self) -> bool:
         return bool(self.reasons)
 
 
-def has_steps(repo: Repo) -> bool:
-    """Whether any command run was recorded (cheap: one indexed query)."""
-    return bool(repo.index.history.run_ids(limit=1, roles=("run",)))
-
-
-def steps(repo: Repo) -> dict[StepKey, Step]:
-    """Every step, keyed by (command, cwd), with why it is stale."""
-    keys = step_keys(repo, repo.index.history.run_ids(roles=("run",)))
-    newest: dict[StepKey, ObjectId] = {}
-    for run_id, key in keys.items():  # newest first
-        newest.setdefault(key, run_id)
-    latest = {key: (run_id, load_run(repo, run_id)) for key, run_id in newest.items()}
-    latest = {k: v for k, v in latest.items() if not _superseded(repo, *v, keys)}
+def steps(repo: Repo, refreshed: list[tuple[str, StatRow]] | None = None) -> dict[StepKey, Step]:
+    """Every step, keyed by (command, cwd), with why it is stale. Answered from the index
+    and the step memo (mlvc.store.steps): the object store is opened only for what they
+    cannot tell (a run missing from the memo, a tree input no run wrote). The stat-cache
+    rows of the files it had to hash are appended to `refreshed`, for the caller to save
+    (so that the next check need not hash them again)."""
+    history = History(repo.db)
+    runs = history.command_runs()
+    memo = step_facts(repo.dir, [run_id for run_id, _ in runs], lambda oid: _load(repo, oid))
+    keys = memo.keys
+    latest: dict[StepKey, tuple[ObjectId, str]] = {}
+    for run_id, started in runs:  # newest first
+        if keys[run_id] not in latest:
+            latest[keys[run_id]] = (run_id, started)
+    facts = {run_id: memo.facts(run_id) for run_id, _ in latest.values()}
+    outputs = {path for run_id, _ in latest.values() for path in facts[run_id].outputs}
+    writers = history.newest_versions(sorted(outputs), written=True)
+    latest = {
+        key: (run_id, started)
+        for key, (run_id, started) in latest.items()
+        if not _superseded(run_id, facts[run_id], writers, keys)
+    }
     owned = {_stem(word) for key in latest for word in key[0]} - {""}
-    check = _Checker(repo, owned, keys)
+    chosen = {run_id: facts[run_id] for run_id, _ in latest.values()}
+    check = _Checker(repo, history, owned, keys, chosen)
     found: dict[StepKey, Step] = {}
-    for key, (run_id, run) in latest.items():
-        reasons, upstream = check.inputs(run, latest)
-        found[key] = Step(key, run_id, run.started, tuple(reasons), frozenset(upstream))
+    for key, (run_id, started) in latest.items():
+        reasons, reads = check.inputs(run_id, latest)
+        upstream = frozenset(step for step, _ in reads)
+        found[key] = Step(key, run_id, started, tuple(reasons), upstream, tuple(reads))
+    if refreshed is not None:
+        refreshed += check.refreshed
     return _propagate(found)
 
 
-def _superseded(repo: Repo, run_id: ObjectId, run: Run, keys: dict[ObjectId, StepKey]) -> bool:
+def _load(repo: Repo, run_id: bytes) -> Run:
+    from mlvc.lineage.resolve import load_run
+
+    return load_run(repo, run_id)
+
+
+def _superseded(
+    run_id: ObjectId,
+    facts: StepFacts,
+    writers: dict[str, VersionRow],
+    keys: dict[ObjectId, StepKey],
+) -> bool:
     """Whether a later run of another command rewrote every output of this step's run
     (`python train.py lr=0.5` after `python train.py`): that one is the step now."""
-    if not run.outputs:
+    if not facts.outputs:
         return False
-    history = repo.index.history
-    writers = {history.latest_writer(path) for path in run.outputs}
-    return all(w is not None and w != run_id and w in keys for w in writers)
+    runs = {writers[path].run if path in writers else None for path in facts.outputs}
+    return all(w is not None and w != run_id and w in keys for w in runs)
 
 
-def stale_steps(repo: Repo) -> list[Step]:
-    """The stale steps, upstream first."""
-    found = steps(repo)
+def stale_steps(repo: Repo, refreshed: list[tuple[str, StatRow]] | None = None) -> list[Step]:
+    """The stale steps, upstream first (`refreshed`: as for `steps`)."""
+    found = steps(repo, refreshed)
     return [found[key] for key in upstream_first(found, set(found)) if found[key].stale]
 
 
@@ -121,7 +148,7 @@ def _propagate(found: dict[StepKey, Step]) -> dict[StepKey, Step]:
             if stale_up:
                 up = found[stale_up[0]]
                 reason = f"upstream step {' '.join(up.key[0])} (run {short(up.run_id)}) is stale"
-                found[key] = Step(key, step.run_id, step.started, (reason,), step.upstream)
+                found[key] = step._replace(reasons=(reason,))
                 changed = True
     return found
 
@@ -133,85 +160,144 @@ def _stem(word: str) -> str:
 
 
 class _Checker:
-    """Compares a run's recorded inputs with the workspace and with later producers."""
+    """Compares runs' recorded inputs with the workspace and with later producers. What
+    it needs of the index is fetched for all the steps at once: a few queries, not a few
+    per input (a clean `status` pays for every one)."""
 
-    def __init__(self, repo: Repo, owned: set[str], keys: dict[ObjectId, StepKey]) -> None:
+    def __init__(
+        self,
+        repo: Repo,
+        history: History,
+        owned: set[str],
+        keys: dict[ObjectId, StepKey],
+        chosen: dict[ObjectId, StepFacts],
+    ) -> None:
         self.repo = repo
+        self.history = history
         self.owned = owned
         self._step_of = keys  # every successful command run's step
-        self.rules = secrets.patterns(*repo.config.secrets)
+        self.facts = chosen
+        self.refreshed: list[tuple[str, StatRow]] = []  # stat-cache rows of what was hashed
+        self.inputs_of = history.inputs_of(list(chosen))
+        read = {path for rows in self.inputs_of.values() for path, _, _ in rows}
+        self.newest = history.newest_versions(sorted(read))
+        wanted = {
+            path: facts.kinds.get(path) == "symlink"
+            for run_id, facts in chosen.items()
+            for path, _, _ in self.inputs_of[run_id]
+            if facts.kinds.get(path) != "tree"
+        }
+        wanted.update((path, False) for facts in chosen.values() for path in facts.scripts)
+        self.current = self._currents(wanted)
 
     def inputs(
-        self, run: Run, latest: dict[StepKey, tuple[ObjectId, Run]]
-    ) -> tuple[list[str], set[StepKey]]:
-        mine = {_stem(word) for word in run.command} - {""}
+        self, run_id: ObjectId, latest: dict[StepKey, Any]
+    ) -> tuple[list[str], list[tuple[StepKey, str]]]:
+        """Why the run is out of date, and the (producing step, path) of its inputs."""
+        facts = self.facts[run_id]
+        mine = {_stem(word) for word in facts.command} - {""}
         reasons: list[str] = []
-        upstream: set[StepKey] = set()
-        for path, record in sorted(run.inputs.items()):
-            if record.producer_run is not None:
-                producer = self._step_of.get(record.producer_run)
-                if producer is not None and producer in latest:
-                    upstream.add(producer)
-            reason = self._again(path, record) or self._workspace(path, record, run, mine)
+        reads: list[tuple[StepKey, str]] = []
+        for path, oid, producer in self.inputs_of[run_id]:
+            if producer is not None:
+                step = self._step_of.get(ObjectId(producer))
+                if step is not None and step in latest:
+                    reads.append((step, path))
+            kind = facts.kinds.get(path, "file")
+            reason = self._again(path, oid, producer) or self._workspace(
+                path, oid, kind, producer, facts, mine
+            )
             if reason:
                 reasons.append(reason)
-        return reasons + self._code(run), upstream
+        return reasons + self._code(facts), reads
 
-    def _code(self, run: Run) -> list[str]:
+    def _code(self, facts: StepFacts) -> list[str]:
         """The recorded scripts (code.scripts: path -> content id) that changed since."""
-        scripts = run.code.get("scripts")
-        if not isinstance(scripts, dict):
-            return []
         changed = []
-        for path, oid in sorted(scripts.items()):
-            if isinstance(path, str) and isinstance(oid, bytes):
-                current = self._current(path, False)
-                if current != oid:
-                    changed.append(f"{path} {'deleted' if current is None else 'changed'}")
+        for path, oid in sorted(facts.scripts.items()):
+            current = self.current.get(path)
+            if current != oid:
+                changed.append(f"{path} {'deleted' if current is None else 'changed'}")
         return changed
 
-    def _again(self, path: str, record: PathRecord) -> str | None:
-        versions = self.repo.index.history.versions(path)
-        if not versions or versions[0].run == record.producer_run:
+    def _again(self, path: str, oid: bytes, producer: bytes | None) -> str | None:
+        newest = self.newest.get(path)
+        if newest is None or newest.run == producer:
             return None
-        newest = versions[0]
-        if record.producer_run is None or newest.id == record.id or newest.kind == "removed":
+        if producer is None or newest.id == oid or newest.kind == "removed":
             return None
         return f"{path}: produced again by run {short(newest.run)}"
 
-    def _workspace(self, path: str, record: PathRecord, run: Run, mine: set[str]) -> str | None:
-        if record.kind == "tree":
-            return self._tree(path, record)
-        current = self._current(path, record.kind == "symlink")
-        if current == record.id:
+    def _workspace(
+        self,
+        path: str,
+        oid: bytes,
+        kind: str,
+        producer: bytes | None,
+        facts: StepFacts,
+        mine: set[str],
+    ) -> str | None:
+        if kind == "tree":
+            return self._tree(path, oid, producer)
+        current = self.current.get(path)
+        if current == oid:
             return None
         if current is None:
             return f"{path} deleted"
-        if record.kind == "file" and os.path.splitext(path)[1].lower() in params.CONFIG_SUFFIXES:
-            return self._params(path, run, mine)
+        from mlvc import params
+
+        if kind == "file" and os.path.splitext(path)[1].lower() in params.CONFIG_SUFFIXES:
+            return self._params(path, facts, mine)
         return f"{path} changed"
 
-    def _tree(self, path: str, record: PathRecord) -> str | None:
-        for rel, entry in sorted(flatten_tree(self.repo, record.id, path).items()):
-            if entry.kind != "tree" and self._current(rel, entry.kind == "symlink") != entry.id:
+    def _tree(self, path: str, oid: bytes, producer: bytes | None) -> str | None:
+        files = {
+            rel: entry
+            for rel, entry in self._files(path, oid, producer).items()
+            if entry[1] != "tree"
+        }
+        current = self._currents({rel: kind == "symlink" for rel, (_, kind) in files.items()})
+        for rel, (entry_id, _) in sorted(files.items()):
+            if current.get(rel) != entry_id:
                 return f"{path}: {rel} changed"
         return None
 
-    def _current(self, path: str, symlink: bool) -> bytes | None:
-        """The workspace content's id: the stat cache's when it vouches for the file (a
-        large tracked input is not read again on every status), else hashed."""
-        full = self.repo.abspath(path)
-        try:
-            st = os.lstat(full)
-            row = self.repo.index.stat_rows([path]).get(path)
-            if row is not None and is_clean(row, stat_of(path, st)):
-                return row.file_id
-            return content_id(full, symlink)[0]
-        except OSError:
-            return None
+    def _files(self, path: str, oid: bytes, producer: bytes | None) -> dict[str, tuple[bytes, str]]:
+        """The files of the tree `oid` read at `path`: from the versions its producer
+        wrote (index rows), else from the tree objects in the store."""
+        if producer is not None:
+            written = self.history.written_by(producer, path)
+            if written.pop(path, None) == (oid, "tree") and written:
+                return written
+        from mlvc.lineage.resolve import flatten_tree
 
-    def _params(self, path: str, run: Run, mine: set[str]) -> str | None:
+        flat = flatten_tree(self.repo, oid, f"{path}/")
+        return {rel: (entry.id, entry.kind) for rel, entry in flat.items()}
+
+    def _currents(self, paths: dict[str, bool]) -> dict[str, bytes]:
+        """The workspace content's id of each path (value: whether it was a symlink),
+        absent when gone: the stat cache's when it vouches for the file (a large input
+        is not read again on every status), else hashed."""
+        root = str(self.repo.root)
+        stats: dict[str, os.stat_result] = {}
+        for path in paths:
+            with contextlib.suppress(OSError):
+                stats[path] = os.lstat(os.path.join(root, path))
+        found = vouched_ids(self.repo.db, stats)
+        for path in stats.keys() - found.keys():
+            from mlvc.workspace.scan import stat_of
+            from mlvc.workspace.statcache import hashed_row
+
+            hashed = hashed_row(os.path.join(root, path), stat_of(path, stats[path]))
+            if hashed is not None:
+                found[path] = hashed[0]
+                self.refreshed.append((path, hashed[1]))
+        return found
+
+    def _params(self, path: str, facts: StepFacts, mine: set[str]) -> str | None:
         """The changed keys of a config file that concern this step (None: none do)."""
+        from mlvc import params, secrets
+
         try:
             with open(self.repo.abspath(path), "rb") as handle:
                 now = params.config_params(path, handle.read(params.MAX_CONFIG_BYTES + 1))
@@ -221,12 +307,13 @@ class _Checker:
             return f"{path} changed"
         # As recorded (runinfo._params): the command line's overrides replace the file's
         # values (so a key it sets is no change), secret-looking keys are redacted.
-        line = params.argv_params(list(run.command))
-        now = secrets.redact_params(line.override(now), self.rules)
+        line = params.argv_params(list(facts.command))
+        rules = secrets.patterns(*self.repo.config.secrets)
+        now = secrets.redact_params(line.override(now), rules)
         sections = {key.split(".", 1)[0] for key in now}
         was = {
             k: v
-            for k, v in run.params.items()
+            for k, v in facts.params.items()
             if k.split(".", 1)[0] in sections and k not in line.overrides
         }
         changed = [

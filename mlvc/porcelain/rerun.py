@@ -17,10 +17,10 @@ from mlvc.errors import MlvcError
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import load_run, resolve_run
 from mlvc.lineage.stale import Step, steps, upstream_first, upstream_of
-from mlvc.lineage.stepcache import StepKey
 from mlvc.porcelain.reproduce import recorded_environment
 from mlvc.porcelain.run import run
 from mlvc.repo import Repo
+from mlvc.store.steps import StepKey
 
 
 class UnknownStepError(MlvcError):

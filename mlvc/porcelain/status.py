@@ -66,7 +66,10 @@ SHARE_DIRS = 8  # directories listed before sharing them with the forked process
 def status(repo: Repo) -> StatusResult:
     table, roots, dirs = worktree(repo.db, repo.index_path)
     if not table:
-        return StatusResult((), 0, stale=_stale(repo))
+        refreshed: list[tuple[str, StatRow]] = []
+        stale = _stale(repo, refreshed)
+        _save(repo, refreshed)
+        return StatusResult((), 0, stale=stale)
     walker = _Walker(repo.root, table)
     collecting = gc.isenabled()
     gc.disable()  # the walk allocates by the ten thousand and frees it all: nothing cycles
@@ -85,20 +88,22 @@ def status(repo: Repo) -> StatusResult:
         changes.extend(PathState(p, "deleted") for p in table if p not in seen)
     if any(c.state == "new" for c in changes):
         changes = _recorded(repo, changes, refreshed)
+    stale = _stale(repo, refreshed)
     _save(repo, refreshed)
     ordered = tuple(sorted(changes, key=lambda c: c.path))
     ignored = _ignored(repo, [c.path for c in ordered if c.state in ("modified", "deleted")])
     skipped = tuple(sorted(walker.skipped))
-    return StatusResult(ordered, len(table), skipped, ignored, _stale(repo))
+    return StatusResult(ordered, len(table), skipped, ignored, stale)
 
 
-def _stale(repo: Repo) -> tuple[Step, ...]:
-    """The stale steps; with no command run recorded, one query and no import."""
+def _stale(repo: Repo, refreshed: list[tuple[str, StatRow]]) -> tuple[Step, ...]:
+    """The stale steps; with no command run recorded, one query and no import. The
+    stat-cache rows of what the check hashed join `refreshed`."""
     if repo.db.execute("SELECT 1 FROM runs WHERE kind = 'run' LIMIT 1").fetchone() is None:
         return ()
     from mlvc.lineage.stale import stale_steps
 
-    return tuple(stale_steps(repo))
+    return tuple(stale_steps(repo, refreshed))
 
 
 class _Walker:

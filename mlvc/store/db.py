@@ -322,6 +322,33 @@ def vouches(ctime_ns: int, hashed_ns: int) -> bool:
     return ctime_ns < hashed_ns - racy_window(ctime_ns)
 
 
+def vouched_ids(db: sqlite3.Connection, stats: Mapping[str, os.stat_result]) -> dict[str, bytes]:
+    """The stat cache's content id of each path whose row vouches for the file its stat
+    in `stats` describes (the rule of mlvc.workspace.statcache.is_clean), in one query
+    per 500 paths: for callers that need no more of the index (the stale-step check of a
+    clean `status`)."""
+    found: dict[str, bytes] = {}
+    paths = list(stats)
+    for start in range(0, len(paths), 500):
+        batch = paths[start : start + 500]
+        rows = db.execute(
+            "SELECT path, size, mtime_ns, ino, file_id, hashed_ns, ctime_ns FROM statcache"
+            f" WHERE path IN ({','.join('?' * len(batch))})",
+            batch,
+        )
+        for path, size, mtime_ns, ino, file_id, hashed_ns, ctime_ns in rows:
+            st = stats[path]
+            same = (size, mtime_ns, ino, ctime_ns) == (
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+                st.st_ctime_ns,
+            )
+            if same and vouches(ctime_ns, hashed_ns):
+                found[path] = file_id
+    return found
+
+
 def _worktree_rows(rows: Iterable[tuple[Any, ...]]) -> list[Any]:
     """worktree.msgpack's payload: [{path: row}, roots, directory roots]. A row is the
     stat fields packed as WORKTREE_ROW when the stat cache vouches for the tracked

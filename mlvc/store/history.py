@@ -290,3 +290,59 @@ class History:
             (path,),
         )
         return [(ObjectId(r), i) for r, i in rows]
+
+    def inputs_of(self, runs: list[bytes]) -> dict[bytes, list[tuple[str, bytes, bytes | None]]]:
+        """(path, content id, producer run) of every input of each of `runs`, by path."""
+        found: dict[bytes, list[tuple[str, bytes, bytes | None]]] = {run: [] for run in runs}
+        for batch in _batches(runs):
+            rows = self.db.execute(
+                "SELECT r.id, i.path, i.id, i.producer FROM inputs i JOIN runs r ON r.seq = i.seq"
+                f" WHERE r.id IN ({','.join('?' * len(batch))}) ORDER BY i.path",
+                batch,
+            )
+            for run, path, oid, producer in rows:
+                found[run].append((path, oid, producer))
+        return found
+
+    def newest_versions(self, paths: list[str], written: bool = False) -> dict[str, VersionRow]:
+        """The newest mainline version of each of `paths` that has one (`written`: the
+        newest that is no deletion), in one query per 500 paths."""
+        where = " AND v.kind != 'removed'" if written else ""
+        found: dict[str, VersionRow] = {}
+        for batch in _batches(paths):
+            rows = self.db.execute(
+                "SELECT path, id, kind, size, run FROM (SELECT v.path, v.id, v.kind, v.size,"
+                " r.id AS run, row_number() OVER (PARTITION BY v.path"
+                " ORDER BY r.started DESC, r.id DESC) AS n"
+                " FROM path_versions v JOIN runs r ON r.seq = v.seq"
+                f" WHERE v.path IN ({','.join('?' * len(batch))}) AND {MAINLINE}{where})"
+                " WHERE n = 1",
+                batch,
+            )
+            for path, oid, kind, size, run in rows:
+                found[path] = VersionRow(path, oid, kind, size, ObjectId(run))
+        return found
+
+    def written_by(self, run: bytes, path: str) -> dict[str, tuple[bytes, str]]:
+        """What `run` wrote at `path` and below it: path -> (content id, kind). A tree
+        output's files have versions of their own (mlvc.recorder.IndexRows.files)."""
+        rows = self.db.execute(
+            "SELECT v.path, v.id, v.kind FROM path_versions v JOIN runs r ON r.seq = v.seq"
+            " WHERE r.id = ? AND (v.path = ? OR v.path GLOB ?)",
+            (run, path, glob_under(path)),
+        )
+        return {p: (i, kind) for p, i, kind in rows}
+
+    def command_runs(self) -> list[tuple[ObjectId, str]]:
+        """(id, start time) of every successful mainline command run (role `run`), newest
+        first: the runs the pipeline's steps are inferred from."""
+        rows = self.db.execute(
+            f"SELECT r.id, r.started FROM runs r WHERE r.kind = 'run' AND r.status = 'ok'"
+            f" {NEWEST_FIRST}"
+        )
+        return [(ObjectId(oid), started) for oid, started in rows]
+
+
+def _batches(items: list[Any], size: int = 500) -> list[list[Any]]:
+    """`items` in slices that SQLite's limit on bound parameters allows."""
+    return [items[start : start + size] for start in range(0, len(items), size)]

@@ -47,6 +47,8 @@ TAKEN = [
     ["show", "--json"],
     ["graph"],
     ["graph", "model.pt", "--format", "mermaid"],
+    ["graph", "--steps"],
+    ["graph", "--steps", "--json"],
     ["tag"],
     ["tag", "--json"],
     ["tag", "prod"],

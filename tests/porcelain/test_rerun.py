@@ -63,9 +63,11 @@ def test_a_train_param_makes_train_and_evaluate_stale_and_rerun_matches_a_manual
         assert (ws / rel).read_bytes() == (manual / rel).read_bytes(), rel
 
     assert _stale(mlvc) == []
+    history = mlvc("log", "--oneline").stdout
     code, again = _rerun(mlvc)
     assert (code, again["steps"]) == (0, [])
     assert "nothing to rerun" in mlvc("rerun").stdout
+    assert mlvc("log", "--oneline").stdout == history  # no run recorded by either
 
 
 def test_a_changed_data_file_makes_every_step_below_it_stale(ran_pipeline: Ran, mlvc: Run) -> None:
@@ -153,3 +155,37 @@ def test_a_param_the_command_line_overrides_is_no_change(ran_pipeline: Ran, mlvc
         [PYTHON, "evaluate.py"],
     ]
     assert stale[0]["reasons"] == ["params.yaml: train.l2 0.001 -> 0.01"]
+
+
+def test_a_directory_input_is_compared_file_by_file(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, _ = ran_pipeline
+    mlvc("run", "-i", "data/raw", "--", PYTHON, "prepare.py")  # data/raw: a tree input
+    assert _stale(mlvc) == []
+    points = ws / "data/raw/points.csv"
+    points.write_text(points.read_text() + "0.5,0.5,1\n")
+    stale = _stale(mlvc)
+    assert stale[0]["command"] == [PYTHON, "prepare.py"]
+    assert "data/raw: data/raw/points.csv changed" in stale[0]["reasons"]
+
+
+def test_all_reruns_every_stale_step_and_takes_no_target(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, runs = ran_pipeline
+    _set_param(ws, "seed: 7", "seed: 8")
+    code, dry = _rerun(mlvc, "--all", "--dry-run")
+    assert _stages(runs, [s["run"] for s in dry["steps"]]) == list(STAGES)
+    _, plain = _rerun(mlvc, "--dry-run")  # no target means --all
+    assert plain == dry
+    refused = mlvc("rerun", "--all", "data/features", check=False)
+    assert refused.returncode == 1 and refused.stderr.startswith("error:")
+    code, result = _rerun(mlvc, "--all")
+    assert code == 0 and _stages(runs, [s["run"] for s in result["steps"]]) == list(STAGES)
+    assert _stale(mlvc) == []
+    assert _rerun(mlvc, "--all") == (0, {"exit_code": 0, "steps": []})
+
+
+def test_several_targets_rerun_the_union_of_what_they_need(ran_pipeline: Ran, mlvc: Run) -> None:
+    ws, runs = ran_pipeline
+    _set_param(ws, "seed: 7", "seed: 8")
+    code, dry = _rerun(mlvc, "--dry-run", "model/model.json", "data/features")
+    assert code == 0
+    assert _stages(runs, [s["run"] for s in dry["steps"]]) == ["prepare", "featurize", "train"]

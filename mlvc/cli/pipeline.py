@@ -1,0 +1,90 @@
+"""`mlvc graph --steps`: the pipeline inferred from history, as text or JSON."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlvc.cli import render
+from mlvc.ids import short
+
+if TYPE_CHECKING:
+    from mlvc.lineage.pipeline import PipelineResult, PipelineStep
+
+
+def show_pipeline(json: bool) -> None:
+    from mlvc.lineage.pipeline import pipeline
+    from mlvc.repo import Repo
+
+    repo = Repo.discover(Path.cwd())
+    try:
+        result = pipeline(repo)
+    finally:
+        repo.close()
+    if json:
+        render.emit_json(pipeline_json(result))
+    elif not result.steps:
+        sys.stdout.write("no steps recorded yet (mlvc run -- CMD records one)\n")
+    else:
+        render.print_lines(_lines(result))
+
+
+def pipeline_json(result: PipelineResult) -> dict[str, Any]:
+    return {
+        "steps": [
+            {
+                "id": step.id,
+                "command": list(step.command),
+                "cwd": step.cwd,
+                "latest_run": step.latest_run.hex(),
+                "stale": step.stale,
+                "reasons": list(step.reasons),
+            }
+            for step in result.steps
+        ],
+        "edges": [
+            {"from": edge.source, "to": edge.target, "paths": list(edge.paths)}
+            for edge in result.edges
+        ],
+    }
+
+
+def _lines(result: PipelineResult) -> list[list[render.Segment]]:
+    """Each step upstream first: what it reads from which step, why it is stale."""
+    by_id = {step.id: step for step in result.steps}
+    stale = sum(step.stale for step in result.steps)
+    lines: list[list[render.Segment]] = [
+        [(f"{len(result.steps)} steps, {stale} stale, upstream first", "bold")]
+    ]
+    for step in result.steps:
+        where = "" if step.cwd == "." else f" (in {step.cwd})"
+        mark: list[render.Segment] = [("  stale", "red")] if step.stale else []
+        lines.append(
+            [
+                (f"step {step.id}", "yellow"),
+                (f" {_command(step)}{where}", "bold"),
+                (f"  run {short(step.latest_run)}", "dim"),
+                *mark,
+            ]
+        )
+        for edge in (e for e in result.edges if e.target == step.id):
+            source = by_id[edge.source]
+            lines.append(
+                [
+                    ("    <- ", "dim"),
+                    (", ".join(edge.paths), "cyan"),
+                    (f" from {_command(source)}", None),
+                ]
+            )
+        lines += [[("    stale: ", "red"), (reason, None)] for reason in step.reasons]
+    if stale:
+        lines.append(
+            [("hint: 'mlvc rerun --all' re-executes the stale steps, upstream first", "dim")]
+        )
+    return lines
+
+
+def _command(step: PipelineStep) -> str:
+    return shlex.join(step.command)
