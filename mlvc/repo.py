@@ -58,21 +58,10 @@ def restore_config(start: Path) -> str | None:
             os.replace(root / DIRNAME / "config.toml", quarantine / f"config.toml-{os.getpid()}")
     elif (root := find_lost_config(start)) is None:
         return None
-    import sqlite3
-
-    from mlvc.store.db import CHUNKING_KEYS
+    from mlvc.store.db import CHUNKING_KEYS, recorded_chunking
     from mlvc.store.fsutil import atomic_write
 
-    kept: dict[str, int] = {}
-    try:
-        db = sqlite3.connect(f"file:{root / DIRNAME / 'index.db'}?mode=ro", uri=True)
-        try:
-            rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'chunking.%'")
-            kept = {str(k).removeprefix("chunking."): int(v) for k, v in rows}
-        finally:
-            db.close()
-    except (sqlite3.Error, ValueError, TypeError):
-        kept = {}
+    kept = recorded_chunking(root / DIRNAME / "index.db")
     chunking = config_mod.ChunkParams(**{k: kept[k] for k in CHUNKING_KEYS if k in kept})
     config = config_mod.Config(config_mod.FORMAT, chunking)
     atomic_write(root / DIRNAME / "config.toml", config.render().encode())

@@ -116,3 +116,25 @@ def test_no_module_imports_itself_back() -> None:
     for module in sorted(graph):
         visit(module, [])
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+SQL = ("SELECT ", "INSERT ", "UPDATE ", "DELETE ", "CREATE ", "DROP ", "REPLACE ", "PRAGMA ")
+
+
+def test_every_sql_statement_lives_in_the_store() -> None:
+    """The store owns the index: no SQL text in a module outside mlvc/store/."""
+    outside = []
+    for module, path in _modules():
+        if module.startswith("mlvc.store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value.lstrip()  # our SQL is written in capitals
+                if text.startswith(SQL) and (
+                    " FROM " in text
+                    or " INTO " in text
+                    or "TABLE" in text
+                    or text.startswith("PRAGMA")
+                ):
+                    outside.append(f"{module}:{node.lineno}: {node.value.strip()[:60]}")
+    assert not outside, "SQL outside mlvc/store:\n" + "\n".join(outside)

@@ -99,7 +99,9 @@ def status(repo: Repo) -> StatusResult:
 def _stale(repo: Repo, refreshed: list[tuple[str, StatRow]]) -> tuple[Step, ...]:
     """The stale steps; with no command run recorded, one query and no import. The
     stat-cache rows of what the check hashed join `refreshed`."""
-    if repo.db.execute("SELECT 1 FROM runs WHERE kind = 'run' LIMIT 1").fetchone() is None:
+    from mlvc.store.db import has_command_runs
+
+    if not has_command_runs(repo.db):
         return ()
     from mlvc.lineage.stale import stale_steps
 

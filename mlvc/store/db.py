@@ -349,6 +349,26 @@ def vouched_ids(db: sqlite3.Connection, stats: Mapping[str, os.stat_result]) -> 
     return found
 
 
+def has_command_runs(db: sqlite3.Connection) -> bool:
+    """Whether any command run is recorded: `status` looks for stale steps only then."""
+    return db.execute("SELECT 1 FROM runs WHERE kind = 'run' LIMIT 1").fetchone() is not None
+
+
+def recorded_chunking(path: Path) -> dict[str, int]:
+    """The chunking parameters the index database at `path` recorded, read-only and
+    without its schema check (`fsck --repair` rewriting a lost config.toml); {} if the
+    database cannot say."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT key, value FROM meta WHERE key LIKE 'chunking.%'")
+            return {str(k).removeprefix("chunking."): int(v) for k, v in rows}
+        finally:
+            db.close()
+    except (sqlite3.Error, ValueError, TypeError):
+        return {}
+
+
 def _worktree_rows(rows: Iterable[tuple[Any, ...]]) -> list[Any]:
     """worktree.msgpack's payload: [{path: row}, roots, directory roots]. A row is the
     stat fields packed as WORKTREE_ROW when the stat cache vouches for the tracked
