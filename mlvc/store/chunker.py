@@ -36,6 +36,13 @@ def pool() -> ThreadPoolExecutor:
 Batch = list[tuple[ObjectId, memoryview]]
 
 
+def block_for(size: int) -> int:
+    """The read block for a file of `size` bytes: the file in one read (one byte more, so
+    that the read ends short and says the file ended) up to BLOCK. A zeroed 32 MiB buffer
+    costs ~60 ms, far more than reading a small file."""
+    return max(1, min(BLOCK, size + 1))
+
+
 def _hash_all(views: list[memoryview]) -> list[ObjectId]:
     return [ObjectId(blake3.blake3(v).digest()) for v in views]
 
@@ -75,11 +82,14 @@ class ChunkedRead:
         pending: Future[object] | None = None
         # Two buffers, used in turn: a block's chunks stay valid while the caller stores
         # them, and the whole-file hash of a block ends before its buffer is refilled.
+        # The second is made only when a second block is read: most files fit in one.
         size = self.params.max_size + self.block
-        buffers = [bytearray(size), bytearray(size)]
-        turn = 0
+        buffers: list[bytearray] = []
+        turn = 1
         while True:
             turn ^= 1
+            if len(buffers) <= turn:
+                buffers.append(bytearray(size))
             view = memoryview(buffers[turn])[: len(carry) + self.block]
             view[: len(carry)] = carry
             filled = _read_full(handle, view[len(carry) :])
@@ -129,8 +139,7 @@ def hash_file(path: str | bytes | os.PathLike[str]) -> tuple[ObjectId, int]:
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     size = 0
     with open(path, "rb", buffering=0) as handle:
-        # Sized to the file: a zeroed 32 MiB buffer costs ~30 ms, most of a small hash.
-        buffer = bytearray(max(1, min(BLOCK, os.fstat(handle.fileno()).st_size + 1)))
+        buffer = bytearray(block_for(os.fstat(handle.fileno()).st_size))
         view = memoryview(buffer)
         while filled := _read_full(handle, view):
             hasher.update(view[:filled])
