@@ -98,16 +98,17 @@ class Observer:
             from mlvc.capture import strace
 
             seen = strace.read(self.spool, self.cwd)
-            seen.reads = {self._named(p) for p in seen.reads}
-            seen.writes = {self._named(p) for p in seen.writes}
+            real = os.path.realpath(self.root)
+            seen.reads = {self._named(p, real) for p in seen.reads}
+            seen.writes = {self._named(p, real) for p in seen.writes}
         else:
             seen = Seen(self.mode)
         seen.notes[:0] = self.notes
         return seen
 
-    def _named(self, path: str) -> str:
-        """`path` as the workspace names it: strace names directories by their real path."""
-        real = os.path.realpath(self.root)
+    def _named(self, path: str, real: str) -> str:
+        """`path` as the workspace names it: strace names directories by their real path
+        (`real`, the workspace's)."""
         if real != str(self.root) and (path == real or path.startswith(real + os.sep)):
             return str(self.root) + path[len(real) :]
         return path
