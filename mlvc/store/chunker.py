@@ -96,10 +96,15 @@ class ChunkedRead:
             fresh = view[len(carry) : len(carry) + filled]
             if pending is not None:
                 pending.result()
-            pending = pool().submit(self._whole.update, fresh) if filled else None
             self.size += filled
             data = view[: len(carry) + filled]
             at_end = filled < self.block
+            if at_end and self.size == filled:  # the whole file in one read: no thread
+                self._whole.update(fresh)
+            elif filled:
+                pending = pool().submit(self._whole.update, fresh)
+            else:
+                pending = None
             chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
             if not at_end and chunks:
                 carry = bytes(chunks.pop())
