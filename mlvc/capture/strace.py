@@ -15,6 +15,7 @@ import codecs
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from mlvc.errors import MlvcError
 
 SYSCALLS = "open,openat,openat2,creat,execve,execveat,rename,renameat,renameat2"
 OUTPUT = "strace.out"
+POLL_S = 0.05  # how often the output is read while the command runs
 
 
 class StraceMissingError(MlvcError):
@@ -49,38 +51,86 @@ _READ_ONLY = "O_RDONLY"
 _WRITE_FLAGS = ("O_WRONLY", "O_CREAT", "O_TRUNC", "O_APPEND")
 
 
-def read(spool: Path, cwd: Path) -> Seen:
-    """What every traced process opened, renamed into place and executed; `cwd` is
-    where the command started (a process's relative `open` before any `openat` of its
-    own is taken from there)."""
-    seen = Seen("strict")
-    where: dict[str, str] = {}  # pid -> its working directory, as its last *at call named it
-    try:
-        data = (spool / OUTPUT).read_bytes()
-    except FileNotFoundError:  # strace could not start the command
-        return seen
-    # Most lines repeat but for their pid (every process opens the same libraries and
-    # locale files): each distinct call is parsed once, from the directory it starts in.
-    parsed: dict[tuple[str, str], _Call | None] = {}
-    start = str(cwd)
-    for line in data.decode("latin-1").splitlines():
+class Reader:
+    """Follows strace's output while the command runs, each line parsed once it is whole,
+    so that little is left to read once the command has exited; `stop` then reads the
+    rest. `cwd` is where the command started (a process's relative `open` before any
+    `openat` of its own is taken from there)."""
+
+    def __init__(self, spool: Path, cwd: Path) -> None:
+        self.path = spool / OUTPUT
+        self.seen = Seen("strict")
+        self._start = str(cwd)
+        self._where: dict[str, str] = {}  # pid -> its working directory, as last named
+        # Most lines repeat but for their pid (every process opens the same libraries and
+        # locale files): each distinct call is parsed once, from the directory it starts in.
+        self._parsed: dict[tuple[str, str], _Call | None] = {}
+        self._partial = b""
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> Seen:
+        """What every traced process opened, renamed into place and executed; called
+        once strace has exited, so its output is complete."""
+        self._done.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.seen
+
+    def _follow(self) -> None:
+        try:
+            handle = None
+            while handle is None:
+                finished = self._done.is_set()  # before the open: then it sees every line
+                try:
+                    handle = open(self.path, "rb")  # noqa: SIM115 - closed below
+                except FileNotFoundError:  # not yet, or strace could not start
+                    if finished:
+                        return
+                    self._done.wait(POLL_S)
+            with handle:
+                while True:
+                    finished = self._done.is_set()  # before the read: then it reads the end
+                    if data := handle.read():
+                        self.feed(data)
+                    elif finished:
+                        break
+                    else:
+                        self._done.wait(POLL_S)
+            self.feed(b"\n")  # a last line cut short (strace killed) is read as it is
+        except BaseException as exc:  # re-raised by stop(), on the main thread
+            self._error = exc
+
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes of the output; a line is parsed once its end has come."""
+        data = self._partial + data
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        for line in data[:end].decode("latin-1").splitlines():
+            self._line(line)
+
+    def _line(self, line: str) -> None:
         pid, _, body = line.partition(" ")
         if not pid.isdigit():
-            continue
-        base = where.get(pid, start)
+            return
+        base = self._where.get(pid, self._start)
         key = (body, base)
-        call = parsed.get(key, _UNSEEN)
+        call = self._parsed.get(key, _UNSEEN)
         if call is _UNSEEN:
-            call = parsed[key] = _parse(body.lstrip(" "), base)
+            call = self._parsed[key] = _parse(body.lstrip(" "), base)
         if call is None:
-            continue
+            return
         if call.cwd is not None:
-            where[pid] = call.cwd
-        seen.reads.update(call.reads)
-        seen.writes.update(call.writes)
+            self._where[pid] = call.cwd
+        self.seen.reads.update(call.reads)
+        self.seen.writes.update(call.writes)
         if call.argv is not None:
-            seen.execs.append(list(call.argv))
-    return seen
+            self.seen.execs.append(list(call.argv))
 
 
 @dataclass(frozen=True)
