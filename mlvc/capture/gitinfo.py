@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +222,8 @@ def _patch(
     """`git diff --binary` of `paths` as in the work tree against `commit`, in a scratch repo."""
     if not paths:
         return b""
+    import tempfile  # with `random`, ~8 ms of every run's start-up; most runs need no patch
+
     with tempfile.TemporaryDirectory(prefix="mlvc-git-") as scratch:
         objects = Path(scratch, "objects")
         objects.mkdir()

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlvc.capture import inotify, programs
 from mlvc.capture.inotify import Seen
 from mlvc.config import TRACE_MODES
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat
+
+if TYPE_CHECKING:
+    from mlvc.capture import strace
 
 MODES = TRACE_MODES
 
@@ -41,6 +45,7 @@ class Observer:
         if requested == "inotify" and self.mode != "inotify":
             self.notes.append("inotify is not available here: only Python reads were seen")
         self._watcher: inotify.Watcher | None = None
+        self._reader: strace.Reader | None = None
 
     @property
     def quiet_workspace(self) -> bool:
@@ -61,6 +66,11 @@ class Observer:
         return strace.command(argv, self.spool)
 
     def start(self, before: dict[str, FileStat]) -> None:
+        if self.mode == "strict":
+            from mlvc.capture import strace
+
+            self._reader = strace.Reader(self.spool, self.cwd)
+            self._reader.start()
         if self.mode != "inotify":
             return
         links = {rel for rel, st in before.items() if st.kind == "symlink"}
@@ -94,20 +104,19 @@ class Observer:
         """What the mode saw; called once the command has exited (also when it failed)."""
         if self._watcher is not None:
             seen = self._watcher.stop()
-        elif self.mode == "strict":
-            from mlvc.capture import strace
-
-            seen = strace.read(self.spool, self.cwd)
-            seen.reads = {self._named(p) for p in seen.reads}
-            seen.writes = {self._named(p) for p in seen.writes}
+        elif self._reader is not None:
+            seen = self._reader.stop()
+            real = os.path.realpath(self.root)
+            seen.reads = {self._named(p, real) for p in seen.reads}
+            seen.writes = {self._named(p, real) for p in seen.writes}
         else:
             seen = Seen(self.mode)
         seen.notes[:0] = self.notes
         return seen
 
-    def _named(self, path: str) -> str:
-        """`path` as the workspace names it: strace names directories by their real path."""
-        real = os.path.realpath(self.root)
+    def _named(self, path: str, real: str) -> str:
+        """`path` as the workspace names it: strace names directories by their real path
+        (`real`, the workspace's)."""
         if real != str(self.root) and (path == real or path.startswith(real + os.sep)):
             return str(self.root) + path[len(real) :]
         return path

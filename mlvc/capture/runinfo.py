@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlvc import codec, params, secrets
-from mlvc.capture import environment, gitinfo, resources
+from mlvc.capture import environment, resources
+from mlvc.capture.code import holds_secrets, read_head
 from mlvc.capture.owner import owner
 from mlvc.capture.process import Finished
 from mlvc.capture.tracer import Trace
@@ -31,24 +32,10 @@ class RunCapture:
         self.sections: dict[str, dict[str, Any]] = {}
         self.withheld: set[str] = set()  # inputs holding secrets: fingerprinted, not stored
 
-    def is_secret(self, rel: str) -> bool:
-        """A credentials file by name, or a config file that sets a secret-looking key."""
-        return self.rules.is_secret_file(rel) or holds_secrets(self.repo, self.rules, rel)
-
     def withhold(self, inputs: set[str]) -> set[str]:
-        """The inputs to leave out because they hold secrets (see is_secret)."""
+        """The inputs to leave out because they hold secrets (see code.holds_secrets)."""
         self.withheld = {rel for rel in inputs if holds_secrets(self.repo, self.rules, rel)}
         return self.withheld
-
-    def capture_code(self) -> None:
-        repo = self.repo
-        try:
-            code = gitinfo.code_info(
-                repo.root, self.env, repo.store.put_bytes, repo.index.is_tracked, self.is_secret
-            )
-        except gitinfo.GitCaptureError as exc:
-            code = {"git": None, "error": exc.message}
-        self.sections["code"] = code
 
     def capture_after(
         self,
@@ -109,24 +96,6 @@ class RunCapture:
         if cuda:
             env["cuda"] = cuda
         return env
-
-
-def holds_secrets(repo: Repo, rules: secrets.Patterns, rel: str) -> bool:
-    """Whether `rel` is a YAML, TOML or JSON config that sets a secret-looking key to a
-    value (`password: hunter2`; not `password: ${oc.env:DB_PASS}`, an interpolation)."""
-    if os.path.splitext(rel)[1].lower() not in params.CONFIG_SUFFIXES:
-        return False
-    data = _read(repo, rel, params.MAX_CONFIG_BYTES)
-    if data is None or not rules.may_hold_secret_names(data):
-        return False
-    config = params.config_params(rel, data)
-    return any(rules.is_secret_name(key) and _set(value) for key, value in (config or {}).items())
-
-
-def _set(value: Any) -> bool:
-    if isinstance(value, str):
-        return bool(value) and not value.startswith("${") and value != secrets.REDACTED
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def secret_files(repo: Repo, rules: secrets.Patterns, trace: Trace) -> dict[str, Any]:
@@ -201,14 +170,6 @@ def describe(
     }
 
 
-def _read(repo: Repo, rel: str, limit: int = 4 << 20) -> bytes | None:
-    try:
-        with open(repo.abspath(rel), "rb") as handle:
-            return handle.read(limit + 1)
-    except OSError:
-        return None
-
-
 def _merge(into: dict[str, Any], found: dict[str, Any], source: str) -> None:
     """Flat keys; a key two sources both set is kept apart as `source:key`."""
     for key, value in found.items():
@@ -231,7 +192,7 @@ def _params(facts: RunCapture, request: RunRequest, paths: TouchedPaths) -> dict
     for rel in sorted(candidates):
         if rules.is_secret_file(rel):
             continue  # a credentials file's keys are not params either
-        if os.path.isfile(repo.abspath(rel)) and (data := _read(repo, rel)) is not None:
+        if os.path.isfile(repo.abspath(rel)) and (data := read_head(repo, rel)) is not None:
             config = params.config_params(rel, data)
             if config:
                 _merge(found, line.override(config), rel)
@@ -247,7 +208,7 @@ def _metrics(repo: Repo, paths: TouchedPaths, facts: RunCapture) -> dict[str, An
     for rel in sorted(set(candidates) | set(paths.metrics_files)):
         if facts.rules.is_secret_file(rel):
             continue
-        if (data := _read(repo, rel)) is not None:
+        if (data := read_head(repo, rel)) is not None:
             _merge(found, params.metrics_from(rel, data), rel)
     series = {}
     for key, points in paths.trace.metrics.items():

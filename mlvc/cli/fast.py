@@ -250,6 +250,9 @@ def parse(args: list[str]) -> tuple[Spec, dict[str, Any]] | None:
             rest = []
         elif arg in spec.flags:
             found[spec.flags[arg]] = True
+        elif arg.startswith("--") and "=" in arg and arg.partition("=")[0] in spec.values:
+            name, _, value = arg.partition("=")  # `--trace=strict`, as click reads it
+            rest = [name, value, *rest]
         elif arg in spec.values and rest:
             name, value, rest = spec.values[arg], rest[0], rest[1:]
             if name in spec.ints and not value.isdigit():

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
@@ -55,16 +55,16 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
         requested = request.trace or repo.config.run.trace
         watch = Observer(requested, repo.root, session.ignore, session.spool, request.cwd)
         argv = watch.command(request.argv)
-        # The code is captured while the command starts: git reads the sources, which
-        # the command does not normally rewrite, and this hides git's ~30 ms and the
-        # capture modules' import time inside the command's own run time. Not under
-        # inotify: git's reads of the workspace would count as the command's.
-        preparing = threading.Thread(target=session.prepare)
-        concurrent = not watch.quiet_workspace
-        if concurrent:
-            preparing.start()
-        else:
-            session.prepare()
+        # The capture modules load on a thread while the command starts and runs, which
+        # hides their import time inside the command's own. The code (git reads the
+        # sources, which the command does not normally rewrite) is taken on that thread
+        # too, except under inotify: git's reads of the workspace would count as the
+        # command's, so it runs here first, with only git and the store loaded.
+        quiet = watch.quiet_workspace
+        if quiet:
+            session.capture_code()
+        preparing = threading.Thread(target=session.load if quiet else session.prepare)
+        preparing.start()
         env = tracer.child_environment(request.env, session.spool)
         known = secrets.known_values(request.env, session.redacted.values, session.rules)
         try:
@@ -76,8 +76,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
             finally:
                 seen = watch.stop()
         finally:
-            if concurrent:
-                preparing.join()
+            preparing.join()
         return session.conclude(finished, seen)
     finally:
         session.close()
@@ -97,22 +96,28 @@ class Session:
     started_ns: int
     facts: RunCapture | None = None
     prepare_error: BaseException | None = None
+    code: dict[str, Any] | None = None
     skipped_before: frozenset[str] = frozenset()
 
     def prepare(self) -> None:
         """Load the capture modules and record the code (git commit and patch)."""
+        self.load()
+        self.capture_code()
+
+    def load(self) -> None:
+        """Load the capture modules (they read no workspace file)."""
         try:
             from mlvc.capture.runinfo import RunCapture
 
-            facts = RunCapture(self.repo, self.request.env)
+            self.facts = RunCapture(self.repo, self.request.env)
+            _preload(self.before)
         except BaseException as exc:  # re-raised on the main thread by conclude()
             self.prepare_error = exc
-            return
-        try:
-            facts.capture_code()
-        except Exception as exc:  # the command runs regardless: record why code is missing
-            facts.sections["code"] = {"git": None, "error": f"{type(exc).__name__}: {exc}"}
-        self.facts = facts
+
+    def capture_code(self) -> None:
+        from mlvc.capture import code
+
+        self.code = code.capture(self.repo, self.request.env, self.rules)
 
     @classmethod
     def begin(cls, repo: Repo, request: RunRequest, capture_code: bool = True) -> Session:
@@ -163,7 +168,8 @@ class Session:
 
         if self.prepare_error is not None:
             raise self.prepare_error
-        assert self.facts is not None
+        assert self.facts is not None and self.code is not None
+        self.facts.sections["code"] = self.code
         repo, request = self.repo, self.request
         ended = clock.now()
         for log in self.logs:
@@ -216,6 +222,18 @@ class Session:
             tuple(sorted(new_skipped | paths.skipped | set(snap.skipped))),
             tuple(paths.capture["notes"]),
         )
+
+
+def _preload(before: dict[str, FileStat]) -> None:
+    """Import, while the command runs, what recording it will likely need: the recorder,
+    the chunker (an output over 16 KiB is cut into chunks) and, in a workspace holding
+    YAML files (params), the YAML parser; each costs 5-30 ms of a run otherwise."""
+    import pyfastcdc.cy  # noqa: F401
+
+    import mlvc.recorder  # noqa: F401
+
+    if any(rel.endswith((".yaml", ".yml")) for rel in before):
+        import yaml  # noqa: F401
 
 
 def _index_rows(snap: Intake, out_files: set[str], removed: set[str], track: bool) -> IndexRows:

@@ -36,6 +36,13 @@ def pool() -> ThreadPoolExecutor:
 Batch = list[tuple[ObjectId, memoryview]]
 
 
+def block_for(size: int) -> int:
+    """The read block for a file of `size` bytes: the file in one read (one byte more, so
+    that the read ends short and says the file ended) up to BLOCK. A zeroed 32 MiB buffer
+    costs ~60 ms, far more than reading a small file."""
+    return max(1, min(BLOCK, size + 1))
+
+
 def _hash_all(views: list[memoryview]) -> list[ObjectId]:
     return [ObjectId(blake3.blake3(v).digest()) for v in views]
 
@@ -75,21 +82,29 @@ class ChunkedRead:
         pending: Future[object] | None = None
         # Two buffers, used in turn: a block's chunks stay valid while the caller stores
         # them, and the whole-file hash of a block ends before its buffer is refilled.
+        # The second is made only when a second block is read: most files fit in one.
         size = self.params.max_size + self.block
-        buffers = [bytearray(size), bytearray(size)]
-        turn = 0
+        buffers: list[bytearray] = []
+        turn = 1
         while True:
             turn ^= 1
+            if len(buffers) <= turn:
+                buffers.append(bytearray(size))
             view = memoryview(buffers[turn])[: len(carry) + self.block]
             view[: len(carry)] = carry
             filled = _read_full(handle, view[len(carry) :])
             fresh = view[len(carry) : len(carry) + filled]
             if pending is not None:
                 pending.result()
-            pending = pool().submit(self._whole.update, fresh) if filled else None
             self.size += filled
             data = view[: len(carry) + filled]
             at_end = filled < self.block
+            if at_end and self.size == filled:  # the whole file in one read: no thread
+                self._whole.update(fresh)
+            elif filled:
+                pending = pool().submit(self._whole.update, fresh)
+            else:
+                pending = None
             chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
             if not at_end and chunks:
                 carry = bytes(chunks.pop())
@@ -129,8 +144,7 @@ def hash_file(path: str | bytes | os.PathLike[str]) -> tuple[ObjectId, int]:
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     size = 0
     with open(path, "rb", buffering=0) as handle:
-        # Sized to the file: a zeroed 32 MiB buffer costs ~30 ms, most of a small hash.
-        buffer = bytearray(max(1, min(BLOCK, os.fstat(handle.fileno()).st_size + 1)))
+        buffer = bytearray(block_for(os.fstat(handle.fileno()).st_size))
         view = memoryview(buffer)
         while filled := _read_full(handle, view):
             hasher.update(view[:filled])

@@ -204,11 +204,11 @@ class ObjectStore:
             if progress:
                 progress(size)
         else:
-            from mlvc.store.chunker import ChunkedRead  # pyfastcdc: only writers need it
+            from mlvc.store.chunker import ChunkedRead, block_for  # only writers need it
 
             packed = compress.worth_compressing(samples(handle, before.st_size))
             handle.seek(0)
-            reader = ChunkedRead(self.params)
+            reader = ChunkedRead(self.params, block_for(before.st_size))
             for batch in reader.batches(handle, progress):
                 absent = self.index.missing([c for c, _ in batch if c not in self._pending])
                 for chunk_id, chunk in batch:

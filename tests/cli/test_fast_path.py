@@ -24,6 +24,7 @@ TAKEN = [
     ["run", "-i", "a", "--input", "b", "-o", "c", "-p", "p.yaml", "-m", "m.json", "--", "x"],
     ["run", "--message", "why", "-t", "one", "--tag", "two", "--json", "--", "sh", "-c", "x"],
     ["run", "--trace", "strict", "--", "sort", "in.csv"],
+    ["run", "--trace=strict", "--message=", "--tag=a=b", "--", "sort", "--key=2"],
     ["log"],
     ["log", "model.pt", "--json"],
     ["log", "--oneline", "--all", "--since", "2026-01-01", "--owner", "me", "-n", "5"],

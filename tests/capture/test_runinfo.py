@@ -1,0 +1,69 @@
+"""The environment a run records (mlvc/capture/runinfo.py), through the real `mlvc run`: the
+list of installed distributions is cached between runs, and the cache follows installs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mlvc import codec
+from mlvc.ids import from_hex
+from mlvc.repo import Repo
+from tests.conftest import Run
+
+
+def _venv(where: Path) -> tuple[Path, Path]:
+    """A virtualenv of its own (never the suite's): its python and site-packages."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    site = next((where / "lib").glob("python3*/site-packages"))
+    return where / "bin" / "python", site
+
+
+def _install(site: Path, name: str, version: str) -> None:
+    """What `pip install` leaves: the module and its .dist-info, new entries in `site`."""
+    (site / f"{name}.py").write_text("VALUE = 1\n")
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "top_level.txt").write_text(f"{name}\n")
+    (info / "RECORD").write_text(f"{name}.py,,\n")
+
+
+def _recorded(mlvc: Run, workspace: Path, python: Path) -> dict[str, str]:
+    """The distributions the run of `python -c 'import tiny'` recorded (name -> version)."""
+    script = "import importlib.util; importlib.util.find_spec('tiny') and __import__('tiny')"
+    run_id = json.loads(mlvc("run", "--json", "--", str(python), "-c", script).stdout)["run_id"]
+    shown = json.loads(mlvc("show", run_id, "--json").stdout)
+    oid = from_hex(shown["environment"]["distributions"])
+    repo = Repo.discover(workspace)
+    try:
+        rows = codec.decode(b"".join(repo.store.iter_file(oid)), "distributions")
+    finally:
+        repo.close()
+    assert shown["environment"]["distribution_count"] == len(rows)
+    return {name: version for name, version in rows}
+
+
+def test_the_distribution_cache_follows_installs_and_removals(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    mlvc("init")
+    python, site = _venv(tmp_path / "venv")
+    before = _recorded(mlvc, workspace, python)
+    assert "tiny" not in before
+    assert list((workspace / ".mlvc" / "tmp").glob("installed-*"))  # cached from here on
+    assert _recorded(mlvc, workspace, python) == before  # the cache, unchanged
+
+    _install(site, "tiny", "1.0")
+    assert _recorded(mlvc, workspace, python) == {**before, "tiny": "1.0"}
+
+    shutil.rmtree(site / "tiny-1.0.dist-info")  # an upgrade: one .dist-info for another
+    _install(site, "tiny", "2.0")
+    assert _recorded(mlvc, workspace, python) == {**before, "tiny": "2.0"}
+
+    shutil.rmtree(site / "tiny-2.0.dist-info")
+    (site / "tiny.py").unlink()
+    assert _recorded(mlvc, workspace, python) == before
