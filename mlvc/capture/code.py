@@ -1,6 +1,7 @@
 """The code a run ran, taken before it starts: git's commit, branch, remote and patch of
 uncommitted sources, with credential files left out (by name, or a config file that sets
-a secret-looking key). Light to import: it runs while the command waits to start."""
+a secret-looking key or holds a URL's password). Light to import: it runs while the
+command waits to start."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from mlvc import params, secrets
+from mlvc import params, secrets, urls
 from mlvc.capture import gitinfo
 from mlvc.repo import Repo
 
@@ -32,14 +33,26 @@ def capture(repo: Repo, env: Mapping[str, str], rules: secrets.Patterns) -> dict
 
 def holds_secrets(repo: Repo, rules: secrets.Patterns, rel: str) -> bool:
     """Whether `rel` is a YAML, TOML or JSON config that sets a secret-looking key to a
-    value (`password: hunter2`; not `password: ${oc.env:DB_PASS}`, an interpolation)."""
+    value (`password: hunter2`; not `password: ${oc.env:DB_PASS}`, an interpolation) or
+    holds a URL with a password (`db_url: postgres://app:S3cret@db/x`)."""
+    return bool(secret_values(repo, rules, rel))
+
+
+def secret_values(repo: Repo, rules: secrets.Patterns, rel: str) -> list[str]:
+    """The secret values such a config holds (see holds_secrets): what a command that
+    reads it may echo to its logs."""
     if os.path.splitext(rel)[1].lower() not in params.CONFIG_SUFFIXES:
-        return False
+        return []
     data = read_head(repo, rel, params.MAX_CONFIG_BYTES)
-    if data is None or not rules.may_hold_secret_names(data):
-        return False
-    config = params.config_params(rel, data)
-    return any(rules.is_secret_name(key) and _set(value) for key, value in (config or {}).items())
+    if data is None or not (rules.may_hold_secret_names(data) or b"://" in data):
+        return []
+    found: list[str] = []
+    for key, value in (params.config_params(rel, data) or {}).items():
+        if rules.is_secret_name(key) and _set(value):
+            found.append(str(value))
+        elif isinstance(value, str) and "://" in value:
+            found += urls.redact_urls(value)[1]
+    return found
 
 
 def _set(value: Any) -> bool:

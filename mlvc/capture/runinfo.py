@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlvc import codec, params, secrets
 from mlvc.capture import environment, resources
-from mlvc.capture.code import holds_secrets, read_head
+from mlvc.capture.code import read_head, secret_values
 from mlvc.capture.owner import owner
 from mlvc.capture.process import Finished
 from mlvc.capture.tracer import Trace
@@ -31,10 +31,15 @@ class RunCapture:
         self.rules = secrets.patterns(*repo.config.secrets)
         self.sections: dict[str, dict[str, Any]] = {}
         self.withheld: set[str] = set()  # inputs holding secrets: fingerprinted, not stored
+        self.echoed: set[str] = set()  # their secret values, scrubbed from the logs
 
     def withhold(self, inputs: set[str]) -> set[str]:
-        """The inputs to leave out because they hold secrets (see code.holds_secrets)."""
-        self.withheld = {rel for rel in inputs if holds_secrets(self.repo, self.rules, rel)}
+        """The inputs to leave out because they hold secrets (see code.holds_secrets);
+        their secret values are scrubbed from the logs too (`capture_after`)."""
+        for rel in inputs:
+            if values := secret_values(self.repo, self.rules, rel):
+                self.withheld.add(rel)
+                self.echoed.update(values)
         return self.withheld
 
     def capture_after(
@@ -46,6 +51,8 @@ class RunCapture:
         snap: Intake,
     ) -> None:
         store = self.repo.store
+        for log in logs:
+            _scrub(log, self.echoed)
         out_id, out_size = store.put_file(logs[0])
         err_id, err_size = store.put_file(logs[1])
         self.sections["logs"] = {
@@ -96,6 +103,21 @@ class RunCapture:
         if cuda:
             env["cuda"] = cuda
         return env
+
+
+def _scrub(log: Path, values: set[str]) -> None:
+    """Replace the secret values of the configs a run read in its log file (the values
+    of its environment and argv were scrubbed as the output came)."""
+    known = sorted(v for v in values if len(v) >= secrets.MIN_SECRET_LENGTH)
+    if not known:
+        return
+    scrub = secrets.Scrubber(known)
+    cleaned = log.with_name(log.name + ".scrubbed")
+    with open(log, "rb") as source, open(cleaned, "wb") as sink:
+        while data := source.read(1 << 20):
+            sink.write(scrub.feed(data))
+        sink.write(scrub.finish())
+    os.replace(cleaned, log)
 
 
 def secret_files(repo: Repo, rules: secrets.Patterns, trace: Trace) -> dict[str, Any]:

@@ -281,3 +281,38 @@ def test_configured_patterns_are_honoured(cli, workspace: Path) -> None:
     assert shown["params"]["args.seats"] == 3
     assert shown["inputs"] == {}
     assert set(shown["environment"]["secret_files"]) == {"vault/db.txt"}
+
+
+def test_secret_values_of_a_config_are_scrubbed_from_the_logs_of_a_run_that_echoes_them(
+    cli, workspace: Path
+) -> None:
+    init_store(workspace)
+    (workspace / "params.yaml").write_text(
+        "lr: 0.5\ndb_url: postgres://me:URL-PASS-7@db/x\nservice:\n  api_token: CFG-TOKEN-8\n"
+    )
+    _script(
+        workspace,
+        "train.py",
+        "import yaml\nc = yaml.safe_load(open('params.yaml'))\n"
+        "print('connecting to', c['db_url'], 'with', c['service']['api_token'])\n",
+    )
+    run_id, _ = _run(cli, PYTHON, "train.py")
+    shown = assert_nowhere(cli, workspace, run_id, "URL-PASS-7", "CFG-TOKEN-8")
+    stdout = cli("cat-object", shown["logs"]["stdout"]).ok().stdout
+    assert stdout == b"connecting to postgres://me:***@db/x with ***\n"
+    assert shown["params"]["lr"] == 0.5
+    assert "params.yaml" in shown["environment"]["secret_files"]
+
+
+def test_a_config_holding_a_url_password_is_withheld_like_a_secret_key(
+    cli, workspace: Path
+) -> None:
+    init_store(workspace)
+    (workspace / "config.yaml").write_text("epochs: 3\ndb_url: mysql://app:URL-PASS-9@db/x\n")
+    _script(workspace, "train.py", "open('config.yaml').read()\n")
+    run_id, _ = _run(cli, PYTHON, "train.py")
+    shown = assert_nowhere(cli, workspace, run_id, "URL-PASS-9")
+    assert shown["params"]["epochs"] == 3
+    assert shown["params"]["db_url"] == "mysql://app:***@db/x"
+    assert "config.yaml" not in shown["inputs"]
+    assert "config.yaml" in shown["environment"]["secret_files"]
