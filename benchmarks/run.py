@@ -85,6 +85,8 @@ SCENARIOS: dict[str, str] = {
     "add-small": "add 20k files",
     "status-small": "status 20k unchanged",
     "checkout-small": "checkout 20k files",
+    "add-small-flat": "add 20k files in one directory",
+    "checkout-small-flat": "checkout 20k files in one directory",
     "checkout-big": "checkout 2 GiB",
     "version": "--version",
     "csv-store": "CSV store size",
@@ -105,6 +107,8 @@ NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "add-small": "small",
     "status-small": "small",
     "checkout-small": "small",
+    "add-small-flat": "small-flat",
+    "checkout-small-flat": "small-flat",
     "checkout-big": "big",
     "csv-store": "csv",
     "weights": "weights",
@@ -113,7 +117,7 @@ NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
 }
 CALIBRATION_NEEDS = ("big", "small")
 LIMITED = ("add-big", "change-1byte", "checkout-big", "status-small", "version")  # see calib
-CHECKOUT_SCENARIOS = ("checkout-small", "checkout-big")  # workspaces of their own
+CHECKOUT_SCENARIOS = ("checkout-small", "checkout-small-flat", "checkout-big")  # own workspaces
 STATUS_RUNS = 5
 CHECKOUT_RUNS = 3
 VERSION_RUNS = 10
@@ -211,8 +215,9 @@ def required_bytes(selected: tuple[str, ...], keep: bool) -> int:
     per_tool = {k: 2 * data.DATASETS[k].size for k in keys}
     if "change-1byte" in selected:
         per_tool["big"] = 3 * data.BIG_SIZE  # DVC caches a second full copy
-    if "small" in per_tool:
-        per_tool["small"] *= 2  # per-file overheads of the stores
+    for key in ("small", "small-flat"):
+        if key in per_tool:
+            per_tool[key] *= 2  # per-file overheads of the stores
     workspaces = 2 * sum(per_tool.values()) if keep else max(per_tool.values(), default=0)
     if keep and "run-2gib" in selected:
         workspaces += 2 * data.BIG_SIZE  # its own copy of big.bin plus mlvc's store of it
@@ -431,14 +436,15 @@ def bench_big(ctx: Context) -> list[Row]:
     return rows
 
 
-def small_files(ctx: Context, tool: Tool) -> dict[str, float]:
-    """add small/; then optionally the median of repeated warm status runs."""
-    log(f"{tool.name}: add small/ (20k files)")
+def small_files(ctx: Context, tool: Tool, name: str = "small") -> dict[str, float]:
+    """add ``name``/ (small/ or small-flat/); then, for small/, optionally the median of
+    repeated warm status runs."""
+    log(f"{tool.name}: add {name}/ (20k files)")
     out: dict[str, float] = {}
-    with workspace(ctx, tool, "small", "small") as repo:
-        out["add"] = time_cmd(tool, repo, "add", "small")
+    with workspace(ctx, tool, name, name) as repo:
+        out["add"] = time_cmd(tool, repo, "add", name)
         out["add-rss"] = last_peak()
-        if ctx.wants("status-small"):
+        if name == "small" and ctx.wants("status-small"):
             run(tool.cmd("status"), repo, tool.env)  # warm-up, untimed
             reset_peak()
             runs = timed_runs(tool.cmd("status"), repo, tool.env, STATUS_RUNS)
@@ -524,24 +530,30 @@ def mlvc_attempt(measure: Callable[[], Timing]) -> tuple[Timing, str | None]:
         return (0.0, 0), "wrong restore, see log"
 
 
-def checkout_small(ctx: Context, tool: Tool) -> Timing:
-    """Median seconds to restore the deleted small/ after `add small`; every restore must
-    hold as many files and bytes as the source."""
-    log(f"{tool.name}: checkout small/ (20k files)")
-    expected = tree_stats(DATA_DIR / "small")
-    with workspace(ctx, tool, "checkout-small", "small") as repo:
-        add_untimed(tool, repo, "small")
+def checkout_small(ctx: Context, tool: Tool, name: str = "small") -> Timing:
+    """Median seconds to restore the deleted ``name``/ (small/ or small-flat/) after `add`;
+    every restore must hold as many files and bytes as the source."""
+    log(f"{tool.name}: checkout {name}/ (20k files)")
+    expected = tree_stats(DATA_DIR / name)
+    with workspace(ctx, tool, f"checkout-{name}", name) as repo:
+        add_untimed(tool, repo, name)
         verify = partial(check_tree, expected=expected)
         reset_peak()
-        runs = timed_restores(tool, repo, "small", CHECKOUT_RUNS, verify, "timed")
+        runs = timed_restores(tool, repo, name, CHECKOUT_RUNS, verify, "timed")
     return statistics.median(runs), max_peak()
 
 
-def bench_checkout_small(ctx: Context) -> list[Row]:
-    (m, m_rss), failure = mlvc_attempt(partial(checkout_small, ctx, ctx.mlvc))
-    d, d_rss = checkout_small(ctx, ctx.dvc)
-    label = f"{SCENARIOS['checkout-small']} (median of {CHECKOUT_RUNS})"
+def bench_checkout_small(ctx: Context, name: str = "small") -> list[Row]:
+    (m, m_rss), failure = mlvc_attempt(partial(checkout_small, ctx, ctx.mlvc, name))
+    d, d_rss = checkout_small(ctx, ctx.dvc, name)
+    label = f"{SCENARIOS['checkout-' + name]} (median of {CHECKOUT_RUNS})"
     return [Row(label, m, d, "s", faster(5), failure=failure, rss=(m_rss, d_rss))]
+
+
+def bench_add_small_flat(ctx: Context) -> list[Row]:
+    m, d = (small_files(ctx, tool, "small-flat") for tool in ctx.tools)
+    label, rss = SCENARIOS["add-small-flat"], rss_of(m, d, "add-rss")
+    return [Row(label, m["add"], d["add"], "s", faster(5), rss=rss)]
 
 
 def checkout_big(ctx: Context, tool: Tool, digest: str) -> Timing:
@@ -786,6 +798,8 @@ GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
     (("add-big", "change-1byte"), bench_big),
     (("add-small", "status-small"), bench_small),
     (("checkout-small",), bench_checkout_small),
+    (("add-small-flat",), bench_add_small_flat),
+    (("checkout-small-flat",), lambda ctx: bench_checkout_small(ctx, "small-flat")),
     (("checkout-big",), bench_checkout_big),
     (("version",), bench_version),
     (("csv-store",), bench_csv),
