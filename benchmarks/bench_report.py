@@ -247,21 +247,11 @@ Run it with `make bench` (which runs `.venv/bin/python benchmarks/run.py`); see
 
 How it measures:
 
-- The calibration rows come first: what this machine allows, measured in the same run,
-  because these VMs vary 1.5–3× from one run to the next. `dd durable` writes `big.bin`
-  with `oflag=direct conv=fsync` (the device's durable write speed: mlvc makes its packs
-  durable before indexing them, DVC does not flush); `dd buffered` the same into the page
-  cache without a flush; `cp` copies it; `BLAKE3` hashes it (`b3sum`, or the `blake3`
-  module on all cores); the CPU floor of `add` runs mlvc's own chunker (FastCDC, BLAKE3
-  of every chunk and of the whole file, on its thread pool) over the 2 GiB already in
-  memory; the stat walk is `os.scandir` + `lstat` of the 20,000 small files; and Python's
-  start-up is `python -c pass` (and with `-I -S`). Each mlvc row with a limit shows it
-  and mlvc's time over it: `add 2 GiB` against the larger of `dd durable` and the CPU
-  floor (on a slow disk the device bounds it, on a fast one the hashing), the re-add
-  after a 1-byte change against BLAKE3 (+ 0.3 s: it must read and hash the whole file
-  again to find the changed chunk), `checkout 2 GiB` against `cp` (a restore writes the
-  same bytes, and verifies them), `status` against the stat walk (a clean status cannot
-  do less than stat every tracked file) and `--version` against Python's start-up.
+- The calibration rows come first: what this machine allows, measured in the same run
+  (`dd` of 2 GiB durable and buffered, `cp`, BLAKE3, the CPU floor of `add`, a 20k-file
+  stat walk, Python start-up), because these VMs vary 1.5–3× from one run to the next.
+  Each mlvc row with a limit shows it and mlvc's time over it; "Limits" below says what
+  each limit measures and why it bounds its row.
 - Peak RSS is the `ru_maxrss` of each command (its largest process), taken by a small
   wrapper that spawns and reaps it (`benchmarks/bench_spawn.py`: a command spawned from
   the harness itself would inherit the harness's peak); a median row shows the largest

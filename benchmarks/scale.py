@@ -174,7 +174,8 @@ def files_pass(
             reset_peak()
             out["checkout"] = timed(restore_cmd(tool, "files"), repo, tool.env)
             out["checkout-rss"] = max_peak()
-            log(f"  {tool.name} checkout: {out['checkout']:.2f} s")
+            rss = out["checkout-rss"] / MiB
+            log(f"  {tool.name} checkout: {out['checkout']:.2f} s, peak RSS {rss:,.0f} MiB")
             check_tree(repo / "files", expected)
         finally:
             remove_big_tree(repo / "files")
