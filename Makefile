@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install tools vendor-ui test lint typecheck unit demo bench stress clean
+.PHONY: install tools vendor-ui test lint typecheck unit demo bench bench-scale stress clean ui-shots
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
+
+bench-scale: install  # 1M files, one 20 GiB file, 100k runs: ~45 GiB of disk, see benchmarks/README.md
+	$(BIN)/python benchmarks/scale.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache .hypothesis test-artifacts

@@ -174,13 +174,19 @@ def small_total() -> int:
     return sum(_small_sizes())
 
 
-def make_small(root: Path) -> None:
-    """Write SMALL_COUNT files of 1-4 KiB random bytes spread over SMALL_DIRS directories."""
+def make_small(root: Path, dirs: int = SMALL_DIRS) -> None:
+    """Write SMALL_COUNT files of 1-4 KiB random bytes spread over ``dirs`` directories
+    (the same contents whatever ``dirs``)."""
     rng = random.Random(SEED + 4)
-    for d in range(SMALL_DIRS):
+    for d in range(dirs):
         (root / f"d{d:03d}").mkdir(parents=True)
     for i, size in enumerate(_small_sizes()):
-        (root / f"d{i % SMALL_DIRS:03d}" / f"f{i:05d}.bin").write_bytes(rng.randbytes(size))
+        (root / f"d{i % dirs:03d}" / f"f{i:05d}.bin").write_bytes(rng.randbytes(size))
+
+
+def make_small_flat(root: Path) -> None:
+    """The small files, all in one directory."""
+    make_small(root, dirs=1)
 
 
 DATASETS: dict[str, Dataset] = {
@@ -188,6 +194,7 @@ DATASETS: dict[str, Dataset] = {
     "weights": Dataset("weights.bin", WEIGHTS_SIZE, make_weights),
     "csv": Dataset("table.csv", CSV_SIZE, make_csv),
     "small": Dataset("small", small_total(), make_small, is_dir=True),
+    "small-flat": Dataset("small-flat", small_total(), make_small_flat, is_dir=True),
 }
 
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -59,21 +60,64 @@ class Tool:
         return [self.argv0, *args]
 
 
-def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
-    """Run a command, raise CommandFailed on a non-zero exit, return its stdout."""
-    proc = subprocess.run(
-        list(argv),
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        check=False,
-    )
+SPAWN = Path(__file__).resolve().parent / "bench_spawn.py"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A command that exited 0: its stdout, wall-clock seconds and peak RSS in bytes (of
+    its largest process: ``ru_maxrss`` from ``wait4`` covers the reaped descendants too,
+    as a maximum, not a sum). Measured by bench_spawn.py, which says why."""
+
+    stdout: str
+    seconds: float
+    peak_rss: int
+
+
+# The peak RSS of the last run of a command, and the largest since `reset_peak()`: the
+# scenarios report it beside their times without threading it through every helper.
+_peaks = {"last": 0, "max": 0}
+
+
+def reset_peak() -> None:
+    _peaks["max"] = 0
+
+
+def last_peak() -> int:
+    """Peak RSS in bytes of the last command run by ``run``/``timed``."""
+    return _peaks["last"]
+
+
+def max_peak() -> int:
+    """The largest peak RSS in bytes among the commands run since ``reset_peak()``."""
+    return _peaks["max"]
+
+
+def run_measured(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> Finished:
+    """Run a command through bench_spawn.py; raise CommandFailed on a non-zero exit."""
+    with tempfile.NamedTemporaryFile(prefix="bench-spawn-", suffix=".txt") as report:
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", str(SPAWN), report.name, "--", *argv],
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+        measured = report.read().decode("ascii").split()
     if proc.returncode != 0:
         raise CommandFailed(argv, cwd, proc.returncode, proc.stdout, proc.stderr)
-    return proc.stdout
+    seconds, peak = float(measured[0]), int(measured[1]) * 1024  # ru_maxrss: KiB on Linux
+    _peaks["last"] = peak
+    _peaks["max"] = max(_peaks["max"], peak)
+    return Finished(proc.stdout, seconds, peak)
+
+
+def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
+    """Run a command, raise CommandFailed on a non-zero exit, return its stdout."""
+    return run_measured(argv, cwd, env).stdout
 
 
 def sync() -> None:
@@ -82,11 +126,10 @@ def sync() -> None:
 
 
 def timed(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> float:
-    """Wall-clock seconds of one run of ``argv`` (after a ``sync``); fails on non-zero exit."""
+    """Wall-clock seconds of one run of ``argv`` (after a ``sync``); fails on non-zero exit.
+    Its peak RSS is then ``last_peak()``."""
     sync()
-    start = time.perf_counter()
-    run(argv, cwd, env)
-    return time.perf_counter() - start
+    return run_measured(argv, cwd, env).seconds
 
 
 def timed_runs(

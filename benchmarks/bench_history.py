@@ -89,9 +89,10 @@ def _metrics(rng: random.Random, step: int) -> dict[str, Any]:
     return {"loss": round(loss, 6), "acc": round(acc, 6)}
 
 
-def build(root: Path, keep_chains: tuple[int, ...] = (0,)) -> History:
+def build(root: Path, keep_chains: tuple[int, ...] = (0,), chains: int = CHAINS) -> History:
     """Create an mlvc repository at ``root`` (which must not hold one) with the synthetic
-    history; return it with the run ids of ``keep_chains``. Needs mlvc importable."""
+    history of ``chains`` chains of ``DEPTH`` runs (the scale benchmark asks for 2,000:
+    100,000 runs); return it with the run ids of ``keep_chains``. Needs mlvc importable."""
     from mlvc.ids import Kind
     from mlvc.objects import PathRecord, Run
     from mlvc.repo import Repo
@@ -110,7 +111,7 @@ def build(root: Path, keep_chains: tuple[int, ...] = (0,)) -> History:
         contents: dict[str, bytes] = {}
         try:
             for step in range(DEPTH):
-                for chain in range(CHAINS):
+                for chain in range(chains):
                     started = clock + timedelta(microseconds=rng.randrange(1_000_000))
                     ended = started + timedelta(seconds=rng.uniform(5, 60))
                     clock += timedelta(seconds=3)

@@ -24,6 +24,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """What the machine allows for a row, from the calibration rows of the same run:
+    ``seconds`` and how it was derived (``name``, e.g. "max(dd durable, CPU floor)")."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Row:
     """One measured figure for both tools; ``unit`` is "s", "B" (sizes), "bytes" (exact) or
     "GB/s" (throughput, 1e9 bytes per second).
@@ -39,6 +48,9 @@ class Row:
     unit: str
     target: Target | None = None
     failure: str | None = None
+    limit: Limit | None = None
+    rss: tuple[int | None, int | None] = (None, None)
+    """Peak RSS in bytes of mlvc's and DVC's command (the largest over the timed runs)."""
 
     @property
     def ratio(self) -> float | None:
@@ -48,6 +60,13 @@ class Row:
             return None
         top, bottom = (self.mlvc, self.dvc) if self.unit in RATES else (self.dvc, self.mlvc)
         return top / bottom if bottom > 0 else None
+
+    @property
+    def limit_ratio(self) -> float | None:
+        """mlvc's time over its limit row's (above 1: slower than the machine allows)."""
+        if self.limit is None or self.failure is not None or self.limit.seconds <= 0:
+            return None
+        return self.mlvc / self.limit.seconds
 
     @property
     def verdict(self) -> str:
@@ -96,6 +115,26 @@ def at_least_rate(limit: float) -> Target:
     return Target(f"mlvc ≥ {limit:g} GB/s", lambda m, _d: m >= limit)
 
 
+def within_limit(times: float, limit: Limit, extra: float = 0.0) -> Target:
+    """Target: mlvc's time at most ``times`` × the limit row (+ ``extra`` seconds)."""
+    bound = times * limit.seconds + extra
+    plus = f" + {extra:g} s" if extra else ""
+    return Target(f"≤ {times:g}× limit{plus}", lambda m, _d: 0 < m <= bound)
+
+
+def fmt_rss(rss: int | None) -> str:
+    return "-" if rss is None else f"{rss / MiB:,.0f} MiB"
+
+
+def fmt_limit(row: Row) -> tuple[str, str]:
+    """(the limit row's name and value, mlvc / limit) as table cells, or ("-", "-")."""
+    if row.limit is None:
+        return "-", "-"
+    ratio = row.limit_ratio
+    shown = "n/a" if ratio is None else f"{ratio:.2f}x"
+    return f"{row.limit.name} {fmt_value(row.limit.seconds, 's')}", shown
+
+
 def fmt_value(value: float, unit: str) -> str:
     """Seconds; sizes in B/KiB/MiB/GiB for unit "B"; exact byte counts for unit "bytes";
     counts (of requests) for unit "n"; throughputs for unit "GB/s"."""
@@ -129,11 +168,15 @@ def _cells(row: Row) -> list[str]:
     target = row.target.text if row.target else "-"
     dvc = "-" if row.dvc is None else fmt_value(row.dvc, row.unit)
     mlvc = f"failed: {row.failure}" if row.failure is not None else fmt_value(row.mlvc, row.unit)
-    return [row.label, mlvc, dvc,
-            fmt_ratio(row), target, row.verdict]  # fmt: skip
+    limit, per_limit = fmt_limit(row)
+    return [row.label, mlvc, dvc, fmt_ratio(row), limit, per_limit,
+            fmt_rss(row.rss[0]), fmt_rss(row.rss[1]), target, row.verdict]  # fmt: skip
 
 
-HEADER = ["scenario", "mlvc", "dvc", "ratio dvc/mlvc", "target", "result"]
+HEADER = [
+    "scenario", "mlvc", "dvc", "ratio dvc/mlvc", "limit row", "mlvc/limit",
+    "mlvc peak RSS", "dvc peak RSS", "target", "result",
+]  # fmt: skip
 
 
 def plain_table(rows: list[Row]) -> str:
@@ -148,15 +191,15 @@ def plain_table(rows: list[Row]) -> str:
 
 def markdown_table(rows: list[Row]) -> str:
     """GitHub-flavoured Markdown table of the rows."""
-    head = ["scenario", "mlvc", "DVC", "DVC / mlvc", "target", "result"]
+    head = [
+        "scenario", "mlvc", "DVC", "DVC / mlvc", "limit row", "mlvc / limit",
+        "mlvc peak RSS", "DVC peak RSS", "target", "result",
+    ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = _cells(row)
-        cells[2] = "—" if row.dvc is None else cells[2]
-        cells[3] = "—" if row.dvc is None else cells[3]
-        cells[4] = "—" if row.target is None else cells[4]
-        cells[5] = {"met": "✅ met", "not met": "❌ not met", "failed": "❌ failed"}.get(
-            cells[5], "—"
+        cells = [c if c != "-" else "—" for c in _cells(row)]
+        cells[-1] = {"met": "✅ met", "not met": "❌ not met", "failed": "❌ failed"}.get(
+            cells[-1], "—"
         )
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
@@ -204,6 +247,15 @@ Run it with `make bench` (which runs `.venv/bin/python benchmarks/run.py`); see
 
 How it measures:
 
+- The calibration rows come first: what this machine allows, measured in the same run
+  (`dd` of 2 GiB durable and buffered, `cp`, BLAKE3, the CPU floor of `add`, a 20k-file
+  stat walk, Python start-up), because these VMs vary 1.5–3× from one run to the next.
+  Each mlvc row with a limit shows it and mlvc's time over it; "Limits" below says what
+  each limit measures and why it bounds its row.
+- Peak RSS is the `ru_maxrss` of each command (its largest process), taken by a small
+  wrapper that spawns and reaps it (`benchmarks/bench_spawn.py`: a command spawned from
+  the harness itself would inherit the harness's peak); a median row shows the largest
+  peak of its runs.
 - Inputs are generated once under `benchmarks/.data/` with a fixed seed: `big.bin`
   (2 GiB of `os.urandom`), `weights.bin` (512 MiB of float32 values shaped like trained
   weights; zstd saves about 8 %), `table.csv` (257 MiB event log; zstd shrinks it about 2.9×)
@@ -292,7 +344,8 @@ def render_top(rows: list[Row], info: RunInfo) -> str:
         markdown_table(rows),
         "",
         "Ratios are DVC's figure divided by mlvc's (for throughputs in GB/s, mlvc's divided",
-        "by DVC's): above 1 means mlvc is faster or smaller.",
+        "by DVC's): above 1 means mlvc is faster or smaller. `mlvc / limit` is mlvc's time",
+        "over its limit row's, measured in this run (above 1: slower than the machine allows).",
         "",
     ])  # fmt: skip
 

@@ -15,12 +15,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_calib as calib
 import bench_capture as capture
 import bench_data as data
 import bench_history as history
@@ -41,9 +42,12 @@ from bench_exec import (
     flip_middle_byte,
     free_bytes,
     fs_type,
+    last_peak,
+    max_peak,
     mount_fstype,
     new_workspace,
     remove_tree,
+    reset_peak,
     run,
     settle,
     timed,
@@ -51,7 +55,16 @@ from bench_exec import (
     tree_bytes,
     tree_stats,
 )
-from bench_report import Row, Target, adds_under, at_least_rate, faster, under_seconds
+from bench_report import (
+    Limit,
+    Row,
+    Target,
+    adds_under,
+    at_least_rate,
+    faster,
+    under_seconds,
+    within_limit,
+)
 
 DVC_VERSION = "3.67.1"
 # DVC's S3 plugin, and boto3 for the limit rows (its botocore: the one dvc-s3's aiobotocore
@@ -67,11 +80,14 @@ VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"  # runs the commands under 
 MiB, GiB = data.MiB, data.GiB
 
 SCENARIOS: dict[str, str] = {
+    "calibration": "calibration rows (the machine's limits)",
     "add-big": "add 2 GiB",
     "change-1byte": "add 2 GiB after 1-byte change",
     "add-small": "add 20k files",
     "status-small": "status 20k unchanged",
     "checkout-small": "checkout 20k files",
+    "add-small-flat": "add 20k files in one directory",
+    "checkout-small-flat": "checkout 20k files in one directory",
     "checkout-big": "checkout 2 GiB",
     "version": "--version",
     "csv-store": "CSV store size",
@@ -85,20 +101,25 @@ SCENARIOS: dict[str, str] = {
     **ui.SCENARIOS,
 }
 ALIASES = {"remote": tuple(remote.SCENARIOS)}  # --only remote: every remote row
-RUN_SCENARIOS = ("run-overhead", "run-2gib", "dvc-repro", "capture")  # need VENV_PYTHON
+# need VENV_PYTHON (calibration: for the CPU floor, through the mlvc library)
+RUN_SCENARIOS = ("calibration", "run-overhead", "run-2gib", "dvc-repro", "capture")
 NEEDS: dict[str, str] = {  # scenario -> dataset key in data.DATASETS
     "add-big": "big",
     "change-1byte": "big",
     "add-small": "small",
     "status-small": "small",
     "checkout-small": "small",
+    "add-small-flat": "small-flat",
+    "checkout-small-flat": "small-flat",
     "checkout-big": "big",
     "csv-store": "csv",
     "weights": "weights",
     "run-2gib": "big",
     **remote.NEEDS,
 }
-CHECKOUT_SCENARIOS = ("checkout-small", "checkout-big")  # workspaces of their own
+CALIBRATION_NEEDS = ("big", "small")
+LIMITED = ("add-big", "change-1byte", "checkout-big", "status-small", "version")  # see calib
+CHECKOUT_SCENARIOS = ("checkout-small", "checkout-small-flat", "checkout-big")  # own workspaces
 STATUS_RUNS = 5
 CHECKOUT_RUNS = 3
 VERSION_RUNS = 10
@@ -119,6 +140,7 @@ class Context:
     keep: bool
     selected: tuple[str, ...]
     python: str  # interpreter of the commands timed under `mlvc run` and their baselines
+    limits: dict[str, Limit] = field(default_factory=dict)  # filled by the calibration rows
 
     @property
     def tools(self) -> tuple[Tool, Tool]:
@@ -163,7 +185,17 @@ def selected_scenarios(only: list[str]) -> tuple[str, ...]:
         raise BenchError(
             f"unknown scenario(s): {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}"
         )
+    if wanted & set(LIMITED):
+        wanted.add("calibration")  # the limit rows those scenarios are set beside
     return tuple(s for s in SCENARIOS if not wanted or s in wanted)
+
+
+def needed_datasets(selected: tuple[str, ...]) -> list[str]:
+    """Dataset keys the selected scenarios need, in a stable order."""
+    keys = [NEEDS[s] for s in selected if s in NEEDS]
+    if "calibration" in selected:
+        keys += CALIBRATION_NEEDS
+    return list(dict.fromkeys(keys))
 
 
 def resolve_mlvc(spec: str) -> str:
@@ -178,15 +210,16 @@ def resolve_mlvc(spec: str) -> str:
 def required_bytes(selected: tuple[str, ...], keep: bool) -> int:
     """Free space needed: missing inputs, DVC's venv and the largest (or, with --keep, all)
     workspaces, each holding a copy of its input plus a store of up to the same size."""
-    keys = {NEEDS[s] for s in selected if s in NEEDS}
+    keys = set(needed_datasets(selected))
     missing = sum(
         data.DATASETS[k].size for k in keys if not data.is_ready(DATA_DIR, data.DATASETS[k])
     )
     per_tool = {k: 2 * data.DATASETS[k].size for k in keys}
     if "change-1byte" in selected:
         per_tool["big"] = 3 * data.BIG_SIZE  # DVC caches a second full copy
-    if "small" in per_tool:
-        per_tool["small"] *= 2  # per-file overheads of the stores
+    for key in ("small", "small-flat"):
+        if key in per_tool:
+            per_tool[key] *= 2  # per-file overheads of the stores
     workspaces = 2 * sum(per_tool.values()) if keep else max(per_tool.values(), default=0)
     if keep and "run-2gib" in selected:
         workspaces += 2 * data.BIG_SIZE  # its own copy of big.bin plus mlvc's store of it
@@ -214,7 +247,7 @@ def check_disk(selected: tuple[str, ...], keep: bool) -> None:
 
 def ensure_data(selected: tuple[str, ...]) -> None:
     """Generate the inputs the selected scenarios need, reusing complete ones."""
-    for key in dict.fromkeys(NEEDS[s] for s in selected if s in NEEDS):
+    for key in needed_datasets(selected):
         ds = data.DATASETS[key]
         if data.is_ready(DATA_DIR, ds):
             continue
@@ -281,7 +314,10 @@ def check_python(selected: tuple[str, ...]) -> None:
     """The `mlvc run` scenarios time commands run by the repo's virtualenv Python."""
     wanted = any(s in selected for s in RUN_SCENARIOS)
     if wanted and not (VENV_PYTHON.is_file() and os.access(VENV_PYTHON, os.X_OK)):
-        raise BenchError(f"{VENV_PYTHON} not found; the mlvc run scenarios need it (make install)")
+        raise BenchError(
+            f"{VENV_PYTHON} not found; the calibration and mlvc run scenarios need it "
+            "(make install)"
+        )
 
 
 def check_blake3_module(selected: tuple[str, ...]) -> None:
@@ -354,38 +390,68 @@ def big_file(ctx: Context, tool: Tool) -> dict[str, float]:
     out: dict[str, float] = {}
     with workspace(ctx, tool, "big", "big.bin") as repo:
         out["add"] = time_cmd(tool, repo, "add", "big.bin")
+        out["add-rss"] = last_peak()
         if ctx.wants("change-1byte"):
             before = store_bytes(tool, repo)
             flip_middle_byte(repo / "big.bin")
             out["readd"] = time_cmd(tool, repo, "add", "big.bin")
+            out["readd-rss"] = last_peak()
             out["growth"] = store_bytes(tool, repo) - before
             log(f"  {tool.name} store growth: {out['growth']:.0f} B")
     return out
+
+
+def rss_of(m: Mapping[str, float], d: Mapping[str, float], key: str) -> tuple[int, int]:
+    """The (mlvc, DVC) peak RSS figures recorded under ``key``."""
+    return int(m[key]), int(d[key])
+
+
+def limited_row(
+    ctx: Context,
+    scenario: str,
+    label: str,
+    times: tuple[float, float],
+    rss: tuple[int, int],
+    target: Callable[[Limit], Target],
+    failure: str | None = None,
+) -> Row:
+    """A seconds row (mlvc, DVC) beside its limit row from this run's calibration; its
+    ``target`` is built from that limit (the row has none when calibration did not run)."""
+    limit = ctx.limits.get(scenario)
+    goal = target(limit) if limit is not None else None
+    return Row(label, *times, "s", goal, failure=failure, limit=limit, rss=rss)
 
 
 def bench_big(ctx: Context) -> list[Row]:
     m, d = (big_file(ctx, tool) for tool in ctx.tools)
     rows: list[Row] = []
     if ctx.wants("add-big"):
-        rows.append(Row(SCENARIOS["add-big"], m["add"], d["add"], "s", faster(7)))
+        rows.append(limited_row(ctx, "add-big", SCENARIOS["add-big"], (m["add"], d["add"]),
+                                rss_of(m, d, "add-rss"), partial(within_limit, 1.15)))  # fmt: skip
     if ctx.wants("change-1byte"):
-        rows.append(Row(SCENARIOS["change-1byte"], m["readd"], d["readd"], "s"))
+        label, target = SCENARIOS["change-1byte"], partial(within_limit, 1.2, extra=0.3)
+        rows.append(limited_row(ctx, "change-1byte", label, (m["readd"], d["readd"]),
+                                rss_of(m, d, "readd-rss"), target))  # fmt: skip
         growth = Target("growth < 1 MiB", lambda mv, _dv: mv < MiB)
         label = "store growth after 1-byte change"
         rows.append(Row(label, m["growth"], d["growth"], "bytes", growth))
     return rows
 
 
-def small_files(ctx: Context, tool: Tool) -> dict[str, float]:
-    """add small/; then optionally the median of repeated warm status runs."""
-    log(f"{tool.name}: add small/ (20k files)")
+def small_files(ctx: Context, tool: Tool, name: str = "small") -> dict[str, float]:
+    """add ``name``/ (small/ or small-flat/); then, for small/, optionally the median of
+    repeated warm status runs."""
+    log(f"{tool.name}: add {name}/ (20k files)")
     out: dict[str, float] = {}
-    with workspace(ctx, tool, "small", "small") as repo:
-        out["add"] = time_cmd(tool, repo, "add", "small")
-        if ctx.wants("status-small"):
+    with workspace(ctx, tool, name, name) as repo:
+        out["add"] = time_cmd(tool, repo, "add", name)
+        out["add-rss"] = last_peak()
+        if name == "small" and ctx.wants("status-small"):
             run(tool.cmd("status"), repo, tool.env)  # warm-up, untimed
+            reset_peak()
             runs = timed_runs(tool.cmd("status"), repo, tool.env, STATUS_RUNS)
             out["status"] = statistics.median(runs)
+            out["status-rss"] = max_peak()
             log(f"  {tool.name} status: {', '.join(f'{r:.3f}' for r in runs)} s")
     return out
 
@@ -394,14 +460,12 @@ def bench_small(ctx: Context) -> list[Row]:
     m, d = (small_files(ctx, tool) for tool in ctx.tools)
     rows: list[Row] = []
     if ctx.wants("add-small"):
-        rows.append(Row(SCENARIOS["add-small"], m["add"], d["add"], "s", faster(5)))
+        rss = rss_of(m, d, "add-rss")
+        rows.append(Row(SCENARIOS["add-small"], m["add"], d["add"], "s", faster(5), rss=rss))
     if ctx.wants("status-small"):
-        target = Target(
-            "≥6× faster and mlvc < 0.3 s",
-            lambda mv, dv: dv is not None and 0 < mv < 0.3 and dv / mv >= 6,
-        )
         label = f"{SCENARIOS['status-small']} (median of {STATUS_RUNS})"
-        rows.append(Row(label, m["status"], d["status"], "s", target))
+        rows.append(limited_row(ctx, "status-small", label, (m["status"], d["status"]),
+                                rss_of(m, d, "status-rss"), lambda _limit: faster(10)))  # fmt: skip
     return rows
 
 
@@ -452,39 +516,49 @@ def add_untimed(tool: Tool, repo: Path, name: str) -> None:
     log(f"  {tool.name} add {name} (untimed)")
 
 
-def mlvc_attempt(measure: Callable[[], float]) -> tuple[float, str | None]:
-    """(``measure()``, None), or (0.0, why) when an mlvc command fails or restores wrong
-    data: the row is then marked failed instead of aborting the benchmark."""
+Timing = tuple[float, int]  # (median seconds, largest peak RSS in bytes of the timed runs)
+
+
+def mlvc_attempt(measure: Callable[[], Timing]) -> tuple[Timing, str | None]:
+    """(``measure()``, None), or ((0.0, 0), why) when an mlvc command fails or restores
+    wrong data: the row is then marked failed instead of aborting the benchmark."""
     try:
         return measure(), None
     except CommandFailed as exc:
         log(f"  FAILED: {exc.describe()}")
-        return 0.0, f"exit {exc.code}, see log"
+        return (0.0, 0), f"exit {exc.code}, see log"
     except RestoreMismatch as exc:
         log(f"  FAILED: {exc}")
-        return 0.0, "wrong restore, see log"
+        return (0.0, 0), "wrong restore, see log"
 
 
-def checkout_small(ctx: Context, tool: Tool) -> float:
-    """Median seconds to restore the deleted small/ after `add small`; every restore must
-    hold as many files and bytes as the source."""
-    log(f"{tool.name}: checkout small/ (20k files)")
-    expected = tree_stats(DATA_DIR / "small")
-    with workspace(ctx, tool, "checkout-small", "small") as repo:
-        add_untimed(tool, repo, "small")
+def checkout_small(ctx: Context, tool: Tool, name: str = "small") -> Timing:
+    """Median seconds to restore the deleted ``name``/ (small/ or small-flat/) after `add`;
+    every restore must hold as many files and bytes as the source."""
+    log(f"{tool.name}: checkout {name}/ (20k files)")
+    expected = tree_stats(DATA_DIR / name)
+    with workspace(ctx, tool, f"checkout-{name}", name) as repo:
+        add_untimed(tool, repo, name)
         verify = partial(check_tree, expected=expected)
-        runs = timed_restores(tool, repo, "small", CHECKOUT_RUNS, verify, "timed")
-    return statistics.median(runs)
+        reset_peak()
+        runs = timed_restores(tool, repo, name, CHECKOUT_RUNS, verify, "timed")
+    return statistics.median(runs), max_peak()
 
 
-def bench_checkout_small(ctx: Context) -> list[Row]:
-    m, failure = mlvc_attempt(partial(checkout_small, ctx, ctx.mlvc))
-    d = checkout_small(ctx, ctx.dvc)
-    label = f"{SCENARIOS['checkout-small']} (median of {CHECKOUT_RUNS})"
-    return [Row(label, m, d, "s", faster(5), failure=failure)]
+def bench_checkout_small(ctx: Context, name: str = "small") -> list[Row]:
+    (m, m_rss), failure = mlvc_attempt(partial(checkout_small, ctx, ctx.mlvc, name))
+    d, d_rss = checkout_small(ctx, ctx.dvc, name)
+    label = f"{SCENARIOS['checkout-' + name]} (median of {CHECKOUT_RUNS})"
+    return [Row(label, m, d, "s", faster(5), failure=failure, rss=(m_rss, d_rss))]
 
 
-def checkout_big(ctx: Context, tool: Tool, digest: str) -> float:
+def bench_add_small_flat(ctx: Context) -> list[Row]:
+    m, d = (small_files(ctx, tool, "small-flat") for tool in ctx.tools)
+    label, rss = SCENARIOS["add-small-flat"], rss_of(m, d, "add-rss")
+    return [Row(label, m["add"], d["add"], "s", faster(5), rss=rss)]
+
+
+def checkout_big(ctx: Context, tool: Tool, digest: str) -> Timing:
     """Median seconds to restore the deleted big.bin after `add big.bin` and one untimed
     warm-up restore; every restore must be a regular file of the right size, and the last
     one's BLAKE3 ``digest``."""
@@ -493,62 +567,75 @@ def checkout_big(ctx: Context, tool: Tool, digest: str) -> float:
         add_untimed(tool, repo, "big.bin")
         verify = partial(check_size, expected=data.BIG_SIZE)
         timed_restores(tool, repo, "big.bin", 1, verify, "warm-up, not reported", delete=True)
+        reset_peak()
         runs = timed_restores(tool, repo, "big.bin", CHECKOUT_RUNS, verify, "timed", delete=True)
+        peak = max_peak()
         check_blake3(repo / "big.bin", digest)
         log(f"  {tool.name}: restored big.bin has the source's BLAKE3")
-    return statistics.median(runs)
+    return statistics.median(runs), peak
 
 
 def bench_checkout_big(ctx: Context) -> list[Row]:
     digest = file_blake3(DATA_DIR / "big.bin")
     log(f"BLAKE3 of {DATA_DIR.name}/big.bin: {digest}")
-    m, failure = mlvc_attempt(partial(checkout_big, ctx, ctx.mlvc, digest))
-    d = checkout_big(ctx, ctx.dvc, digest)
+    (m, m_rss), failure = mlvc_attempt(partial(checkout_big, ctx, ctx.mlvc, digest))
+    d, d_rss = checkout_big(ctx, ctx.dvc, digest)
     label = f"{SCENARIOS['checkout-big']} (warm page cache, median of {CHECKOUT_RUNS})"
     gbps = [data.BIG_SIZE / s / 1e9 if s > 0 else 0.0 for s in (m, d)]
     return [
-        Row(label, m, d, "s", failure=failure),
+        limited_row(ctx, "checkout-big", label, (m, d), (m_rss, d_rss), checkout_target,
+                    failure),
         Row(f"{SCENARIOS['checkout-big']} throughput (warm page cache)", gbps[0], gbps[1],
             "GB/s", at_least_rate(1.0), failure=failure),
     ]  # fmt: skip
 
 
-def version_time(tool: Tool) -> float:
+def checkout_target(limit: Limit) -> Target:
+    """≥ 1.2× DVC's speed and ≥ 0.6× the cp row's (time ≤ cp / 0.6)."""
+    return Target(
+        "≥1.2× faster than DVC and ≥0.6× cp's speed",
+        lambda m, d: d is not None and 0 < m <= limit.seconds / 0.6 and d / m >= 1.2,
+    )
+
+
+def version_time(tool: Tool) -> Timing:
     """Median wall-clock time of ``VERSION_RUNS`` runs of ``<tool> --version``."""
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    reset_peak()
     runs = timed_runs(tool.cmd("--version"), WORK_ROOT, tool.env, VERSION_RUNS)
     log(f"  {tool.name} --version: {', '.join(f'{r:.3f}' for r in runs)} s")
-    return statistics.median(runs)
+    return statistics.median(runs), max_peak()
 
 
 def bench_version(ctx: Context) -> list[Row]:
     log("--version")
-    m, d = (version_time(tool) for tool in ctx.tools)
+    (m, m_rss), (d, d_rss) = (version_time(tool) for tool in ctx.tools)
     label = f"{SCENARIOS['version']} (median of {VERSION_RUNS})"
-    return [Row(label, m, d, "s", under_seconds(0.15))]
+    return [limited_row(ctx, "version", label, (m, d), (m_rss, d_rss),
+                        lambda _limit: under_seconds(0.15))]  # fmt: skip
 
 
-def add_one(ctx: Context, tool: Tool, name: str) -> tuple[float, int]:
-    """(seconds to add ``name``, store bytes afterwards) in a fresh workspace."""
+def add_one(ctx: Context, tool: Tool, name: str) -> tuple[float, int, int]:
+    """(seconds to add ``name``, store bytes afterwards, peak RSS) in a fresh workspace."""
     log(f"{tool.name}: add {name}")
     with workspace(ctx, tool, name.split(".")[0], name) as repo:
         seconds = time_cmd(tool, repo, "add", name)
-        return seconds, store_bytes(tool, repo)
+        return seconds, store_bytes(tool, repo), last_peak()
 
 
 def bench_csv(ctx: Context) -> list[Row]:
-    (mt, ms), (dt, ds) = (add_one(ctx, tool, "table.csv") for tool in ctx.tools)
+    (mt, ms, mr), (dt, ds, dr) = (add_one(ctx, tool, "table.csv") for tool in ctx.tools)
     half = Target("mlvc ≤ ½ of DVC's", lambda mv, dv: dv is not None and mv <= dv / 2)
     return [
-        Row("add CSV 257 MiB", mt, dt, "s"),
+        Row("add CSV 257 MiB", mt, dt, "s", faster(1), rss=(mr, dr)),
         Row(SCENARIOS["csv-store"], ms, ds, "B", half),
     ]
 
 
 def bench_weights(ctx: Context) -> list[Row]:
-    (mt, ms), (dt, ds) = (add_one(ctx, tool, "weights.bin") for tool in ctx.tools)
+    (mt, ms, mr), (dt, ds, dr) = (add_one(ctx, tool, "weights.bin") for tool in ctx.tools)
     return [
-        Row("add weights 512 MiB", mt, dt, "s"),
+        Row("add weights 512 MiB", mt, dt, "s", rss=(mr, dr)),
         Row("weights store size", ms, ds, "B"),
     ]
 
@@ -729,10 +816,21 @@ def bench_remotes(ctx: Context) -> list[Row]:
     return remote.bench_remotes(bench)
 
 
+def bench_calibration(ctx: Context) -> list[Row]:
+    """The machine's limits (bench_calib.py), first; later rows are set beside them."""
+    log("calibration rows")
+    figures = calib.measure(ctx.python, DATA_DIR / "big.bin", DATA_DIR / "small", WORK_ROOT, log)
+    ctx.limits.update(calib.limits(figures))
+    return calib.rows(figures, data.BIG_SIZE, data.SMALL_COUNT)
+
+
 GROUPS: list[tuple[tuple[str, ...], Callable[[Context], list[Row]]]] = [
+    (("calibration",), bench_calibration),
     (("add-big", "change-1byte"), bench_big),
     (("add-small", "status-small"), bench_small),
     (("checkout-small",), bench_checkout_small),
+    (("add-small-flat",), bench_add_small_flat),
+    (("checkout-small-flat",), lambda ctx: bench_checkout_small(ctx, "small-flat")),
     (("checkout-big",), bench_checkout_big),
     (("version",), bench_version),
     (("csv-store",), bench_csv),
