@@ -253,7 +253,7 @@ class ObjectStore:
         for attr in ("_data", "_meta"):
             writer: PackWriter | None = getattr(self, attr)
             if writer is not None:
-                if writer.entries:
+                if writer.count:
                     self._sealed.append((writer.seal(), writer))
                     writer.start_sync()
                 else:

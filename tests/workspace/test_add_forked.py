@@ -85,7 +85,7 @@ def test_a_dead_reader_process_is_replaced_by_the_parent(
 
     def dying(work: object, die_with_parent: bool = False) -> Forked | None:
         calls.append(work)
-        return start(lambda: os._exit(9))
+        return start(lambda send: os._exit(9))
 
     monkeypatch.setattr(Forked, "start", dying)
     shared = _add_in_process(workspace)
