@@ -8,6 +8,7 @@ unless `force`. Order: plan, save what is in the way (durable, recorded), write 
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -109,8 +110,7 @@ def checkout(
         saved, saved_run = _save(repo, request, unsaved, ignore)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))
-        expected: dict[str, FileStat | None] = {p: plan.doomed.get(p) for p in plan.removals}
-        expected.update((w.path, plan.doomed.get(w.path)) for w in plan.writes)
+        expected = _Expected(plan.doomed)
         writer = Materializer(
             repo.store,
             repo.root,
@@ -215,6 +215,22 @@ def _save(
     return saved, run_id
 
 
+class _Expected(dict[str, FileStat | None]):
+    """What each path the checkout writes or removes is expected to be: as the plan found
+    it (`doomed`), else absent, unless set since. Not a dict of every path: a checkout of
+    a million new files would hold a million entries saying "absent"."""
+
+    def __init__(self, doomed: Mapping[str, FileStat]) -> None:
+        super().__init__()
+        self.doomed = doomed
+
+    def __contains__(self, path: object) -> bool:
+        return True  # every path the writer is given was planned
+
+    def __missing__(self, path: str) -> FileStat | None:
+        return self.doomed.get(path)
+
+
 class _Applied:
     """The write phase: removals, writes and modes, and the files found changed since
     the plan (an edit made while the checkout ran): those are stored as a second
@@ -252,7 +268,6 @@ class _Applied:
         if changed:
             self._store_changed(changed)
             self.kept += [p for p in changed if not writer.remove(p)]
-        writer.store.prefetch([want.id for want in plan.writes])
         landed = writer.write_many(plan.writes, progress)
         self.written += [(w, st) for w, st in zip(plan.writes, landed, strict=True) if st]
         retry = [w for w, st in zip(plan.writes, landed, strict=True) if st is None]
@@ -314,11 +329,16 @@ def _remember(
     restored paths as the tracked state. Rows are stamped after the last write: a file
     changed again within the racy window is hashed by the next status, as usual."""
     hashed_ns = time.time_ns()
-    rows = list(plan.hashed)
-    rows += [
-        (w.path, StatRow(st.st_size, st.st_mtime_ns, st.st_ino, w.id, hashed_ns, st.st_ctime_ns))
-        for w, st in written
-    ]
+    rows = itertools.chain(  # not a list: put_stat_rows sorts its own compact rows
+        plan.hashed,
+        (
+            (
+                w.path,
+                StatRow(st.st_size, st.st_mtime_ns, st.st_ino, w.id, hashed_ns, st.st_ctime_ns),
+            )
+            for w, st in written
+        ),
+    )
     index = repo.index
     roots: dict[str, list[TrackedFile]] = {}
     for want in wants.values():
