@@ -59,7 +59,7 @@ def share(
     results. The second is None when no child could be made (a process or memory limit)
     or it died without replying: the caller then does that work itself. If `here`
     fails, the child is stopped and reaped before the error goes on."""
-    return run(lambda poll: here(), lambda send: there(), _no_batches, die_with_parent)
+    return _run(lambda poll: here(), lambda send: there(), _no_batches, die_with_parent)
 
 
 def stream(
@@ -74,11 +74,11 @@ def stream(
     `here` returns. Returns here's result and whether the child did all its share: False
     when no child could be made or it died part way; `take` has then seen the items sent
     whole before it died, and the caller does the rest. Errors as in `share`."""
-    mine, done = run(here, _completed(there), take, die_with_parent)
+    mine, done = _run(here, _completed(there), take, die_with_parent)
     return mine, done is not None
 
 
-def run(
+def _run(
     here: Callable[[Callable[[], None]], T],
     there: Callable[[Send], Any],
     take: Callable[[Any], None],
