@@ -10,6 +10,7 @@ never an index row that points at nothing. Last, the run's `tags` (`mlvc run -t`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mlvc.ids import Kind, ObjectId
@@ -23,7 +24,7 @@ from mlvc.store.index import FileRow, StatRow, TrackedFile
 class IndexRows:
     """What a run adds to the index besides its own row."""
 
-    files: dict[str, list[FileRow]] = field(default_factory=dict)
+    files: dict[str, Iterable[FileRow]] = field(default_factory=dict)
     """Output path -> the files inside it (path, id, kind, size): a tree's files get path
     versions of their own, so a file read later finds the run that produced it."""
     tracked: dict[str, list[TrackedFile]] = field(default_factory=dict)

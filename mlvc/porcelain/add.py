@@ -132,7 +132,8 @@ def add(
             added.append(AddedPath(rel, rec.kind, rec.id, rec.size, changed))
             if changed:
                 outputs[rel] = rec
-                rows.files[rel] = [(f.path, f.id, f.kind, f.size) for f in inside]
+                # Made as the index takes them: a list would hold a tuple per file.
+                rows.files[rel] = ((f.path, f.id, f.kind, f.size) for f in inside)
     except BaseException:
         repo.store.abort()
         raise

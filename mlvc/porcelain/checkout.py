@@ -8,9 +8,10 @@ unless `force`. Order: plan, save what is in the way (durable, recorded), write 
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,8 +110,7 @@ def checkout(
         saved, saved_run = _save(repo, request, unsaved, ignore)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))
-        expected: dict[str, FileStat | None] = {p: plan.doomed.get(p) for p in plan.removals}
-        expected.update((w.path, plan.doomed.get(w.path)) for w in plan.writes)
+        expected = _Expected(plan.doomed)
         writer = Materializer(
             repo.store,
             repo.root,
@@ -124,7 +124,8 @@ def checkout(
             applied.run(plan, progress, saved_run)
         finally:
             writer.cleanup()
-        _remember(repo, run, request, wants, removed, plan, applied.written)
+        written = zip(applied.wrote, applied.landed, strict=True)
+        _remember(repo, run, request, wants, removed, plan, written)
         return _result(
             request,
             plan,
@@ -215,6 +216,22 @@ def _save(
     return saved, run_id
 
 
+class _Expected(dict[str, FileStat | None]):
+    """What each path the checkout writes or removes is expected to be: as the plan found
+    it (`doomed`), else absent, unless set since. Not a dict of every path: a checkout of
+    a million new files would hold a million entries saying "absent"."""
+
+    def __init__(self, doomed: Mapping[str, FileStat]) -> None:
+        super().__init__()
+        self.doomed = doomed
+
+    def __contains__(self, path: object) -> bool:
+        return True  # every path the writer is given was planned
+
+    def __missing__(self, path: str) -> FileStat | None:
+        return self.doomed.get(path)
+
+
 class _Applied:
     """The write phase: removals, writes and modes, and the files found changed since
     the plan (an edit made while the checkout ran): those are stored as a second
@@ -235,7 +252,9 @@ class _Applied:
         self.ignore = ignore
         self.writer = writer
         self.expected = expected
-        self.written: list[tuple[RecordedFile, WrittenFile]] = []
+        # Two lists, not a list of pairs: a pair costs 72 bytes, a million files 70 MiB.
+        self.wrote: list[RecordedFile] = []
+        self.landed: list[WrittenFile] = []
         self.saved: tuple[Saved, ...] = ()
         self.runs: list[ObjectId] = []
         self.kept: list[str] = []
@@ -252,21 +271,23 @@ class _Applied:
         if changed:
             self._store_changed(changed)
             self.kept += [p for p in changed if not writer.remove(p)]
-        writer.store.prefetch([want.id for want in plan.writes])
         landed = writer.write_many(plan.writes, progress)
-        self.written += [(w, st) for w, st in zip(plan.writes, landed, strict=True) if st]
         retry = [w for w, st in zip(plan.writes, landed, strict=True) if st is None]
+        self._landed(plan.writes, landed)
         if retry:
             self._store_changed([w.path for w in retry])
             landed = writer.write_many(retry)
-            self.written += [(w, st) for w, st in zip(retry, landed, strict=True) if st]
+            self._landed(retry, landed)
             self.kept += [w.path for w, st in zip(retry, landed, strict=True) if st is None]
         kept = set(self.kept)
-        self.written += [
-            (want, writer.set_mode(want.path, want.executable))
-            for want in plan.modes
-            if want.path not in kept
-        ]
+        modes = [want for want in plan.modes if want.path not in kept]
+        self._landed(modes, [writer.set_mode(want.path, want.executable) for want in modes])
+
+    def _landed(self, wants: list[RecordedFile], landed: list[WrittenFile | None]) -> None:
+        for want, st in zip(wants, landed, strict=True):
+            if st is not None:
+                self.wrote.append(want)
+                self.landed.append(st)
 
     def _store_changed(self, paths: list[str]) -> None:
         """Store what the files hold now, and expect exactly that state next time."""
@@ -308,17 +329,22 @@ def _remember(
     wants: dict[str, RecordedFile],
     removed: list[str],
     plan: Plan,
-    written: list[tuple[RecordedFile, WrittenFile]],
+    written: Iterable[tuple[RecordedFile, WrittenFile]],
 ) -> None:
     """Stat-cache rows for what was written (the next status reads nothing), and the
     restored paths as the tracked state. Rows are stamped after the last write: a file
     changed again within the racy window is hashed by the next status, as usual."""
     hashed_ns = time.time_ns()
-    rows = list(plan.hashed)
-    rows += [
-        (w.path, StatRow(st.st_size, st.st_mtime_ns, st.st_ino, w.id, hashed_ns, st.st_ctime_ns))
-        for w, st in written
-    ]
+    rows = itertools.chain(  # not a list: put_stat_rows sorts its own compact rows
+        plan.hashed,
+        (
+            (
+                w.path,
+                StatRow(st.st_size, st.st_mtime_ns, st.st_ino, w.id, hashed_ns, st.st_ctime_ns),
+            )
+            for w, st in written
+        ),
+    )
     index = repo.index
     roots: dict[str, list[TrackedFile]] = {}
     for want in wants.values():

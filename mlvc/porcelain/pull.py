@@ -86,13 +86,10 @@ def local_closure(
     """What `roots` reach in this store, and the ids it does not hold. `leaf`: an object
     counted but not entered (what the rest needs, apart from what only it needs)."""
 
-    def kinds_of(oids: list[bytes]) -> dict[bytes, Kind]:
-        return {oid: loc.entry.kind for oid, loc in repo.index.locate_many(oids).items()}
-
     def read(oid: bytes) -> bytes | None:
         return None if oid == leaf else repo.store.get(oid)[1]
 
-    return closure(roots, kinds_of, read, follow_runs)
+    return closure(roots, repo.index.kinds, read, follow_runs)
 
 
 def _take_missing(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlvc.capture.runinfo import RunCapture
     from mlvc.objects import PathRecord
     from mlvc.recorder import IndexRows
+    from mlvc.store.index import FileRow
     from mlvc.workspace.intake import Intake
 
 # Start-up time is run overhead: only what is needed to start the command is imported
@@ -242,10 +243,12 @@ def _index_rows(snap: Intake, out_files: set[str], removed: set[str], track: boo
     from mlvc.recorder import IndexRows
 
     rows = IndexRows(stat_rows=snap.new_stats if track else [])
+    files: dict[str, list[FileRow]] = {}
     for f in snap.files:
         if f.path in out_files:
             rows.tracked.setdefault(f.root, []).append(f)
-            rows.files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
+            files.setdefault(f.root, []).append((f.path, f.id, f.kind, f.size))
+    rows.files.update(files)
     for rel in removed:
         rows.tracked.setdefault(rel, [])
     if not track:

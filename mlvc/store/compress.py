@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -27,17 +28,36 @@ class Codec(IntEnum):
     ZSTD = 1
 
 
-_compressor: zstandard.ZstdCompressor | None = None
+_local = threading.local()  # a ZstdCompressor serves one thread at a time
 _probe: zstandard.ZstdCompressor | None = None
 
 
 def compress(data: bytes | memoryview) -> bytes:
-    global _compressor
-    if _compressor is None:
+    compressor = getattr(_local, "compressor", None)
+    if compressor is None:
         import zstandard
 
-        _compressor = zstandard.ZstdCompressor(level=LEVEL, write_content_size=True)
-    return _compressor.compress(data)
+        compressor = _local.compressor = zstandard.ZstdCompressor(
+            level=LEVEL, write_content_size=True
+        )
+    return compressor.compress(data)
+
+
+def compress_many(items: list[memoryview]) -> list[bytes]:
+    """`compress` of each, half of them on a pool thread (zstd releases the GIL): the
+    chunks of a large compressible file (a CSV) are squeezed on two cores."""
+    if len(items) < 2:
+        return [compress(item) for item in items]
+    from mlvc.store.chunker import pool
+
+    half = len(items) // 2
+    first = pool().submit(_compress_all, items[:half])
+    rest = _compress_all(items[half:])
+    return first.result() + rest
+
+
+def _compress_all(items: list[memoryview]) -> list[bytes]:
+    return [compress(item) for item in items]
 
 
 def worth_compressing(samples: list[memoryview] | list[bytes]) -> bool:

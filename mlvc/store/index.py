@@ -107,6 +107,17 @@ class Index:
                 found[oid] = Location(self._pack_name(pack), entry)
         return found
 
+    def kinds(self, oids: list[bytes]) -> dict[bytes, Kind]:
+        """The kind of each id the index holds, one query per 500 (lighter than
+        `locate_many` when only the kind is wanted: a checkout asks for a million)."""
+        found: dict[bytes, Kind] = {}
+        for start in range(0, len(oids), 500):
+            batch = oids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self.db.execute(f"SELECT id, kind FROM objects WHERE id IN ({marks})", batch)
+            found.update((oid, _KINDS[kind]) for oid, kind in rows)
+        return found
+
     def _pack_name(self, no: int) -> str:
         name = self._packs.get(no)
         if name is None:

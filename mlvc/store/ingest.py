@@ -5,7 +5,6 @@ nothing here touches the index or the packs)."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,12 +42,11 @@ def encode_chunk(data: bytes) -> tuple[int, bytes]:
 
 
 def read_encoded(path: str) -> list[object] | None:
-    """A small file read, hashed and encoded: [id, hashed_ns, raw length, codec, stored],
-    or None when it cannot be read (the caller's general path reports why). Runs in a
-    forked process: it touches neither the index nor the packs."""
-    hashed_ns = time.time_ns()
+    """A small file read, hashed and encoded: [id, raw length, codec, stored], or None
+    when it cannot be read (the caller's general path reports why). Runs in a forked
+    process: it touches neither the index nor the packs."""
     try:
         data = read_small_file(path)
     except OSError:
         return None
-    return [file_id(data), hashed_ns, len(data), *encode_chunk(data)]
+    return [file_id(data), len(data), *encode_chunk(data)]

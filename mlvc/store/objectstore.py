@@ -117,6 +117,16 @@ class ObjectStore:
         self._writer(kind is not Kind.CHUNK).add(oid, kind, codec, len(raw), stored)
         self._pending.add(oid)
 
+    def _write_chunks(self, items: list[tuple[ObjectId, memoryview]], packed: bool) -> None:
+        """Write a large file's new chunks, compressed on two cores when `packed`."""
+        squeezed = compress.compress_many([chunk for _, chunk in items]) if packed else []
+        for n, (oid, chunk) in enumerate(items):
+            stored: bytes | memoryview = chunk
+            codec = compress.Codec.RAW
+            if packed and len(squeezed[n]) < len(chunk):
+                stored, codec = squeezed[n], compress.Codec.ZSTD
+            self._writer(False).add(oid, Kind.CHUNK, codec, len(chunk), stored)
+
     def put_stored(self, e: Entry, stored: bytes | memoryview) -> None:
         """Keep an object verified elsewhere (downloaded from a remote) as the bytes it
         was stored as: same codec, no recompression."""
@@ -211,10 +221,13 @@ class ObjectStore:
             reader = ChunkedRead(self.params, block_for(before.st_size))
             for batch in reader.batches(handle, progress):
                 absent = self.index.missing([c for c, _ in batch if c not in self._pending])
+                fresh = []
                 for chunk_id, chunk in batch:
                     if chunk_id in absent and chunk_id not in self._pending:
-                        self._write(chunk_id, Kind.CHUNK, chunk, packed)
+                        fresh.append((chunk_id, chunk))
+                        self._pending.add(chunk_id)
                     parts.append(Part(chunk_id, len(chunk)))
+                self._write_chunks(fresh, packed)
             assert reader.file_id is not None
             oid, size = reader.file_id, reader.size
         after = os.fstat(handle.fileno())
@@ -253,7 +266,7 @@ class ObjectStore:
         for attr in ("_data", "_meta"):
             writer: PackWriter | None = getattr(self, attr)
             if writer is not None:
-                if writer.entries:
+                if writer.count:
                     self._sealed.append((writer.seal(), writer))
                     writer.start_sync()
                 else:
@@ -318,6 +331,10 @@ class ObjectStore:
         """Look up many objects' locations in a few queries before reading them one by
         one (a checkout of 20,000 files would otherwise make 20,000 queries)."""
         self._known.update(self.index.locate_many(oids))
+
+    def forget_prefetched(self) -> None:
+        """Drop what `prefetch` found (a location costs ~400 bytes of memory)."""
+        self._known.clear()
 
     def known(self, oid: bytes) -> Location | None:
         """A location `prefetch` found, without asking the index."""

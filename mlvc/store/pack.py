@@ -42,6 +42,7 @@ END = b"MLVCEND\0"
 NO_CHECK = bytes(8)
 SMALL_ENTRY = 64 << 10
 MAX_ENTRIES = 1 << 24
+_KIND_OF = {int(kind): kind for kind in Kind}
 
 
 def check_of(stored: bytes | memoryview) -> bytes:
@@ -182,7 +183,8 @@ class PackWriter:
         with disk_errors(self.tmp):
             self._sink = _Sink(self.tmp, direct)
             self._sink.write(HEADER.pack(MAGIC, VERSION, 0))
-        self.entries: list[Entry] = []
+        self._table = bytearray()  # its rows, as `seal` writes them: 66 bytes an entry
+        self.count = 0
         self.name = ""
         self._syncing: threading.Thread | None = None
         self._sync_error: OSError | None = None
@@ -190,6 +192,15 @@ class PackWriter:
     @property
     def size(self) -> int:
         return self._sink.size
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The entries added so far, in pack order (decoded from the table's rows: a
+        pack of small files holds ~50,000, and an Entry costs three times a row)."""
+        return [
+            Entry(ObjectId(oid), _KIND_OF[kind], codec, offset, raw_len, stored_len, check)
+            for oid, kind, codec, offset, raw_len, stored_len, check in ROW.iter_unpack(self._table)
+        ]
 
     def add(
         self, oid: ObjectId, kind: Kind, codec: int, raw_len: int, stored: bytes | memoryview
@@ -205,26 +216,25 @@ class PackWriter:
             else:
                 self._sink.write(header)
                 self._sink.write(stored)
-        self.entries.append(entry)
+        self._table += ROW.pack(oid, kind, codec, entry.offset, raw_len, len(stored), check)
+        self.count += 1
         return entry
 
     def add_chunks(self, items: list[tuple[ObjectId, int, int, bytes]]) -> None:
         """`add` for many small chunks, (id, codec, raw length, stored bytes) each: one
         header and one write per entry, without the per-call overhead of `add`."""
-        sink, entries, pack, chunk = self._sink, self.entries, ENTRY.pack, Kind.CHUNK
+        sink, table, pack, row, chunk = self._sink, self._table, ENTRY.pack, ROW.pack, Kind.CHUNK
         with disk_errors(self.tmp):
             for oid, codec, raw_len, stored in items:
                 header = pack(ENTRY_MAGIC, chunk, codec, 0, oid, raw_len, len(stored), NO_CHECK)
                 offset = sink.size + len(header)
                 sink.write(header + stored)
-                entries.append(Entry(oid, chunk, codec, offset, raw_len, len(stored), NO_CHECK))
+                table += row(oid, chunk, codec, offset, raw_len, len(stored), NO_CHECK)
+                self.count += 1
 
     def seal(self) -> str:
         """Write the table and footer; returns the pack name. Not yet durable."""
-        table = b"".join(
-            ROW.pack(e.id, e.kind, e.codec, e.offset, e.raw_len, e.stored_len, e.check)
-            for e in self.entries
-        )
+        table = bytes(self._table)
         digest = blake3.blake3(table).digest()
         name = digest.hex()
         try:
@@ -232,7 +242,7 @@ class PackWriter:
                 offset = self._sink.size
                 self._sink.write(table)
                 self._sink.write(
-                    FOOTER.pack(FOOTER_MAGIC, VERSION, len(self.entries), offset, digest, END)
+                    FOOTER.pack(FOOTER_MAGIC, VERSION, self.count, offset, digest, END)
                 )
                 self._sink.finish()
         except BaseException:

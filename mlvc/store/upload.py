@@ -134,7 +134,7 @@ class Uploader:
         return stored
 
     def _ship(self, writer: PackWriter) -> None:
-        count = len(writer.entries)
+        count = writer.count
         writer.seal()
         self._send(writer.publish(), count, temporary=True)
 

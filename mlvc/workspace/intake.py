@@ -11,7 +11,7 @@ import os
 import stat
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from blake3 import blake3
 
 from mlvc.errors import FileVanishedError, UnreadableFileError
-from mlvc.forked import FORK_MIN, share
+from mlvc.forked import FORK_MIN, stream
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
 from mlvc.store.fsutil import read_small_file
@@ -32,7 +32,8 @@ from mlvc.workspace.statcache import is_clean
 
 Progress = Callable[[int], None]
 SMALL = 16 << 10  # whole-file chunks: the chunker never cuts files this small
-BATCH = 512
+SEND = 256  # small files per batch: stored at a time, and sent at a time by a forked reader
+SLICE = 1 << 16  # files of a walk stored at a time (each slice may fork a reader)
 
 
 @dataclass
@@ -109,19 +110,35 @@ class Intake:
             if st.kind == "file" and st.size <= SMALL and not is_clean(cache.get(st.rel), st)
         ]
         if len(small) >= FORK_MIN and hasattr(os, "fork"):
-            mine, theirs = small[: len(small) // 2], small[len(small) // 2 :]
-            paths = [os.path.join(self.root, stats[i].rel) for i in theirs]
-            _, prepared = share(
-                lambda: self._store_small(stats, mine, ids),
-                lambda: [read_encoded(p) for p in paths],
-            )
-            if prepared is None:  # no process to be had, or it died: read them here
-                self._store_small(stats, theirs, ids)
-            else:
-                self._store_prepared(stats, theirs, prepared, ids)
+            self._store_shared(stats, small, ids)
         else:
             self._store_small(stats, small, ids)
         return [got or self._stored_if_there(st) for got, st in zip(ids, stats, strict=True)]
+
+    def _store_shared(
+        self, stats: list[FileStat], small: list[int], ids: list[tuple[ObjectId, int] | None]
+    ) -> None:
+        """The parent stores the first half while a forked process reads, hashes and
+        encodes the second, streaming it back SEND files at a time: the parent writes
+        each batch to the pack as it comes, so neither holds more than a few batches.
+        What the process did not send (it died, or none could be made) is done here."""
+        mine, theirs = small[: len(small) // 2], small[len(small) // 2 :]
+        paths = [os.path.join(self.root, stats[i].rel) for i in theirs]
+        taken = 0
+
+        def take(sent: list[Any]) -> None:
+            nonlocal taken
+            hashed_ns, batch = sent
+            self._store_prepared(stats, theirs[taken : taken + len(batch)], batch, ids, hashed_ns)
+            taken += len(batch)
+
+        _, whole = stream(
+            lambda poll: self._store_small(stats, mine, ids, poll),
+            lambda send: _send_encoded(paths, send),
+            take,
+        )
+        if not whole:
+            self._store_small(stats, theirs[taken:], ids)
 
     def _stored_if_there(self, st: FileStat) -> tuple[ObjectId, int] | None:
         try:
@@ -130,13 +147,20 @@ class Intake:
             return None
 
     def _store_small(
-        self, stats: list[FileStat], which: list[int], ids: list[tuple[ObjectId, int] | None]
+        self,
+        stats: list[FileStat],
+        which: list[int],
+        ids: list[tuple[ObjectId, int] | None],
+        poll: Callable[[], None] | None = None,
     ) -> None:
+        """Read, hash and store small files; `poll` is called between batches (to take
+        what the forked process sent meanwhile). Each batch is stamped once, before its
+        first read (an earlier stamp only makes more rows racy)."""
         batch: list[tuple[ObjectId, bytes]] = []
         root = str(self.root)
+        hashed_ns = time.time_ns()
         for i in which:
             st = stats[i]
-            hashed_ns = time.time_ns()
             try:
                 data = read_small_file(os.path.join(root, st.rel))
             except OSError:
@@ -145,9 +169,12 @@ class Intake:
             batch.append((oid, data))
             ids[i] = (oid, len(data))
             self._hashed(st, oid, len(data), hashed_ns)
-            if len(batch) >= BATCH:
+            if len(batch) >= SEND:
                 self.store.put_chunks(batch)
                 batch = []
+                hashed_ns = time.time_ns()
+                if poll is not None:
+                    poll()
         if batch:
             self.store.put_chunks(batch)
 
@@ -157,20 +184,19 @@ class Intake:
         which: list[int],
         prepared: list[list[Any] | None],
         ids: list[tuple[ObjectId, int] | None],
+        hashed_ns: int,
     ) -> None:
-        """What the forked process read: [id, hashed_ns, raw length, codec, stored]."""
+        """What the forked process read, stamped `hashed_ns`: [id, raw length, codec,
+        stored] per file."""
         batch: list[tuple[ObjectId, int, int, bytes]] = []
         for i, item in zip(which, prepared, strict=True):
             if item is None:
                 continue  # unreadable there: the general path reports it
-            oid, hashed_ns, raw_len, codec, stored = item
+            oid, raw_len, codec, stored = item
             oid = ObjectId(oid)
             ids[i] = (oid, raw_len)
             batch.append((oid, raw_len, codec, stored))
             self._hashed(stats[i], oid, raw_len, hashed_ns)
-            if len(batch) >= BATCH:
-                self.store.put_encoded(batch)
-                batch = []
         if batch:
             self.store.put_encoded(batch)
 
@@ -200,20 +226,21 @@ class Intake:
         """Build the trees bottom-up from the flat walk of a directory."""
         files: dict[str, dict[str, TreeEntry]] = defaultdict(dict)
         subdirs: dict[str, set[str]] = defaultdict(set)
-        for st, got in zip(stats, self.stored_many(stats), strict=True):
-            if got is None:
-                continue  # removed since the walk
-            oid, size = got
-            self.files.append(TrackedFile(st.rel, root_rel, oid, st.kind, size))
-            parent, _, name = st.rel.rpartition("/")
-            files[parent][name] = TreeEntry(name, st.kind, st.executable, size, oid)  # type: ignore[arg-type]
-            child = parent
-            while child != rel:
-                up = child.rpartition("/")[0]
-                if child in subdirs[up]:
-                    break
-                subdirs[up].add(child)
-                child = up
+        for part in _slices(stats, SLICE):
+            for st, got in zip(part, self.stored_many(part), strict=True):
+                if got is None:
+                    continue  # removed since the walk
+                oid, size = got
+                self.files.append(TrackedFile(st.rel, root_rel, oid, st.kind, size))
+                parent, _, name = st.rel.rpartition("/")
+                files[parent][name] = TreeEntry(name, st.kind, st.executable, size, oid)  # type: ignore[arg-type]
+                child = parent
+                while child != rel:
+                    up = child.rpartition("/")[0]
+                    if child in subdirs[up]:
+                        break
+                    subdirs[up].add(child)
+                    child = up
         return self._store_tree(rel, files, subdirs)
 
     def _store_tree(
@@ -236,6 +263,26 @@ class Intake:
             oid = self.store.put_object(Kind.TREE, tree.encode())
             done[current] = PathRecord(oid, "tree", tree.size)
         return done[rel]
+
+
+def _slices(items: list[FileStat], size: int) -> Iterator[list[FileStat]]:
+    """`items` in order, `size` at a time, each taken out of the list as it is handed
+    out: what was stored is freed while the rest is (a walk of a million files holds
+    a few hundred MiB of stats)."""
+    items.reverse()
+    while items:
+        part = items[-size:]
+        del items[-size:]
+        part.reverse()
+        yield part
+
+
+def _send_encoded(paths: list[str], send: Callable[[Any], None]) -> None:
+    """The forked reader: `read_encoded` of each path, sent SEND at a time with the time
+    the batch's reads began."""
+    for start in range(0, len(paths), SEND):
+        hashed_ns = time.time_ns()
+        send([hashed_ns, [read_encoded(p) for p in paths[start : start + SEND]]])
 
 
 def _readlink(path: str) -> str:

@@ -23,10 +23,10 @@ import stat
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from mlvc.errors import UnsafePathError
-from mlvc.forked import share, worth_forking
+from mlvc.forked import stream, worth_forking
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.fsutil import disk_errors, write_all
 from mlvc.store.objectstore import ObjectStore
@@ -35,9 +35,13 @@ from mlvc.workspace.dirs import WorkspaceDirs
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
 from mlvc.workspace.scan import FileStat
 
+if TYPE_CHECKING:
+    from mlvc.forked import Send
+
 Progress = Callable[[int], None]
 WORKERS = 2
 BATCH = 2048  # small files read from the packs at a time (a few MiB)
+SLICE = 1 << 16  # files whose locations are looked up at a time
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _BAD_NAMES = frozenset(("", ".", ".."))
 
@@ -108,13 +112,28 @@ class Materializer:
     def write_many(
         self, wants: list[RecordedFile], progress: Progress | None = None
     ) -> list[WrittenFile | None]:
-        """`write` for many files. Small files are read from the packs a batch at a time
-        (neighbours in one call) and written on WORKERS threads: creating, writing and
-        renaming a small file is mostly system-call time, which threads overlap. With
-        many small files, a forked worker process takes the second half of them: the
-        Python around each system call then runs on two cores."""
+        """`write` for many files, SLICE at a time (their locations looked up together,
+        then forgotten: memory does not grow with the file count). Small files are read
+        from the packs a batch at a time (neighbours in one call) and written on WORKERS
+        threads: creating, writing and renaming a small file is mostly system-call time,
+        which threads overlap. With many small files, a forked worker process takes the
+        second half of each slice: the Python around each system call then runs on two
+        cores."""
         if progress is not None:
             progress = _locked(progress)
+        results: list[WrittenFile | None] = []
+        for start in range(0, len(wants), SLICE):
+            part = wants[start : start + SLICE]
+            self.store.prefetch([w.id for w in part if w.kind == "file"])
+            try:
+                results += self._write_slice(part, progress)
+            finally:
+                self.store.forget_prefetched()
+        return results
+
+    def _write_slice(
+        self, wants: list[RecordedFile], progress: Progress | None
+    ) -> list[WrittenFile | None]:
         if not worth_forking(len(wants)):
             return self._write_all(wants, progress)
         small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
@@ -122,25 +141,39 @@ class Materializer:
         theirs = [wants[i] for i in handed]
         mine = set(handed)
         own = [w for i, w in enumerate(wants) if i not in mine]
-        written, reply = share(
-            lambda: self._write_all(own, progress),
-            lambda: [None if x is None else list(x) for x in self._forked_write(theirs)],
+        reply: list[WrittenFile | None] = []
+
+        def take(rows: list[list[int] | None]) -> None:
+            landed = [None if row is None else WrittenFile(*row) for row in rows]
+            if progress is not None:
+                done = theirs[len(reply) : len(reply) + len(landed)]
+                progress(sum(max(w.size, 0) for w, st in zip(done, landed, strict=True) if st))
+            reply.extend(landed)
+
+        written, whole = stream(
+            lambda poll: self._write_all(own, progress, poll),
+            self._forked_write(theirs),
+            take,
             die_with_parent=True,  # it writes too: it must not outlive the lock
         )
+        if not whole:  # no process to be had, or it died: write the rest of its share here
+            reply += self._write_all(theirs[len(reply) :], progress)
         results = dict(zip((id(w) for w in own), written, strict=True))
-        if reply is None:  # no process to be had, or it died: write its share here
-            reply = self._write_all(theirs, progress)
-        elif progress is not None:
-            progress(sum(max(w.size, 0) for w in theirs))
-        for want, row in zip(theirs, reply, strict=True):
-            results[id(want)] = None if row is None else WrittenFile(*row)
+        results.update(zip((id(w) for w in theirs), reply, strict=True))
         return [results[id(w)] for w in wants]
 
-    def _forked_write(self, wants: list[RecordedFile]) -> list[WrittenFile | None]:
-        """The forked process's share: its temporary names carry its own pid, so they
-        never meet the parent's in a directory both write to."""
-        self._pid = os.getpid()
-        return self._write_all(wants, None)
+    def _forked_write(self, wants: list[RecordedFile]) -> Callable[[Send], None]:
+        """The forked process's share, its results sent a batch at a time: its temporary
+        names carry its own pid, so they never meet the parent's in a directory both
+        write to."""
+
+        def work(send: Send) -> None:
+            self._pid = os.getpid()
+            for start in range(0, len(wants), BATCH):
+                landed = self._write_all(wants[start : start + BATCH], None)
+                send([None if st is None else list(st) for st in landed])
+
+        return work
 
     def _single_chunk(self, want: RecordedFile) -> bool:
         """Known (prefetched) to be one chunk: the worker must never touch the index
@@ -149,13 +182,19 @@ class Materializer:
         return want.kind == "file" and loc is not None and loc.entry.kind is Kind.CHUNK
 
     def _write_all(
-        self, wants: list[RecordedFile], progress: Progress | None
+        self,
+        wants: list[RecordedFile],
+        progress: Progress | None,
+        poll: Callable[[], None] | None = None,
     ) -> list[WrittenFile | None]:
+        """`poll`: called between batches (to take what a forked writer sent meanwhile)."""
         results: list[WrittenFile | None] = []
         for start in range(0, len(wants), BATCH):
             batch = wants[start : start + BATCH]
             small = read_small(self.store, [w.id for w in batch if w.kind == "file"])
             results += self._write_batch(batch, small, progress)
+            if poll is not None:
+                poll()
         return results
 
     def _write_batch(

@@ -7,13 +7,15 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import blake3
 import pytest
 
-from mlvc.forked import FORK_MIN, Forked
+from mlvc.forked import FORK_MIN, Forked, stream
 from mlvc.porcelain.add import add
 from mlvc.repo import Repo
 from mlvc.workspace import intake as snapshot
@@ -85,7 +87,7 @@ def test_a_dead_reader_process_is_replaced_by_the_parent(
 
     def dying(work: object, die_with_parent: bool = False) -> Forked | None:
         calls.append(work)
-        return start(lambda: os._exit(9))
+        return start(lambda send: os._exit(9))
 
     monkeypatch.setattr(Forked, "start", dying)
     shared = _add_in_process(workspace)
@@ -111,6 +113,71 @@ def test_no_process_to_be_had(
     monkeypatch.setattr(os, "fork", no_fork)
     shared = _add_in_process(workspace)
     monkeypatch.undo()
+    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _populate(alone)
+    assert _add_in_process(alone) == shared
+
+
+def _counting_takes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of files in each batch the parent takes from the forked reader."""
+    taken: list[int] = []
+    real = stream
+
+    def counted(here: Any, there: Any, take: Any, die_with_parent: bool = False) -> Any:
+        def counting(sent: Any) -> None:
+            taken.append(len(sent[1]))
+            take(sent)
+
+        return real(here, there, counting, die_with_parent)
+
+    monkeypatch.setattr(snapshot, "stream", counted)
+    return taken
+
+
+def test_the_reader_process_streams_its_share_in_batches(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its share comes back SEND files at a time, each stored as it comes, not as one
+    reply holding the content of half the files; what is stored is the same."""
+    contents = _populate(workspace)
+    monkeypatch.setattr(snapshot, "SEND", 50)
+    taken = _counting_takes(monkeypatch)
+    shared = _add_in_process(workspace)
+    assert sum(taken) == len(contents) - len(contents) // 2
+    assert len(taken) > 10 and max(taken) == 50
+    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    _populate(alone)
+    assert _add_in_process(alone) == shared
+
+
+def test_a_reader_killed_mid_stream_loses_nothing(
+    mlvc: Run, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batches it sent whole are stored; the parent reads the rest; the store then
+    holds every file and fsck finds nothing wrong."""
+    contents = _populate(workspace)
+    monkeypatch.setattr(snapshot, "SEND", 100)
+    taken = _counting_takes(monkeypatch)
+    real = snapshot._send_encoded
+
+    def killed(paths: list[str], send: Any) -> None:
+        real(paths[:300], send)  # three batches, then SIGKILL
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(snapshot, "_send_encoded", killed)
+    shared = _add_in_process(workspace)
+    assert taken == [100, 100, 100]
+    report = mlvc("fsck", "--json")
+    assert json.loads(report.stdout)["problems"] == []
+    assert json.loads(mlvc("status", "--json").stdout)["clean"] is True
+    shutil.rmtree(workspace / "data")
+    mlvc("checkout", "latest:data")
+    for rel, data in contents.items():
+        assert (workspace / rel).read_bytes() == data
     monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
     alone = tmp_path / "alone"
     alone.mkdir()

@@ -106,7 +106,7 @@ def test_a_dead_walker_process_is_replaced_by_the_parent(
     start = Forked.start
 
     def dying(work: object, die_with_parent: bool = False) -> Forked | None:
-        return start(lambda: os._exit(9))
+        return start(lambda send: os._exit(9))
 
     monkeypatch.setattr(Forked, "start", dying)
     assert _changes(workspace) == expected

@@ -1,0 +1,146 @@
+"""`checkout` of FORK_MIN small files or more: a forked process writes the second half of
+each slice, streaming what it wrote back a batch at a time. The workspace must end the
+same whether it lives, dies part way or is never made, and in one directory too."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlvc.forked import FORK_MIN, stream
+from mlvc.ids import ObjectId
+from mlvc.porcelain.add import add
+from mlvc.porcelain.checkout import CheckoutRequest, checkout
+from mlvc.repo import Repo
+from mlvc.store.objectstore import ObjectStore
+from mlvc.workspace import materialize
+from mlvc.workspace.materialize import is_temporary
+from tests.conftest import Run, init_store
+
+COUNT = FORK_MIN + 400
+
+
+def _populate(top: Path, dirs: int) -> dict[str, bytes]:
+    rng = random.Random(11)
+    contents = {}
+    for n in range(COUNT):
+        rel = f"data/d{n % dirs:02}/f{n:05}.bin"
+        contents[rel] = rng.randbytes(rng.randint(0, 2000))
+        path = top / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(contents[rel])
+    return contents
+
+
+def _added(workspace: Path, dirs: int) -> tuple[dict[str, bytes], ObjectId]:
+    contents = _populate(workspace, dirs)
+    init_store(workspace)
+    repo = Repo.discover(workspace)
+    try:
+        run_id = add(repo, [Path("data")], workspace, {"user": "t"}).run_id
+    finally:
+        repo.close()
+    assert run_id is not None
+    shutil.rmtree(workspace / "data")
+    return contents, run_id
+
+
+def _checkout(workspace: Path, run_id: ObjectId) -> None:
+    repo = Repo.discover(workspace)
+    try:
+        checkout(repo, CheckoutRequest(run_id))
+    finally:
+        repo.close()
+
+
+def _check(mlvc: Run, workspace: Path, contents: dict[str, bytes]) -> None:
+    for rel, data in contents.items():
+        assert (workspace / rel).read_bytes() == data
+    found = [name for _, _, names in os.walk(workspace / "data") for name in names]
+    assert len(found) == len(contents)
+    assert not any(is_temporary(name) for name in found)
+    assert json.loads(mlvc("status", "--json").stdout)["clean"] is True
+
+
+def _counting_takes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    taken: list[int] = []
+    real = stream
+
+    def counted(here: Any, there: Any, take: Any, die_with_parent: bool = False) -> Any:
+        def counting(rows: Any) -> None:
+            taken.append(len(rows))
+            take(rows)
+
+        return real(here, there, counting, die_with_parent)
+
+    monkeypatch.setattr(materialize, "stream", counted)
+    return taken
+
+
+def test_checkout_of_many_files_in_one_directory(mlvc: Run, workspace: Path) -> None:
+    """Both processes write into the same directory: their temporary names never meet."""
+    contents, run_id = _added(workspace, dirs=1)
+    mlvc("checkout", run_id.hex())
+    _check(mlvc, workspace, contents)
+
+
+def test_the_writer_process_streams_what_it_wrote(
+    mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contents, run_id = _added(workspace, dirs=7)
+    monkeypatch.setattr(materialize, "BATCH", 100)
+    taken = _counting_takes(monkeypatch)
+    _checkout(workspace, run_id)
+    assert len(taken) > 10 and max(taken) == 100
+    assert sum(taken) == COUNT - COUNT // 2
+    _check(mlvc, workspace, contents)
+
+
+def test_a_writer_killed_mid_stream_leaves_the_rest_to_the_parent(
+    mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contents, run_id = _added(workspace, dirs=7)
+    monkeypatch.setattr(materialize, "BATCH", 100)
+    taken = _counting_takes(monkeypatch)
+    real = materialize.Materializer._forked_write
+
+    def killed(self: materialize.Materializer, wants: list[Any]) -> Any:
+        work = real(self, wants[:200])  # two batches, then SIGKILL
+
+        def then_die(send: Any) -> None:
+            work(send)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        return then_die
+
+    monkeypatch.setattr(materialize.Materializer, "_forked_write", killed)
+    _checkout(workspace, run_id)
+    assert taken == [100, 100]
+    _check(mlvc, workspace, contents)
+
+
+def test_slices_look_up_a_bounded_number_of_locations(
+    mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locations are looked up SLICE files at a time and forgotten after each slice."""
+    contents, run_id = _added(workspace, dirs=3)
+    monkeypatch.setattr(materialize, "SLICE", 1000)
+    sizes: list[int] = []
+    prefetch = ObjectStore.prefetch
+
+    def counted(self: Any, oids: list[bytes]) -> None:
+        assert not self._known, "the previous slice's locations were not forgotten"
+        sizes.append(len(oids))
+        prefetch(self, oids)
+
+    monkeypatch.setattr(ObjectStore, "prefetch", counted)
+    _checkout(workspace, run_id)
+    assert max(sizes) == 1000 and sum(sizes) == COUNT
+    _check(mlvc, workspace, contents)
