@@ -232,6 +232,27 @@ class Pipeline:
     runs: dict[str, str]  # stage (and "raw" for the snapshot) -> run id
 
 
+def train_again(built: Pipeline, ids: dict[str, list[str]]) -> None:
+    """`train.learning_rate` 0.1 -> 0.5, then train and evaluate run again: their new
+    run ids join `ids`."""
+    params = built.workspace / "params.yaml"
+    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
+    for stage in ("train", "evaluate"):
+        result = built.mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
+        ids[stage].append(str(json.loads(result.stdout)["run_id"]))
+
+
+def copy_history(
+    template: tuple[Path, dict[str, list[str]]], workspace: Path
+) -> dict[str, list[str]]:
+    """A copy of a module's built history in this test's workspace (tests change what
+    they get), and its run ids."""
+    source, ids = template
+    shutil.rmtree(workspace)
+    shutil.copytree(source, workspace, symlinks=True)
+    return {stage: list(runs) for stage, runs in ids.items()}
+
+
 def isolated_env(factory: pytest.TempPathFactory) -> dict[str, str]:
     """The process environment with its own HOME and git identity, as `_isolated_home`
     sets per test: for fixtures built once per module, before that runs."""

@@ -5,9 +5,11 @@ dead or impossible worker leaves its share to the caller."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -52,10 +54,10 @@ def test_a_failing_caller_stops_and_reaps_its_worker() -> None:
     def fail() -> None:
         raise MlvcError("here failed")
 
+    before = _children()
     with pytest.raises(MlvcError, match="here failed"):
         share(fail, lambda: signal.pause())
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # no child left behind, not even a zombie
+    assert _children() <= before  # no child left behind, not even a zombie
 
 
 def test_the_fork_policy() -> None:
@@ -119,7 +121,17 @@ def test_a_failing_taker_stops_and_reaps_the_worker() -> None:
         while True:
             send("more")
 
+    before = _children()
     with pytest.raises(MlvcError, match="disk full"):
         stream(lambda poll: None, there, take)
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    assert _children() <= before
+
+
+def _children() -> set[int]:
+    """This process's children, zombies included (the test runner may have others of
+    its own, such as a browser driver: only those a test adds count)."""
+    found: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            found |= {int(p) for p in (task / "children").read_text().split()}
+    return found

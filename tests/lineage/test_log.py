@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, STAGES, Run, Template, build_pipeline
+from tests.conftest import STAGES, Run, Template, build_pipeline, copy_history, train_again
 
 
 @pytest.fixture(scope="module")
@@ -18,21 +18,13 @@ def template(
     """The pipeline run twice, `train.learning_rate` changed in between: built once."""
     built = build_pipeline(tmp_path_factory, ran_template, tag=False)
     ids = {stage: [built.runs[stage]] for stage in STAGES}
-    params = built.workspace / "params.yaml"
-    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
-    for stage in ("train", "evaluate"):
-        result = built.mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
-        ids[stage].append(str(json.loads(result.stdout)["run_id"]))
+    train_again(built, ids)
     return built.workspace, ids
 
 
 @pytest.fixture
 def history(template: tuple[Path, dict[str, list[str]]], workspace: Path) -> dict[str, list[str]]:
-    """A copy of the template in this test's workspace: tests change what they get."""
-    source, ids = template
-    shutil.rmtree(workspace)
-    shutil.copytree(source, workspace, symlinks=True)
-    return {stage: list(runs) for stage, runs in ids.items()}
+    return copy_history(template, workspace)
 
 
 def test_log_lists_runs_newest_first(mlvc: Run, history: dict[str, list[str]]) -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, Run, Template, build_pipeline
+from tests.conftest import PYTHON, Run, Template, build_pipeline, copy_history, train_again
 
 NOTE = "[red]bold, one\ntwo"  # markup, a comma and a newline: shown as they are
 
@@ -25,11 +24,7 @@ def template(
     `train.learning_rate` 0.5, then one command whose params file holds NOTE."""
     built = build_pipeline(tmp_path_factory, ran_template)
     ids = {stage: [run] for stage, run in built.runs.items()}
-    params = built.workspace / "params.yaml"
-    params.write_text(params.read_text().replace("learning_rate: 0.1", "learning_rate: 0.5"))
-    for stage in ("train", "evaluate"):
-        result = built.mlvc("run", "--json", "--", PYTHON, f"{stage}.py")
-        ids[stage].append(str(json.loads(result.stdout)["run_id"]))
+    train_again(built, ids)
     (built.workspace / "notes.yaml").write_text(json.dumps({"label": NOTE}))
     write = "open('out.txt', 'w').write('x')"
     result = built.mlvc("run", "-p", "notes.yaml", "--json", "--", PYTHON, "-c", write)
@@ -39,10 +34,7 @@ def template(
 
 @pytest.fixture
 def history(template: tuple[Path, dict[str, list[str]]], workspace: Path) -> dict[str, list[str]]:
-    source, ids = template
-    shutil.rmtree(workspace)
-    shutil.copytree(source, workspace, symlinks=True)
-    return {stage: list(runs) for stage, runs in ids.items()}
+    return copy_history(template, workspace)
 
 
 def _json(mlvc: Run, *args: str) -> list[dict[str, object]]:
