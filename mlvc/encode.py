@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlvc.lineage.blame import BlameResult
     from mlvc.lineage.graph import GraphResult, RunNode
+    from mlvc.lineage.pipeline import PipelineResult
+    from mlvc.lineage.runs import RunsResult, TableRun
     from mlvc.porcelain.show import ShowResult
     from mlvc.porcelain.status import StatusResult
 
@@ -101,3 +103,46 @@ def status_json(result: StatusResult) -> dict[str, Any]:
 def stale_json(step: Any) -> dict[str, Any]:
     """A stale step: its latest run, command and reasons."""
     return {"run": step.run_id, "command": list(step.key[0]), "reasons": list(step.reasons)}
+
+
+def pipeline_json(result: PipelineResult) -> dict[str, Any]:
+    return {
+        "steps": [
+            {
+                "id": step.id,
+                "command": list(step.command),
+                "cwd": step.cwd,
+                "latest_run": step.latest_run.hex(),
+                "stale": step.stale,
+                "reasons": list(step.reasons),
+            }
+            for step in result.steps
+        ],
+        "edges": [
+            {"from": edge.source, "to": edge.target, "paths": list(edge.paths)}
+            for edge in result.edges
+        ],
+    }
+
+
+def table_json(result: RunsResult) -> list[dict[str, Any]]:
+    """`mlvc runs --json`: a list, a run an object."""
+    return [_table_row(run) for run in result.runs]
+
+
+def _table_row(run: TableRun) -> dict[str, Any]:
+    """A run's JSON object: the table's columns, with the whole params and metrics."""
+    return {
+        "id": run.id,
+        "started": run.started,
+        "ended": run.ended,
+        "command": run.command,
+        "status": run.status,
+        "exit_code": run.exit_code,
+        "duration": run.duration,
+        "owner": run.owner,
+        "role": run.role,
+        "tags": run.tags,
+        "params": run.params,
+        "metrics": run.metrics,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlvc.cli import render
 from mlvc.ids import short
@@ -24,31 +24,13 @@ def show_pipeline(json: bool) -> None:
     finally:
         repo.close()
     if json:
+        from mlvc.encode import pipeline_json
+
         render.emit_json(pipeline_json(result))
     elif not result.steps:
         sys.stdout.write("no steps recorded yet (mlvc run -- CMD records one)\n")
     else:
         render.print_lines(_lines(result))
-
-
-def pipeline_json(result: PipelineResult) -> dict[str, Any]:
-    return {
-        "steps": [
-            {
-                "id": step.id,
-                "command": list(step.command),
-                "cwd": step.cwd,
-                "latest_run": step.latest_run.hex(),
-                "stale": step.stale,
-                "reasons": list(step.reasons),
-            }
-            for step in result.steps
-        ],
-        "edges": [
-            {"from": edge.source, "to": edge.target, "paths": list(edge.paths)}
-            for edge in result.edges
-        ],
-    }
 
 
 def _lines(result: PipelineResult) -> list[list[render.Segment]]:

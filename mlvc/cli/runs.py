@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from mlvc.cli import environ, render
 from mlvc.ids import short
@@ -52,7 +51,9 @@ def runs_command(
     finally:
         repo.close()
     if json:
-        render.emit_json([_record(run) for run in result.runs])
+        from mlvc.encode import table_json
+
+        render.emit_json(table_json(result))
     elif csv:
         _write_csv(result)
     elif sys.stdout.isatty():
@@ -62,24 +63,6 @@ def runs_command(
         rows = [_cells(run, header) for run in result.runs]
         right = {i for i, key in enumerate(header) if _numeric(key)}
         render.columns(_title(result), header, rows, right)
-
-
-def _record(run: TableRun) -> dict[str, Any]:
-    """A run's JSON object: the table's columns, with the whole params and metrics."""
-    return {
-        "id": run.id,
-        "started": run.started,
-        "ended": run.ended,
-        "command": run.command,
-        "status": run.status,
-        "exit_code": run.exit_code,
-        "duration": run.duration,
-        "owner": run.owner,
-        "role": run.role,
-        "tags": run.tags,
-        "params": run.params,
-        "metrics": run.metrics,
-    }
 
 
 def _write_csv(result: RunsResult) -> None:
