@@ -3,9 +3,10 @@ server on 127.0.0.1 started for the run, plus limit rows (the same bytes sent by
 
 Each tool pushes from a fresh workspace where its input was added untimed, to a prefix of
 its own in one bucket. A pull goes into a `git clone` of that workspace, with an empty
-store: mlvc's clone (`mlvc clone`, untimed: the metadata) then the timed `mlvc pull`
-(plus `mlvc checkout` if pull left the files out); DVC's timed `dvc pull`. Every pulled
-file is checked against its source, untimed.
+store: mlvc's clone (`mlvc clone`, untimed: the metadata) then, timed, either `mlvc
+checkout latest:NAME` alone (which takes the data it lacks from the remote, then writes
+the files: what `dvc pull` does) or `mlvc pull` then that checkout, each in a clone of
+its own; DVC's timed `dvc pull`. Every pulled file is checked against its source, untimed.
 """
 
 from __future__ import annotations
@@ -153,8 +154,8 @@ def workspace(bench: Bench, tmp: Path, name: str) -> Path:
     return repo
 
 
-def git_clone(tmp: Path, repo: Path) -> Path:
-    clone = tmp / "clone"
+def git_clone(tmp: Path, repo: Path, name: str = "clone") -> Path:
+    clone = tmp / name
     run(["git", "clone", "-q", str(repo), str(clone)], tmp)
     return clone
 
@@ -187,7 +188,18 @@ def mlvc_side(bench: Bench, s3: S3, name: str, pull: bool, change: bool) -> dict
             out["repush"] = attempt(bench, lambda: timed_step(bench, mlvc, repo, "push", "--json"))
         if pull:
             out["pull"] = attempt(bench, lambda: mlvc_pull(bench, s3, tmp, repo, url, name))
+            out["checkout"] = attempt(bench, lambda: mlvc_checkout(bench, s3, tmp, repo, url, name))
     return out
+
+
+def mlvc_checkout(bench: Bench, s3: S3, tmp: Path, repo: Path, url: str, name: str) -> Measured:
+    """`mlvc clone` (untimed) into a git clone of ``repo``, then the timed `mlvc checkout
+    latest:NAME`, which takes from the remote the data it lacks and writes the files."""
+    mlvc, clone = bench.mlvc, git_clone(tmp, repo, "clone-checkout")
+    run(mlvc.cmd("clone", url, ".", *s3_flags(s3)), clone, mlvc.env)
+    done = timed_step(bench, mlvc, clone, "checkout", f"latest:{name}")
+    check_pulled(clone / name, repo / name)
+    return done
 
 
 def mlvc_pull(bench: Bench, s3: S3, tmp: Path, repo: Path, url: str, name: str) -> Measured:
@@ -272,8 +284,19 @@ def bench_small(bench: Bench, s3: S3) -> list[Row]:
     rows = rows_for(SCENARIOS["push-small"], m["push"], d["push"], faster(20))
     rows.append(Row("limit: the same bytes as one object (boto3)", limit, None, "s"))
     if pull:
-        rows += rows_for(SCENARIOS["pull-small"], m["pull"], d["pull"], faster(20))
+        rows += pull_rows(SCENARIOS["pull-small"], m, d["pull"], faster(20))
     return rows
+
+
+def pull_rows(
+    label: str, m: dict[str, Measured], dvc: Measured, target: Target | None
+) -> list[Row]:
+    """`mlvc checkout` in a fresh clone (one command: data and files, as `dvc pull`) is
+    the row with the target; `mlvc pull` then `mlvc checkout` follows it."""
+    alone = m["checkout"]
+    what = f"{label}: `mlvc checkout` of a fresh clone (takes the data, writes the files)"
+    rows = [Row(what, alone.seconds, dvc.seconds, "s", target, failure=alone.failure)]
+    return rows + rows_for(f"{label}: `mlvc pull`, then `mlvc checkout`", m["pull"], dvc, None)
 
 
 def bench_big(bench: Bench, s3: S3) -> list[Row]:
@@ -292,7 +315,7 @@ def bench_big(bench: Bench, s3: S3) -> list[Row]:
         rows.append(Row(label, again.value("bytes"), None, "bytes", small, again.failure))
     if pull:
         got, dvc = m["pull"], d["pull"]
-        rows += rows_for(SCENARIOS["pull-big"], got, dvc, None)
+        rows += pull_rows(SCENARIOS["pull-big"], m, dvc, None)
         # The target is the pull's: `mlvc pull` alone (the data into the store), against
         # `dvc pull` (which also checks out: its whole time, as DVC has no other split).
         alone = got.value("pull seconds") if "pull seconds" in got.summary else got.seconds

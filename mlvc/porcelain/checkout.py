@@ -34,6 +34,7 @@ Progress = Callable[[int], None]
 
 if TYPE_CHECKING:
     from mlvc.porcelain.fetch import Meter
+    from mlvc.porcelain.pull import SessionAhead
 
 
 class CheckoutStoppedError(MlvcError):
@@ -86,6 +87,7 @@ def checkout(
     `pulling`: the progress of taking data from the default remote, when some is there."""
     run = load_run(repo, request.run_id)
     wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
+    ahead = None if request.dry_run else _remote_ahead(repo, wants)
     with workspace_lock(repo.dir):
         code = _code(repo, run, request) if request.code else None
         ignore = Ignore.load(repo.root)
@@ -106,7 +108,7 @@ def checkout(
         if plan.writes:
             from mlvc.porcelain.pull import ensure_local  # remotes: only when data is missing
 
-            ensure_local(repo, [w.id for w in plan.writes], pulling)
+            ensure_local(repo, [w.id for w in plan.writes], pulling, ahead=ahead)
         saved, saved_run = _save(repo, request, unsaved, ignore)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))
@@ -135,6 +137,20 @@ def checkout(
             kept=tuple(applied.kept),
             code=code,
         )
+
+
+def _remote_ahead(repo: Repo, wants: Mapping[str, RecordedFile]) -> SessionAhead | None:
+    """Open the default remote while the checkout plans, when the data of the first file
+    to restore is not in this store (a fresh clone): one look at the index, no import
+    of the remote modules otherwise."""
+    if not repo.config.remotes:
+        return None
+    first = next((w for w in wants.values() if w.kind == "file"), None)
+    if first is None or repo.index.has(first.id):
+        return None
+    from mlvc.porcelain.pull import SessionAhead
+
+    return SessionAhead(repo)
 
 
 def _result(

@@ -9,6 +9,7 @@ here is its own inputs, outputs, code patch, logs and environment, not its ances
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -101,14 +102,45 @@ def _take_missing(
     return take(session.remote, session.catalog, repo.store, held, progress)
 
 
+class SessionAhead:
+    """The default remote opened on a thread (importing its client, listing its packs,
+    reading its index files) while the caller plans, for a command likely to need it.
+    Its failure is raised only if the session is asked for; the thread never holds up
+    the process's exit."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._session: Session | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, args=(repo,), daemon=True)
+        self._thread.start()
+
+    def _open(self, repo: Repo) -> None:
+        try:
+            self._session = open_session(repo, None)  # reads config and files: no index
+        except BaseException as exc:  # raised in the thread that asks for the session
+            self._error = exc
+
+    def session(self) -> Session:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._session is not None
+        return self._session
+
+
 def ensure_local(
-    repo: Repo, roots: list[bytes], progress: Meter | None = None, strict: bool = True
+    repo: Repo,
+    roots: list[bytes],
+    progress: Meter | None = None,
+    strict: bool = True,
+    ahead: SessionAhead | None = None,
 ) -> DownloadStats | None:
     """Before a checkout writes files (`roots`: their ids) or a reproduction re-executes
-    a run (its id, `strict=False`): take from the default remote whatever they need that
-    this store lacks. Nothing to take: no remote is opened. `strict`: data on no store
-    is an error naming it (a run also names ids nothing stored, such as its scripts'
-    file ids in git, so a run's closure is taken as far as the remote has it)."""
+        a run (its id, `strict=False`): take from the default remote whatever they need that
+        this store lacks. Nothing to take: no remote is opened (unless `ahead` opened it
+    already, on the chance). `strict`: data on no store
+        is an error naming it (a run also names ids nothing stored, such as its scripts'
+        file ids in git, so a run's closure is taken as far as the remote has it)."""
     missing = missing_data(repo, roots)
     if not missing or (not strict and not repo.config.remotes):
         return None
@@ -119,7 +151,7 @@ def ensure_local(
             hint="the run was fetched from a remote: add it (mlvc remote add NAME URL "
             "--default) and check out again, or run mlvc pull",
         )
-    session = open_session(repo, None)
+    session = open_session(repo, None) if ahead is None else ahead.session()
     stats = _take_missing(repo, session, missing, progress)
     absent = [oid for oid in missing if session.catalog.kind(oid) is None]
     if absent and strict:

@@ -87,3 +87,17 @@ def test_rows_show_the_ratio_to_their_limit_and_judge_against_it() -> None:
     assert "300 MiB" in cells
     slack = bench_report.within_limit(1.2, bench_report.Limit("BLAKE3", 1.0), extra=0.3)
     assert slack.check(1.5, None) and not slack.check(1.51, None)
+
+
+def test_a_removed_tree_frees_its_big_files_now_and_its_inodes_at_the_end(tmp_path: Path) -> None:
+    tree_root = tmp_path / "work" / "scenario"
+    (tree_root / "d").mkdir(parents=True)
+    (tree_root / "d" / "small.txt").write_bytes(b"x" * 10)
+    (tree_root / "big.bin").write_bytes(b"\0" * bench_exec.BIG_FILE)
+    (tree_root / "d").chmod(0o500)  # read-only directory: still removable
+    bench_exec.remove_tree(tree_root)
+    assert not tree_root.exists()
+    [trash] = list((tmp_path / "work").iterdir())
+    assert sorted(p.name for p in trash.rglob("*")) == ["d", "small.txt"]
+    bench_exec.empty_trash()
+    assert list((tmp_path / "work").iterdir()) == []

@@ -333,6 +333,32 @@ def test_checkout_of_remote_data_without_a_remote_says_what_to_do(
     assert not (b / "model").exists()
 
 
+def test_a_checkout_that_needs_no_remote_data_ignores_a_broken_remote(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """The remote is opened ahead, on the chance, when the first file's data is not in
+    the store; a failure there matters only if the data must come from it."""
+    shared = tmp_path / "shared"
+    mlvc("init")
+    mlvc("remote", "add", "origin", str(shared), "--default")
+    (workspace / "a.bin").write_bytes(os.urandom(5000))
+    run = json.loads(mlvc("add", "a.bin", "--json").stdout)["run_id"]
+    mlvc("push")
+    b = tmp_path / "b"
+    b.mkdir()
+    mlvc("clone", str(shared), cwd=b)
+    shutil.copy(workspace / "a.bin", b / "a.bin")  # the bytes are here, not in b's store
+    shutil.rmtree(shared)
+    shared.write_text("no longer a remote\n")
+    done = json.loads(mlvc("checkout", run, "--json", cwd=b).stdout)
+    assert done["unchanged"] == 1 and done["changes"] == []
+    assert (b / "a.bin").read_bytes() == (workspace / "a.bin").read_bytes()
+    (b / "a.bin").unlink()  # now the data must come from the remote: its failure shows
+    failed = mlvc("checkout", run, cwd=b, check=False)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert not (b / "a.bin").exists()
+
+
 def test_pull_of_one_run_takes_its_data_only(recorded: Pipeline, mlvc: Run, tmp_path: Path) -> None:
     shared = Remote(str(tmp_path / "shared"))
     _push_from(recorded, shared)
