@@ -29,6 +29,7 @@ Progress = Callable[[int], None]
 _SPAN = 8 << 20  # bytes per write call
 _SPAN_PIECES = 512  # chunks per write call (IOV_MAX is 1024 on Linux)
 _GAP = 4096  # entries this close together are read in one call
+_BEHIND = 6  # spans written before a span's pages are let go (the hash queue holds 4)
 
 
 def write_file(store: ObjectStore, oid: bytes, fd: int, progress: Progress | None = None) -> int:
@@ -58,7 +59,9 @@ class _Copier:
     """Writes chunks in order into `fd`; a thread hashes the same bytes in the same order.
 
     Raw chunks are written straight from a read-only map of their pack, many per
-    `pwritev` call (one system call per ~8 MiB instead of one per chunk)."""
+    `pwritev` call (one system call per ~8 MiB instead of one per chunk). Once a span is
+    written and hashed, its pages are unmapped from the process (`MADV_DONTNEED`: they
+    stay in the page cache), so resident memory stays flat whatever the file's size."""
 
     def __init__(self, store: ObjectStore, fd: int, progress: Progress | None) -> None:
         self.store = store
@@ -71,12 +74,14 @@ class _Copier:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._hash, daemon=True)
         self._thread.start()
+        self._spans: list[dict[str, list[int]]] = []  # per span: pack -> [first, end) mapped
 
     def copy(self, parts: list[Part]) -> None:
         """The loop runs once per chunk (32,768 for 2 GiB) between the writes: kept flat."""
         spots = self.store.index.locate_many([p.id for p in parts])
         views: dict[str, memoryview] = {}
         span: list[memoryview | bytes] = []
+        mapped: dict[str, list[int]] = {}
         size = 0
         chunk, raw = Kind.CHUNK, compress.Codec.RAW
         for part in parts:
@@ -94,16 +99,20 @@ class _Copier:
                 if view is None or end > len(view):
                     view = views[spot.pack] = self._view(spot)  # raises when truncated
                 span.append(view[e.offset : end])
+                seen = mapped.setdefault(spot.pack, [e.offset, end])
+                seen[0], seen[1] = min(seen[0], e.offset), max(seen[1], end)
             else:
                 span.append(self.store.get(part.id)[1])  # decompressed and verified
             size += part.length
             if size >= _SPAN or len(span) >= _SPAN_PIECES:
-                self._flush(span, size)
-                span, size = [], 0
+                self._flush(span, size, mapped)
+                span, mapped, size = [], {}, 0
         if span:
-            self._flush(span, size)
+            self._flush(span, size, mapped)
 
-    def _flush(self, span: list[memoryview | bytes], size: int) -> None:
+    def _flush(
+        self, span: list[memoryview | bytes], size: int, mapped: dict[str, list[int]]
+    ) -> None:
         if self._error is not None:
             raise self._error
         self._queue.put(span)
@@ -113,6 +122,19 @@ class _Copier:
         self.pos += size
         if self.progress:
             self.progress(size)
+        self._spans.append(mapped)
+        if len(self._spans) > _BEHIND:
+            self._let_go(self._spans.pop(0))
+
+    def _let_go(self, mapped: dict[str, list[int]]) -> None:
+        """Unmap pages of a span long written and hashed (the queue holds at most 4 spans,
+        so the hash thread is past it). Were it not, a touched page is read back from
+        the page cache: never wrong, only slower."""
+        for pack, (first, end) in mapped.items():
+            whole = self._maps.get(pack)
+            if whole is not None:
+                start = first - first % mmap.PAGESIZE
+                whole.madvise(mmap.MADV_DONTNEED, start, end - start)
 
     def _view(self, loc: Location) -> memoryview:
         if loc.pack not in self._maps:
