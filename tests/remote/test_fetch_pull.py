@@ -220,18 +220,24 @@ def _snapshot(top: Path) -> dict[str, bytes]:
     }
 
 
+def _one_file_cloned(mlvc: Run, file: Path, size: int, shared: Path, clone: Path) -> str:
+    """`file` (random bytes) added in the workspace and pushed to the directory remote
+    `shared`, which `clone` (a new directory) is cloned from; the add's run id."""
+    mlvc("init")
+    mlvc("remote", "add", "origin", str(shared), "--default")
+    file.write_bytes(os.urandom(size))
+    run: str = json.loads(mlvc("add", file.name, "--json").stdout)["run_id"]
+    mlvc("push")
+    clone.mkdir()
+    mlvc("clone", str(shared), cwd=clone)
+    return run
+
+
 def test_a_flipped_byte_on_the_remote_fails_pull_and_checkout_and_changes_nothing(
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
-    shared = tmp_path / "shared"
-    mlvc("init")
-    mlvc("remote", "add", "origin", str(shared), "--default")
-    (workspace / "model.bin").write_bytes(os.urandom(300_000))
-    run = json.loads(mlvc("add", "model.bin", "--json").stdout)["run_id"]
-    mlvc("push")
-    b = tmp_path / "b"
-    b.mkdir()
-    mlvc("clone", str(shared), cwd=b)
+    shared, b = tmp_path / "shared", tmp_path / "b"
+    run = _one_file_cloned(mlvc, workspace / "model.bin", 300_000, shared, b)
     from mlvc.store.pack import read_table
 
     data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
@@ -338,15 +344,8 @@ def test_a_checkout_that_needs_no_remote_data_ignores_a_broken_remote(
 ) -> None:
     """The remote is opened ahead, on the chance, when the first file's data is not in
     the store; a failure there matters only if the data must come from it."""
-    shared = tmp_path / "shared"
-    mlvc("init")
-    mlvc("remote", "add", "origin", str(shared), "--default")
-    (workspace / "a.bin").write_bytes(os.urandom(5000))
-    run = json.loads(mlvc("add", "a.bin", "--json").stdout)["run_id"]
-    mlvc("push")
-    b = tmp_path / "b"
-    b.mkdir()
-    mlvc("clone", str(shared), cwd=b)
+    shared, b = tmp_path / "shared", tmp_path / "b"
+    run = _one_file_cloned(mlvc, workspace / "a.bin", 5000, shared, b)
     shutil.copy(workspace / "a.bin", b / "a.bin")  # the bytes are here, not in b's store
     shutil.rmtree(shared)
     shared.write_text("no longer a remote\n")
