@@ -24,9 +24,9 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import ObjectId, short
-from mlvc.store.db import vouched_ids
 from mlvc.store.history import History, VersionRow
 from mlvc.store.steps import StepFacts, StepKey, step_facts
+from mlvc.store.worktree import vouched_ids
 
 if TYPE_CHECKING:
     from mlvc.objects import Run

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from mlvc.forked import share, worth_forking
-from mlvc.store.db import WORKTREE_ROW, worktree
+from mlvc.store.worktree import WORKTREE_ROW, worktree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of its time)
