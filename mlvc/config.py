@@ -2,15 +2,14 @@
 repository's own secret patterns (optional `[secrets]`), which files are params (optional
 `[params]`), how `mlvc run` captures (optional `[run]`) and its remotes (`[remote.NAME]`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation, and the first compile() of a process costs ~10 M instructions of start-up
+# for every command that imports this module.
 
+from pathlib import Path
 from typing import NamedTuple
 
 from mlvc.errors import ConfigError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from pathlib import Path
 
 FORMAT = 1
 

@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlvc.lineage.blame import BlameResult
+    from mlvc.lineage.blame import BlameResult, KeysResult, LinesResult
     from mlvc.lineage.graph import GraphResult, RunNode
     from mlvc.lineage.pipeline import PipelineResult
     from mlvc.lineage.runs import RunsResult, TableRun
@@ -66,6 +66,31 @@ def graph_json(result: GraphResult) -> dict[str, Any]:
 def blame_json(result: BlameResult) -> dict[str, Any]:
     """`mlvc blame --json`: the target and every run upstream of it."""
     return {"target": result.target, **upstream_json(result.graph)}
+
+
+def blame_lines_json(result: LinesResult) -> dict[str, Any]:
+    """`mlvc blame --lines --json`: each line of the file and the run it is credited to."""
+    lines = [{"line": b.number, "text": b.text, "run": b.run} for b in result.lines]
+    return _credited(result, "lines", lines)
+
+
+def blame_keys_json(result: KeysResult) -> dict[str, Any]:
+    """`mlvc blame --keys --json`: each key of the file and the run it is credited to."""
+    keys = [{"key": k.key, "value": k.value, "run": k.run} for k in result.keys]
+    return _credited(result, "keys", keys)
+
+
+def _credited(
+    result: LinesResult | KeysResult, field: str, items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The target, how many versions it has, what of it is credited to which run, and
+    those runs."""
+    return {
+        "target": result.target,
+        "versions": result.versions,
+        field: items,
+        "runs": {oid.hex(): plain(info) for oid, info in result.runs.items()},
+    }
 
 
 def upstream_json(graph: GraphResult) -> dict[str, Any]:

@@ -6,8 +6,6 @@ import re
 from enum import IntEnum
 from typing import NewType
 
-import blake3
-
 from mlvc.errors import InvalidIdError
 
 ObjectId = NewType("ObjectId", bytes)
@@ -41,9 +39,15 @@ _CONTEXTS = {
 }
 
 
+# blake3 is imported on first use: every command imports this module for ObjectId and
+# `short`, and a clean `status` hashes nothing (the import is ~1 M instructions).
+
+
 def file_id(data: bytes | memoryview) -> ObjectId:
     """The id of file content or a chunk: plain BLAKE3-256, equal to what `b3sum` prints."""
-    return ObjectId(blake3.blake3(data).digest())
+    from blake3 import blake3
+
+    return ObjectId(blake3(data).digest())
 
 
 def object_id(kind: Kind, canonical: bytes) -> ObjectId:
@@ -51,7 +55,9 @@ def object_id(kind: Kind, canonical: bytes) -> ObjectId:
     context = _CONTEXTS.get(kind)
     if context is None:
         raise ValueError(f"{kind.label} objects are addressed by content, not derive-key")
-    return ObjectId(blake3.blake3(canonical, derive_key_context=context).digest())
+    from blake3 import blake3
+
+    return ObjectId(blake3(canonical, derive_key_context=context).digest())
 
 
 def short(oid: bytes, length: int = 12) -> str:

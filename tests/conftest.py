@@ -35,7 +35,7 @@ def wait_past_racy_window(path: Path) -> None:
     row made from now on is clean. `os.utime` sets the ctime to now: a file made "old"
     with it is still racy for a moment, and whether a command that follows hashes it
     inside that moment depends on the machine's speed. A clock condition, not a delay."""
-    from mlvc.store.db import racy_window
+    from mlvc.store.worktree import racy_window
 
     ctime = path.stat().st_ctime_ns
     while time.time_ns() <= ctime + racy_window(ctime):

@@ -79,19 +79,7 @@ def execute(
     children: list[subprocess.Popen[bytes]] = []
     previous = _forward_signals(children, received, wrapped)
     try:
-        try:
-            child = subprocess.Popen(
-                argv, cwd=cwd, env=dict(env), stdout=out_w, stderr=err_w, close_fds=True
-            )
-        except (FileNotFoundError, PermissionError) as exc:
-            os.close(out_r)
-            os.close(err_r)
-            raise CommandNotFoundError(
-                f"cannot run {argv[0]}: {exc.strerror}", hint="check the command after '--'"
-            ) from None
-        finally:
-            os.close(out_w)
-            os.close(err_w)
+        child = _start(argv, cwd, env, (out_r, out_w), (err_r, err_w))
         children.append(child)
         for signum in list(received):  # arrived while the child was being started
             _send(child, signum, wrapped)
@@ -108,10 +96,39 @@ def execute(
     child.returncode = os.waitstatus_to_exitcode(wait_status)
     for pump in pumps:
         pump.join()
-    wall = time.monotonic() - started
-    killed = -child.returncode if child.returncode < 0 else None
-    exit_code = 128 + killed if killed is not None else child.returncode
-    if received or killed in (signal.SIGINT, signal.SIGTERM):
+    return _finished(child.returncode, bool(received), time.monotonic() - started, rusage)
+
+
+def _start(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    out: tuple[int, int],
+    err: tuple[int, int],
+) -> subprocess.Popen[bytes]:
+    """The child, writing to the write ends of the `out` and `err` pipes (closed here:
+    the child holds them now); the read ends are closed too if it cannot start."""
+    try:
+        return subprocess.Popen(
+            argv, cwd=cwd, env=dict(env), stdout=out[1], stderr=err[1], close_fds=True
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        os.close(out[0])
+        os.close(err[0])
+        raise CommandNotFoundError(
+            f"cannot run {argv[0]}: {exc.strerror}", hint="check the command after '--'"
+        ) from None
+    finally:
+        os.close(out[1])
+        os.close(err[1])
+
+
+def _finished(returncode: int, signalled: bool, wall: float, rusage: Any) -> Finished:
+    """How the command ended: killed by a signal (exit code 128 + its number), and
+    interrupted when mlvc passed a signal on or SIGINT or SIGTERM killed it."""
+    killed = -returncode if returncode < 0 else None
+    exit_code = 128 + killed if killed is not None else returncode
+    if signalled or killed in (signal.SIGINT, signal.SIGTERM):
         status = "interrupted"
     else:
         status = "ok" if exit_code == 0 else "failed"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from rich.text import Text
     from rich.tree import Tree
 
-    from mlvc.ids import ObjectId
     from mlvc.lineage.blame import BlameResult, KeysResult, LinesResult, Target
     from mlvc.lineage.graph import GraphResult, InputEdge, RunInfo, RunNode
 
@@ -90,10 +88,6 @@ def _steps(target: str | None, fmt: str) -> None:
             f"graph --steps has no '{fmt}' format", hint="use --format tree or --json"
         )
     show_pipeline(fmt == "json")
-
-
-def _runs_json(runs: Mapping[ObjectId, RunInfo]) -> dict[str, Any]:
-    return {oid.hex(): render.plain(info) for oid, info in runs.items()}
 
 
 def _provenance(result: BlameResult, json: bool) -> None:
@@ -285,14 +279,7 @@ def _when(started: str) -> str:
 
 def _lines(result: LinesResult, json: bool) -> None:
     if json:
-        render.emit_json(
-            {
-                "target": result.target,
-                "versions": result.versions,
-                "lines": [{"line": b.number, "text": b.text, "run": b.run} for b in result.lines],
-                "runs": _runs_json(result.runs),
-            }
-        )
+        render.emit_json(encode.blame_lines_json(result))
         return
     from rich.text import Text
 
@@ -314,14 +301,7 @@ def _lines(result: LinesResult, json: bool) -> None:
 
 def _keys(result: KeysResult, json: bool) -> None:
     if json:
-        render.emit_json(
-            {
-                "target": result.target,
-                "versions": result.versions,
-                "keys": [{"key": k.key, "value": k.value, "run": k.run} for k in result.keys],
-                "runs": _runs_json(result.runs),
-            }
-        )
+        render.emit_json(encode.blame_keys_json(result))
         return
     from rich.table import Table
 

@@ -9,7 +9,9 @@ lines both ways and fails on any difference. A form the table does not cover (`-
 an unknown option, a typo) goes through typer, which owns the parsing and its errors.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation, and the first compile() of a process costs ~10 M instructions of start-up
+# for every command that imports this module.
 
 from collections.abc import Mapping
 from pathlib import Path

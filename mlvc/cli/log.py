@@ -10,6 +10,10 @@ from mlvc.cli import environ, render
 from mlvc.encode import runs_json, versions_json
 from mlvc.ids import short
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mlvc.repo import Repo
+
 
 def log_command(
     paths: list[str],
@@ -43,35 +47,14 @@ def log_command(
             paths, where, command, sort, reverse, number, since, owner, all_runs, json, csv
         )
         return
-    table_only = {"--where": where, "--command": command, "--sort": sort, "--reverse": reverse}
-    table_only["--csv"] = csv
-    given = [name for name, value in table_only.items() if value]
-    if given:
-        raise MlvcError(f"{given[0]} needs --table", hint=f"mlvc log --table {given[0]} ...")
-    if len(paths) > 1:
-        raise MlvcError(
-            "log takes one PATH", hint="to compare the runs of several, use mlvc log --table"
-        )
-    path = paths[0] if paths else None
+    path = _one_path(paths, where, command, sort, reverse, csv)
     for what, text in (("path", path), ("owner", owner), ("date", since)):
         if text is not None:
             check_text(text, what)
     repo = environ.repo()
     try:
         if path is not None:
-            from mlvc.lineage.log import log_path
-
-            rel = repo.relpath(Path(path), Path.cwd()) or path
-            versions = log_path(repo, rel, consumers, all_runs)[skip:][:number]
-            if not versions:
-                raise MlvcError(
-                    f"no recorded version of {rel}",
-                    hint="mlvc records paths that runs write or 'mlvc add' adds",
-                )
-            if json:
-                render.emit_json(versions_json(rel, versions))
-            else:
-                _print_versions(versions, oneline)
+            _log_path(repo, path, consumers, all_runs, skip, number, json, oneline)
             return
         from mlvc.lineage.log import log_runs
 
@@ -82,6 +65,56 @@ def log_command(
         render.emit_json(runs_json(runs))
     else:
         _print_runs(runs, oneline)
+
+
+def _one_path(
+    paths: list[str],
+    where: list[str] | None,
+    command: str | None,
+    sort: str | None,
+    reverse: bool,
+    csv: bool,
+) -> str | None:
+    """The PATH of a plain log (None: every run), once no table-only option is given."""
+    from mlvc.errors import MlvcError
+
+    table_only = {"--where": where, "--command": command, "--sort": sort, "--reverse": reverse}
+    table_only["--csv"] = csv
+    given = [name for name, value in table_only.items() if value]
+    if given:
+        raise MlvcError(f"{given[0]} needs --table", hint=f"mlvc log --table {given[0]} ...")
+    if len(paths) > 1:
+        raise MlvcError(
+            "log takes one PATH", hint="to compare the runs of several, use mlvc log --table"
+        )
+    return paths[0] if paths else None
+
+
+def _log_path(
+    repo: Repo,
+    path: str,
+    consumers: bool,
+    all_runs: bool,
+    skip: int,
+    number: int | None,
+    json: bool,
+    oneline: bool,
+) -> None:
+    """`mlvc log PATH`: every recorded version of the path, newest first."""
+    from mlvc.errors import MlvcError
+    from mlvc.lineage.log import log_path
+
+    rel = repo.relpath(Path(path), Path.cwd()) or path
+    versions = log_path(repo, rel, consumers, all_runs)[skip:][:number]
+    if not versions:
+        raise MlvcError(
+            f"no recorded version of {rel}",
+            hint="mlvc records paths that runs write or 'mlvc add' adds",
+        )
+    if json:
+        render.emit_json(versions_json(rel, versions))
+    else:
+        _print_versions(versions, oneline)
 
 
 _ROLES = {"safety": "safety snapshot"}

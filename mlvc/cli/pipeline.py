@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlvc.cli import render
+from mlvc.cli import environ, render
 from mlvc.ids import short
 
 if TYPE_CHECKING:
@@ -16,13 +15,8 @@ if TYPE_CHECKING:
 
 def show_pipeline(json: bool) -> None:
     from mlvc.lineage.pipeline import pipeline
-    from mlvc.repo import Repo
 
-    repo = Repo.discover(Path.cwd())
-    try:
-        result = pipeline(repo)
-    finally:
-        repo.close()
+    result = environ.with_repo(pipeline)
     if json:
         from mlvc.encode import pipeline_json
 

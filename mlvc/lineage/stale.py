@@ -14,7 +14,9 @@ named after a step's script (`train.epochs` for `python train.py`, the DVC conve
 concerns that step only; any other key concerns every step that read the file.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation, and the first compile() of a process costs ~10 M instructions of start-up
+# for every command that imports this module.
 
 import contextlib
 import os
@@ -22,9 +24,9 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import ObjectId, short
-from mlvc.store.db import vouched_ids
 from mlvc.store.history import History, VersionRow
 from mlvc.store.steps import StepFacts, StepKey, step_facts
+from mlvc.store.worktree import vouched_ids
 
 if TYPE_CHECKING:
     from mlvc.objects import Run
@@ -48,7 +50,9 @@ class Step(NamedTuple):
         return bool(self.reasons)
 
 
-def steps(repo: Repo, refreshed: list[tuple[str, StatRow]] | None = None) -> dict[StepKey, Step]:
+def steps(
+    repo: "Repo", refreshed: "list[tuple[str, StatRow]] | None" = None
+) -> dict[StepKey, Step]:
     """Every step, keyed by (command, cwd), with why it is stale. Answered from the index
     and the step memo (mlvc.store.steps): the object store is opened only for what they
     cannot tell (a run missing from the memo, a tree input no run wrote). The stat-cache
@@ -83,7 +87,7 @@ def steps(repo: Repo, refreshed: list[tuple[str, StatRow]] | None = None) -> dic
     return _propagate(found)
 
 
-def _load(repo: Repo, run_id: bytes) -> Run:
+def _load(repo: "Repo", run_id: bytes) -> "Run":
     from mlvc.lineage.resolve import load_run
 
     return load_run(repo, run_id)
@@ -103,7 +107,7 @@ def _superseded(
     return all(w is not None and w != run_id and w in keys for w in runs)
 
 
-def stale_steps(repo: Repo, refreshed: list[tuple[str, StatRow]] | None = None) -> list[Step]:
+def stale_steps(repo: "Repo", refreshed: "list[tuple[str, StatRow]] | None" = None) -> list[Step]:
     """The stale steps, upstream first (`refreshed`: as for `steps`)."""
     found = steps(repo, refreshed)
     return [found[key] for key in upstream_first(found, set(found)) if found[key].stale]
@@ -166,7 +170,7 @@ class _Checker:
 
     def __init__(
         self,
-        repo: Repo,
+        repo: "Repo",
         history: History,
         owned: set[str],
         keys: dict[ObjectId, StepKey],

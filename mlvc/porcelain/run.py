@@ -23,7 +23,7 @@ from mlvc.workspace.scan import FileStat
 if TYPE_CHECKING:
     from mlvc.capture.inotify import Seen
     from mlvc.capture.runinfo import RunCapture
-    from mlvc.objects import PathRecord
+    from mlvc.objects import PathRecord, Run
     from mlvc.recorder import IndexRows
     from mlvc.store.index import FileRow
     from mlvc.workspace.intake import Intake
@@ -162,8 +162,6 @@ class Session:
         """Record the run; `seen` is what the capture mode saw (None: the Python tracer
         alone, as for a block of code recorded by `mlvc.start_run`)."""
         from mlvc.capture.inotify import Seen
-        from mlvc.capture.runinfo import describe
-        from mlvc.objects import Run
         from mlvc.recorder import record
         from mlvc.workspace.intake import Intake
 
@@ -194,23 +192,7 @@ class Session:
         except BaseException:
             repo.store.abort()
             raise
-        run = Run(
-            kind="run",
-            started=self.started,
-            ended=ended,
-            status=finished.status,
-            command=tuple(self.redacted.argv),
-            cwd=repo.relpath(request.cwd, repo.root) or ".",
-            exit_code=finished.exit_code,
-            inputs=inputs,
-            outputs=outputs,
-            removed=tuple(sorted(paths.removed)),
-            external=paths.external(),
-            message=request.message,
-            tags=request.tags,
-            reproduces=request.reproduces,
-            **snap.note_unsteady(describe(self.facts, request, paths, outputs)),
-        )
+        run = self._run(finished, ended, inputs, outputs, paths, snap)
         run_id = record(repo, run, _index_rows(snap, out_files, paths.removed, request.track))
         new_skipped = set(skipped) - self.skipped_before  # what this run left, not old news
         return RunResult(
@@ -222,6 +204,39 @@ class Session:
             finished.wall_seconds,
             tuple(sorted(new_skipped | paths.skipped | set(snap.skipped))),
             tuple(paths.capture["notes"]),
+        )
+
+    def _run(
+        self,
+        finished: process.Finished,
+        ended: str,
+        inputs: dict[str, PathRecord],
+        outputs: dict[str, PathRecord],
+        paths: TouchedPaths,
+        snap: Intake,
+    ) -> Run:
+        """The run object of what was captured."""
+        from mlvc.capture.runinfo import describe
+        from mlvc.objects import Run
+
+        assert self.facts is not None
+        request = self.request
+        return Run(
+            kind="run",
+            started=self.started,
+            ended=ended,
+            status=finished.status,
+            command=tuple(self.redacted.argv),
+            cwd=self.repo.relpath(request.cwd, self.repo.root) or ".",
+            exit_code=finished.exit_code,
+            inputs=inputs,
+            outputs=outputs,
+            removed=tuple(sorted(paths.removed)),
+            external=paths.external(),
+            message=request.message,
+            tags=request.tags,
+            reproduces=request.reproduces,
+            **snap.note_unsteady(describe(self.facts, request, paths, outputs)),
         )
 
 

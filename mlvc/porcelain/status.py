@@ -12,7 +12,9 @@ tracked file reported changed that the ignore rules now skip is listed in `ignor
 that the user learns to untrack it (`mlvc rm --cached`).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation, and the first compile() of a process costs ~10 M instructions of start-up
+# for every command that imports this module.
 
 import contextlib
 import errno
@@ -21,15 +23,13 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from mlvc.forked import share, worth_forking
-from mlvc.store.db import WORKTREE_ROW, worktree
+from mlvc.store.worktree import WORKTREE_ROW, worktree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of its time)
-    from typing import Any
-
     from mlvc.lineage.stale import Step
     from mlvc.repo import Repo
     from mlvc.store.index import StatRow
@@ -52,7 +52,7 @@ class StatusResult(NamedTuple):
     """Untracked names in tracked directories that no tree can hold (see scan.walk)."""
     ignored: tuple[str, ...] = ()
     """Tracked paths among the changes that the ignore rules now skip."""
-    stale: tuple[Step, ...] = ()
+    stale: tuple["Step", ...] = ()
     """The stale steps, upstream first (see mlvc.lineage.stale)."""
 
     @property
@@ -63,7 +63,7 @@ class StatusResult(NamedTuple):
 SHARE_DIRS = 8  # directories listed before sharing them with the forked process
 
 
-def status(repo: Repo) -> StatusResult:
+def status(repo: "Repo") -> StatusResult:
     table, roots, dirs = worktree(repo.db, repo.index_path)
     if not table:
         refreshed: list[tuple[str, StatRow]] = []
@@ -96,7 +96,7 @@ def status(repo: Repo) -> StatusResult:
     return StatusResult(ordered, len(table), skipped, ignored, stale)
 
 
-def _stale(repo: Repo, refreshed: list[tuple[str, StatRow]]) -> tuple[Step, ...]:
+def _stale(repo: "Repo", refreshed: "list[tuple[str, StatRow]]") -> "tuple[Step, ...]":
     """The stale steps; with no command run recorded, one query and no import. The
     stat-cache rows of what the check hashed join `refreshed`."""
     from mlvc.store.db import has_command_runs
@@ -248,7 +248,7 @@ class _Walker:
 
 
 def _recorded(
-    repo: Repo, changes: list[PathState], refreshed: list[tuple[str, StatRow]]
+    repo: "Repo", changes: list[PathState], refreshed: "list[tuple[str, StatRow]]"
 ) -> list[PathState]:
     """The new files whose path and content a run recorded, as `recorded`. Their content
     is hashed unless the stat cache vouches for it (new files are few; this is off the
@@ -279,7 +279,7 @@ def _recorded(
     return found
 
 
-def _ignored(repo: Repo, paths: list[str]) -> tuple[str, ...]:
+def _ignored(repo: "Repo", paths: list[str]) -> tuple[str, ...]:
     if not paths:
         return ()
     from mlvc.workspace.ignore import Ignore
@@ -293,8 +293,8 @@ def _fields(st: os.stat_result) -> tuple[int, int, int, int, int]:
 
 
 def _settle(
-    repo: Repo, slow: list[tuple[str, os.stat_result]], changes: list[PathState]
-) -> list[tuple[str, StatRow]]:
+    repo: "Repo", slow: list[tuple[str, os.stat_result]], changes: list[PathState]
+) -> "list[tuple[str, StatRow]]":
     """Hash what the stat cache could not vouch for; returns refreshed stat-cache rows."""
     refreshed: list[tuple[str, StatRow]] = []
     for rel, st in slow:
@@ -307,7 +307,7 @@ def _settle(
 
 
 def _hash(
-    repo: Repo, rel: str, st: os.stat_result, kind: str, refreshed: list[tuple[str, StatRow]]
+    repo: "Repo", rel: str, st: os.stat_result, kind: str, refreshed: "list[tuple[str, StatRow]]"
 ) -> bytes:
     from mlvc.workspace.scan import stat_of
     from mlvc.workspace.statcache import hashed_row
@@ -319,7 +319,7 @@ def _hash(
     return hashed[0]
 
 
-def _save(repo: Repo, rows: list[tuple[str, StatRow]]) -> None:
+def _save(repo: "Repo", rows: "list[tuple[str, StatRow]]") -> None:
     """Refresh the stat cache, as `git status` refreshes the index: best effort only."""
     if not rows:
         return

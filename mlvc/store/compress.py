@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from mlvc.errors import CorruptObjectError
 
@@ -26,6 +26,17 @@ LEVEL = 3
 class Codec(IntEnum):
     RAW = 0
     ZSTD = 1
+
+
+Raw = TypeVar("Raw", bound=bytes | memoryview)
+
+
+def smaller(raw: Raw, squeezed: bytes | None) -> tuple[Codec, Raw | bytes]:
+    """How an entry is stored, given its zstd form (None: not compressed): zstd when
+    that is smaller, else the raw bytes."""
+    if squeezed is not None and len(squeezed) < len(raw):
+        return Codec.ZSTD, squeezed
+    return Codec.RAW, raw
 
 
 _local = threading.local()  # a ZstdCompressor serves one thread at a time

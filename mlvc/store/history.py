@@ -10,7 +10,9 @@ and `snapshot`, name `latest`, a path's versions and who wrote a content: a repr
 takes over from what it reproduces or from what was checked out.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation, and the first compile() of a process costs ~10 M instructions of start-up
+# for every command that imports this module.
 
 import sqlite3
 from collections.abc import Iterable

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.store import runlog
-from mlvc.store.db import RUN_FACTS, connect, worktree
+from mlvc.store.db import RUN_FACTS, connect
 from mlvc.store.entry import Entry
 from mlvc.store.history import MAINLINE, History, glob_under
+from mlvc.store.worktree import worktree
 
 if TYPE_CHECKING:
     from mlvc.objects import Run

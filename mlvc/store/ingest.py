@@ -1,17 +1,27 @@
 """Reading workspace files for the store: opening them, sampling them to decide
-compression, and reading, hashing and encoding a whole small file (in a forked worker too:
-nothing here touches the index or the packs)."""
+compression, reading, hashing and encoding a whole small file (in a forked worker too:
+nothing here touches the index or the packs), and cutting a large file's chunk list into
+manifest nodes."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from mlvc.errors import FileVanishedError, UnreadableFileError
 from mlvc.ids import file_id
 from mlvc.store import compress
 from mlvc.store.fsutil import read_small_file
+
+if TYPE_CHECKING:
+    from mlvc.objects import Part
+
+# A manifest node ends after a chunk whose id has this many low zero bits in its first
+# byte pair (on average every 256 chunks), or at NODE_MAX parts: content-defined, so an
+# edit rewrites one node, not the whole chunk list.
+NODE_MASK = 0xFF
+NODE_MAX = 2048
 
 
 def samples(handle: object, size: int) -> list[bytes]:
@@ -34,11 +44,8 @@ def open_file(path: Path | str) -> BinaryIO:
 def encode_chunk(data: bytes) -> tuple[int, bytes]:
     """(codec, stored bytes) for a whole small content: zstd when a sample says it pays
     and the result is smaller, as `put_bytes` decides."""
-    if compress.worth_compressing([data[:65536]]):
-        squeezed = compress.compress(data)
-        if len(squeezed) < len(data):
-            return compress.Codec.ZSTD, squeezed
-    return compress.Codec.RAW, data
+    packed = compress.worth_compressing([data[:65536]])
+    return compress.smaller(data, compress.compress(data) if packed else None)
 
 
 def read_encoded(path: str) -> list[object] | None:
@@ -50,3 +57,14 @@ def read_encoded(path: str) -> list[object] | None:
     except OSError:
         return None
     return [file_id(data), len(data), *encode_chunk(data)]
+
+
+def node_groups(parts: list[Part]) -> list[list[Part]]:
+    """A large file's chunks, in order, cut into the groups that become its manifest's
+    nodes (one group: the manifest lists the chunks itself)."""
+    groups: list[list[Part]] = [[]]
+    for part in parts:
+        groups[-1].append(part)
+        if (int.from_bytes(part.id[:2], "big") & NODE_MASK) == 0 or len(groups[-1]) >= NODE_MAX:
+            groups.append([])
+    return [g for g in groups if g]

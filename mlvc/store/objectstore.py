@@ -27,7 +27,7 @@ from mlvc.store import compress, gclock, purged, verify
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
-from mlvc.store.ingest import encode_chunk, open_file, samples
+from mlvc.store.ingest import encode_chunk, node_groups, open_file, samples
 from mlvc.store.pack import PackWriter, reclaim_temporary, write_whole
 
 # Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
@@ -35,11 +35,6 @@ from mlvc.store.pack import PackWriter, reclaim_temporary, write_whole
 # would otherwise pay it 64 times. See docs/format.md.
 PACK_TARGET = 32 << 20
 DATA_PACK_TARGET = 128 << 20
-# A manifest node ends after a chunk whose id has this many low zero bits in its first
-# byte pair (on average every 256 chunks), or at NODE_MAX parts: content-defined, so an
-# edit rewrites one node, not the whole chunk list.
-NODE_MASK = 0xFF
-NODE_MAX = 2048
 SMALL_FILE = 1 << 20
 # Reads of a file that keeps changing while it is stored before the last one is kept.
 READS = 3
@@ -108,23 +103,16 @@ class ObjectStore:
             self._write(oid, kind, raw, packed)
 
     def _write(self, oid: ObjectId, kind: Kind, raw: bytes | memoryview, packed: bool) -> None:
-        stored: bytes | memoryview = raw
-        codec = compress.Codec.RAW
-        if packed:
-            squeezed = compress.compress(raw)
-            if len(squeezed) < len(raw):
-                stored, codec = squeezed, compress.Codec.ZSTD
+        codec, stored = compress.smaller(raw, compress.compress(raw) if packed else None)
         self._writer(kind is not Kind.CHUNK).add(oid, kind, codec, len(raw), stored)
         self._pending.add(oid)
 
     def _write_chunks(self, items: list[tuple[ObjectId, memoryview]], packed: bool) -> None:
         """Write a large file's new chunks, compressed on two cores when `packed`."""
-        squeezed = compress.compress_many([chunk for _, chunk in items]) if packed else []
-        for n, (oid, chunk) in enumerate(items):
-            stored: bytes | memoryview = chunk
-            codec = compress.Codec.RAW
-            if packed and len(squeezed[n]) < len(chunk):
-                stored, codec = squeezed[n], compress.Codec.ZSTD
+        chunks = [chunk for _, chunk in items]
+        squeezed = compress.compress_many(chunks) if packed else [None] * len(chunks)
+        for (oid, chunk), small in zip(items, squeezed, strict=True):
+            codec, stored = compress.smaller(chunk, small)
             self._writer(False).add(oid, Kind.CHUNK, codec, len(chunk), stored)
 
     def put_stored(self, e: Entry, stored: bytes | memoryview) -> None:
@@ -237,12 +225,7 @@ class ObjectStore:
     def _put_manifest(self, oid: ObjectId, size: int, parts: list[Part]) -> None:
         if self.has(oid):
             return
-        groups: list[list[Part]] = [[]]
-        for part in parts:
-            groups[-1].append(part)
-            if (int.from_bytes(part.id[:2], "big") & NODE_MASK) == 0 or len(groups[-1]) >= NODE_MAX:
-                groups.append([])
-        groups = [g for g in groups if g]
+        groups = node_groups(parts)
         if len(groups) == 1:
             manifest = Manifest(size, 0, tuple(parts))
         else:
@@ -306,7 +289,7 @@ class ObjectStore:
         high = bytes.fromhex((prefix + "f" * 64)[:64])
         found = self.index.with_prefix(low, high, 10)
         if not found:
-            self._refuse_purged(prefix)
+            purged.refuse(self.packs.parent, prefix)
             raise ObjectNotFoundError(
                 f"object {prefix} not found",
                 hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",
@@ -314,18 +297,6 @@ class ObjectStore:
         if len(found) > 1:
             raise AmbiguousIdError(prefix, [f.hex() for f in found])
         return ObjectId(found[0])
-
-    def _refuse_purged(self, prefix: str) -> None:
-        """The error for a content `mlvc purge` removed, if `prefix` names one."""
-        stones = purged.read(self.packs.parent)
-        stone = next((s for h, s in stones.items() if h.startswith(prefix)), None)
-        if stone is not None:
-            raise ObjectNotFoundError(
-                f"object {stone.id[:12]} was purged on {stone.time[:10]} by {stone.user}:"
-                f" {stone.reason or 'no reason given'}",
-                hint="its bytes are gone from this store on purpose; runs that used it"
-                " still show, but it cannot be restored",
-            )
 
     def prefetch(self, oids: list[bytes]) -> None:
         """Look up many objects' locations in a few queries before reading them one by
@@ -343,7 +314,7 @@ class ObjectStore:
     def locate(self, oid: bytes) -> Location:
         loc = self._known.get(oid) or self.index.locate(oid)
         if loc is None:
-            self._refuse_purged(oid.hex())
+            purged.refuse(self.packs.parent, oid.hex())
             raise ObjectNotFoundError(f"object {short(oid)} not found", hint=MISSING_HINT)
         return loc
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlvc.errors import ObjectNotFoundError
 from mlvc.store.fsutil import atomic_write
 
 NAME = "purged"
@@ -31,6 +32,19 @@ class Tombstone:
 
 def read(mlvc_dir: Path) -> dict[str, Tombstone]:
     return parse(mlvc_dir)[0]
+
+
+def refuse(mlvc_dir: Path, prefix: str) -> None:
+    """The error for a content `mlvc purge` removed, if the id `prefix` names one (a
+    store that does not find an object asks this before saying "not found")."""
+    stone = next((s for h, s in read(mlvc_dir).items() if h.startswith(prefix)), None)
+    if stone is not None:
+        raise ObjectNotFoundError(
+            f"object {stone.id[:12]} was purged on {stone.time[:10]} by {stone.user}:"
+            f" {stone.reason or 'no reason given'}",
+            hint="its bytes are gone from this store on purpose; runs that used it"
+            " still show, but it cannot be restored",
+        )
 
 
 def parse(mlvc_dir: Path) -> tuple[dict[str, Tombstone], list[int]]:

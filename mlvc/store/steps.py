@@ -12,7 +12,9 @@ dropped; a damaged or foreign file, or one holding many runs no longer indexed, 
 rewritten whole, atomically. Deleting it is always safe.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple compiles each string
+# annotation, and the first compile() of a process costs ~10 M instructions of start-up
+# for every command that imports this module.
 
 import contextlib
 import os
@@ -47,7 +49,7 @@ class StepFacts(NamedTuple):
         return (self.command, self.cwd)
 
 
-def facts_of(run: Run) -> StepFacts:
+def facts_of(run: "Run") -> StepFacts:
     scripts = run.code.get("scripts")
     return StepFacts(
         run.command,
@@ -69,7 +71,7 @@ class Memo:
     (checked then: only the latest run of each step is ever asked for)."""
 
     def __init__(
-        self, path: Path, raw: dict[ObjectId, list[Any]], load: Callable[[ObjectId], Run]
+        self, path: Path, raw: dict[ObjectId, list[Any]], load: Callable[[ObjectId], "Run"]
     ) -> None:
         self._path = path
         self._raw = raw
@@ -96,7 +98,7 @@ class Memo:
         return facts
 
 
-def step_facts(directory: Path, run_ids: list[ObjectId], load: Callable[[ObjectId], Run]) -> Memo:
+def step_facts(directory: Path, run_ids: list[ObjectId], load: Callable[[ObjectId], "Run"]) -> Memo:
     """The steps of `run_ids` and their facts, from the memo in `directory`, or else
     from `load(run_id)` (then added to the memo)."""
     path = directory / NAME
@@ -115,7 +117,7 @@ def step_facts(directory: Path, run_ids: list[ObjectId], load: Callable[[ObjectI
     return Memo(path, found, load)
 
 
-def remember(directory: Path, run_id: ObjectId, run: Run) -> None:
+def remember(directory: Path, run_id: ObjectId, run: "Run") -> None:
     """Add a just-recorded command run's entry (best effort: a miss is loaded later)."""
     path = directory / NAME
     entry = {run_id: _raw_entry(facts_of(run))}

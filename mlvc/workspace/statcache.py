@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from mlvc.ids import ObjectId, file_id
-from mlvc.store.db import vouches
 from mlvc.store.index import StatRow
+from mlvc.store.worktree import vouches
 from mlvc.workspace.scan import FileStat
 
 

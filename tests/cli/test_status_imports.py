@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from tests.conftest import PYTHON, Ran, Run, wait_past_racy_window
@@ -14,8 +15,22 @@ from tests.conftest import PYTHON, Ran, Run, wait_past_racy_window
 # What the stale check must not import: the object store, its codecs, the run objects.
 STORE = r"zstandard|mlvc\.store\.(objectstore|pack)\b|mlvc\.objects\b|mlvc\.lineage\.resolve\b"
 # What a clean status with runs must not import at all: the above, the full index,
-# capture, rich and dataclasses (each milliseconds of start-up).
-HEAVY = re.compile(rf"{STORE}|mlvc\.store\.index\b|mlvc\.capture\b|rich\b|dataclasses\b")
+# capture, rich, dataclasses and blake3 (nothing is hashed; each milliseconds of start-up).
+HEAVY = re.compile(rf"{STORE}|mlvc\.store\.index\b|mlvc\.capture\b|rich\b|dataclasses\b|blake3\b")
+# `mlvc status` with an audit hook that lists the sources compile() is given, on stderr.
+COMPILES = """
+import json, sys
+seen = []
+def hook(event, args):
+    if event == "compile" and args[1] == "<string>":  # not a module's source (no .pyc)
+        seen.append(args[0].decode() if isinstance(args[0], bytes) else str(args[0]))
+sys.addaudithook(hook)
+from mlvc.cli import main
+try:
+    main()
+finally:
+    print("compiled:", json.dumps(seen), file=sys.stderr)
+"""
 
 
 def _settled(ws: Path) -> None:
@@ -24,6 +39,26 @@ def _settled(ws: Path) -> None:
     for path in ws.rglob("*"):
         if path.is_file() and ".mlvc" not in path.parts:
             wait_past_racy_window(path)
+
+
+def test_a_clean_status_compiles_no_source(ran_pipeline: Ran, mlvc: Run) -> None:
+    """The first compile() of a process builds the ast types, ~10 M instructions (a clean
+    status is ~150 M): a typing.NamedTuple with string annotations (`from __future__
+    import annotations`) compiles each one. namedtuple's own `__new__` is not compile()."""
+    _settled(ran_pipeline.workspace)
+    mlvc("status")
+    result = subprocess.run(
+        [PYTHON, "-c", COMPILES, "status", "--json"],
+        cwd=ran_pipeline.workspace,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout)["stale"] == []
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith("compiled: ")
+    sources = json.loads(line.removeprefix("compiled: "))
+    assert [s for s in sources if not s.startswith("lambda _cls")] == []
 
 
 def _imported(mlvc: Run, *args: str) -> tuple[set[str], str]:
