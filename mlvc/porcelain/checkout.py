@@ -91,15 +91,7 @@ def checkout(
     with workspace_lock(repo.dir):
         code = _code(repo, run, request) if request.code else None
         ignore = Ignore.load(repo.root)
-        planner = Planner(repo, ignore, request.force, request.follow_symlinks)
-        for path in sorted(wants):
-            planner.want(wants[path])
-        extra = list(removed)
-        if request.clean:
-            for d in sorted(dirs):
-                extra += [st.rel for st in walk(repo.root, d, ignore) if st.rel not in wants]
-        for path in extra:
-            planner.remove(path)
+        planner = _planned(repo, request, ignore, wants, dirs, removed)
         plan = planner.plan
         unsaved = [] if request.force else _unsaved(repo, planner)
         if request.dry_run:
@@ -137,6 +129,28 @@ def checkout(
             kept=tuple(applied.kept),
             code=code,
         )
+
+
+def _planned(
+    repo: Repo,
+    request: CheckoutRequest,
+    ignore: Ignore,
+    wants: Mapping[str, RecordedFile],
+    dirs: set[str],
+    removed: list[str],
+) -> Planner:
+    """What to write and remove: the recorded files, the paths the run deleted, and with
+    `clean` whatever else is in the recorded directories."""
+    planner = Planner(repo, ignore, request.force, request.follow_symlinks)
+    for path in sorted(wants):
+        planner.want(wants[path])
+    extra = list(removed)
+    if request.clean:
+        for d in sorted(dirs):
+            extra += [st.rel for st in walk(repo.root, d, ignore) if st.rel not in wants]
+    for path in extra:
+        planner.remove(path)
+    return planner
 
 
 def _remote_ahead(repo: Repo, wants: Mapping[str, RecordedFile]) -> SessionAhead | None:

@@ -85,71 +85,95 @@ def take(
     from the others, the wanted entries are read by ranges and stored one by one. The
     transfers of the next LOOKAHEAD packs run while one pack is verified and stored, so
     the network and the disk work at once; memory stays bounded by LOOKAHEAD + 1 packs."""
-    stats = DownloadStats()
-    gone = purged.read(store.packs.parent)
-    buffers = _Buffers()
-    groups = iter(catalog.grouped(oids))
-    pending: deque[tuple[RemotePack, list[Entry], Future[Any], mmap.mmap | None]] = deque()
-    writing: list[Future[None]] = []  # the whole pack being written, at most one
     with (
         ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="mlvc-pull") as pool,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlvc-keep") as writer,
     ):
-
-        def ahead() -> None:
-            group = next(groups, None)
-            if group is None:
-                return
-            pack, entries = group
-            if _whole(pack, entries, gone):
-                buffer = buffers.take(pack.size)
-                fetching = pool.submit(remote.fetch_pack, pack, memoryview(buffer))
-                pending.append((pack, entries, fetching, buffer))
-            else:
-                pending.append(
-                    (pack, entries, pool.submit(remote.fetch_ranges, pack, entries), None)
-                )
-
-        def settle() -> None:
-            """Wait for the whole pack being written (the index is used by one thread
-            at a time)."""
-            while writing:
-                writing.pop().result()
-
-        def keep(pack: RemotePack, data: memoryview, buffer: mmap.mmap) -> None:
-            store.adopt_pack(pack.name, data, pack.entries)
-            data.release()
-            buffers.give(buffer)
-
+        taking = _Taking(remote, store, catalog.grouped(oids), pool, writer)
         try:
-            for _ in range(LOOKAHEAD):
-                ahead()
-            while pending:
-                pack, entries, fetching, buffer = pending.popleft()
-                fetched = fetching.result()
-                ahead()
-                if buffer is None:
-                    settle()
-                    _store_entries(remote, store, pack, entries, fetched)
-                else:  # verified here while the previous pack is written
-                    remote.verify_pack(pack, fetched)
-                    settle()
-                    writing.append(writer.submit(keep, pack, fetched, buffer))
-                del fetched
-                for e in entries:
-                    stats.objects += 1
-                    stats.bytes += e.stored_len
-                    if progress is not None:
-                        progress(e.stored_len)
-            settle()
+            return taking.run(progress)
         except BaseException:
-            for _, _, fetching, _ in pending:
-                fetching.cancel()
-            with contextlib.suppress(Exception):
-                settle()
+            taking.cancel()
             store.abort()
             raise
-    return stats
+
+
+class _Taking:
+    """One `take`: the packs in transfer (`pending`, LOOKAHEAD ahead) and the whole pack
+    being written (`writing`, at most one)."""
+
+    def __init__(
+        self,
+        remote: Remote,
+        store: ObjectStore,
+        groups: list[tuple[RemotePack, list[Entry]]],
+        pool: ThreadPoolExecutor,
+        writer: ThreadPoolExecutor,
+    ) -> None:
+        self.remote = remote
+        self.store = store
+        self.groups = iter(groups)
+        self.pool = pool
+        self.writer = writer
+        self.gone = purged.read(store.packs.parent)
+        self.buffers = _Buffers()
+        self.pending: deque[tuple[RemotePack, list[Entry], Future[Any], mmap.mmap | None]] = deque()
+        self.writing: list[Future[None]] = []
+
+    def run(self, progress: Progress | None) -> DownloadStats:
+        stats = DownloadStats()
+        for _ in range(LOOKAHEAD):
+            self.ahead()
+        while self.pending:
+            pack, entries, fetching, buffer = self.pending.popleft()
+            fetched = fetching.result()
+            self.ahead()
+            if buffer is None:
+                self.settle()
+                _store_entries(self.remote, self.store, pack, entries, fetched)
+            else:  # verified here while the previous pack is written
+                self.remote.verify_pack(pack, fetched)
+                self.settle()
+                self.writing.append(self.writer.submit(self.keep, pack, fetched, buffer))
+            del fetched
+            for e in entries:
+                stats.objects += 1
+                stats.bytes += e.stored_len
+                if progress is not None:
+                    progress(e.stored_len)
+        self.settle()
+        return stats
+
+    def ahead(self) -> None:
+        """Start the transfer of the next pack's share, if any."""
+        group = next(self.groups, None)
+        if group is None:
+            return
+        pack, entries = group
+        if _whole(pack, entries, self.gone):
+            buffer = self.buffers.take(pack.size)
+            whole = self.pool.submit(self.remote.fetch_pack, pack, memoryview(buffer))
+            self.pending.append((pack, entries, whole, buffer))
+        else:
+            ranges = self.pool.submit(self.remote.fetch_ranges, pack, entries)
+            self.pending.append((pack, entries, ranges, None))
+
+    def settle(self) -> None:
+        """Wait for the whole pack being written (the index is used by one thread at a
+        time)."""
+        while self.writing:
+            self.writing.pop().result()
+
+    def keep(self, pack: RemotePack, data: memoryview, buffer: mmap.mmap) -> None:
+        self.store.adopt_pack(pack.name, data, pack.entries)
+        data.release()
+        self.buffers.give(buffer)
+
+    def cancel(self) -> None:
+        for _, _, fetching, _ in self.pending:
+            fetching.cancel()
+        with contextlib.suppress(Exception):
+            self.settle()
 
 
 def _whole(pack: RemotePack, wanted: list[Entry], gone: Container[str]) -> bool:
