@@ -4,7 +4,12 @@ Every file is written to a temporary name in its own directory and renamed into 
 so a reader (or a crash) sees the old file or the new one, never half of one. The
 directories written to are listed in `.mlvc/tmp/checkout/dirs` first: the next checkout
 removes the temporary files a killed one left there (the ignore rules hide them until
-then). Every write, rename and removal goes through a directory descriptor reached one
+then). A file where the plan found nothing is written as an unnamed inode in its
+directory (`O_TMPFILE`) and linked under its name once whole: no rename, nothing left
+behind by a crash, and a file created there meanwhile is kept (the link fails); where
+the file system cannot, the temporary name is used.
+
+Every write, rename and removal goes through a directory descriptor reached one
 component at a time without following a symlink (`workspace.dirs`): nothing is written or
 deleted outside the workspace, whatever a recorded path or the workspace holds.
 
@@ -16,6 +21,7 @@ checkout ran) is left in place and reported, never overwritten unseen.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -28,7 +34,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from mlvc.errors import UnsafePathError
 from mlvc.forked import stream, worth_forking
 from mlvc.ids import Kind, ObjectId
-from mlvc.store.fsutil import disk_errors, write_all
+from mlvc.store.fsutil import disk_errors, disk_full, write_all
 from mlvc.store.objectstore import ObjectStore
 from mlvc.store.restore import read_small, write_file
 from mlvc.workspace.dirs import WorkspaceDirs
@@ -43,7 +49,13 @@ WORKERS = 2
 BATCH = 2048  # small files read from the packs at a time (a few MiB)
 SLICE = 1 << 16  # files whose locations are looked up at a time
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_UNNAMED = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_CLOEXEC  # 0 where unsupported
 _BAD_NAMES = frozenset(("", ".", ".."))
+_NO_UNNAMED = frozenset((errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL))
+
+
+class _NoUnnamedFiles(Exception):
+    """The file system (or a missing /proc) does not allow O_TMPFILE and linkat."""
 
 
 class RecordedFile(NamedTuple):
@@ -92,6 +104,7 @@ class Materializer:
         self._pid = os.getpid()
         self._journaled: set[str] = set()
         self._log: BinaryIO | None = None
+        self._unnamed = _UNNAMED & ~(os.O_WRONLY | os.O_CLOEXEC) != 0  # O_TMPFILE, until refused
 
     def prepare(self) -> None:
         """Remove the temporary files a killed checkout left (the caller holds the
@@ -237,6 +250,11 @@ class Materializer:
         parent, name = _split(want.path)
         fd, owned = self.dirs.open(parent, create=True)
         try:
+            if self._unnamed and want.kind == "file" and self._planned_absent(want.path):
+                try:
+                    return self._link_new(fd, name, want, progress, data)
+                except _NoUnnamedFiles:
+                    self._unnamed = False
             tmp = self._temp_name(parent)
             try:
                 with disk_errors(want.path):
@@ -254,6 +272,35 @@ class Materializer:
             if owned:
                 os.close(fd)
 
+    def _planned_absent(self, path: str) -> bool:
+        return self.expected is not None and self.expected[path] is None
+
+    def _link_new(
+        self, fd: int, name: str, want: RecordedFile, progress: Progress | None, data: bytes | None
+    ) -> WrittenFile | None:
+        """Write a file where the plan found nothing as an unnamed inode, then link it
+        under `name`: its stat; None when a file appeared there meanwhile (kept as it
+        is). _NoUnnamedFiles when this system cannot (a temporary name will do)."""
+        mode = 0o777 if want.executable else 0o666
+        try:
+            out = os.open(".", _UNNAMED, mode, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno not in _NO_UNNAMED:
+                raise disk_full(exc, want.path) or exc from None
+            raise _NoUnnamedFiles from None
+        try:
+            with disk_errors(want.path):
+                self._fill(out, want, progress, data)
+                try:
+                    os.link(f"/proc/self/fd/{out}", name, dst_dir_fd=fd, follow_symlinks=True)
+                except FileExistsError:
+                    return None  # created meanwhile: nothing to lose, nothing replaced
+                except FileNotFoundError:  # no /proc
+                    raise _NoUnnamedFiles from None
+                return _written(os.fstat(out))
+        finally:
+            os.close(out)
+
     def _write_temp(
         self, fd: int, tmp: str, want: RecordedFile, progress: Progress | None, data: bytes | None
     ) -> None:
@@ -263,13 +310,18 @@ class Materializer:
             return
         out = os.open(tmp, _CREATE, 0o777 if want.executable else 0o666, dir_fd=fd)
         try:
-            if data is not None:
-                write_all(out, data)
-                written = len(data)
-            else:
-                written = write_file(self.store, want.id, out, progress)
+            self._fill(out, want, progress, data)
         finally:
             os.close(out)
+
+    def _fill(
+        self, out: int, want: RecordedFile, progress: Progress | None, data: bytes | None
+    ) -> None:
+        if data is not None:
+            write_all(out, data)
+            written = len(data)
+        else:
+            written = write_file(self.store, want.id, out, progress)
         if want.size >= 0 and written != want.size:
             raise UnsafePathError(f"{want.path}: recorded size differs from its content")
 
