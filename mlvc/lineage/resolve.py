@@ -205,22 +205,25 @@ def flatten_tree(repo: Repo, tree_id: bytes, prefix: str = "") -> dict[str, Path
 
 def previous_run(repo: Repo, run_id: ObjectId) -> ObjectId:
     """The run `run_id` superseded: the newest earlier run of the same command, else the
-    newest earlier one that wrote any of the same outputs."""
+    newest earlier one that wrote any of the same outputs. Only an ok mainline run of
+    the same kind is superseded (never a reproduction or a safety snapshot). Read from
+    the index in proportion to that command's runs and those outputs' versions, not to
+    the history."""
+    from mlvc import codec
+
     run = load_run(repo, run_id)
-    # Every run, to find this one (it may have failed); only an ok run is superseded.
-    ids = repo.index.history.run_ids(ok_only=False)
-    older = ids[ids.index(run_id) + 1 :] if run_id in ids else []
-    mainline = set(repo.index.history.run_ids(ok_only=True, roles=("run", "snapshot")))
-    older = [oid for oid in older if oid in mainline]  # never a reproduction or safety snapshot
-    overlap: ObjectId | None = None
-    for oid in older:
-        candidate = load_run(repo, oid)
-        if candidate.kind != run.kind or candidate.status != "ok":
-            continue
-        if list(candidate.command) == list(run.command):
-            return oid
-        if overlap is None and candidate.outputs.keys() & run.outputs.keys():
-            overlap = oid
+    history = repo.index.history
+    if history.facts_complete():
+        same = history.earlier_with_command(run_id, run.kind, codec.encode(list(run.command)))
+    else:  # runs indexed before `run_facts`: their commands are in their objects only
+        earlier = history.earlier_runs(run_id, run.kind)
+        same = next((o for o in earlier if load_run(repo, o).command == run.command), None)
+    if same is not None:
+        return same
+    # A version of one of the paths is no proof: it may be a file inside a tree output.
+    outputs = run.outputs.keys()
+    writers = history.earlier_writers(run_id, run.kind, list(outputs))
+    overlap = next((o for o in writers if load_run(repo, o).outputs.keys() & outputs), None)
     if overlap is None:
         raise UnknownRefError(
             f"run {short(run_id)} superseded no earlier run: none ran its command or wrote"
