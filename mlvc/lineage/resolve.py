@@ -23,8 +23,10 @@ class UnknownRefError(MlvcError):
     pass
 
 
-def resolve_run(repo: Repo, text: str) -> ObjectId:
-    """A run named by tag, `latest`, `latest~N`, `latest:PATH`, id or unique prefix."""
+def resolve_run(repo: Repo, text: str, suggest: bool = True) -> ObjectId:
+    """A run named by tag, `latest`, `latest~N`, `latest:PATH`, id or unique prefix.
+    `suggest=False`: an unknown name's error has no "did you mean" (which compares it
+    with every run id and recorded path): for callers that try the name as a path next."""
     text = text.strip()
     if (match := _LATEST.fullmatch(text)) is not None:
         return _nth_latest(repo, int(match.group(1) or 0), text)
@@ -36,10 +38,10 @@ def resolve_run(repo: Repo, text: str) -> ObjectId:
     try:
         oid = repo.store.resolve(text)
     except ObjectNotFoundError:
-        raise _unknown(repo, text) from None
+        raise _unknown(repo, text, suggest) from None
     except MlvcError as exc:
         if "is not an object id" in exc.message:
-            raise _unknown(repo, text) from None
+            raise _unknown(repo, text, suggest) from None
         raise
     kind = repo.store.kind(oid)
     if kind is not Kind.RUN:
@@ -47,11 +49,12 @@ def resolve_run(repo: Repo, text: str) -> ObjectId:
     return oid
 
 
-def _unknown(repo: Repo, text: str) -> UnknownRefError:
+def _unknown(repo: Repo, text: str, suggest: bool) -> UnknownRefError:
     from mlvc.lineage.suggest import hint
 
     fallback = "see 'mlvc log' for run ids and 'mlvc tag' for tags"
-    return UnknownRefError(f"no run, tag or object named '{text}'", hint=hint(repo, text, fallback))
+    close = hint(repo, text, fallback) if suggest else fallback
+    return UnknownRefError(f"no run, tag or object named '{text}'", hint=close)
 
 
 def _nth_latest(repo: Repo, n: int, text: str) -> ObjectId:
