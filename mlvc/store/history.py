@@ -155,6 +155,14 @@ class History:
             args += [-1 if limit is None else limit, offset]
         return [ObjectId(row[0]) for row in self.db.execute(sql, args)]
 
+    def reproductions(self) -> list[ObjectId]:
+        """Every reproduction, oldest first, through its partial index: as many rows as
+        there are reproductions (`run_ids` with that role reads every run)."""
+        rows = self.db.execute(
+            "SELECT r.id FROM runs r WHERE r.kind = 'reproduction' ORDER BY r.started, r.id"
+        )
+        return [ObjectId(row[0]) for row in rows]
+
     def run_facts(
         self, which: RunFilter, ids: list[bytes] | None = None, limit: int | None = None
     ) -> list[RunFacts]:

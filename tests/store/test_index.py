@@ -136,23 +136,30 @@ def _index_names(index: Index) -> set[str]:
 
 def test_an_older_index_gets_the_lineage_indexes_with_its_next_run(tmp_path: Path) -> None:
     """Made by `init` and `index rebuild` (the schema), and by the first run an index
-    made before them records: without them, who read a path and a command's earlier
-    runs are found by reading every run."""
+    made before them records: without them, who read a path, a command's earlier runs
+    and the reproductions are found by reading every run."""
     path = tmp_path / "index.db"
     old = Index(path, connect(path, create=True))
-    assert {"inputs_path", "run_facts_command"} <= _index_names(old)
+    lineage = {"inputs_path", "run_facts_command", "runs_reproductions"}
+    assert lineage <= _index_names(old)
     old.db.execute("DROP INDEX inputs_path")
     old.db.execute("DROP INDEX run_facts_command")
+    old.db.execute("DROP INDEX runs_reproductions")
     old.close()
     index = Index(path)
     try:
         with index.transaction():
             _run(index, 1, "2026-01-01T00:00:00.000000Z", {"model.pt": 1})
-        assert {"inputs_path", "run_facts_command"} <= _index_names(index)
-        plan = index.db.execute(
-            "EXPLAIN QUERY PLAN SELECT seq FROM inputs WHERE path = 'x'"
-        ).fetchall()
-        assert "inputs_path" in str(plan)
+        assert lineage <= _index_names(index)
+        uses = {
+            "inputs_path": "SELECT seq FROM inputs WHERE path = 'x'",
+            "run_facts_command": "SELECT seq FROM run_facts WHERE command = x'90'",
+            "runs_reproductions": "SELECT id FROM runs WHERE kind = 'reproduction'"
+            " ORDER BY started, id",
+        }
+        for name, query in uses.items():
+            plan = index.db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+            assert name in str(plan)
     finally:
         index.close()
 
