@@ -170,12 +170,13 @@ def target(repo: Repo, text: str) -> Target:
         rec = found.record
         return Target(text, rec.kind, rec.id, rec.size, found.path, found.run)
     try:
-        return Target(text, "run", resolve_run(repo, text))
+        return Target(text, "run", resolve_run(repo, text, suggest=False))
     except UnknownRefError as exc:
         problem = exc
     try:
         oid = repo.store.resolve(text)
     except MlvcError:
+        resolve_run(repo, text)  # fails again, saying what is close
         raise problem from None
     kind, data = repo.store.get(oid)
     what = f"{kind.label} {short(oid)}"

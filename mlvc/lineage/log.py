@@ -84,7 +84,7 @@ def log_runs(
 def _reproductions(repo: Repo) -> dict[bytes, list[tuple[ObjectId, Run]]]:
     """Every recorded reproduction, by the run it reproduces, oldest first."""
     found: dict[bytes, list[tuple[ObjectId, Run]]] = {}
-    for oid in reversed(repo.index.history.run_ids(ok_only=False, roles=("reproduction",))):
+    for oid in repo.index.history.reproductions():
         run = load_run(repo, oid)
         if run.reproduces is not None:
             found.setdefault(run.reproduces, []).append((oid, run))

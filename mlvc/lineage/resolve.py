@@ -23,8 +23,10 @@ class UnknownRefError(MlvcError):
     pass
 
 
-def resolve_run(repo: Repo, text: str) -> ObjectId:
-    """A run named by tag, `latest`, `latest~N`, `latest:PATH`, id or unique prefix."""
+def resolve_run(repo: Repo, text: str, suggest: bool = True) -> ObjectId:
+    """A run named by tag, `latest`, `latest~N`, `latest:PATH`, id or unique prefix.
+    `suggest=False`: an unknown name's error has no "did you mean" (which compares it
+    with every run id and recorded path): for callers that try the name as a path next."""
     text = text.strip()
     if (match := _LATEST.fullmatch(text)) is not None:
         return _nth_latest(repo, int(match.group(1) or 0), text)
@@ -36,10 +38,10 @@ def resolve_run(repo: Repo, text: str) -> ObjectId:
     try:
         oid = repo.store.resolve(text)
     except ObjectNotFoundError:
-        raise _unknown(repo, text) from None
+        raise _unknown(repo, text, suggest) from None
     except MlvcError as exc:
         if "is not an object id" in exc.message:
-            raise _unknown(repo, text) from None
+            raise _unknown(repo, text, suggest) from None
         raise
     kind = repo.store.kind(oid)
     if kind is not Kind.RUN:
@@ -47,11 +49,12 @@ def resolve_run(repo: Repo, text: str) -> ObjectId:
     return oid
 
 
-def _unknown(repo: Repo, text: str) -> UnknownRefError:
+def _unknown(repo: Repo, text: str, suggest: bool) -> UnknownRefError:
     from mlvc.lineage.suggest import hint
 
     fallback = "see 'mlvc log' for run ids and 'mlvc tag' for tags"
-    return UnknownRefError(f"no run, tag or object named '{text}'", hint=hint(repo, text, fallback))
+    close = hint(repo, text, fallback) if suggest else fallback
+    return UnknownRefError(f"no run, tag or object named '{text}'", hint=close)
 
 
 def _nth_latest(repo: Repo, n: int, text: str) -> ObjectId:
@@ -205,22 +208,25 @@ def flatten_tree(repo: Repo, tree_id: bytes, prefix: str = "") -> dict[str, Path
 
 def previous_run(repo: Repo, run_id: ObjectId) -> ObjectId:
     """The run `run_id` superseded: the newest earlier run of the same command, else the
-    newest earlier one that wrote any of the same outputs."""
+    newest earlier one that wrote any of the same outputs. Only an ok mainline run of
+    the same kind is superseded (never a reproduction or a safety snapshot). Read from
+    the index in proportion to that command's runs and those outputs' versions, not to
+    the history."""
+    from mlvc import codec
+
     run = load_run(repo, run_id)
-    # Every run, to find this one (it may have failed); only an ok run is superseded.
-    ids = repo.index.history.run_ids(ok_only=False)
-    older = ids[ids.index(run_id) + 1 :] if run_id in ids else []
-    mainline = set(repo.index.history.run_ids(ok_only=True, roles=("run", "snapshot")))
-    older = [oid for oid in older if oid in mainline]  # never a reproduction or safety snapshot
-    overlap: ObjectId | None = None
-    for oid in older:
-        candidate = load_run(repo, oid)
-        if candidate.kind != run.kind or candidate.status != "ok":
-            continue
-        if list(candidate.command) == list(run.command):
-            return oid
-        if overlap is None and candidate.outputs.keys() & run.outputs.keys():
-            overlap = oid
+    history = repo.index.history
+    if history.facts_complete():
+        same = history.earlier_with_command(run_id, run.kind, codec.encode(list(run.command)))
+    else:  # runs indexed before `run_facts`: their commands are in their objects only
+        earlier = history.earlier_runs(run_id, run.kind)
+        same = next((o for o in earlier if load_run(repo, o).command == run.command), None)
+    if same is not None:
+        return same
+    # A version of one of the paths is no proof: it may be a file inside a tree output.
+    outputs = run.outputs.keys()
+    writers = history.earlier_writers(run_id, run.kind, list(outputs))
+    overlap = next((o for o in writers if load_run(repo, o).outputs.keys() & outputs), None)
     if overlap is None:
         raise UnknownRefError(
             f"run {short(run_id)} superseded no earlier run: none ran its command or wrote"

@@ -151,16 +151,16 @@ def _target_runs(repo: Repo, query: RunsQuery, cwd: Path | None) -> tuple[list[b
     found: list[bytes] = []
     for target in query.targets:
         try:
-            named.append(resolve_run(repo, target))
+            named.append(resolve_run(repo, target, suggest=False))
             continue
-        except UnknownRefError as exc:
-            error = exc
+        except UnknownRefError:
+            pass
         path = _relative(repo, target, cwd)
         versions = history.versions(path, query.include_all) + history.versions_under(path)
         writers = [version.run for version in versions]
         readers = [run for run, _ in history.reads_oldest_first(path)]
         if not writers and not readers:
-            raise error
+            named.append(resolve_run(repo, target))  # fails again, saying what is close
         found += writers or readers
     return named, found
 

@@ -47,16 +47,17 @@ def show(repo: Repo, ref: str | None = None, cwd: Path | None = None) -> ShowRes
     version; PATH@RUN names that version."""
     ref = (ref or "").strip() or "latest"
     try:
-        oid = resolve_run(repo, ref)
-    except UnknownRefError as exc:
+        oid = resolve_run(repo, ref, suggest=False)  # "did you mean" only if no path either
+    except UnknownRefError:
         path, at, run_ref = ref.rpartition("@")
         rel = _relative(repo, path if at else ref, cwd)
         if at:
             return _version(repo, f"{rel}@{run_ref}")
         history = repo.index.history
-        if not (history.is_recorded(rel) or history.versions_under(rel)):
-            raise exc from None
-        oid = newest_writer(repo, rel)
+        if history.is_recorded(rel) or history.versions_under(rel):
+            oid = newest_writer(repo, rel)
+        else:
+            oid = resolve_run(repo, ref)  # fails again, saying what is close
     return ShowResult(oid, load_run(repo, oid).to_value())
 
 

@@ -32,6 +32,18 @@ RUN_FACTS = """CREATE TABLE IF NOT EXISTS run_facts (
     params BLOB NOT NULL,
     metrics BLOB NOT NULL
 );"""
+# Indexes for the lineage queries that would otherwise read every run (mlvc/store/
+# history.py): the runs that read a path, the earlier runs of one command, and the
+# reproductions (a partial index: only a query that names that role uses it). Added
+# without a schema change, as RUN_FACTS: `index rebuild` makes them, and an older index
+# gets them with the next run it records (`Index.add_run_rows`); until then those
+# queries are as slow as before, never wrong. One statement each (`execute`).
+LINEAGE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS inputs_path ON inputs (path)",
+    "CREATE INDEX IF NOT EXISTS run_facts_command ON run_facts (command)",
+    "CREATE INDEX IF NOT EXISTS runs_reproductions ON runs (started, id)"
+    " WHERE kind = 'reproduction'",
+)
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS packs (
     no INTEGER PRIMARY KEY,
@@ -96,6 +108,7 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES ('worktree_generation', 0);
+{";".join(LINEAGE_INDEXES)};
 """
 
 

@@ -15,7 +15,7 @@ takes over from what it reproduces or from what was checked out.
 # for every command that imports this module.
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from mlvc.ids import ObjectId
@@ -26,6 +26,8 @@ MAINLINE = "r.kind IN ('run', 'snapshot')"
 # (an in-place reproduction that differs); a safety snapshot never.
 _WRITERS = "r.kind != 'safety'"
 _MAINLINE_FIRST = "ORDER BY r.kind = 'reproduction', r.started DESC, r.id DESC"
+# Started before run `?`, in the order of NEWEST_FIRST (no row if that run is unknown).
+_BEFORE = "(r.started, r.id) < (SELECT started, id FROM runs WHERE id = ?)"
 _VERSIONS = (
     "SELECT v.path, v.id, v.kind, v.size, r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
 )
@@ -155,6 +157,14 @@ class History:
             args += [-1 if limit is None else limit, offset]
         return [ObjectId(row[0]) for row in self.db.execute(sql, args)]
 
+    def reproductions(self) -> list[ObjectId]:
+        """Every reproduction, oldest first, through its partial index: as many rows as
+        there are reproductions (`run_ids` with that role reads every run)."""
+        rows = self.db.execute(
+            "SELECT r.id FROM runs r WHERE r.kind = 'reproduction' ORDER BY r.started, r.id"
+        )
+        return [ObjectId(row[0]) for row in rows]
+
     def run_facts(
         self, which: RunFilter, ids: list[bytes] | None = None, limit: int | None = None
     ) -> list[RunFacts]:
@@ -181,6 +191,53 @@ class History:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'run_facts'"
         ).fetchone()
         return row is not None
+
+    def facts_complete(self) -> bool:
+        """Whether every run has its `run_facts` row. The runs without one were indexed
+        before the table existed, so they are the oldest: none below its lowest `seq`."""
+        if not self._has_facts_table():
+            return False
+        row = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE seq < coalesce("
+            "(SELECT min(seq) FROM run_facts), (SELECT max(seq) + 1 FROM runs)))"
+        ).fetchone()
+        return not row[0]
+
+    def earlier_with_command(self, run: bytes, kind: str, command: bytes) -> ObjectId | None:
+        """The newest ok run of mainline role `kind` started before `run` whose command
+        (canonical msgpack, as `run_facts` holds it) is `command`: read through the index
+        on commands, as many rows as that command has runs (see `facts_complete`)."""
+        row = self.db.execute(
+            "SELECT r.id FROM run_facts f JOIN runs r ON r.seq = f.seq"
+            f" WHERE f.command = ? AND r.kind = ? AND r.status = 'ok' AND {_BEFORE}"
+            f" {NEWEST_FIRST} LIMIT 1",
+            (command, kind, run),
+        ).fetchone()
+        return None if row is None else ObjectId(row[0])
+
+    def earlier_runs(self, run: bytes, kind: str) -> Iterator[ObjectId]:
+        """The ok runs of mainline role `kind` started before `run`, newest first, read
+        as the caller goes."""
+        rows = self.db.execute(
+            f"SELECT r.id FROM runs r WHERE r.kind = ? AND r.status = 'ok' AND {_BEFORE}"
+            f" {NEWEST_FIRST}",
+            (kind, run),
+        )
+        return (ObjectId(row[0]) for row in rows)
+
+    def earlier_writers(self, run: bytes, kind: str, paths: list[str]) -> list[ObjectId]:
+        """The ok runs of mainline role `kind` started before `run` with a version of any
+        of `paths`, newest first: as many as those paths have versions."""
+        found: set[tuple[str, bytes]] = set()
+        for batch in _batches(paths):
+            rows = self.db.execute(
+                "SELECT r.started, r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
+                f" WHERE v.path IN ({','.join('?' * len(batch))}) AND r.kind = ?"
+                f" AND r.status = 'ok' AND {_BEFORE}",
+                [*batch, kind, run],
+            )
+            found.update(rows)
+        return [ObjectId(oid) for _, oid in sorted(found, reverse=True)]
 
     def has_run(self, oid: bytes) -> bool:
         return self.db.execute("SELECT 1 FROM runs WHERE id = ?", (oid,)).fetchone() is not None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.store import runlog
-from mlvc.store.db import RUN_FACTS, connect
+from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, connect
 from mlvc.store.entry import Entry
 from mlvc.store.history import MAINLINE, History, glob_under
 from mlvc.store.worktree import worktree
@@ -262,9 +262,11 @@ class Index:
         )
 
     def _ensure_facts(self) -> None:
-        """An index made before `run_facts` existed gets it in this write transaction."""
+        """An index made before `run_facts` (or the lineage indexes) existed gets it in
+        this write transaction: its schema upgrade, once."""
         if not self._has_facts:
-            self.db.execute(RUN_FACTS)
+            for statement in (RUN_FACTS, *LINEAGE_INDEXES):
+                self.db.execute(statement)
             self._has_facts = True
 
     def forget_runs(self, oids: Iterable[bytes]) -> None:

@@ -127,3 +127,60 @@ def test_run_facts_table_comes_back_after_a_rolled_back_first_write(index: Index
     with index.transaction():
         index.add_run_rows(oid(2), run, {})
     assert [f.id for f in index.history.run_facts(RunFilter())] == [oid(2)]
+
+
+def _index_names(index: Index) -> set[str]:
+    rows = index.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    return {row[0] for row in rows}
+
+
+def test_an_older_index_gets_the_lineage_indexes_with_its_next_run(tmp_path: Path) -> None:
+    """Made by `init` and `index rebuild` (the schema), and by the first run an index
+    made before them records: without them, who read a path, a command's earlier runs
+    and the reproductions are found by reading every run."""
+    path = tmp_path / "index.db"
+    old = Index(path, connect(path, create=True))
+    lineage = {"inputs_path", "run_facts_command", "runs_reproductions"}
+    assert lineage <= _index_names(old)
+    old.db.execute("DROP INDEX inputs_path")
+    old.db.execute("DROP INDEX run_facts_command")
+    old.db.execute("DROP INDEX runs_reproductions")
+    old.close()
+    index = Index(path)
+    try:
+        with index.transaction():
+            _run(index, 1, "2026-01-01T00:00:00.000000Z", {"model.pt": 1})
+        assert lineage <= _index_names(index)
+        uses = {
+            "inputs_path": "SELECT seq FROM inputs WHERE path = 'x'",
+            "run_facts_command": "SELECT seq FROM run_facts WHERE command = x'90'",
+            "runs_reproductions": "SELECT id FROM runs WHERE kind = 'reproduction'"
+            " ORDER BY started, id",
+        }
+        for name, query in uses.items():
+            plan = index.db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+            assert name in str(plan)
+    finally:
+        index.close()
+
+
+def test_facts_are_complete_only_when_every_run_has_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    index = Index(path, connect(path, create=True))
+    assert index.history.facts_complete()  # no run yet
+    with index.transaction():
+        _run(index, 1, "2026-01-01T00:00:00.000000Z", {"model.pt": 1})
+    assert index.history.facts_complete()
+    index.db.execute("DROP TABLE run_facts")  # as an index made before the table
+    assert not index.history.facts_complete()
+    index.close()
+    index = Index(path)
+    try:
+        with index.transaction():  # the table again, with no row of the run above
+            index.forget_runs([oid(9)])
+        assert not index.history.facts_complete()
+        with index.transaction():
+            _run(index, 2, "2026-01-02T00:00:00.000000Z", {"model.pt": 2})
+        assert not index.history.facts_complete()
+    finally:
+        index.close()
