@@ -202,8 +202,8 @@ def test_grandchild_that_outlives_its_parent(ws: Path, mlvc: Run, mode: str) -> 
         textwrap.dedent(
             """
             import os, sys, time
+            parent = os.getpid()  # taken before the fork: the parent may be gone at once
             if os.fork() == 0:
-                parent = os.getppid()
                 while os.getppid() == parent:  # until the parent has exited
                     time.sleep(0.01)
                 os.execvp("cat", ["cat", "late.txt"])
