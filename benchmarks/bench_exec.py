@@ -287,7 +287,13 @@ def _make_writable(path: Path) -> None:
 
 
 def empty_trash() -> None:
-    """Delete the trees `remove_tree` set aside (at the end of a harness run)."""
+    """Delete the trees `remove_tree` set aside (at the end of a harness run), unless
+    MLVC_BENCH_KEEP_TRASH is set: runs back to back would time the next run's first
+    file creations against this deletion (delete the `.trash-*` directories later)."""
+    if os.environ.get("MLVC_BENCH_KEEP_TRASH"):
+        for trash in _TRASH:
+            print(f"kept {trash} (MLVC_BENCH_KEEP_TRASH)", file=sys.stderr)
+        return
     while _TRASH:
         remove_tree(_TRASH.pop(), now=True)
 
