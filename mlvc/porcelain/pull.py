@@ -136,11 +136,11 @@ def ensure_local(
     ahead: SessionAhead | None = None,
 ) -> DownloadStats | None:
     """Before a checkout writes files (`roots`: their ids) or a reproduction re-executes
-        a run (its id, `strict=False`): take from the default remote whatever they need that
-        this store lacks. Nothing to take: no remote is opened (unless `ahead` opened it
-    already, on the chance). `strict`: data on no store
-        is an error naming it (a run also names ids nothing stored, such as its scripts'
-        file ids in git, so a run's closure is taken as far as the remote has it)."""
+    a run (its id, `strict=False`): take from the default remote whatever they need that
+    this store lacks. Nothing to take: no remote is opened (unless `ahead` opened it
+    already, on the chance). `strict`: data on no store is an error naming it (a run
+    also names ids nothing stored, such as its scripts' file ids in git, so a run's
+    closure is taken as far as the remote has it)."""
     missing = missing_data(repo, roots)
     if not missing or (not strict and not repo.config.remotes):
         return None
