@@ -29,6 +29,7 @@ Progress = Callable[[int], None]
 _SPAN = 8 << 20  # bytes per write call
 _SPAN_PIECES = 512  # chunks per write call (IOV_MAX is 1024 on Linux)
 _GAP = 4096  # entries this close together are read in one call
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # None where mmap has no madvise
 _BEHIND = 6  # spans written before a span's pages are let go (the hash queue holds 4)
 
 
@@ -130,11 +131,13 @@ class _Copier:
         """Unmap pages of a span long written and hashed (the queue holds at most 4 spans,
         so the hash thread is past it). Were it not, a touched page is read back from
         the page cache: never wrong, only slower."""
+        if _DONTNEED is None:
+            return
         for pack, (first, end) in mapped.items():
             whole = self._maps.get(pack)
             if whole is not None:
                 start = first - first % mmap.PAGESIZE
-                whole.madvise(mmap.MADV_DONTNEED, start, end - start)
+                whole.madvise(_DONTNEED, start, end - start)
 
     def _view(self, loc: Location) -> memoryview:
         if loc.pack not in self._maps:
