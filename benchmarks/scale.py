@@ -53,25 +53,16 @@ SCALE_DIR = bench.DATA_DIR / "scale"
 SCENARIOS = ("files", "big", "history")
 GiB, MiB = sdata.GiB, sdata.MiB
 STATUS_RUNS = 3
-# On ext4 (this VM's root, no journal) inodes freed in the last 30-60 s are skipped one by
-# one when new ones are allocated in the same group: a pass that creates many files right
-# after a big tree was deleted would time that kernel scan. Each pass waits this long after
-# the last removal of a big tree.
-INODE_QUIET = 60.0
-_removed_at = [0.0]
 log = bench.log
 
 
 def remove_big_tree(path: Path) -> None:
-    remove_tree(path, now=True)
-    _removed_at[0] = time.monotonic()
-
-
-def wait_after_removal() -> None:
-    left = INODE_QUIET - (time.monotonic() - _removed_at[0])
-    if left > 0:
-        log(f"  waiting {left:.0f} s: inodes freed by the last removal are reused slowly")
-        time.sleep(left)
+    """Out of the way now, deleted when the harness ends (`bench_exec.remove_tree`): on
+    ext4 without a journal (this VM's root), inodes freed in the last 60-300 s are
+    skipped one by one when new ones are allocated in the same group, so the next pass
+    would time that kernel scan. (Waiting 60 s after a deletion was not enough: the
+    100k-file samples right after the 1M-file removal measured 3-4x slower.)"""
+    remove_tree(path)
 
 
 @dataclass(frozen=True)
@@ -163,7 +154,6 @@ def files_pass(
     seconds and peak RSS by name. ``files/`` is moved aside for the checkout and back."""
     out: dict[str, float] = {}
     bench.init_tool(tool, repo.parent, repo)
-    wait_after_removal()
     out["add"], out["add-rss"] = timed_peak(tool, repo, "add", "files")
     out["status"], out["status-rss"] = median_peak(tool, repo, "status")
     touch(repo / "files", opts.files, opts.touch, dirs)
