@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
 from mlvc.ids import ObjectId
 from mlvc.repo import Repo
 from mlvc.store.refs import Tags
+
+if TYPE_CHECKING:
+    from mlvc.porcelain.checkout import CheckoutResult
 
 MLVC = str(Path(sys.executable).with_name("mlvc"))
 
@@ -80,6 +83,33 @@ def init_store(workspace: Path) -> Path:
     after (the real command is tested in tests/cli/test_init_add_status.py)."""
     Repo.init(workspace).close()
     return workspace
+
+
+def added_then_removed(workspace: Path, top: str = "data") -> ObjectId:
+    """`top` stored by an in-process `add` into a new store, then deleted from the
+    workspace: the run to check out again."""
+    from mlvc.porcelain.add import add
+
+    init_store(workspace)
+    repo = Repo.discover(workspace)
+    try:
+        run_id = add(repo, [Path(top)], workspace, {"user": "t"}).run_id
+    finally:
+        repo.close()
+    assert run_id is not None
+    shutil.rmtree(workspace / top)
+    return run_id
+
+
+def checkout_here(workspace: Path, run_id: ObjectId) -> CheckoutResult:
+    """An in-process `checkout` of `run_id` in `workspace`."""
+    from mlvc.porcelain.checkout import CheckoutRequest, checkout
+
+    repo = Repo.discover(workspace)
+    try:
+        return checkout(repo, CheckoutRequest(run_id))
+    finally:
+        repo.close()
 
 
 @pytest.fixture

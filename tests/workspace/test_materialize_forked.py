@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,10 @@ import pytest
 
 from mlvc.forked import FORK_MIN, stream
 from mlvc.ids import ObjectId
-from mlvc.porcelain.add import add
-from mlvc.porcelain.checkout import CheckoutRequest, checkout
-from mlvc.repo import Repo
 from mlvc.store.objectstore import ObjectStore
 from mlvc.workspace import materialize
 from mlvc.workspace.materialize import is_temporary
-from tests.conftest import Run, init_store
+from tests.conftest import Run, added_then_removed, checkout_here
 
 COUNT = FORK_MIN + 400
 
@@ -41,23 +37,11 @@ def _populate(top: Path, dirs: int) -> dict[str, bytes]:
 
 def _added(workspace: Path, dirs: int) -> tuple[dict[str, bytes], ObjectId]:
     contents = _populate(workspace, dirs)
-    init_store(workspace)
-    repo = Repo.discover(workspace)
-    try:
-        run_id = add(repo, [Path("data")], workspace, {"user": "t"}).run_id
-    finally:
-        repo.close()
-    assert run_id is not None
-    shutil.rmtree(workspace / "data")
-    return contents, run_id
+    return contents, added_then_removed(workspace)
 
 
 def _checkout(workspace: Path, run_id: ObjectId) -> None:
-    repo = Repo.discover(workspace)
-    try:
-        checkout(repo, CheckoutRequest(run_id))
-    finally:
-        repo.close()
+    checkout_here(workspace, run_id)
 
 
 def _check(mlvc: Run, workspace: Path, contents: dict[str, bytes]) -> None:

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlvc.ids import ObjectId
-from mlvc.porcelain.add import add
-from mlvc.porcelain.checkout import CheckoutRequest, CheckoutResult, checkout
-from mlvc.repo import Repo
+from mlvc.porcelain.checkout import CheckoutResult
 from mlvc.workspace import materialize
-from tests.conftest import init_store
+from tests.conftest import added_then_removed, checkout_here
 
 
 def _added(workspace: Path) -> tuple[dict[str, bytes], ObjectId]:
@@ -26,23 +23,11 @@ def _added(workspace: Path) -> tuple[dict[str, bytes], ObjectId]:
         (workspace / rel).parent.mkdir(parents=True, exist_ok=True)
         (workspace / rel).write_bytes(data)
     os.chmod(workspace / "data/d0/f00.bin", 0o755)
-    init_store(workspace)
-    repo = Repo.discover(workspace)
-    try:
-        run_id = add(repo, [Path("data")], workspace, {"user": "t"}).run_id
-    finally:
-        repo.close()
-    assert run_id is not None
-    shutil.rmtree(workspace / "data")
-    return contents, run_id
+    return contents, added_then_removed(workspace)
 
 
 def _checkout(workspace: Path, run_id: ObjectId) -> CheckoutResult:
-    repo = Repo.discover(workspace)
-    try:
-        return checkout(repo, CheckoutRequest(run_id))
-    finally:
-        repo.close()
+    return checkout_here(workspace, run_id)
 
 
 def _files(workspace: Path) -> dict[str, bytes]:
