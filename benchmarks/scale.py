@@ -54,15 +54,9 @@ SCENARIOS = ("files", "big", "history")
 GiB, MiB = sdata.GiB, sdata.MiB
 STATUS_RUNS = 3
 log = bench.log
-
-
-def remove_big_tree(path: Path) -> None:
-    """Out of the way now, deleted when the harness ends (`bench_exec.remove_tree`): on
-    ext4 without a journal (this VM's root), inodes freed in the last 60-300 s are
-    skipped one by one when new ones are allocated in the same group, so the next pass
-    would time that kernel scan. (Waiting 60 s after a deletion was not enough: the
-    100k-file samples right after the 1M-file removal measured 3-4x slower.)"""
-    remove_tree(path)
+# Finished trees are set aside, not deleted, until the harness ends (bench_exec.remove_tree):
+# waiting 60 s after deleting the 1M-file tree was not enough, the 100k-file samples right
+# after it measured 3-4x slower (ext4 without a journal skips recently freed inodes).
 
 
 @dataclass(frozen=True)
@@ -111,7 +105,7 @@ def scratch(label: str, keep: bool) -> Iterator[Path]:
             log(f"  kept {tmp}")
         else:
             log(f"  removing {tmp}")
-            remove_big_tree(tmp)
+            remove_tree(tmp)
 
 
 @contextmanager
@@ -168,7 +162,7 @@ def files_pass(
             log(f"  {tool.name} checkout: {out['checkout']:.2f} s, peak RSS {rss:,.0f} MiB")
             check_tree(repo / "files", expected)
         finally:
-            remove_big_tree(repo / "files")
+            remove_tree(repo / "files")
     return out
 
 
