@@ -77,6 +77,11 @@ def push_command(targets: list[str], remote: str | None, jobs: int, json: bool) 
 
 
 def _report_push(result: Any) -> None:
+    if result.aborted_uploads:
+        sys.stdout.write(
+            f"aborted {counted(result.aborted_uploads, 'unfinished upload')} that a killed"
+            f" push left on {result.remote}\n"
+        )
     for tag in result.tags:
         if tag.status in ("new", "updated"):
             sys.stdout.write(f"tag {render.shown(tag.name)} -> {tag.run.hex()[:12]}\n")

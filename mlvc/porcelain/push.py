@@ -40,6 +40,7 @@ class PushResult:
     requests: int
     seconds: float
     tags: tuple[TagUpdate, ...] = ()
+    aborted_uploads: int = 0  # left unfinished by a push of this clone that was killed
 
 
 def push(
@@ -58,6 +59,7 @@ def push(
     config = find_remote(repo, remote_name)
     remote = open_remote(repo, config)
     remote.transport.jobs = jobs
+    aborted = remote.transport.abort_abandoned()
     have = {e.id for pack in remote.packs().values() for e in pack.entries}
     have |= doomed_ids(tombstones(remote))  # purged there: never uploaded again
     by_pack = repo.index.entries_by_pack()
@@ -91,6 +93,7 @@ def push(
         remote.transport.requests,
         round(time.monotonic() - started, 3),
         tuple(tags),
+        aborted,
     )
 
 

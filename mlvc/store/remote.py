@@ -81,6 +81,7 @@ class Remote:
         self.name = name
         self.transport = transport
         self.cache = cache
+        transport.keep_uploads_in(cache / "uploads")
 
     @property
     def where(self) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from mlvc.store import s3threads
+    from mlvc.store.uploads import UploadLedger
 
 T = TypeVar("T")
 Key = dict[str, str]  # Bucket and Key of one object
@@ -48,6 +49,7 @@ class S3Transfers:
         self.threads = True  # whole-pack reads and parts sent on threads (`s3threads`)
         self._reads: s3threads.DirectReads | None = None
         self._uploads: s3threads.PartUploads | None = None
+        self.ledger: UploadLedger | None = None  # where uploads in flight are written down
 
     def upload(self, key: Key, local: Path) -> None:
         self._run(self._upload, key, local)
@@ -98,19 +100,43 @@ class S3Transfers:
                 return
             created = await self._call("create_multipart_upload", **key)
             upload = {**key, "UploadId": created["UploadId"]}
+            # Written down first: if this process is killed, the next push aborts it.
+            held = self.ledger.holding(upload) if self.ledger else contextlib.nullcontext()
+            with held:
+                await self._send_parts(fd, upload, size)
+
+    async def _send_parts(self, fd: int, upload: Key, size: int) -> None:
+        try:
+            offsets = range(0, size, self.part_size)
+            parts = await _all(
+                [self._part(fd, upload, n, at, size) for n, at in enumerate(offsets, 1)]
+            )
+            done = {"Parts": parts}
+            await self._call("complete_multipart_upload", **upload, MultipartUpload=done)
+        except BaseException:
+            # No parts left behind. An upload never finished is invisible to readers
+            # (docs/format.md, Remote layout).
+            with contextlib.suppress(Exception):
+                await self._call("abort_multipart_upload", **upload)
+            raise
+
+    def abort_abandoned(self) -> int:
+        """Abort the uploads a killed process of this clone left unfinished (see
+        store/uploads.py): how many. One that fails to abort is tried again next time."""
+        if self.ledger is None:
+            return 0
+        aborted = 0
+        for upload, path in self.ledger.abandoned():
             try:
-                offsets = range(0, size, self.part_size)
-                parts = await _all(
-                    [self._part(fd, upload, n, at, size) for n, at in enumerate(offsets, 1)]
-                )
-                done = {"Parts": parts}
-                await self._call("complete_multipart_upload", **upload, MultipartUpload=done)
-            except BaseException:
-                # No parts left behind. A killed process cannot abort: its upload stays
-                # unfinished, which readers never see (docs/format.md, Remote layout).
-                with contextlib.suppress(Exception):
-                    await self._call("abort_multipart_upload", **upload)
-                raise
+                self._run(self._abort, upload)
+                aborted += 1
+            except FileNotFoundError:
+                pass  # no such upload: it was completed or aborted after all
+            self.ledger.forget(path)
+        return aborted
+
+    async def _abort(self, upload: Key) -> None:
+        await self._call("abort_multipart_upload", **upload)
 
     async def _part(self, fd: int, upload: Key, number: int, at: int, size: int) -> dict[str, Any]:
         async with self._slots():

@@ -69,6 +69,13 @@ class Transport:
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
 
+    def keep_uploads_in(self, directory: Path) -> None:
+        """Where this transport writes down its multipart uploads in flight (S3 only)."""
+
+    def abort_abandoned(self) -> int:
+        """Abort what uploads a killed process left unfinished: how many (S3 only)."""
+        return 0
+
     def count(self, requests: int) -> None:
         with self._counting:
             self.requests += requests
@@ -212,6 +219,15 @@ class S3Transport(Transport):
         from mlvc.store.s3 import S3Transfers  # asyncio: only commands that talk to S3
 
         self.transfers = S3Transfers(fs, self.count, self.stopping)
+
+    def keep_uploads_in(self, directory: Path) -> None:
+        from mlvc.store.uploads import UploadLedger
+
+        self.transfers.ledger = UploadLedger(directory)
+
+    def abort_abandoned(self) -> int:
+        with self.errors("unfinished multipart uploads", 0):
+            return self.transfers.abort_abandoned()
 
     def _key(self, name: str) -> dict[str, str]:
         self.transfers.jobs = self.jobs  # the window is made at the first transfer
