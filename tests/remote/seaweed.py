@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -213,6 +214,9 @@ class Launch:
 
 def launch(root: Path, bucket: str) -> Launch:
     """Start weed with its files under `root` (which must exist)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        # weed would serve, refuse the bucket, and be polled until START_TIMEOUT
+        raise SeaweedError(f"{bucket!r} is no S3 bucket name (3-63 of a-z 0-9 . -)")
     key, secret = "mlvc-" + secrets.token_hex(8), secrets.token_hex(20)
     identity = {
         "name": "mlvc",
