@@ -26,8 +26,9 @@ from mlvc.store.index import StatRow, TrackedFile
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.intake import Intake
 from mlvc.workspace.lock import workspace_lock
-from mlvc.workspace.materialize import Materializer, RecordedFile, WrittenFile
+from mlvc.workspace.materialize import Materializer
 from mlvc.workspace.plan import FileChange, Plan, Planner, recorded_state
+from mlvc.workspace.records import RecordedFile, WrittenFile
 from mlvc.workspace.scan import FileStat, stat_of, walk
 
 Progress = Callable[[int], None]

@@ -25,9 +25,10 @@ from mlvc.porcelain.checkout import CheckoutRequest, checkout
 from mlvc.porcelain.run import run
 from mlvc.repo import Repo
 from mlvc.workspace import gitcode
-from mlvc.workspace.materialize import Materializer, RecordedFile
+from mlvc.workspace.materialize import Materializer
 from mlvc.workspace.patch import refuse_symlinks
 from mlvc.workspace.plan import recorded_state
+from mlvc.workspace.records import RecordedFile
 
 Verdict = Literal["identical", "differs", "missing", "new"]
 

@@ -26,31 +26,31 @@ import itertools
 import os
 import shutil
 import stat
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO
 
 from mlvc.errors import UnsafePathError
-from mlvc.forked import stream, worth_forking
-from mlvc.ids import Kind, ObjectId
 from mlvc.store.fsutil import disk_errors, disk_full, write_all
 from mlvc.store.objectstore import ObjectStore
-from mlvc.store.restore import read_small, write_file
+from mlvc.store.restore import write_file
+from mlvc.workspace.batches import WORKERS, ManyFiles, Progress
 from mlvc.workspace.dirs import WorkspaceDirs
-from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
+from mlvc.workspace.records import (
+    RecordedFile,
+    WrittenFile,
+    is_temporary,
+    split_path,
+    temporary_name,
+    written,
+)
 from mlvc.workspace.scan import FileStat
 
 if TYPE_CHECKING:
-    from mlvc.forked import Send
+    pass
 
-Progress = Callable[[int], None]
-WORKERS = 2
-BATCH = 2048  # small files read from the packs at a time (a few MiB)
-SLICE = 1 << 16  # files whose locations are looked up at a time
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _UNNAMED = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_CLOEXEC  # 0 where unsupported
-_BAD_NAMES = frozenset(("", ".", ".."))
 _NO_UNNAMED = frozenset((errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL))
 
 
@@ -58,31 +58,7 @@ class _NoUnnamedFiles(Exception):
     """The file system (or a missing /proc) does not allow O_TMPFILE and linkat."""
 
 
-class RecordedFile(NamedTuple):
-    """One file or symlink the workspace should hold."""
-
-    path: str
-    kind: str  # "file" or "symlink"
-    id: ObjectId
-    size: int  # -1: not recorded (scripts), not checked
-    executable: bool
-    root: str  # the recorded path it belongs to (itself, or the directory holding it)
-
-
-class WrittenFile(NamedTuple):
-    """What the stat cache needs of a file just written."""
-
-    st_size: int
-    st_mtime_ns: int
-    st_ino: int
-    st_ctime_ns: int
-
-
-def _written(st: os.stat_result) -> WrittenFile:
-    return WrittenFile(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-
-
-class Materializer:
+class Materializer(ManyFiles):
     def __init__(
         self,
         store: ObjectStore,
@@ -123,137 +99,13 @@ class Materializer:
         self.dirs.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def write_many(
-        self, wants: list[RecordedFile], progress: Progress | None = None
-    ) -> list[WrittenFile | None]:
-        """`write` for many files, SLICE at a time (their locations looked up together,
-        then forgotten: memory does not grow with the file count). Small files are read
-        from the packs a batch at a time (neighbours in one call) and written on WORKERS
-        threads: creating, writing and renaming a small file is mostly system-call time,
-        which threads overlap. With many small files, a forked worker process takes the
-        second half of each slice: the Python around each system call then runs on two
-        cores, and each process writes on one thread (two processes already fill two
-        cores; a second thread would only add switching, ~5 % more CPU)."""
-        if progress is not None:
-            progress = _locked(progress)
-        results: list[WrittenFile | None] = []
-        for start in range(0, len(wants), SLICE):
-            part = wants[start : start + SLICE]
-            self.store.prefetch([w.id for w in part if w.kind == "file"])
-            try:
-                results += self._write_slice(part, progress)
-            finally:
-                self.store.forget_prefetched()
-        return results
-
-    def _write_slice(
-        self, wants: list[RecordedFile], progress: Progress | None
-    ) -> list[WrittenFile | None]:
-        if not worth_forking(len(wants)):
-            return self._write_all(wants, progress)
-        small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
-        handed = small[len(small) // 2 :]
-        theirs = [wants[i] for i in handed]
-        mine = set(handed)
-        own = [w for i, w in enumerate(wants) if i not in mine]
-        reply: list[WrittenFile | None] = []
-
-        def take(rows: list[list[int] | None]) -> None:
-            landed = [None if row is None else WrittenFile(*row) for row in rows]
-            if progress is not None:
-                done = theirs[len(reply) : len(reply) + len(landed)]
-                progress(sum(max(w.size, 0) for w, st in zip(done, landed, strict=True) if st))
-            reply.extend(landed)
-
-        self._threads = 1  # in both processes
-        try:
-            written, whole = stream(
-                lambda poll: self._write_all(own, progress, poll),
-                self._forked_write(theirs),
-                take,
-                die_with_parent=True,  # it writes too: it must not outlive the lock
-            )
-        finally:
-            self._threads = WORKERS
-        if not whole:  # no process to be had, or it died: write the rest of its share here
-            reply += self._write_all(theirs[len(reply) :], progress)
-        results = dict(zip((id(w) for w in own), written, strict=True))
-        results.update(zip((id(w) for w in theirs), reply, strict=True))
-        return [results[id(w)] for w in wants]
-
-    def _forked_write(self, wants: list[RecordedFile]) -> Callable[[Send], None]:
-        """The forked process's share, its results sent a batch at a time: its temporary
-        names carry its own pid, so they never meet the parent's in a directory both
-        write to."""
-
-        def work(send: Send) -> None:
-            self._pid = os.getpid()
-            for start in range(0, len(wants), BATCH):
-                landed = self._write_all(wants[start : start + BATCH], None)
-                send([None if st is None else list(st) for st in landed])
-
-        return work
-
-    def _single_chunk(self, want: RecordedFile) -> bool:
-        """Known (prefetched) to be one chunk: the worker must never touch the index
-        (an SQLite connection does not survive a fork)."""
-        loc = self.store.known(want.id)
-        return want.kind == "file" and loc is not None and loc.entry.kind is Kind.CHUNK
-
-    def _write_all(
-        self,
-        wants: list[RecordedFile],
-        progress: Progress | None,
-        poll: Callable[[], None] | None = None,
-    ) -> list[WrittenFile | None]:
-        """`poll`: called between batches (to take what a forked writer sent meanwhile)."""
-        results: list[WrittenFile | None] = []
-        for start in range(0, len(wants), BATCH):
-            batch = wants[start : start + BATCH]
-            small = read_small(self.store, [w.id for w in batch if w.kind == "file"])
-            results += self._write_batch(batch, small, progress)
-            if poll is not None:
-                poll()
-        return results
-
-    def _write_batch(
-        self, batch: list[RecordedFile], small: dict[bytes, bytes], progress: Progress | None
-    ) -> list[WrittenFile | None]:
-        results: list[WrittenFile | None] = [None] * len(batch)
-        failed: list[BaseException] = []
-
-        share = -(-len(batch) // self._threads)
-
-        def work(first: int) -> None:
-            for i in range(first, min(first + share, len(batch))):
-                if failed:
-                    return
-                want = batch[i]
-                data = small.get(want.id) if want.kind == "file" else None
-                try:
-                    results[i] = self.write(want, progress, data)
-                    if data is not None and progress is not None:
-                        progress(len(data))
-                except BaseException as exc:
-                    failed.append(exc)
-                    return
-
-        threads = [threading.Thread(target=work, args=(n * share,)) for n in range(self._threads)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if failed:
-            raise failed[0]
-        return results
-
     def write(
         self, want: RecordedFile, progress: Progress | None = None, data: bytes | None = None
     ) -> WrittenFile | None:
         """Write `want` atomically; the stat of the new file, or None when the target
         changed since it was planned (it is kept as it is). `data`: the content, already
         read and verified."""
-        parent, name = _split(want.path)
+        parent, name = split_path(want.path)
         fd, owned = self.dirs.open(parent, create=True)
         try:
             if self._unnamed and want.kind == "file" and self._planned_absent(want.path):
@@ -273,7 +125,7 @@ class Materializer:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp, dir_fd=fd)
                 raise
-            return _written(os.stat(name, dir_fd=fd, follow_symlinks=False))
+            return written(os.stat(name, dir_fd=fd, follow_symlinks=False))
         finally:
             if owned:
                 os.close(fd)
@@ -303,7 +155,7 @@ class Materializer:
                     return None  # created meanwhile: nothing to lose, nothing replaced
                 except FileNotFoundError:  # no /proc
                     raise _NoUnnamedFiles from None
-                return _written(os.fstat(out))
+                return written(os.fstat(out))
         finally:
             os.close(out)
 
@@ -363,10 +215,10 @@ class Materializer:
                 self._log = open(self.journal, "ab", buffering=0)  # noqa: SIM115
             self._log.write(os.fsencode(parent) + b"\n")
             self._journaled.add(parent)
-        return f"{CHECKOUT_TEMP_PREFIX}{self._pid}-{next(self._counter)}.tmp"
+        return temporary_name(self._pid, next(self._counter))
 
     def set_mode(self, path: str, executable: bool) -> WrittenFile:
-        parent, name = _split(path)
+        parent, name = split_path(path)
         fd, owned = self.dirs.open(parent, create=False)
         try:
             # O_PATH is enough for fstat and never follows a last-component symlink.
@@ -379,7 +231,7 @@ class Materializer:
                 # x where r is set, as git does: 0644 becomes 0755, 0600 becomes 0700.
                 mode = current | ((current & 0o444) >> 2) if executable else current & ~0o111
                 os.chmod(f"/proc/self/fd/{target}", mode)
-                return _written(os.fstat(target))
+                return written(os.fstat(target))
             finally:
                 os.close(target)
         finally:
@@ -389,7 +241,7 @@ class Materializer:
     def remove(self, path: str) -> bool:
         """Delete a file, symlink or directory tree at `path` (never through a symlink).
         False, and nothing deleted, when the file is not as `expected` says."""
-        parent, name = _split(path)
+        parent, name = split_path(path)
         try:
             fd, owned = self.dirs.open(parent, create=False)
         except (FileNotFoundError, NotADirectoryError):
@@ -423,31 +275,3 @@ class Materializer:
             finally:
                 if owned:
                     os.close(fd)
-
-
-def _split(path: str) -> tuple[str, str]:
-    """(parent, name) of a workspace path; `..`, `.` and empty components are refused
-    here too, whatever validated the path before (O_NOFOLLOW does not stop `..`)."""
-    parent, _, name = path.rpartition("/")
-    if (
-        name in _BAD_NAMES
-        or path[0] == "/"
-        or (parent and not _BAD_NAMES.isdisjoint(parent.split("/")))
-    ):
-        raise UnsafePathError(f"unsafe workspace path {path!r}")
-    return parent, name
-
-
-def _locked(progress: Progress) -> Progress:
-    lock = threading.Lock()
-
-    def report(n: int) -> None:
-        with lock:
-            progress(n)
-
-    return report
-
-
-def is_temporary(name: str) -> bool:
-    """A checkout's temporary file: never tracked, never reported, removed when found."""
-    return name.startswith(CHECKOUT_TEMP_PREFIX) and name.endswith(".tmp")

@@ -18,7 +18,7 @@ from mlvc.repo import Repo
 from mlvc.store.index import StatRow
 from mlvc.workspace.dirs import link_error
 from mlvc.workspace.ignore import Ignore
-from mlvc.workspace.materialize import RecordedFile
+from mlvc.workspace.records import RecordedFile
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import hashed_row, is_clean
 

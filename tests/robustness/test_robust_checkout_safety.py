@@ -23,7 +23,8 @@ from mlvc.porcelain.add import add as lib_add
 from mlvc.repo import Repo
 from mlvc.workspace.dirs import SymlinkedDirectoryError
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
-from mlvc.workspace.materialize import Materializer, RecordedFile
+from mlvc.workspace.materialize import Materializer
+from mlvc.workspace.records import RecordedFile
 from tests.conftest import init_store
 
 OWNER = {"user": "robustness"}

@@ -16,8 +16,8 @@ import pytest
 from mlvc.forked import FORK_MIN, stream
 from mlvc.ids import ObjectId
 from mlvc.store.objectstore import ObjectStore
-from mlvc.workspace import materialize
-from mlvc.workspace.materialize import is_temporary
+from mlvc.workspace import batches, materialize
+from mlvc.workspace.records import is_temporary
 from tests.conftest import Run, added_then_removed, checkout_here
 
 COUNT = FORK_MIN + 400
@@ -64,7 +64,7 @@ def _counting_takes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
         return real(here, there, counting, die_with_parent)
 
-    monkeypatch.setattr(materialize, "stream", counted)
+    monkeypatch.setattr(batches, "stream", counted)
     return taken
 
 
@@ -79,7 +79,7 @@ def test_the_writer_process_streams_what_it_wrote(
     mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     contents, run_id = _added(workspace, dirs=7)
-    monkeypatch.setattr(materialize, "BATCH", 100)
+    monkeypatch.setattr(batches, "BATCH", 100)
     taken = _counting_takes(monkeypatch)
     _checkout(workspace, run_id)
     assert len(taken) > 10 and max(taken) == 100
@@ -91,7 +91,7 @@ def test_a_writer_killed_mid_stream_leaves_the_rest_to_the_parent(
     mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     contents, run_id = _added(workspace, dirs=7)
-    monkeypatch.setattr(materialize, "BATCH", 100)
+    monkeypatch.setattr(batches, "BATCH", 100)
     taken = _counting_takes(monkeypatch)
     real = materialize.Materializer._forked_write
 
@@ -115,7 +115,7 @@ def test_slices_look_up_a_bounded_number_of_locations(
 ) -> None:
     """Locations are looked up SLICE files at a time and forgotten after each slice."""
     contents, run_id = _added(workspace, dirs=3)
-    monkeypatch.setattr(materialize, "SLICE", 1000)
+    monkeypatch.setattr(batches, "SLICE", 1000)
     sizes: list[int] = []
     prefetch = ObjectStore.prefetch
 
