@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mlvc.ids import Kind, ObjectId
-from mlvc.objects import Run, run_role
+from mlvc.objects import Run
 from mlvc.repo import Repo
 from mlvc.store import steps
 from mlvc.store.index import FileRow, StatRow, TrackedFile
@@ -50,8 +50,7 @@ def record(repo: Repo, run: Run, rows: IndexRows) -> ObjectId:
         store.abort()
         raise
     _tag(repo, run_id, run)
-    if run.status == "ok" and run_role(run) == "run":  # a step of the inferred pipeline
-        steps.remember(repo.dir, run_id, run)
+    steps.remember(repo.dir, {run_id: run})  # if it is a step of the inferred pipeline
     return run_id
 
 

@@ -23,7 +23,7 @@ from mlvc.porcelain.rebuild import index_run
 from mlvc.porcelain.remote import find_remote, open_remote
 from mlvc.porcelain.remotetags import TagUpdate, fetch_tags
 from mlvc.repo import Repo
-from mlvc.store import purged
+from mlvc.store import purged, steps
 from mlvc.store.download import Catalog, DownloadStats, read_metadata
 from mlvc.store.reach import METADATA, closure
 from mlvc.store.remote import Remote
@@ -149,4 +149,5 @@ def fetch_runs(
     with repo.index.transaction():
         for oid, run in loaded:
             index_run(repo, oid, run)
+    steps.remember(repo.dir, dict(loaded))  # the first status need not load them again
     return new, stats

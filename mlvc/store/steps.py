@@ -18,7 +18,7 @@ rewritten whole, atomically. Deleting it is always safe.
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -117,20 +117,30 @@ def step_facts(directory: Path, run_ids: list[ObjectId], load: Callable[[ObjectI
     return Memo(path, found, load)
 
 
-def remember(directory: Path, run_id: ObjectId, run: "Run") -> None:
-    """Add a just-recorded command run's entry (best effort: a miss is loaded later)."""
+def remember(directory: Path, runs: "Mapping[ObjectId, Run]") -> None:
+    """Add the entries of the steps among `runs` (successful command runs), just recorded
+    or fetched: a status after a clone then needs no run object (best effort: a miss is
+    loaded later)."""
+    from mlvc.objects import run_role
+
+    entries = {
+        run_id: _raw_entry(facts_of(run))
+        for run_id, run in runs.items()
+        if run.status == "ok" and run_role(run) == "run"
+    }
+    if not entries:
+        return
     path = directory / NAME
-    entry = {run_id: _raw_entry(facts_of(run))}
     with contextlib.suppress(OSError, ValueError, TypeError):
-        # The first entry creates the memo with its header, in one write: a reader
+        # The first entries create the memo with its header, in one write: a reader
         # that finds it missing other runs loads those and appends them.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, _header() + _packed(entry))
+            os.write(fd, _header() + _packed(entries))
         finally:
             os.close(fd)
         return
-    _append(path, entry)
+    _append(path, entries)
 
 
 def _read(path: Path) -> tuple[dict[ObjectId, list[Any]], bool]:

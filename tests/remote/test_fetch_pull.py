@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from mlvc.ids import ObjectId
 from mlvc.repo import Repo
-from tests.conftest import MLVC, PYTHON, Pipeline, Run, Template, build_pipeline
+from mlvc.store.steps import step_facts
+from tests.conftest import MLVC, PYTHON, STAGES, Pipeline, Run, Template, build_pipeline
 from tests.remote.seaweed import S3Server
 
 
@@ -86,6 +88,8 @@ def test_a_teammate_clones_diffs_checks_out_and_reproduces(
     assert [t["name"] for t in cloned["fetched"]["tags"]] == ["prod"]
     assert sorted(_log_ids(mlvc, b)) == sorted(recorded.runs.values())
     assert _data_objects(b) == 0  # data stays on the remote until needed
+    stages = [run for name, run in recorded.runs.items() if name != "raw"]
+    assert _steps_without_loading(b, stages) == {(PYTHON, f"{s}.py") for s in STAGES}
 
     diff = json.loads(
         mlvc("diff", recorded.runs["train"], recorded.runs["train2"], "--json", cwd=b).stdout
@@ -100,6 +104,18 @@ def test_a_teammate_clones_diffs_checks_out_and_reproduces(
 
     reproduced = mlvc("reproduce", recorded.runs["train2"], cwd=b, env=shared.env)
     assert "identical" in reproduced.stdout
+
+
+def _steps_without_loading(workspace: Path, run_ids: list[str]) -> set[tuple[str, ...]]:
+    """The commands of these runs, from the step memo the clone filled: the stale check
+    of the first `status` loads no run object (it would fail here if it had to)."""
+
+    def never(run_id: ObjectId) -> Any:
+        raise AssertionError(f"run {run_id.hex()} is not in the step memo")
+
+    ids = [ObjectId(bytes.fromhex(r)) for r in run_ids]
+    memo = step_facts(workspace / ".mlvc", ids, never)
+    return {memo.facts(run_id).command for run_id in ids}
 
 
 def _data_objects(workspace: Path) -> int:

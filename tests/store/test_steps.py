@@ -47,7 +47,7 @@ def _check(memo: steps.Memo) -> None:
 
 def test_entries_remembered_by_run_are_read_without_the_store(tmp_path: Path) -> None:
     for run_id, run in RUNS.items():
-        steps.remember(tmp_path, run_id, run)
+        steps.remember(tmp_path, {run_id: run})
     store = _Store()
     _check(steps.step_facts(tmp_path, list(RUNS), store.load))
     assert store.loaded == []
@@ -68,7 +68,7 @@ def test_a_missing_memo_is_written_and_a_missing_entry_appended(tmp_path: Path) 
 
 def test_a_torn_last_entry_is_dropped_before_anything_is_appended(tmp_path: Path) -> None:
     for run_id, run in RUNS.items():
-        steps.remember(tmp_path, run_id, run)
+        steps.remember(tmp_path, {run_id: run})
     memo = tmp_path / steps.NAME
     memo.write_bytes(memo.read_bytes()[:-5])  # a crash mid-append
     store = _Store()
@@ -81,7 +81,7 @@ def test_a_torn_last_entry_is_dropped_before_anything_is_appended(tmp_path: Path
 
 def test_a_damaged_entry_is_loaded_from_the_store_again(tmp_path: Path) -> None:
     for run_id, run in RUNS.items():
-        steps.remember(tmp_path, run_id, run)
+        steps.remember(tmp_path, {run_id: run})
     memo = tmp_path / steps.NAME
     data = memo.read_bytes()
     memo.write_bytes(data.replace(b"step1.py", b"step1\xffpy"))  # not UTF-8 any more
