@@ -52,6 +52,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
     from mlvc.capture.observer import Observer
 
     session = Session.begin(repo, request, capture_code=False)
+    watch: Observer | None = None
     try:
         requested = request.trace or repo.config.run.trace
         watch = Observer(requested, repo.root, session.ignore, session.spool, request.cwd)
@@ -81,6 +82,8 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
         return session.conclude(finished, seen)
     finally:
         session.close()
+        if watch is not None:
+            watch.close()
 
 
 @dataclass
