@@ -69,19 +69,26 @@ class Globs:
     file name; `*` matches `/` too (`conf/prod/*`, `catalog*`). Configured patterns
     (`[secrets]`, `[params]`) all read this way."""
 
-    __slots__ = ("_regex",)
+    __slots__ = ("_compiled", "_patterns")
 
     def __init__(self, patterns: tuple[str, ...] | list[str]) -> None:
-        import fnmatch
-
-        joined = "|".join(fnmatch.translate(p) for p in patterns)
-        self._regex = re.compile(joined, re.IGNORECASE) if patterns else None
+        self._patterns = tuple(patterns)
+        # Compiled on first use: most commands, and runs with no input, match nothing.
+        self._compiled: re.Pattern[str] | None = None
 
     def __bool__(self) -> bool:
-        return self._regex is not None
+        return bool(self._patterns)
 
     def match(self, rel: str, name: str | None = None) -> bool:
         """Whether `rel` or its file name (`name`, when the caller has it) matches."""
-        if self._regex is None:
+        if not self._patterns:
             return False
-        return bool(self._regex.match(rel) or self._regex.match(name or rel.rpartition("/")[2]))
+        regex = self._compiled or self._compile()
+        return bool(regex.match(rel) or regex.match(name or rel.rpartition("/")[2]))
+
+    def _compile(self) -> re.Pattern[str]:
+        import fnmatch
+
+        joined = "|".join(fnmatch.translate(p) for p in self._patterns)
+        self._compiled = re.compile(joined, re.IGNORECASE)
+        return self._compiled

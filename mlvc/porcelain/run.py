@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,6 @@ from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
 from mlvc.capture.request import RunRequest
 from mlvc.capture.spool import Spool, overlapping, writes_of_others
-from mlvc.capture.touched import TouchedPaths
 from mlvc.ids import ObjectId
 from mlvc.paths import check_text
 from mlvc.repo import Repo
@@ -23,13 +22,15 @@ from mlvc.workspace.scan import FileStat
 if TYPE_CHECKING:
     from mlvc.capture.inotify import Seen
     from mlvc.capture.runinfo import RunCapture
+    from mlvc.capture.touched import TouchedPaths
     from mlvc.objects import PathRecord, Run
     from mlvc.recorder import IndexRows
     from mlvc.store.index import FileRow
     from mlvc.workspace.intake import Intake
 
 # Start-up time is run overhead: only what is needed to start the command is imported
-# up front; capture and recording modules load on a thread while the command runs.
+# up front; capture and recording modules load, and the facts no command changes are
+# taken, on a thread while the command runs.
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
                     argv, request.cwd, env, session.logs, request.terminal, known, watch.wraps
                 )
             finally:
+                session.command_ended.set()
                 seen = watch.stop()
         finally:
             preparing.join()
@@ -102,6 +104,7 @@ class Session:
     prepare_error: BaseException | None = None
     code: dict[str, Any] | None = None
     skipped_before: frozenset[str] = frozenset()
+    command_ended: threading.Event = field(default_factory=threading.Event)
 
     def prepare(self) -> None:
         """Load the capture modules and record the code (git commit and patch)."""
@@ -109,12 +112,13 @@ class Session:
         self.capture_code()
 
     def load(self) -> None:
-        """Load the capture modules (they read no workspace file)."""
+        """Load the capture modules and describe the machine (they read no workspace file)."""
         try:
             from mlvc.capture.runinfo import RunCapture
 
             self.facts = RunCapture(self.repo, self.request.env)
-            _preload(self.before)
+            self.facts.describe_machine()
+            _preload(self.before, self.command_ended)
         except BaseException as exc:  # re-raised on the main thread by conclude()
             self.prepare_error = exc
 
@@ -165,6 +169,7 @@ class Session:
         """Record the run; `seen` is what the capture mode saw (None: the Python tracer
         alone, as for a block of code recorded by `mlvc.start_run`)."""
         from mlvc.capture.inotify import Seen
+        from mlvc.capture.touched import TouchedPaths
         from mlvc.recorder import record
         from mlvc.workspace.intake import Intake
 
@@ -243,15 +248,20 @@ class Session:
         )
 
 
-def _preload(before: dict[str, FileStat]) -> None:
-    """Import, while the command runs, what recording it will likely need: the recorder,
-    the chunker (an output over 16 KiB is cut into chunks) and, in a workspace holding
-    YAML files (params), the YAML parser; each costs 5-30 ms of a run otherwise."""
-    import pyfastcdc.cy  # noqa: F401
-
+def _preload(before: dict[str, FileStat], command_ended: threading.Event) -> None:
+    """Import, while the command runs, what recording it will need (the recorder, the
+    paths' sorting) and, while it still runs, what it will likely need: the chunker (an
+    output over 16 KiB is cut into chunks) and, in a workspace holding YAML files
+    (params), the YAML parser. Each costs 5-30 ms of a run otherwise; once the command
+    has ended, a guess would only add to the run's time, so the rest load on use."""
+    import mlvc.capture.touched
     import mlvc.recorder  # noqa: F401
 
-    if any(rel.endswith((".yaml", ".yml")) for rel in before):
+    if command_ended.is_set():
+        return
+    import pyfastcdc.cy  # noqa: F401
+
+    if not command_ended.is_set() and any(rel.endswith((".yaml", ".yml")) for rel in before):
         import yaml  # noqa: F401
 
 
