@@ -14,6 +14,14 @@ _RESERVED = {".mlvc", ".git"}
 UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\ud800-\udfff]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# The same rule over a whole relative path at once: a run checks every path it records,
+# and most are fine. Anything it finds goes to the per-component check, which names it.
+_UNSAFE_IN_PATH = re.compile(
+    r"[\x00-\x1f\x7f\\\ud800-\udfff]"  # a control, a backslash, a lone surrogate
+    r"|(?:^|/)(?:\.\.?|\.(?i:git|mlvc))(?:/|$)"  # `.`, `..`, `.git`, `.mlvc`
+    r"|(?:^|/)[A-Za-z]:"  # a drive prefix
+    r"|(?:^|/)(?:/|$)"  # an empty component: `//`, or a leading or trailing `/`
+)
 
 
 def check_name(name: str) -> str:
@@ -27,6 +35,8 @@ def check_name(name: str) -> str:
 
 def check_relpath(path: str) -> str:
     """A workspace-relative POSIX path such as `data/train.csv`. Raises UnsafePathError."""
+    if path and not _UNSAFE_IN_PATH.search(path):
+        return path
     if not path or path.startswith("/") or _DRIVE.match(path):
         raise UnsafePathError(f"path {path!r} is not relative to the workspace")
     for part in path.split("/"):

@@ -290,6 +290,8 @@ def _check_text(request: RunRequest) -> None:
         check_text(arg, f"argument {i} of the command")
     check_text(request.message, "the message")
     check_text(str(request.cwd), "the working directory")
+    if not request.tags:
+        return
     from mlvc.store.refs import check_tag_name
 
     for tag in request.tags:
