@@ -37,7 +37,8 @@ def run_git(
 
 
 class StartedGit:
-    """A git call left running while others start (`start_git`); `result` waits for it."""
+    """A git call left running while others start (`start_git`); `result` waits for it
+    (and, called again, gives the same result)."""
 
     def __init__(self, args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
         self.args = ["git", *args]
@@ -52,13 +53,15 @@ class StartedGit:
             )
         except OSError:
             self._process = None
+        self._done: subprocess.CompletedProcess[bytes] | None = None
 
     def result(self) -> subprocess.CompletedProcess[bytes] | None:
         """What `run_git` would have returned for the same call."""
-        if self._process is None:
-            return None
+        if self._process is None or self._done is not None:
+            return self._done
         out, err = self._process.communicate()
-        return subprocess.CompletedProcess(self.args, self._process.returncode, out, err)
+        self._done = subprocess.CompletedProcess(self.args, self._process.returncode, out, err)
+        return self._done
 
 
 def start_git(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> StartedGit:

@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from mlvc.git import StartedGit
+
 CI_FIELDS = ("run_id", "job", "repository", "actor", "url")
+# user.name and user.email in one git call; outside a repository, the global config.
+IDENTITY = ("config", "-z", "--get-regexp", r"^user\.(name|email)$")
 
 # (system, marker variable, field -> variable), most specific first: most of these systems
 # also set the generic CI=true, which alone only says "some CI".
@@ -93,9 +97,12 @@ CI_SYSTEMS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
-def owner(env: Mapping[str, str], workspace: Path) -> dict[str, Any]:
-    """The OS user, host name, git user.name/user.email (as seen from `workspace`) and CI job."""
-    git_name, git_email = _git_identity(workspace, env)
+def owner(
+    env: Mapping[str, str], workspace: Path, identity: StartedGit | None = None
+) -> dict[str, Any]:
+    """The OS user, host name, git user.name/user.email (as seen from `workspace`) and CI
+    job. `identity`: the git call for the names (IDENTITY in `workspace`), if started."""
+    git_name, git_email = _git_identity(workspace, env, identity)
     return {
         "user": os_user(env),
         "host": socket.gethostname(),
@@ -154,11 +161,12 @@ def os_user(env: Mapping[str, str]) -> str:
         return env.get("USER") or env.get("LOGNAME") or str(uid)
 
 
-def _git_identity(workspace: Path, env: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """user.name and user.email in one git call; outside a repository, the global config."""
+def _git_identity(
+    workspace: Path, env: Mapping[str, str], identity: StartedGit | None
+) -> tuple[str | None, str | None]:
     from mlvc.git import run_git
 
-    done = run_git(["config", "-z", "--get-regexp", r"^user\.(name|email)$"], workspace, env)
+    done = identity.result() if identity is not None else run_git(IDENTITY, workspace, env)
     if done is None or done.returncode != 0:  # no git, or neither key set (exit 1)
         return None, None
     found: dict[str, str] = {}

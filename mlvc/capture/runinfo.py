@@ -22,6 +22,7 @@ from mlvc.workspace.intake import Intake
 if TYPE_CHECKING:
     from mlvc.capture.request import RunRequest
     from mlvc.capture.touched import TouchedPaths
+    from mlvc.git import StartedGit
 
 
 class RunCapture:
@@ -34,16 +35,17 @@ class RunCapture:
         self.echoed: set[str] = set()  # their secret values, scrubbed from the logs
         self.machine: dict[str, Any] | None = None  # see describe_machine
 
-    def describe_machine(self) -> None:
+    def describe_machine(self, identity: StartedGit | None = None) -> None:
         """Take what no command changes: the platform, the environment variables, CUDA,
-        the machine and the owner (a git call). `mlvc run` takes them on a thread while
-        the command runs; `capture_after` takes them if nobody did."""
+        the machine and the owner (`identity`: its git call, if started). `mlvc run`
+        takes them on a thread while the command runs; `capture_after` takes them if
+        nobody did."""
         self.machine = {
             "platform": environment.platform_info(self.env),
             "variables": environment.environment_variables(self.env),
             "cuda": environment.cuda_info(),
             "resources": resources.machine(),
-            "owner": owner(self.env, self.repo.root),
+            "owner": owner(self.env, self.repo.root, identity),
         }
 
     def withhold(self, inputs: set[str]) -> set[str]:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mlvc.capture.inotify import Seen
     from mlvc.capture.runinfo import RunCapture
     from mlvc.capture.touched import TouchedPaths
+    from mlvc.git import StartedGit
     from mlvc.objects import PathRecord, Run
     from mlvc.recorder import IndexRows
     from mlvc.store.index import FileRow
@@ -51,8 +52,17 @@ class RunResult:
 def run(repo: Repo, request: RunRequest) -> RunResult:
     """Execute the request's command and record it (also when it fails or is interrupted)."""
     from mlvc.capture.observer import Observer
+    from mlvc.capture.owner import IDENTITY
+    from mlvc.git import start_git
 
-    session = Session.begin(repo, request, capture_code=False)
+    # The owner's git call runs meanwhile (its names are read on the loading thread).
+    identity = start_git(IDENTITY, repo.root, request.env)
+    try:
+        session = Session.begin(repo, request, capture_code=False)
+    except BaseException:
+        identity.result()
+        raise
+    session.identity = identity
     watch: Observer | None = None
     try:
         requested = request.trace or repo.config.run.trace
@@ -84,6 +94,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
         return session.conclude(finished, seen)
     finally:
         session.close()
+        identity.result()  # waited for already, unless the command never started
         if watch is not None:
             watch.close()
 
@@ -105,6 +116,7 @@ class Session:
     code: dict[str, Any] | None = None
     skipped_before: frozenset[str] = frozenset()
     command_ended: threading.Event = field(default_factory=threading.Event)
+    identity: StartedGit | None = None  # the owner's git call, when started early
 
     def prepare(self) -> None:
         """Load the capture modules and record the code (git commit and patch)."""
@@ -117,7 +129,7 @@ class Session:
             from mlvc.capture.runinfo import RunCapture
 
             self.facts = RunCapture(self.repo, self.request.env)
-            self.facts.describe_machine()
+            self.facts.describe_machine(self.identity)
             _preload(self.before, self.command_ended)
         except BaseException as exc:  # re-raised on the main thread by conclude()
             self.prepare_error = exc
