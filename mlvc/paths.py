@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -14,14 +15,19 @@ _RESERVED = {".mlvc", ".git"}
 UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\ud800-\udfff]|^\.\.?$|^[A-Za-z]:|^\.(?i:git|mlvc)$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-# The same rule over a whole relative path at once: a run checks every path it records,
-# and most are fine. Anything it finds goes to the per-component check, which names it.
-_UNSAFE_IN_PATH = re.compile(
-    r"[\x00-\x1f\x7f\\\ud800-\udfff]"  # a control, a backslash, a lone surrogate
-    r"|(?:^|/)(?:\.\.?|\.(?i:git|mlvc))(?:/|$)"  # `.`, `..`, `.git`, `.mlvc`
-    r"|(?:^|/)[A-Za-z]:"  # a drive prefix
-    r"|(?:^|/)(?:/|$)"  # an empty component: `//`, or a leading or trailing `/`
-)
+
+
+@functools.cache
+def _unsafe_in_path() -> re.Pattern[str]:
+    """The same rule over a whole relative path at once: a run checks every path it
+    records, and most are fine. Anything it finds goes to the per-component check,
+    which names it. Compiled on first use: most commands check no path."""
+    return re.compile(
+        r"[\x00-\x1f\x7f\\\ud800-\udfff]"  # a control, a backslash, a lone surrogate
+        r"|(?:^|/)(?:\.\.?|\.(?i:git|mlvc))(?:/|$)"  # `.`, `..`, `.git`, `.mlvc`
+        r"|(?:^|/)[A-Za-z]:"  # a drive prefix
+        r"|(?:^|/)(?:/|$)"  # an empty component: `//`, or a leading or trailing `/`
+    )
 
 
 def check_name(name: str) -> str:
@@ -35,7 +41,7 @@ def check_name(name: str) -> str:
 
 def check_relpath(path: str) -> str:
     """A workspace-relative POSIX path such as `data/train.csv`. Raises UnsafePathError."""
-    if path and not _UNSAFE_IN_PATH.search(path):
+    if path and not _unsafe_in_path().search(path):
         return path
     if not path or path.startswith("/") or _DRIVE.match(path):
         raise UnsafePathError(f"path {path!r} is not relative to the workspace")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +104,7 @@ def owner(
     git_name, git_email = _git_identity(workspace, env, identity)
     return {
         "user": os_user(env),
-        "host": socket.gethostname(),
+        "host": host_name(),
         "git_name": git_name,
         "git_email": git_email,
         "ci": ci_identity(env),
@@ -114,7 +113,13 @@ def owner(
 
 def local_owner(env: Mapping[str, str]) -> dict[str, str]:
     """The OS user and host: the owner of a snapshot (`add`, or what checkout stored)."""
-    return {"user": os_user(env), "host": socket.gethostname()}
+    return {"user": os_user(env), "host": host_name()}
+
+
+def host_name() -> str:
+    """This machine's name as gethostname(2) gives it (the kernel's node name, which is
+    what libc's gethostname reads), without importing `socket` (~2 ms of a run)."""
+    return os.uname().nodename
 
 
 def ci_identity(env: Mapping[str, str]) -> dict[str, str | None] | None:
