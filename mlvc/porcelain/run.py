@@ -262,10 +262,10 @@ class Session:
 
 def _preload(before: dict[str, FileStat], command_ended: threading.Event) -> None:
     """Import, while the command runs, what recording it will need (the recorder, the
-    paths' sorting) and, while it still runs, what it will likely need: the chunker (an
-    output over 16 KiB is cut into chunks) and, in a workspace holding YAML files
-    (params), the YAML parser. Each costs 5-30 ms of a run otherwise; once the command
-    has ended, a guess would only add to the run's time, so the rest load on use."""
+    sorting of touched paths) and, while it still runs, what it will likely need: the
+    chunker (an output over 16 KiB is cut into chunks) and, in a workspace holding YAML
+    files (params), the YAML parser. Each costs 5-30 ms of a run otherwise; once the
+    command has ended, a guess would only add to the run's time: they load on use."""
     import mlvc.capture.touched
     import mlvc.recorder  # noqa: F401
 
