@@ -34,3 +34,37 @@ def run_git(
         )
     except OSError:
         return None
+
+
+class StartedGit:
+    """A git call left running while others start (`start_git`); `result` waits for it
+    (and, called again, gives the same result)."""
+
+    def __init__(self, args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
+        self.args = ["git", *args]
+        try:
+            self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                self.args,
+                cwd=cwd,
+                env=git_environment(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError:
+            self._process = None
+        self._done: subprocess.CompletedProcess[bytes] | None = None
+
+    def result(self) -> subprocess.CompletedProcess[bytes] | None:
+        """What `run_git` would have returned for the same call."""
+        if self._process is None or self._done is not None:
+            return self._done
+        out, err = self._process.communicate()
+        self._done = subprocess.CompletedProcess(self.args, self._process.returncode, out, err)
+        return self._done
+
+
+def start_git(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> StartedGit:
+    """Start `git args` in `cwd` (no input) without waiting for it: read-only calls that
+    do not depend on each other run at once, and cost the wall time of the slowest."""
+    return StartedGit(args, cwd, env)

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import re
-import tomllib
 from typing import Any, NamedTuple
 
 from mlvc import overrides
@@ -204,6 +203,8 @@ def _load(suffix: str, data: bytes) -> Any:
         if suffix == ".json":
             return json.loads(data.removeprefix(_BOM))
         if suffix == ".toml":
+            import tomllib  # ~5 ms: most runs read no TOML config
+
             return tomllib.loads(data.removeprefix(_BOM).decode("utf-8"))
     except (ValueError, RecursionError):
         # JSONDecodeError, TOMLDecodeError and UnicodeDecodeError are all ValueErrors.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -16,6 +17,19 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+@functools.cache
+def _unsafe_in_path() -> re.Pattern[str]:
+    """The same rule over a whole relative path at once: a run checks every path it
+    records, and most are fine. Anything it finds goes to the per-component check,
+    which names it. Compiled on first use: most commands check no path."""
+    return re.compile(
+        r"[\x00-\x1f\x7f\\\ud800-\udfff]"  # a control, a backslash, a lone surrogate
+        r"|(?:^|/)(?:\.\.?|\.(?i:git|mlvc))(?:/|$)"  # `.`, `..`, `.git`, `.mlvc`
+        r"|(?:^|/)[A-Za-z]:"  # a drive prefix
+        r"|(?:^|/)(?:/|$)"  # an empty component: `//`, or a leading or trailing `/`
+    )
+
+
 def check_name(name: str) -> str:
     """One path component as stored in a tree. Raises UnsafePathError."""
     if name and not UNSAFE_NAME.search(name):
@@ -27,6 +41,8 @@ def check_name(name: str) -> str:
 
 def check_relpath(path: str) -> str:
     """A workspace-relative POSIX path such as `data/train.csv`. Raises UnsafePathError."""
+    if path and not _unsafe_in_path().search(path):
+        return path
     if not path or path.startswith("/") or _DRIVE.match(path):
         raise UnsafePathError(f"path {path!r} is not relative to the workspace")
     for part in path.split("/"):
@@ -69,19 +85,26 @@ class Globs:
     file name; `*` matches `/` too (`conf/prod/*`, `catalog*`). Configured patterns
     (`[secrets]`, `[params]`) all read this way."""
 
-    __slots__ = ("_regex",)
+    __slots__ = ("_compiled", "_patterns")
 
     def __init__(self, patterns: tuple[str, ...] | list[str]) -> None:
-        import fnmatch
-
-        joined = "|".join(fnmatch.translate(p) for p in patterns)
-        self._regex = re.compile(joined, re.IGNORECASE) if patterns else None
+        self._patterns = tuple(patterns)
+        # Compiled on first use: most commands, and runs with no input, match nothing.
+        self._compiled: re.Pattern[str] | None = None
 
     def __bool__(self) -> bool:
-        return self._regex is not None
+        return bool(self._patterns)
 
     def match(self, rel: str, name: str | None = None) -> bool:
         """Whether `rel` or its file name (`name`, when the caller has it) matches."""
-        if self._regex is None:
+        if not self._patterns:
             return False
-        return bool(self._regex.match(rel) or self._regex.match(name or rel.rpartition("/")[2]))
+        regex = self._compiled or self._compile()
+        return bool(regex.match(rel) or regex.match(name or rel.rpartition("/")[2]))
+
+    def _compile(self) -> re.Pattern[str]:
+        import fnmatch
+
+        joined = "|".join(fnmatch.translate(p) for p in self._patterns)
+        self._compiled = re.compile(joined, re.IGNORECASE)
+        return self._compiled

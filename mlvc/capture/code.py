@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from mlvc import params, secrets, urls
+from mlvc import secrets, urls
 from mlvc.capture import gitinfo
 from mlvc.repo import Repo
 
@@ -41,6 +41,8 @@ def holds_secrets(repo: Repo, rules: secrets.Patterns, rel: str) -> bool:
 def secret_values(repo: Repo, rules: secrets.Patterns, rel: str) -> list[str]:
     """The secret values such a config holds (see holds_secrets): what a command that
     reads it may echo to its logs."""
+    from mlvc import params  # with its parsers: only once a config is at hand
+
     if os.path.splitext(rel)[1].lower() not in params.CONFIG_SUFFIXES:
         return []
     data = read_head(repo, rel, params.MAX_CONFIG_BYTES)

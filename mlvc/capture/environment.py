@@ -339,6 +339,8 @@ def cuda_info() -> dict[str, str] | None:
 
 
 def parse_cuda_header(text: str) -> dict[str, str] | None:
+    if not text:  # no nvidia-smi: nothing to parse (and no regex to compile)
+        return None
     driver = re.search(r"Driver Version:\s*([\w.]+)", text)
     cuda = re.search(r"CUDA Version:\s*([\w.]+)", text)
     if driver is None and cuda is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from mlvc import secrets, urls
 from mlvc.errors import MlvcError
-from mlvc.git import run_git
+from mlvc.git import run_git, start_git
 
 # Untracked files join the patch only when they look like source and are small. Data files
 # are lineage: the run records them by content as inputs and outputs in the object store, so
@@ -57,6 +57,7 @@ DIFF_OPTIONS = (
     "--dst-prefix=b/",
 )
 _STATUS = ("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+_REMOTE = ("config", "--get", "remote.origin.url")
 
 
 class GitCaptureError(MlvcError):
@@ -107,10 +108,14 @@ def code_info(
     `is_secret(path)` marks credential files: left out of the patch, tracked or not (the
     commit's version stands in for them), and listed in `withheld`.
     """
+    # The three read-only calls run at once, in the workspace: porcelain status paths
+    # are relative to the top whatever the directory, and the config is the same repo's.
+    status, remote = start_git(_STATUS, workspace, env), start_git(_REMOTE, workspace, env)
     where = _locate(workspace, env)
+    listed, origin = status.result(), remote.result()
     if where is None:
         return {"git": False}
-    state = _parse_status(_git_ok(_STATUS, where.top, env).stdout)
+    state = _parse_status(_checked(listed, _STATUS, where.top).stdout)
     untracked = _source_files(where.top, state.untracked)
     if is_data is not None:
         untracked = [p for p in untracked if not is_data(_below(p, where.prefix))]
@@ -125,7 +130,7 @@ def code_info(
         "git": True,
         "commit": state.commit,
         "branch": state.branch,
-        "remote": _remote(where.top, env),
+        "remote": _remote(origin),
         "dirty": patch_id is not None,
         "patch": patch_id,
         "untracked": [path.decode("utf-8", "replace") for path in untracked],
@@ -244,8 +249,8 @@ def _patch(
         return _git_ok(["diff", "--cached", *DIFF_OPTIONS, *base], where.top, scratch_env).stdout
 
 
-def _remote(top: Path, env: Mapping[str, str]) -> str | None:
-    done = run_git(["config", "--get", "remote.origin.url"], top, env)
+def _remote(done: subprocess.CompletedProcess[bytes] | None) -> str | None:
+    """The origin's URL without credentials, from `git config --get remote.origin.url`."""
     if done is None or done.returncode != 0:
         return None
     url = done.stdout.decode("utf-8", "replace").strip()
@@ -255,7 +260,12 @@ def _remote(top: Path, env: Mapping[str, str]) -> str | None:
 def _git_ok(
     args: Sequence[str], top: Path, env: Mapping[str, str], stdin: bytes = b""
 ) -> subprocess.CompletedProcess[bytes]:
-    done = run_git(args, top, env, stdin)
+    return _checked(run_git(args, top, env, stdin), args, top)
+
+
+def _checked(
+    done: subprocess.CompletedProcess[bytes] | None, args: Sequence[str], top: Path
+) -> subprocess.CompletedProcess[bytes]:
     if done is None:
         raise GitCaptureError(f"git {args[0]} could not run in {top}", hint="is git installed?")
     if done.returncode != 0:

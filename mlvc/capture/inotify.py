@@ -6,7 +6,10 @@ Each event only names a path, so a run's events are attributed to it by time win
 the watcher starts after the before-scan and is drained after the command exits. Draining
 is exact, not timed: events of one inotify instance come out in the order they happened,
 so once the watcher sees the creation of a marker file it made after the command exited,
-every event the command caused has been read.
+every event the command caused has been read. `stop` wakes the reader from its pause
+between batches, so the drain takes no longer than reading what is queued; the reader
+then closes the inotify descriptor, which blocks for a kernel grace period (5-25 ms)
+while the run is recorded (`close` waits for it, at the end).
 
 IN_OPEN does not say the open's mode, so a path counts as read when a read happened
 (IN_ACCESS), when it was closed after a read-only open (IN_CLOSE_NOWRITE), or when it
@@ -24,7 +27,6 @@ import select
 import struct
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +109,8 @@ class Watcher:
         except WatchLimitError:
             os.close(self.fd)
             raise
+        self._stopping = threading.Event()  # set by stop: no more pauses between batches
+        self._drained = threading.Event()  # set once the marker's event has been read
         self._thread = threading.Thread(target=self._read_events, daemon=True)
 
     def watch(self, dirs: set[str], links: set[str]) -> None:
@@ -127,10 +131,10 @@ class Watcher:
         seen = Seen("inotify")
         try:
             (self.spool / MARKER).touch()
-            self._thread.join(DRAIN_TIMEOUT_S)
         finally:
-            os.close(self.fd)
-        if self.overflowed or self._thread.is_alive():
+            self._stopping.set()
+        drained = self._drained.wait(DRAIN_TIMEOUT_S)
+        if self.overflowed or not drained:
             seen.notes.append(
                 "the kernel's inotify queue overflowed: some reads may be missing"
                 " (declare them with -i, or use --trace=strict)"
@@ -141,6 +145,13 @@ class Watcher:
             if mask & (IN_ACCESS | IN_CLOSE_NOWRITE) or (mask & IN_OPEN and not mask & _WRITTEN):
                 seen.reads.add(path)
         return seen
+
+    def close(self) -> None:
+        """Wait until the reader has closed the descriptor (after `stop`). A reader still
+        waiting for the marker (its event lost to an overflow) is left to the process's
+        exit, as a daemon thread."""
+        if self._drained.is_set():
+            self._thread.join()
 
     def _add(self, path: str, mask: int) -> int:
         wd: int = self._libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
@@ -189,6 +200,13 @@ class Watcher:
         return found
 
     def _read_events(self) -> None:
+        try:
+            self._read_until_marker()
+        finally:
+            self._drained.set()
+            os.close(self.fd)  # slow (see the module's doc): here, not on the main thread
+
+    def _read_until_marker(self) -> None:
         poller = select.poll()
         poller.register(self.fd, select.POLLIN)
         while True:
@@ -204,7 +222,8 @@ class Watcher:
             # Let events gather: one wake-up per batch, not per event, costs the command
             # less CPU (and identical events queued back to back are merged). The queue
             # holds 16384 events by default; 200 batches a second empty it in time.
-            time.sleep(BATCH_S)
+            # Once stop() has made the marker, no pause: the drain is all that is left.
+            self._stopping.wait(BATCH_S)
 
     def _apply(self, data: bytes) -> bool:
         """Note each event of `data`; True once the marker's event is among them."""

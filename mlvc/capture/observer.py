@@ -35,7 +35,7 @@ def choose(requested: str) -> str:
 
 class Observer:
     """One mode's capture of one run: `command` wraps the argv, `start` before the command
-    starts, `stop` once it has exited."""
+    starts, `stop` once it has exited, `close` once the run is recorded."""
 
     def __init__(self, requested: str, root: Path, ignore: Ignore, spool: Path, cwd: Path) -> None:
         self.requested = requested
@@ -113,6 +113,12 @@ class Observer:
             seen = Seen(self.mode)
         seen.notes[:0] = self.notes
         return seen
+
+    def close(self) -> None:
+        """Release what the mode held; as late as possible: under inotify this waits out
+        the kernel's teardown of the watches, which runs while the run is recorded."""
+        if self._watcher is not None:
+            self._watcher.close()
 
     def _named(self, path: str, real: str) -> str:
         """`path` as the workspace names it: strace names directories by their real path

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
 from mlvc.capture.environment import gpus
+from mlvc.capture.owner import host_name
 
 if TYPE_CHECKING:
     import resource
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def machine() -> dict[str, Any]:
     """Host name, CPU model and counts, physical memory and GPUs of this machine."""
     return {
-        "host": socket.gethostname(),
+        "host": host_name(),
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": _cpu_affinity(),

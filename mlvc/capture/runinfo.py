@@ -22,6 +22,7 @@ from mlvc.workspace.intake import Intake
 if TYPE_CHECKING:
     from mlvc.capture.request import RunRequest
     from mlvc.capture.touched import TouchedPaths
+    from mlvc.git import StartedGit
 
 
 class RunCapture:
@@ -32,6 +33,20 @@ class RunCapture:
         self.sections: dict[str, dict[str, Any]] = {}
         self.withheld: set[str] = set()  # inputs holding secrets: fingerprinted, not stored
         self.echoed: set[str] = set()  # their secret values, scrubbed from the logs
+        self.machine: dict[str, Any] | None = None  # see describe_machine
+
+    def describe_machine(self, identity: StartedGit | None = None) -> None:
+        """Take what no command changes: the platform, the environment variables, CUDA,
+        the machine and the owner (`identity`: its git call, if started). `mlvc run`
+        takes them on a thread while the command runs; `capture_after` takes them if
+        nobody did."""
+        self.machine = {
+            "platform": environment.platform_info(self.env),
+            "variables": environment.environment_variables(self.env),
+            "cuda": environment.cuda_info(),
+            "resources": resources.machine(),
+            "owner": owner(self.env, self.repo.root, identity),
+        }
 
     def withhold(self, inputs: set[str]) -> set[str]:
         """The inputs to leave out because they hold secrets (see code.holds_secrets);
@@ -65,7 +80,10 @@ class RunCapture:
             rel: snap.file_id(paths.after[rel]) for rel in sorted(paths.code) if rel in paths.after
         }
         self.sections["code"]["scripts"] = scripts
-        self.sections["environment"] = self._environment(trace)
+        if self.machine is None:
+            self.describe_machine()
+        assert self.machine is not None
+        self.sections["environment"] = self._environment(trace, self.machine)
         self.sections["environment"]["capture"] = paths.capture
         found = secret_files(self.repo, self.rules, trace)
         for rel in self.withheld:
@@ -74,15 +92,15 @@ class RunCapture:
         if found:
             self.sections["environment"]["secret_files"] = found
         self.sections["resources"] = {
-            **resources.machine(),
+            **self.machine["resources"],
             **resources.usage(finished.wall_seconds, finished.rusage),
         }
-        self.sections["owner"] = owner(self.env, self.repo.root)
+        self.sections["owner"] = self.machine["owner"]
 
-    def _environment(self, trace: Trace) -> dict[str, Any]:
+    def _environment(self, trace: Trace, machine: dict[str, Any]) -> dict[str, Any]:
         env: dict[str, Any] = {
-            "platform": environment.platform_info(self.env),
-            "variables": environment.environment_variables(self.env),
+            "platform": machine["platform"],
+            "variables": machine["variables"],
             "processes": trace.processes,
         }
         python = _main_python(trace)
@@ -99,7 +117,7 @@ class RunCapture:
             env["modules"] = environment.pick_modules(modules, mapping)
             env["distributions"] = self.repo.store.put_bytes(codec.encode(dists))
             env["distribution_count"] = len(dists)
-        cuda = environment.cuda_info()
+        cuda = machine["cuda"]
         if cuda:
             env["cuda"] = cuda
         return env

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +41,7 @@ class Spool:
             os.rename(staging, path)
         except BaseException:
             os.close(fd)
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_tree(staging)
             raise
         return cls(path, fd)
 
@@ -60,7 +58,7 @@ class Spool:
             # Written even when empty: it also tells a concurrent run that this one overlapped it.
             done = self.path.with_name(self.path.name.replace("run-", "done-", 1) + ".writes")
             done.write_text("\n".join(sorted(written)), "utf-8", "surrogateescape")
-            shutil.rmtree(self.path, ignore_errors=True)
+            _remove_tree(self.path)
         finally:  # a spool left behind (a full disk) is stale from here on, and reclaimed
             os.close(self.fd)
             self.fd = -1
@@ -89,7 +87,7 @@ def live_spools(tmp: Path, own: Path | None = None) -> Iterator[Path]:
         if is_live(spool):
             yield spool
         else:
-            shutil.rmtree(spool, ignore_errors=True)
+            _remove_tree(spool)
 
 
 def writes_of_others(tmp: Path, own: Path, since_ns: int) -> set[str]:
@@ -125,7 +123,15 @@ def overlapping(tmp: Path, own: Path, since_ns: int) -> bool:
     return False
 
 
+def _remove_tree(path: Path, ignore_errors: bool = True) -> None:
+    import shutil  # ~3 ms with its compression modules: not needed to start a command
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
+
 def _written(data: bytes) -> set[str]:
+    import json  # on use: not needed to start a command
+
     found = set()
     for line in data.splitlines():
         if line.startswith(b'["w"'):
@@ -144,6 +150,6 @@ def reclaim(tmp: Path, older_than_s: float = DONE_KEPT_S) -> None:
     for path in [*tmp.glob("done-*.writes"), *tmp.glob("installed-*"), *tmp.glob("new-*")]:
         try:
             if path.stat().st_mtime < limit:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                _remove_tree(path, False) if path.is_dir() else path.unlink()
         except OSError:
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,8 @@ class Trace:
 
 def read_spool(spool: Path) -> Trace:
     """Merge every `*.trace` file; a torn last line (a killed process) is skipped."""
+    import json  # on use: not needed to start a command
+
     trace = Trace()
     for path in sorted([*spool.glob("*.trace"), *spool.glob("*.api")]):
         trace.processes += path.suffix == ".trace"

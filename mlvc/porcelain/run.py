@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,6 @@ from mlvc import clock, secrets
 from mlvc.capture import changes, process, tracer
 from mlvc.capture.request import RunRequest
 from mlvc.capture.spool import Spool, overlapping, writes_of_others
-from mlvc.capture.touched import TouchedPaths
 from mlvc.ids import ObjectId
 from mlvc.paths import check_text
 from mlvc.repo import Repo
@@ -23,13 +22,16 @@ from mlvc.workspace.scan import FileStat
 if TYPE_CHECKING:
     from mlvc.capture.inotify import Seen
     from mlvc.capture.runinfo import RunCapture
+    from mlvc.capture.touched import TouchedPaths
+    from mlvc.git import StartedGit
     from mlvc.objects import PathRecord, Run
     from mlvc.recorder import IndexRows
     from mlvc.store.index import FileRow
     from mlvc.workspace.intake import Intake
 
 # Start-up time is run overhead: only what is needed to start the command is imported
-# up front; capture and recording modules load on a thread while the command runs.
+# up front; capture and recording modules load, and the facts no command changes are
+# taken, on a thread while the command runs.
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,18 @@ class RunResult:
 def run(repo: Repo, request: RunRequest) -> RunResult:
     """Execute the request's command and record it (also when it fails or is interrupted)."""
     from mlvc.capture.observer import Observer
+    from mlvc.capture.owner import IDENTITY
+    from mlvc.git import start_git
 
-    session = Session.begin(repo, request, capture_code=False)
+    # The owner's git call runs meanwhile (its names are read on the loading thread).
+    identity = start_git(IDENTITY, repo.root, request.env)
+    try:
+        session = Session.begin(repo, request, capture_code=False)
+    except BaseException:
+        identity.result()
+        raise
+    session.identity = identity
+    watch: Observer | None = None
     try:
         requested = request.trace or repo.config.run.trace
         watch = Observer(requested, repo.root, session.ignore, session.spool, request.cwd)
@@ -75,12 +87,16 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
                     argv, request.cwd, env, session.logs, request.terminal, known, watch.wraps
                 )
             finally:
+                session.command_ended.set()
                 seen = watch.stop()
         finally:
             preparing.join()
         return session.conclude(finished, seen)
     finally:
         session.close()
+        identity.result()  # waited for already, unless the command never started
+        if watch is not None:
+            watch.close()
 
 
 @dataclass
@@ -99,6 +115,8 @@ class Session:
     prepare_error: BaseException | None = None
     code: dict[str, Any] | None = None
     skipped_before: frozenset[str] = frozenset()
+    command_ended: threading.Event = field(default_factory=threading.Event)
+    identity: StartedGit | None = None  # the owner's git call, when started early
 
     def prepare(self) -> None:
         """Load the capture modules and record the code (git commit and patch)."""
@@ -106,12 +124,13 @@ class Session:
         self.capture_code()
 
     def load(self) -> None:
-        """Load the capture modules (they read no workspace file)."""
+        """Load the capture modules and describe the machine (they read no workspace file)."""
         try:
             from mlvc.capture.runinfo import RunCapture
 
             self.facts = RunCapture(self.repo, self.request.env)
-            _preload(self.before)
+            self.facts.describe_machine(self.identity)
+            _preload(self.before, self.command_ended)
         except BaseException as exc:  # re-raised on the main thread by conclude()
             self.prepare_error = exc
 
@@ -162,6 +181,7 @@ class Session:
         """Record the run; `seen` is what the capture mode saw (None: the Python tracer
         alone, as for a block of code recorded by `mlvc.start_run`)."""
         from mlvc.capture.inotify import Seen
+        from mlvc.capture.touched import TouchedPaths
         from mlvc.recorder import record
         from mlvc.workspace.intake import Intake
 
@@ -240,15 +260,20 @@ class Session:
         )
 
 
-def _preload(before: dict[str, FileStat]) -> None:
-    """Import, while the command runs, what recording it will likely need: the recorder,
-    the chunker (an output over 16 KiB is cut into chunks) and, in a workspace holding
-    YAML files (params), the YAML parser; each costs 5-30 ms of a run otherwise."""
-    import pyfastcdc.cy  # noqa: F401
-
+def _preload(before: dict[str, FileStat], command_ended: threading.Event) -> None:
+    """Import, while the command runs, what recording it will need (the recorder, the
+    sorting of touched paths) and, while it still runs, what it will likely need: the
+    chunker (an output over 16 KiB is cut into chunks) and, in a workspace holding YAML
+    files (params), the YAML parser. Each costs 5-30 ms of a run otherwise; once the
+    command has ended, a guess would only add to the run's time: they load on use."""
+    import mlvc.capture.touched
     import mlvc.recorder  # noqa: F401
 
-    if any(rel.endswith((".yaml", ".yml")) for rel in before):
+    if command_ended.is_set():
+        return
+    import pyfastcdc.cy  # noqa: F401
+
+    if not command_ended.is_set() and any(rel.endswith((".yaml", ".yml")) for rel in before):
         import yaml  # noqa: F401
 
 
@@ -277,6 +302,8 @@ def _check_text(request: RunRequest) -> None:
         check_text(arg, f"argument {i} of the command")
     check_text(request.message, "the message")
     check_text(str(request.cwd), "the working directory")
+    if not request.tags:
+        return
     from mlvc.store.refs import check_tag_name
 
     for tag in request.tags:

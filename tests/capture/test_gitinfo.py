@@ -219,12 +219,14 @@ def test_workspace_in_subdirectory(
     git("commit", "-q", "-m", "base", cwd=workspace)
     write(workspace / "pkg/lib.py", "2\n")
     write(workspace / "pkg/new.py", "3\n")
+    git("remote", "add", "origin", "https://me:hunter2@example.com/org/x.git", cwd=workspace)
     blobs = MemoryBlobs()
 
     info = code_info(workspace / "exp" / "one", env, blobs)
 
     assert info["toplevel"] == "exp/one"
-    assert info["untracked"] == ["pkg/new.py"]
+    assert info["untracked"] == ["pkg/new.py"]  # named from the top, not the workspace
+    assert info["remote"] == "https://example.com/org/x.git"
     clone = tmp_path / "clone"
     git("clone", "-q", str(workspace), str(clone), cwd=tmp_path)
     apply_patch(blobs.blobs[info["patch"]], clone, tmp_path, git)

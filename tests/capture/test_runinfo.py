@@ -1,15 +1,19 @@
 """The environment a run records (mlvc/capture/runinfo.py), through the real `mlvc run`: the
-list of installed distributions is cached between runs, and the cache follows installs."""
+list of installed distributions is cached between runs, and the cache follows installs;
+what no command changes is taken while the command runs, and recorded as it is."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from mlvc import codec
+from mlvc.capture import environment, resources
+from mlvc.capture.owner import owner
 from mlvc.ids import from_hex
 from mlvc.repo import Repo
 from tests.conftest import Run
@@ -67,3 +71,24 @@ def test_the_distribution_cache_follows_installs_and_removals(
     shutil.rmtree(site / "tiny-2.0.dist-info")
     (site / "tiny.py").unlink()
     assert _recorded(mlvc, workspace, python) == before
+
+
+def test_the_machine_and_owner_taken_while_the_command_runs_are_recorded_as_they_are(
+    mlvc: Run, workspace: Path
+) -> None:
+    mlvc("init")
+    for key, value in (("user.name", "Ada Run"), ("user.email", "ada@example.com")):
+        subprocess.run(["git", "config", key, value], cwd=workspace, check=True)
+    run_id = json.loads(mlvc("run", "--json", "--", "true").stdout)["run_id"]
+    shown = json.loads(mlvc("show", run_id, "--json").stdout)
+
+    env = dict(os.environ)  # the `mlvc` fixture's environment
+    assert shown["owner"] == owner(env, workspace)
+    assert (shown["owner"]["git_name"], shown["owner"]["git_email"]) == (
+        "Ada Run",
+        "ada@example.com",
+    )
+    machine = resources.machine()
+    assert {key: shown["resources"][key] for key in machine} == machine
+    assert shown["environment"]["platform"] == environment.platform_info(env)
+    assert shown["environment"]["variables"] == environment.environment_variables(env)
