@@ -338,9 +338,10 @@ def _inputs(
     from mlvc.objects import PathRecord
     from mlvc.workspace.statcache import is_clean
 
-    index = repo.index
     found: dict[str, PathRecord] = {}
-    for rel in sorted(paths.input_roots()):
+    roots = sorted(paths.input_roots())
+    snap.store.look_up([row.file_id for rel in roots if (row := snap.stat_cache.get(rel))])
+    for rel in roots:
         record: PathRecord | None = None
         if rel in paths.outputs and rel in before:
             row = snap.stat_cache.get(rel)
@@ -350,8 +351,10 @@ def _inputs(
             record = PathRecord(row.file_id, pre.kind, pre.size, None, pre.executable)  # type: ignore[arg-type]
         elif rel in after or os.path.exists(repo.abspath(rel)):  # a directory, or via a link
             record = _snapshots(snap, [rel]).get(rel)
-        if record is None:
-            continue
-        producer = index.producer_of(record.id, rel)
-        found[rel] = PathRecord(record.id, record.kind, record.size, producer, record.executable)
-    return found
+        if record is not None:
+            found[rel] = record
+    producers = repo.index.producers_of((r.id, rel) for rel, r in found.items())
+    return {
+        rel: PathRecord(r.id, r.kind, r.size, producers.get((r.id, rel)), r.executable)
+        for rel, r in found.items()
+    }

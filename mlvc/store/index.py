@@ -221,9 +221,11 @@ class Index:
             ((path, seq, oid, kind, size) for path, oid, kind, size in sorted(last.values())),
         )
 
-    def add_input(self, seq: int, path: str, oid: bytes, producer: bytes | None) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?)", (seq, path, oid, producer)
+    def add_inputs(self, seq: int, rows: Iterable[tuple[str, bytes, bytes | None]]) -> None:
+        """Run `seq`'s input edges: (path, content id, producing run or None)."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?)",
+            [(seq, path, oid, producer) for path, oid, producer in rows],
         )
 
     def add_run_rows(
@@ -245,8 +247,7 @@ class Index:
             versions += [row for row in inside.get(path, ()) if row[0] != path]
         versions += [(path, REMOVED, "removed", 0) for path in run.removed]
         self.add_path_versions(seq, versions)
-        for path, inp in run.inputs.items():
-            self.add_input(seq, path, inp.id, inp.producer_run)
+        self.add_inputs(seq, [(p, inp.id, inp.producer_run) for p, inp in run.inputs.items()])
         self._add_facts(seq, run)
 
     def _add_facts(self, seq: int, run: Run) -> None:
@@ -297,9 +298,10 @@ class Index:
         if new is not None:
             self.add_pack(new, entries)
 
-    def producer_of(self, oid: bytes, path: str) -> ObjectId | None:
-        """The latest run or snapshot that wrote this exact content at this path."""
-        return self.history.writer_of(oid, path)
+    def producers_of(self, found: Iterable[tuple[bytes, str]]) -> dict[tuple[bytes, str], ObjectId]:
+        """For each (content, path) pair, the latest run or snapshot that wrote this exact
+        content at this path (pairs nobody wrote are left out)."""
+        return self.history.writers_of(found)
 
     def is_tracked(self, path: str) -> bool:
         row = self.db.execute(

@@ -73,13 +73,19 @@ class ObjectStore:
         self._pending: set[bytes] = set()
         self._fds: dict[str, int] = {}
         self._known: dict[bytes, Location] = {}
+        self._present: set[bytes] = set()  # ids `look_up` found in the index
         self._reclaimed = False
         self._use = gclock.shared(packs.parent)  # gc waits while this store is open
 
     # -- writing -------------------------------------------------------------------
 
     def has(self, oid: bytes) -> bool:
-        return oid in self._pending or self.index.has(oid)
+        return oid in self._pending or oid in self._present or self.index.has(oid)
+
+    def look_up(self, oids: list[bytes]) -> None:
+        """Ask the index about many ids at once before `has` is asked about each (a run
+        that read 2,000 files made 2,000 queries): 32 bytes of memory an id found."""
+        self._present.update(self.index.kinds(oids))
 
     def _writer(self, meta: bool) -> PackWriter:
         current = self._meta if meta else self._data

@@ -93,6 +93,41 @@ def test_history_orders_by_start_time_not_insertion(index: Index) -> None:
     assert history.is_recorded("model.pt") and not history.is_recorded("other")
 
 
+def test_the_writers_of_many_pairs_are_each_pairs_writer_of(index: Index) -> None:
+    """One query per 500 paths answers what a query per pair did: the newest mainline
+    writer of that content at that path, a reproduction only where no run wrote it."""
+    with index.transaction():
+        _run(index, 10, "2026-01-01T00:00:00.000000Z", {"model.pt": 1, "a.csv": 5})
+        _run(index, 20, "2026-01-02T00:00:00.000000Z", {"model.pt": 2})
+        _run(index, 30, "2026-01-03T00:00:00.000000Z", {"model.pt": 1})  # 1 again, later
+        reproduction = Run(
+            kind="run",
+            started="2026-01-04T00:00:00.000000Z",
+            ended="2026-01-04T00:00:00.000000Z",
+            status="ok",
+            outputs={
+                "b.csv": PathRecord(oid(6), "file", 1),
+                "model.pt": PathRecord(oid(2), "file", 1),
+            },
+            reproduces=oid(20),
+        )
+        index.add_run_rows(oid(40), reproduction, {})
+    history = index.history
+    pairs = [
+        (oid(o), p)
+        for o in range(1, 8)
+        for p in ("model.pt", "a.csv", "b.csv", "elsewhere.pt", *(f"x{i}" for i in range(600)))
+    ]
+    expected = {pair: w for pair in pairs if (w := history.writer_of(*pair)) is not None}
+    assert history.writers_of(pairs) == expected
+    assert expected == {
+        (oid(1), "model.pt"): oid(30),
+        (oid(2), "model.pt"): oid(20),  # the reproduction only repeated it
+        (oid(5), "a.csv"): oid(10),
+        (oid(6), "b.csv"): oid(40),  # nothing else wrote it
+    }
+
+
 def test_run_facts_hold_what_a_run_table_shows_and_go_with_the_run(index: Index) -> None:
     run = Run(
         kind="run",
