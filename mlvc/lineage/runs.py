@@ -18,8 +18,8 @@ from mlvc.lineage import where as filters
 from mlvc.lineage.resolve import UnknownRefError, load_run, resolve_run
 from mlvc.objects import MAINLINE_ROLES
 from mlvc.repo import Repo
-from mlvc.store.history import RunFacts, RunFilter
 from mlvc.store.refs import Tags
+from mlvc.store.runfacts import RunFacts, RunFilter
 
 # The columns every row has, before the params and metrics ones.
 FIXED = ("id", "started", "command", "status", "duration")

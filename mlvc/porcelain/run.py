@@ -353,7 +353,7 @@ def _inputs(
             record = _snapshots(snap, [rel]).get(rel)
         if record is not None:
             found[rel] = record
-    producers = repo.index.producers_of((r.id, rel) for rel, r in found.items())
+    producers = repo.index.history.writers_of((r.id, rel) for rel, r in found.items())
     return {
         rel: PathRecord(r.id, r.kind, r.size, producers.get((r.id, rel)), r.executable)
         for rel, r in found.items()

@@ -19,6 +19,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from mlvc.ids import ObjectId
+from mlvc.store.runfacts import (
+    FACTS_FROM,
+    NO_FACTS_FROM,
+    RunFacts,
+    RunFilter,
+    facts_rows,
+    filter_sql,
+)
 
 NEWEST_FIRST = "ORDER BY r.started DESC, r.id DESC"
 MAINLINE = "r.kind IN ('run', 'snapshot')"
@@ -49,90 +57,10 @@ def glob_under(path: str) -> str:
     return f"{escaped}/*"
 
 
-class RunFilter(NamedTuple):
-    """Which runs a listing takes: started at or after `since`, by `owner`, only ok
-    ones (`ok_only`), only of these `roles` (None: every role)."""
-
-    since: str | None = None
-    owner: str | None = None
-    ok_only: bool = True
-    roles: tuple[str, ...] | None = None
-
-
-def _run_filter(which: RunFilter) -> tuple[str, list[Any]]:
-    """` WHERE ...` (or "") over `runs r`, and its arguments."""
-    where: list[str] = []
-    args: list[Any] = []
-    if which.roles is not None:
-        where.append(f"r.kind IN ({','.join('?' * len(which.roles))})")
-        args += which.roles
-    if which.ok_only:
-        where.append("r.status = 'ok'")
-    if which.since:
-        where.append("r.started >= ?")
-        args.append(which.since)
-    if which.owner:
-        where.append("r.owner = ?")
-        args.append(which.owner)
-    return (" WHERE " + " AND ".join(where) if where else ""), args
-
-
-class RunFacts(NamedTuple):
-    """A run's index row and its `run_facts` row (see store/db.py). `command`, `params`
-    and `metrics` are None (and `ended` "") for a run indexed before that table existed:
-    read the run object then."""
-
-    id: ObjectId
-    role: str
-    started: str
-    status: str
-    owner: str
-    ended: str
-    exit_code: int | None
-    command: list[str] | None = None
-    params: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
-
-
-_FACTS = (
-    "f.ended, f.exit_code, f.command, f.params, f.metrics"
-    " FROM runs r LEFT JOIN run_facts f ON f.seq = r.seq"
-)
-_NO_FACTS = "NULL, NULL, NULL, NULL, NULL FROM runs r"
-
-
-def _facts_rows(rows: Iterable[tuple[Any, ...]]) -> list[RunFacts]:
-    """The rows as RunFacts, their msgpack fields decoded (a table reads thousands: one
-    import and no call per field); damage is the index's, and a rebuild repairs it."""
-    import msgpack
-
-    unpack = msgpack.unpackb
-    found = []
-    try:
-        for oid, role, started, status, owner, ended, code, command, params, metrics in rows:
-            if command is None:
-                found.append(RunFacts(ObjectId(oid), role, started, status, owner, "", None))
-                continue
-            facts = RunFacts(
-                ObjectId(oid),
-                role,
-                started,
-                status,
-                owner,
-                ended,
-                code,
-                unpack(command),
-                unpack(params),
-                unpack(metrics),
-            )
-            found.append(facts)
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        from mlvc.store.db import REBUILD_HINT, CorruptIndexError
-
-        raise CorruptIndexError(
-            f"index row of run facts is damaged ({exc})", hint=REBUILD_HINT
-        ) from None
-    return found
+def key_range_under(path: str) -> tuple[str, str]:
+    """The key range (both ends excluded) of the paths strictly below `path`: those that
+    start with `path/` (in byte order, "/" is followed by "0")."""
+    return f"{path}/", f"{path}0"
 
 
 class History:
@@ -150,7 +78,7 @@ class History:
     ) -> list[ObjectId]:
         """Runs newest first, filtered (`roles`: only runs of these roles), the first
         `offset` of them skipped (a page of a long history)."""
-        where, args = _run_filter(RunFilter(since, owner, ok_only, roles))
+        where, args = filter_sql(RunFilter(since, owner, ok_only, roles))
         sql = f"SELECT r.id FROM runs r{where} {NEWEST_FIRST}"
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
@@ -170,19 +98,19 @@ class History:
     ) -> list[RunFacts]:
         """The runs `which` selects (and, given `ids`, only those), newest first, with
         what `run_facts` holds of them: the rows of a run table, without decoding a run."""
-        where, args = _run_filter(which)
-        facts = _FACTS if self._has_facts_table() else _NO_FACTS
+        where, args = filter_sql(which)
+        facts = FACTS_FROM if self._has_facts_table() else NO_FACTS_FROM
         sql = f"SELECT r.id, r.kind, r.started, r.status, r.owner, {facts}{where}"
         if ids is None:
             sql += f" {NEWEST_FIRST}" + ("" if limit is None else f" LIMIT {int(limit)}")
-            return _facts_rows(self.db.execute(sql, args))
+            return facts_rows(self.db.execute(sql, args))
         found: list[RunFacts] = []
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), 500):
             batch = unique[start : start + 500]
             chosen = f"r.id IN ({','.join('?' * len(batch))})"
             query = sql + (" AND " if where else " WHERE ") + chosen
-            found += _facts_rows(self.db.execute(query, [*args, *batch]))
+            found += facts_rows(self.db.execute(query, [*args, *batch]))
         found.sort(key=lambda f: (f.started, f.id), reverse=True)
         return found[:limit]
 

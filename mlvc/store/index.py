@@ -13,7 +13,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.store import runlog
 from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, connect
 from mlvc.store.entry import Entry
-from mlvc.store.history import MAINLINE, History, glob_under
+from mlvc.store.history import MAINLINE, History, glob_under, key_range_under
 from mlvc.store.worktree import worktree
 
 if TYPE_CHECKING:
@@ -52,12 +52,6 @@ class TrackedFile(NamedTuple):
     id: ObjectId
     kind: str
     size: int
-
-
-def _under(path: str) -> tuple[str, str]:
-    """The key range (exclusive) of the paths strictly below `path`: those that start
-    with `path/` (in byte order, "/" is followed by "0")."""
-    return f"{path}/", f"{path}0"
 
 
 class Index:
@@ -298,11 +292,6 @@ class Index:
         if new is not None:
             self.add_pack(new, entries)
 
-    def producers_of(self, found: Iterable[tuple[bytes, str]]) -> dict[tuple[bytes, str], ObjectId]:
-        """For each (content, path) pair, the latest run or snapshot that wrote this exact
-        content at this path (pairs nobody wrote are left out)."""
-        return self.history.writers_of(found)
-
     def is_tracked(self, path: str) -> bool:
         row = self.db.execute(
             "SELECT 1 FROM tracked WHERE path = ? OR root = ? OR path GLOB ? LIMIT 1",
@@ -324,7 +313,7 @@ class Index:
         given stay as they are: checking out or adding 20,000 unchanged files again
         rewrites none of them. (A file's path is always at or below its root, so the
         paths' key range finds every row of a root inside `root` too.)"""
-        under = _under(root)
+        under = key_range_under(root)
         old = {
             row[0]: row
             for row in self.db.execute(

@@ -12,8 +12,8 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Run
 from mlvc.store.db import connect
 from mlvc.store.entry import Entry
-from mlvc.store.history import RunFilter
 from mlvc.store.index import Index, StatRow, TrackedFile
+from mlvc.store.runfacts import RunFilter
 
 
 def oid(n: int) -> ObjectId:
