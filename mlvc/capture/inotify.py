@@ -106,7 +106,8 @@ class Watcher:
         self.limited = False
         try:
             self._marker_wd = self._add(str(spool), IN_CREATE)
-        except WatchLimitError:
+            self._spool_inode = os.stat(spool).st_ino
+        except (WatchLimitError, OSError):
             os.close(self.fd)
             raise
         self._stopping = threading.Event()  # set by stop: no more pauses between batches
@@ -131,10 +132,14 @@ class Watcher:
         seen = Seen("inotify")
         try:
             (self.spool / MARKER).touch()
+            watched = os.stat(self.spool).st_ino == self._spool_inode
+        except OSError:
+            watched = False
         finally:
             self._stopping.set()
-        drained = self._drained.wait(DRAIN_TIMEOUT_S)
-        if self.overflowed or not drained:
+        # Not watched: the command removed the spool, so no marker event will come (the
+        # run notes the removal itself, whatever the capture mode).
+        if watched and (not self._drained.wait(DRAIN_TIMEOUT_S) or self.overflowed):
             seen.notes.append(
                 "the kernel's inotify queue overflowed: some reads may be missing"
                 " (declare them with -i, or use --trace=strict)"

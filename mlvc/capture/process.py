@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mlvc.errors import MlvcError
 from mlvc.secrets import Scrubber
@@ -39,16 +39,25 @@ class Finished:
 
 
 def _pump(source: int, sink: int, log: Path, scrub: Scrubber) -> None:
-    with open(log, "wb") as out:
+    """Copy the command's output to the terminal and, scrubbed, to `log`. If `log`
+    cannot be made (the command removed the spool), the output still goes to the
+    terminal: a pipe nobody reads would block the command."""
+    try:
+        out: BinaryIO | None = open(log, "wb")  # noqa: SIM115
+    except OSError:
+        out = None
+    with out or contextlib.nullcontext():
         while chunk := os.read(source, 1 << 16):
-            out.write(scrub.feed(chunk))
+            if out is not None:
+                out.write(scrub.feed(chunk))
             view = memoryview(chunk)
             while view:
                 try:
                     view = view[os.write(sink, view) :]
                 except BrokenPipeError:
                     break  # the terminal went away; keep logging
-        out.write(scrub.finish())
+        if out is not None:
+            out.write(scrub.finish())
     os.close(source)
 
 

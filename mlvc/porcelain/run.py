@@ -88,7 +88,11 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
                 )
             finally:
                 session.command_ended.set()
+                removed = not session.spool.is_dir()
+                session.spool.mkdir(parents=True, exist_ok=True)  # the run still records
                 seen = watch.stop()
+                if removed:
+                    seen.notes.append(SPOOL_REMOVED)
         finally:
             preparing.join()
         return session.conclude(finished, seen)
@@ -97,6 +101,12 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
         identity.result()  # waited for already, unless the command never started
         if watch is not None:
             watch.close()
+
+
+SPOOL_REMOVED = (
+    "the command removed mlvc's spool directory (.mlvc/tmp/run-*): its output was not"
+    " logged, and some of its reads may be missing (declare them with -i)"
+)
 
 
 @dataclass

@@ -1,0 +1,43 @@
+"""A command that removes mlvc's own spool directory (a cleanup of `.mlvc/tmp`, say) is
+still recorded, with a note, in every capture mode; its output still reaches the
+terminal (a pipe nobody read would block it); nothing crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MLVC, Run
+
+# Enough output to fill a pipe many times over: a pump that died would block the command.
+SCRIPT = "rm -rf .mlvc/tmp/run-*; seq 1 300000; echo made > made.txt"
+
+
+@pytest.mark.parametrize("mode", ["auto", "python", "strict"])
+def test_a_command_that_removes_the_spool_is_recorded_with_a_note(
+    mlvc: Run, workspace: Path, mode: str
+) -> None:
+    if mode == "strict" and shutil.which("strace") is None:
+        pytest.fail("strace is required (make tools installs it)")
+    mlvc("init")
+    done = subprocess.run(
+        [MLVC, "run", "--json", f"--trace={mode}", "--", "sh", "-c", SCRIPT],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "mlvc hit a bug" not in done.stderr
+    printed = done.stderr.splitlines()  # with --json the command's output goes to stderr
+    assert printed[:300000] == [str(n) for n in range(1, 300001)]  # all of it, in order
+    result = json.loads(done.stdout)
+    shown = json.loads(mlvc("show", result["run_id"], "--json").stdout)
+    assert "made.txt" in shown["outputs"]
+    assert any("spool" in note for note in shown["environment"]["capture"]["notes"])
