@@ -23,31 +23,24 @@ def run_git(
     args: Sequence[str], cwd: Path, env: Mapping[str, str], stdin: bytes = b""
 ) -> subprocess.CompletedProcess[bytes] | None:
     """Run `git args` in `cwd`; None when git is not installed or `cwd` does not exist."""
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=git_environment(env),
-            input=stdin,
-            capture_output=True,
-            check=False,
-        )
-    except OSError:
-        return None
+    return StartedGit(args, cwd, env, stdin).result()
 
 
 class StartedGit:
     """A git call left running while others start (`start_git`); `result` waits for it
     (and, called again, gives the same result)."""
 
-    def __init__(self, args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, args: Sequence[str], cwd: Path, env: Mapping[str, str], stdin: bytes = b""
+    ) -> None:
         self.args = ["git", *args]
+        self._stdin = stdin
         try:
             self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 self.args,
                 cwd=cwd,
                 env=git_environment(env),
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
@@ -56,10 +49,10 @@ class StartedGit:
         self._done: subprocess.CompletedProcess[bytes] | None = None
 
     def result(self) -> subprocess.CompletedProcess[bytes] | None:
-        """What `run_git` would have returned for the same call."""
+        """The finished call (None when git could not start)."""
         if self._process is None or self._done is not None:
             return self._done
-        out, err = self._process.communicate()
+        out, err = self._process.communicate(self._stdin or None)
         self._done = subprocess.CompletedProcess(self.args, self._process.returncode, out, err)
         return self._done
 
