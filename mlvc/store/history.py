@@ -51,15 +51,10 @@ class VersionRow(NamedTuple):
     run: ObjectId
 
 
-def glob_under(path: str) -> str:
-    """A GLOB pattern for everything below `path` (its own wildcards escaped)."""
-    escaped = "".join(f"[{c}]" if c in "*?[" else c for c in path)
-    return f"{escaped}/*"
-
-
 def key_range_under(path: str) -> tuple[str, str]:
     """The key range (both ends excluded) of the paths strictly below `path`: those that
-    start with `path/` (in byte order, "/" is followed by "0")."""
+    start with `path/` (in byte order, "/" is followed by "0"). An index on the path
+    column serves it, and no character of a path needs escaping."""
     return f"{path}/", f"{path}0"
 
 
@@ -191,7 +186,8 @@ class History:
     def versions_under(self, path: str) -> list[VersionRow]:
         """Every version of every path below the directory `path`, newest first."""
         rows = self.db.execute(
-            f"{_VERSIONS} WHERE v.path GLOB ? AND {MAINLINE} {NEWEST_FIRST}", (glob_under(path),)
+            f"{_VERSIONS} WHERE v.path > ? AND v.path < ? AND {MAINLINE} {NEWEST_FIRST}",
+            key_range_under(path),
         )
         return [VersionRow(p, i, k, s, ObjectId(r)) for p, i, k, s, r in rows]
 
@@ -271,8 +267,8 @@ class History:
         """(run, path, content id) of every read below the directory `path`, newest first."""
         rows = self.db.execute(
             "SELECT r.id, i.path, i.id FROM inputs i JOIN runs r ON r.seq = i.seq"
-            f" WHERE i.path GLOB ? AND {MAINLINE} {NEWEST_FIRST}",
-            (glob_under(path),),
+            f" WHERE i.path > ? AND i.path < ? AND {MAINLINE} {NEWEST_FIRST}",
+            key_range_under(path),
         )
         return [(ObjectId(r), p, i) for r, p, i in rows]
 
@@ -333,8 +329,8 @@ class History:
         output's files have versions of their own (mlvc.recorder.IndexRows.files)."""
         rows = self.db.execute(
             "SELECT v.path, v.id, v.kind FROM path_versions v JOIN runs r ON r.seq = v.seq"
-            " WHERE r.id = ? AND (v.path = ? OR v.path GLOB ?)",
-            (run, path, glob_under(path)),
+            " WHERE r.id = ? AND (v.path = ? OR (v.path > ? AND v.path < ?))",
+            (run, path, *key_range_under(path)),
         )
         return {p: (i, kind) for p, i, kind in rows}
 

@@ -13,7 +13,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.store import runlog
 from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, connect
 from mlvc.store.entry import Entry
-from mlvc.store.history import MAINLINE, History, glob_under, key_range_under
+from mlvc.store.history import MAINLINE, History, key_range_under
 from mlvc.store.worktree import worktree
 
 if TYPE_CHECKING:
@@ -294,8 +294,8 @@ class Index:
 
     def is_tracked(self, path: str) -> bool:
         row = self.db.execute(
-            "SELECT 1 FROM tracked WHERE path = ? OR root = ? OR path GLOB ? LIMIT 1",
-            (path, path, glob_under(path)),
+            "SELECT 1 FROM tracked WHERE path = ? OR root = ? OR (path > ? AND path < ?) LIMIT 1",
+            (path, path, *key_range_under(path)),
         ).fetchone()
         return row is not None
 
@@ -345,7 +345,8 @@ class Index:
     def tracked_files(self, path: str) -> dict[str, bytes]:
         """The tracked files at or below `path`, with their tracked content ids."""
         rows = self.db.execute(
-            "SELECT path, id FROM tracked WHERE path = ? OR path GLOB ?", (path, glob_under(path))
+            "SELECT path, id FROM tracked WHERE path = ? OR (path > ? AND path < ?)",
+            (path, *key_range_under(path)),
         )
         return {row[0]: row[1] for row in rows}
 
