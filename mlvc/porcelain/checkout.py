@@ -8,10 +8,10 @@ unless `force`. Order: plan, save what is in the way (durable, recorded), write 
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from mlvc.objects import Run
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from mlvc.store.index import StatRow, TrackedFile
+from mlvc.store.rowdiff import by_path
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.intake import Intake
 from mlvc.workspace.lock import workspace_lock
@@ -119,8 +120,7 @@ def checkout(
             applied.run(plan, progress, saved_run)
         finally:
             writer.cleanup()
-        written = zip(applied.wrote, applied.landed, strict=True)
-        _remember(repo, run, request, wants, removed, plan, written)
+        _remember(repo, run, request, wants, removed, plan, applied.wrote, applied.landed)
         return _result(
             request,
             plan,
@@ -360,21 +360,30 @@ def _remember(
     wants: dict[str, RecordedFile],
     removed: list[str],
     plan: Plan,
-    written: Iterable[tuple[RecordedFile, WrittenFile]],
+    wrote: list[RecordedFile],
+    landed: list[WrittenFile],
 ) -> None:
     """Stat-cache rows for what was written (the next status reads nothing), and the
     restored paths as the tracked state. Rows are stamped after the last write: a file
     changed again within the racy window is hashed by the next status, as usual."""
     hashed_ns = time.time_ns()
-    rows = itertools.chain(  # not a list: put_stat_rows sorts its own compact rows
-        plan.hashed,
+    # In path order, each row made as the index takes it: only the order is held (a
+    # million rows held at once took 150 MiB). A path hashed by the plan and then
+    # written gets the row of the write (merge keeps the order of equal keys).
+    order = sorted(range(len(wrote)), key=lambda i: wrote[i].path)
+    rows = heapq.merge(
+        sorted(plan.hashed, key=by_path),
         (
             (
-                w.path,
-                StatRow(st.st_size, st.st_mtime_ns, st.st_ino, w.id, hashed_ns, st.st_ctime_ns),
+                wrote[i].path,
+                StatRow(
+                    st.st_size, st.st_mtime_ns, st.st_ino, wrote[i].id, hashed_ns, st.st_ctime_ns
+                ),
             )
-            for w, st in written
+            for i in order
+            for st in (landed[i],)
         ),
+        key=by_path,
     )
     index = repo.index
     roots: dict[str, list[TrackedFile]] = {}
@@ -386,7 +395,7 @@ def _remember(
     # (a params file read by the run is git's to track, not ours).
     roots = {r: f for r, f in roots.items() if r in run.outputs or index.is_tracked(r)}
     with index.transaction():
-        index.put_stat_rows(rows)
+        index.put_stat_rows(rows, ordered=True)
         for root, files in roots.items():
             if request.paths and root not in request.paths:
                 for f in files:  # part of a recorded directory: only these files move

@@ -148,6 +148,10 @@ def connect(
         db.index_path = path
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        # Up to 32 MiB of pages (SQLite's default is 2 MiB), taken only as pages are used:
+        # an add of a million files inserts a million random ids into path_versions_id,
+        # and with the default each insert rereads evicted pages (8.9 s; 5.1 s with this).
+        db.execute("PRAGMA cache_size=-32768")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0 and create:
             db.executescript(SCHEMA)

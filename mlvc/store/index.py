@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from mlvc.store import runlog
 from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, connect
 from mlvc.store.entry import Entry
 from mlvc.store.history import MAINLINE, History, key_range_under
+from mlvc.store.rowdiff import by_path, changes
 from mlvc.store.worktree import worktree
 
 if TYPE_CHECKING:
@@ -186,13 +188,14 @@ class Index:
                 found[path] = StatRow._make(r[1:])
         return found
 
-    def put_stat_rows(self, rows: Iterable[tuple[str, StatRow]]) -> None:
+    def put_stat_rows(self, rows: Iterable[tuple[str, StatRow]], ordered: bool = False) -> None:
+        """Insert or replace stat-cache rows; of a path given twice, the later row. In key
+        order (B-tree inserts then touch each page once): `rows` are sorted here unless
+        `ordered` says they come by path; each row is made as it is inserted."""
         self._bump()
         self.db.executemany(
             "INSERT OR REPLACE INTO statcache VALUES (?, ?, ?, ?, ?, ?, ?)",
-            sorted(
-                (p, r.size, r.mtime_ns, r.ino, r.file_id, r.hashed_ns, r.ctime_ns) for p, r in rows
-            ),
+            ((p, *r) for p, r in (rows if ordered else sorted(rows, key=by_path))),
         )
 
     # -- runs and tracked paths ----------------------------------------------------
@@ -208,11 +211,11 @@ class Index:
 
     def add_path_versions(self, seq: int, rows: Iterable[tuple[str, bytes, str, int]]) -> None:
         """Versions (path, id, kind, size) written by run `seq`; of a path given twice,
-        the last. Inserted in key order, as the other bulk inserts are."""
-        last = {row[0]: row for row in rows}
+        the last (the sort by path is stable, and the later row replaces the earlier).
+        Inserted in key order, as the other bulk inserts are."""
         self.db.executemany(
             "INSERT OR REPLACE INTO path_versions VALUES (?, ?, ?, ?, ?)",
-            ((path, seq, oid, kind, size) for path, oid, kind, size in sorted(last.values())),
+            ((path, seq, oid, kind, size) for path, oid, kind, size in sorted(rows, key=by_path)),
         )
 
     def add_inputs(self, seq: int, rows: Iterable[tuple[str, bytes, bytes | None]]) -> None:
@@ -311,21 +314,18 @@ class Index:
     def replace_tracked(self, root: str, files: Iterable[TrackedFile]) -> None:
         """Forget what was tracked at or below `root` and record `files`. Rows already as
         given stay as they are: checking out or adding 20,000 unchanged files again
-        rewrites none of them. (A file's path is always at or below its root, so the
-        paths' key range finds every row of a root inside `root` too.)"""
-        under = key_range_under(root)
-        old = {
-            row[0]: row
-            for row in self.db.execute(
-                "SELECT path, root, id, kind, size FROM tracked"
-                " WHERE path = ? OR (path > ? AND path < ?)",
-                (root, *under),
-            )
-        }
-        new = sorted((f.path, f.root, f.id, f.kind, f.size) for f in files)
-        kept = {row[0] for row in new}
-        gone = sorted((path,) for path in old if path not in kept)
-        changed = [row for row in new if old.get(row[0]) != row]
+        rewrites none of them. The rows there are read in key order beside the sorted
+        `files` (a merge), never held: a million of them would take 400 MiB as a dict.
+        (A file's path is always at or below its root, so the paths' key range finds
+        every row of a root inside `root` too.)"""
+        columns = "SELECT path, root, id, kind, size FROM tracked"
+        there = itertools.chain(
+            self.db.execute(f"{columns} WHERE path = ?", (root,)),
+            self.db.execute(
+                f"{columns} WHERE path > ? AND path < ? ORDER BY path", key_range_under(root)
+            ),
+        )
+        gone, changed = changes(there, files)
         if gone or changed:
             self._bump()
         self.db.executemany("DELETE FROM tracked WHERE path = ?", gone)
