@@ -31,19 +31,19 @@ class Spool:
     @classmethod
     def create(cls, tmp: Path) -> Spool:
         reclaim(tmp)
-        name = f"{os.getpid()}-{os.urandom(6).hex()}"
-        staging = tmp / f"new-{name}"
-        staging.mkdir(parents=True)
-        fd = os.open(staging / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # nobody else knows this file: never waits
-            path = tmp / f"run-{name}"
-            os.rename(staging, path)
-        except BaseException:
-            os.close(fd)
-            _remove_tree(staging)
-            raise
-        return cls(path, fd)
+        path = tmp / f"run-{os.getpid()}-{os.urandom(6).hex()}"
+        return cls(path, _made_live(path))
+
+    def restore(self) -> bool:
+        """Make the spool again if the command removed it (a cleanup of `.mlvc/tmp`),
+        live as before: a spool whose lock is free is removed by the next run that
+        looks, while this one still writes its logs there. Whether it had to."""
+        if self.path.is_dir():
+            return False
+        fd = _made_live(self.path)
+        os.close(self.fd)
+        self.fd = fd
+        return True
 
     def finish(self) -> None:
         """Leave the list of paths this run wrote for concurrent runs, drop the spool.
@@ -62,6 +62,22 @@ class Spool:
         finally:  # a spool left behind (a full disk) is stale from here on, and reclaimed
             os.close(self.fd)
             self.fd = -1
+
+
+def _made_live(path: Path) -> int:
+    """The spool directory `path` made with its lock held (the descriptor holding it):
+    made under a staging name and renamed, so nobody ever sees it free."""
+    staging = path.with_name(path.name.replace("run-", "new-", 1))
+    staging.mkdir(parents=True)
+    fd = os.open(staging / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # nobody else knows this file: never waits
+        os.rename(staging, path)
+    except BaseException:
+        os.close(fd)
+        _remove_tree(staging)
+        raise
+    return fd
 
 
 def is_live(spool: Path) -> bool:

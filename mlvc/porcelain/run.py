@@ -88,8 +88,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
                 )
             finally:
                 session.command_ended.set()
-                removed = not session.spool.is_dir()
-                session.spool.mkdir(parents=True, exist_ok=True)  # the run still records
+                removed = session.spooled.restore()  # the run still records there
                 seen = watch.stop()
                 if removed:
                     seen.notes.append(SPOOL_REMOVED)

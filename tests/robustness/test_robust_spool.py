@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,35 @@ def test_a_command_that_removes_the_spool_is_recorded_with_a_note(
     shown = json.loads(mlvc("show", result["run_id"], "--json").stdout)
     assert "made.txt" in shown["outputs"]
     assert any("spool" in note for note in shown["environment"]["capture"]["notes"])
+
+
+# Another mlvc command removes every spool whose lock is free, as each `mlvc run` does as
+# it starts: here, over and over until told to stop.
+RECLAIMER = (
+    "import sys; from pathlib import Path; from mlvc.capture.spool import reclaim\n"
+    "tmp, stop = Path(sys.argv[1]), Path(sys.argv[2])\n"
+    "while not stop.exists():\n"
+    "    reclaim(tmp)\n"
+)
+
+
+def test_the_remade_spool_is_live_while_runs_start_beside_it(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """The spool a command removed is made again for the run's logs and traces: live
+    (locked), or another run starting meanwhile removes it under the run's feet (which
+    crashed it, exit 3, the run lost)."""
+    mlvc("init")
+    stop = tmp_path / "stop"
+    tmp = workspace / ".mlvc" / "tmp"
+    others = subprocess.Popen([sys.executable, "-c", RECLAIMER, str(tmp), str(stop)])
+    try:
+        for n in range(3):
+            script = f"rm -rf .mlvc/tmp/run-*; echo {n} > out{n}.txt"
+            done = mlvc("run", "--json", "--trace=python", "--", "sh", "-c", script, check=False)
+            assert done.returncode == 0, done.stderr[-2000:]
+            shown = json.loads(mlvc("show", json.loads(done.stdout)["run_id"], "--json").stdout)
+            assert f"out{n}.txt" in shown["outputs"]
+    finally:
+        stop.touch()
+        others.wait()
