@@ -31,18 +31,20 @@ class Spool:
     @classmethod
     def create(cls, tmp: Path) -> Spool:
         reclaim(tmp)
-        path = tmp / f"run-{os.getpid()}-{os.urandom(6).hex()}"
+        path = _new_name(tmp)
         return cls(path, _made_live(path))
 
     def restore(self) -> bool:
-        """Make the spool again if the command removed it (a cleanup of `.mlvc/tmp`),
-        live as before: a spool whose lock is free is removed by the next run that
-        looks, while this one still writes its logs there. Whether it had to."""
+        """Make the spool again if the command removed it (a cleanup of `.mlvc/tmp`):
+        live, or the next run that looks removes it while this one still writes its logs
+        there; and under a new name, which no run that found the old one free (its lock
+        file gone first) may still be removing. Whether it had to."""
         if self.path.is_dir():
             return False
-        fd = _made_live(self.path)
+        path = _new_name(self.path.parent)
+        fd = _made_live(path)
         os.close(self.fd)
-        self.fd = fd
+        self.path, self.fd = path, fd
         return True
 
     def finish(self) -> None:
@@ -62,6 +64,10 @@ class Spool:
         finally:  # a spool left behind (a full disk) is stale from here on, and reclaimed
             os.close(self.fd)
             self.fd = -1
+
+
+def _new_name(tmp: Path) -> Path:
+    return tmp / f"run-{os.getpid()}-{os.urandom(6).hex()}"
 
 
 def _made_live(path: Path) -> int:
