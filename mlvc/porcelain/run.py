@@ -306,7 +306,12 @@ def _index_rows(snap: Intake, out_files: set[str], removed: set[str], track: boo
 
 
 def _check_text(request: RunRequest) -> None:
-    """Refuse, before anything runs, what a run record cannot hold as UTF-8 text."""
+    """Refuse, before anything runs, what a run record cannot hold as UTF-8 text, and
+    a run of no command (rerun or reproduce of a crafted run)."""
+    if not request.argv:
+        raise process.CommandNotFoundError(
+            "no command to run", hint="the run records none: it was damaged or crafted"
+        )
     for i, arg in enumerate(request.argv):
         check_text(arg, f"argument {i} of the command")
     check_text(request.message, "the message")
