@@ -127,12 +127,15 @@ class S3Transfers:
         if self.ledger is None:
             return 0
         aborted = 0
-        for upload in self.ledger.abandoned(bucket, prefix):
+        for upload, path in self.ledger.abandoned(bucket, prefix):
             try:
                 self._run(self._abort, upload)
                 aborted += 1
             except FileNotFoundError:
                 pass  # no such upload: it was completed or aborted after all
+            except OSError:
+                continue  # refused (no right to abort, a bad id): the push goes on
+            self.ledger.forget(path)
         return aborted
 
     async def _abort(self, upload: Key) -> None:

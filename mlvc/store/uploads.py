@@ -61,12 +61,12 @@ class UploadLedger:
             os.close(fd)
             temporary.unlink(missing_ok=True)
 
-    def abandoned(self, bucket: str, prefix: str) -> Iterator[Upload]:
-        """Each upload to `bucket` below `prefix` whose process is gone, its file locked
-        by this process until the next one is asked for: the caller aborts it meanwhile,
-        and it is then forgotten. Files held by a live process are skipped; unreadable
-        ones (a crash while writing one), and those of a copy or of another place, are
-        removed unaborted."""
+    def abandoned(self, bucket: str, prefix: str) -> Iterator[tuple[Upload, Path]]:
+        """Each upload to `bucket` below `prefix` whose process is gone, with its file,
+        locked by this process until the next one is asked for: the caller aborts the
+        upload meanwhile, then `forget`s the file (else it is tried again next time).
+        Files held by a live process are skipped; unreadable ones (a crash while writing
+        one), and those of a copy or of another place, are removed unaborted."""
         if not self.directory.is_dir():
             return
         identity = self._identity()
@@ -78,8 +78,13 @@ class UploadLedger:
                     continue
                 upload = _parse(text) if path.suffix == _SUFFIX else None
                 if upload is not None and _ours(upload, identity, bucket, prefix):
-                    yield upload
+                    yield upload, path
+                    continue
                 path.unlink(missing_ok=True)  # under our lock: its holder is gone
+
+    @staticmethod
+    def forget(path: Path) -> None:
+        path.unlink(missing_ok=True)
 
     def _identity(self) -> str:
         st = os.stat(self.directory)
@@ -126,6 +131,8 @@ def _parse(text: bytes) -> Upload | None:
     fields = (*_FIELDS, "Ledger")
     if not isinstance(value, dict) or not all(isinstance(value.get(k), str) for k in fields):
         return None
+    if not value["UploadId"]:
+        return None  # never sent: a request naming no upload may mean the object itself
     return {k: value[k] for k in fields}
 
 

@@ -114,6 +114,28 @@ def test_a_push_aborts_no_upload_outside_its_remote(
     assert not any(ledger.iterdir())
 
 
+def test_an_upload_the_store_refuses_to_abort_does_not_stop_the_push(
+    mlvc: Run, workspace: Path, s3_server: S3Server, s3_url: str
+) -> None:
+    """An abort the store refuses (no right to abort, an id it rejects) is tried again
+    by the next push; this push still sends what it has to."""
+    keys = s3_server.env(os.environ)
+    _with_remote(mlvc, s3_server, s3_url)
+    ledger = workspace / ".mlvc" / "remotes" / "origin" / "uploads"
+    ledger.mkdir(parents=True)
+    here = ledger.stat()
+    bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
+    entry = {"Bucket": bucket, "Key": f"{prefix}/packs/x.pack", "UploadId": "../../x"}
+    entry["Ledger"] = f"{here.st_dev}:{here.st_ino}"
+    kept = ledger / f"{'0' * 32}.upload"
+    kept.write_text(json.dumps(entry))
+    (workspace / "small.txt").write_text("small\n")
+    mlvc("add", "small.txt")
+    pushed: dict[str, Any] = json.loads(mlvc("push", "--json", env=keys).stdout)
+    assert pushed["aborted_uploads"] == 0 and pushed["objects"] > 0
+    assert json.loads(kept.read_text()) == entry  # for the next push
+
+
 def test_a_symlinked_ledger_directory_loses_no_file_of_others(
     mlvc: Run, workspace: Path, tmp_path: Path, s3_server: S3Server, s3_url: str
 ) -> None:
@@ -185,6 +207,9 @@ def test_an_upload_whose_process_died_is_abandoned_and_garbage_is_dropped(
     (directory / f"{'b' * 32}.7.tmp").write_bytes(b"")  # killed before its rename
     assert list(UploadLedger(directory).abandoned("b", "other")) == []  # not that remote's
     subprocess.run([sys.executable, "-c", code], check=True)
-    found = list(UploadLedger(directory).abandoned("b", "p"))
+    found = []
+    for abandoned, path in UploadLedger(directory).abandoned("b", "p"):
+        found.append(abandoned)
+        UploadLedger.forget(path)  # aborted
     assert found == [upload]
     assert not any(directory.iterdir())
