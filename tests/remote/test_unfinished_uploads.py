@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from mlvc.store import uploads
 from mlvc.store.uploads import UploadLedger
 from tests.conftest import MLVC, Run
 from tests.remote.seaweed import S3Server
@@ -182,9 +181,9 @@ def test_a_temporary_file_removed_before_its_lock_is_made_again(
             assert list(UploadLedger(tmp_path / "uploads").abandoned("b", "p")) == []
         real_flock(fd, operation)
 
-    monkeypatch.setattr(uploads.fcntl, "flock", flock_after_the_other_push_looked)
+    monkeypatch.setattr(fcntl, "flock", flock_after_the_other_push_looked)
     with ledger.holding(upload):
-        monkeypatch.setattr(uploads.fcntl, "flock", real_flock)
+        monkeypatch.setattr(fcntl, "flock", real_flock)
         assert [p.suffix for p in (tmp_path / "uploads").iterdir()] == [".upload"]
         assert list(ledger.abandoned("b", "p")) == []
     assert raced
