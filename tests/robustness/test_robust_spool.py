@@ -74,3 +74,40 @@ def test_the_remade_spool_is_live_while_runs_start_beside_it(
     finally:
         stop.touch()
         others.wait()
+
+
+# Files made and removed at once: many inotify events, few files for the run to record.
+CHURN = "import os, sys\ndef churn(name):\n    open(name, 'w').close()\n    os.unlink(name)\n"
+# Left behind by the command: churns until the test says stop (its first argument).
+WRITER = (
+    CHURN + "n = 0\nwhile not os.path.exists(sys.argv[1]):\n    n += 1\n    churn(f'd/left{n}')\n"
+)
+MADE = (
+    CHURN + "for n in range(60000):\n    churn(f'd/made{n}')\nopen('d/out.txt', 'w').write('out')\n"
+)
+
+
+def test_a_command_that_removes_the_spool_and_leaves_a_writer_behind_is_recorded(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """Under inotify, no marker event comes from a removed spool, so the reader of events
+    is still running when the run collects what it saw: a process the command left
+    behind, still making files, changed that collection under its feet (exit 3)."""
+    mlvc("init")
+    (workspace / "d").mkdir()
+    (workspace / "d" / "seed").write_text("seed\n")  # d/ is watched from the start
+    stop = tmp_path / "stop"
+    script = (
+        f'rm -rf .mlvc/tmp/run-*; {sys.executable} -c "$WRITER" {stop} >/dev/null 2>&1 &'
+        f' {sys.executable} -c "$MADE"'
+    )
+    try:
+        done = mlvc(
+            "run", "--json", "--trace=auto", "--", "sh", "-c", script,
+            env={"WRITER": WRITER, "MADE": MADE}, check=False,
+        )  # fmt: skip
+    finally:
+        stop.touch()
+    assert done.returncode == 0, done.stderr[-2000:]
+    shown = json.loads(mlvc("show", json.loads(done.stdout)["run_id"], "--json").stdout)
+    assert "d/out.txt" in shown["outputs"]
