@@ -144,7 +144,9 @@ class Watcher:
                 "the kernel's inotify queue overflowed: some reads may be missing"
                 " (declare them with -i, or use --trace=strict)"
             )
-        for path, mask in self.masks.items():
+        # A copy: without the marker's event (the spool removed, or lost to an overflow)
+        # the reader is still adding the events of whatever runs on.
+        for path, mask in self.masks.copy().items():
             if mask & _WRITTEN:
                 seen.writes.add(path)
             if mask & (IN_ACCESS | IN_CLOSE_NOWRITE) or (mask & IN_OPEN and not mask & _WRITTEN):

@@ -40,25 +40,40 @@ class Finished:
 
 def _pump(source: int, sink: int, log: Path, scrub: Scrubber) -> None:
     """Copy the command's output to the terminal and, scrubbed, to `log`. If `log`
-    cannot be made (the command removed the spool), the output still goes to the
-    terminal: a pipe nobody reads would block the command."""
+    cannot be made (the command removed the spool) or written (a full disk, a file size
+    limit), the output still goes to the terminal: a pipe nobody reads would block the
+    command for ever."""
     try:
         out: BinaryIO | None = open(log, "wb")  # noqa: SIM115
     except OSError:
         out = None
-    with out or contextlib.nullcontext():
-        while chunk := os.read(source, 1 << 16):
-            if out is not None:
-                out.write(scrub.feed(chunk))
-            view = memoryview(chunk)
-            while view:
-                try:
-                    view = view[os.write(sink, view) :]
-                except BrokenPipeError:
-                    break  # the terminal went away; keep logging
-        if out is not None:
-            out.write(scrub.finish())
+    while chunk := os.read(source, 1 << 16):
+        out = _logged(out, scrub.feed(chunk))
+        view = memoryview(chunk)
+        while view:
+            try:
+                view = view[os.write(sink, view) :]
+            except BrokenPipeError:
+                break  # the terminal went away; keep logging
+    out = _logged(out, scrub.finish())
+    if out is not None:
+        with contextlib.suppress(OSError):  # a full disk: the log ends short
+            out.close()
     os.close(source)
+
+
+def _logged(out: BinaryIO | None, data: bytes) -> BinaryIO | None:
+    """`data` written to the log `out`; the log, or None once a write failed (closed,
+    and not written to again: the output is logged only up to there)."""
+    if out is None:
+        return None
+    try:
+        out.write(data)
+        return out
+    except OSError:
+        with contextlib.suppress(OSError):
+            out.close()  # its buffer cannot be written either
+        return None
 
 
 def execute(

@@ -31,19 +31,21 @@ class Spool:
     @classmethod
     def create(cls, tmp: Path) -> Spool:
         reclaim(tmp)
-        name = f"{os.getpid()}-{os.urandom(6).hex()}"
-        staging = tmp / f"new-{name}"
-        staging.mkdir(parents=True)
-        fd = os.open(staging / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # nobody else knows this file: never waits
-            path = tmp / f"run-{name}"
-            os.rename(staging, path)
-        except BaseException:
-            os.close(fd)
-            _remove_tree(staging)
-            raise
-        return cls(path, fd)
+        path = _new_name(tmp)
+        return cls(path, _made_live(path))
+
+    def restore(self) -> bool:
+        """Make the spool again if the command removed it (a cleanup of `.mlvc/tmp`):
+        live, or the next run that looks removes it while this one still writes its logs
+        there; and under a new name, which no run that found the old one free (its lock
+        file gone first) may still be removing. Whether it had to."""
+        if self.path.is_dir():
+            return False
+        path = _new_name(self.path.parent)
+        fd = _made_live(path)
+        os.close(self.fd)
+        self.path, self.fd = path, fd
+        return True
 
     def finish(self) -> None:
         """Leave the list of paths this run wrote for concurrent runs, drop the spool.
@@ -62,6 +64,26 @@ class Spool:
         finally:  # a spool left behind (a full disk) is stale from here on, and reclaimed
             os.close(self.fd)
             self.fd = -1
+
+
+def _new_name(tmp: Path) -> Path:
+    return tmp / f"run-{os.getpid()}-{os.urandom(6).hex()}"
+
+
+def _made_live(path: Path) -> int:
+    """The spool directory `path` made with its lock held (the descriptor holding it):
+    made under a staging name and renamed, so nobody ever sees it free."""
+    staging = path.with_name(path.name.replace("run-", "new-", 1))
+    staging.mkdir(parents=True)
+    fd = os.open(staging / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # nobody else knows this file: never waits
+        os.rename(staging, path)
+    except BaseException:
+        os.close(fd)
+        _remove_tree(staging)
+        raise
+    return fd
 
 
 def is_live(spool: Path) -> bool:

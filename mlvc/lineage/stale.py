@@ -61,10 +61,11 @@ def steps(
     history = History(repo.db)
     runs = history.command_runs()
     memo = step_facts(repo.dir, [run_id for run_id, _ in runs], lambda oid: _load(repo, oid))
-    keys = memo.keys
+    # A run of no command (crafted: `mlvc run` needs one) is no step, nor supersedes one.
+    keys = {run_id: key for run_id, key in memo.keys.items() if key[0]}
     latest: dict[StepKey, tuple[ObjectId, str]] = {}
     for run_id, started in runs:  # newest first
-        if keys[run_id] not in latest:
+        if run_id in keys and keys[run_id] not in latest:
             latest[keys[run_id]] = (run_id, started)
     facts = {run_id: memo.facts(run_id) for run_id, _ in latest.values()}
     outputs = {path for run_id, _ in latest.values() for path in facts[run_id].outputs}

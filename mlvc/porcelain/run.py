@@ -88,8 +88,7 @@ def run(repo: Repo, request: RunRequest) -> RunResult:
                 )
             finally:
                 session.command_ended.set()
-                removed = not session.spool.is_dir()
-                session.spool.mkdir(parents=True, exist_ok=True)  # the run still records
+                removed = session.spooled.restore()  # the run still records there
                 seen = watch.stop()
                 if removed:
                     seen.notes.append(SPOOL_REMOVED)
@@ -307,7 +306,12 @@ def _index_rows(snap: Intake, out_files: set[str], removed: set[str], track: boo
 
 
 def _check_text(request: RunRequest) -> None:
-    """Refuse, before anything runs, what a run record cannot hold as UTF-8 text."""
+    """Refuse, before anything runs, what a run record cannot hold as UTF-8 text, and
+    a run of no command (rerun or reproduce of a crafted run)."""
+    if not request.argv:
+        raise process.CommandNotFoundError(
+            "no command to run", hint="the run records none: it was damaged or crafted"
+        )
     for i, arg in enumerate(request.argv):
         check_text(arg, f"argument {i} of the command")
     check_text(request.message, "the message")

@@ -120,18 +120,21 @@ class S3Transfers:
                 await self._call("abort_multipart_upload", **upload)
             raise
 
-    def abort_abandoned(self) -> int:
-        """Abort the uploads a killed process of this clone left unfinished (see
-        store/uploads.py): how many. One that fails to abort is tried again next time."""
+    def abort_abandoned(self, bucket: str, prefix: str) -> int:
+        """Abort the uploads to `prefix` in `bucket` that a killed process of this clone
+        left unfinished (see store/uploads.py): how many. One that fails to abort is
+        tried again next time."""
         if self.ledger is None:
             return 0
         aborted = 0
-        for upload, path in self.ledger.abandoned():
+        for upload, path in self.ledger.abandoned(bucket, prefix):
             try:
                 self._run(self._abort, upload)
                 aborted += 1
             except FileNotFoundError:
                 pass  # no such upload: it was completed or aborted after all
+            except OSError:
+                continue  # refused (no right to abort, a bad id): the push goes on
             self.ledger.forget(path)
         return aborted
 

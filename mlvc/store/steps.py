@@ -183,7 +183,11 @@ def _key(blob: bytes) -> StepKey | None:
 
     try:
         command, cwd = msgpack.unpackb(blob, raw=False)
-        if isinstance(cwd, str) and command and all(isinstance(w, str) for w in command):
+        if (
+            isinstance(cwd, str)
+            and isinstance(command, list)
+            and all(isinstance(w, str) for w in command)
+        ):
             return (tuple(command), cwd)
     except (ValueError, TypeError, msgpack.UnpackException):
         pass

@@ -226,8 +226,9 @@ class S3Transport(Transport):
         self.transfers.ledger = UploadLedger(directory)
 
     def abort_abandoned(self) -> int:
+        bucket, prefix, _ = self.fs.split_path(self.root)
         with self.errors("unfinished multipart uploads", 0):
-            return self.transfers.abort_abandoned()
+            return self.transfers.abort_abandoned(bucket, prefix)
 
     def _key(self, name: str) -> dict[str, str]:
         self.transfers.jobs = self.jobs  # the window is made at the first transfer

@@ -24,6 +24,8 @@ import pytest
 
 from mlvc import codec
 from mlvc.ids import Kind, from_hex
+from mlvc.lineage.resolve import load_run
+from mlvc.porcelain.rebuild import index_run
 from mlvc.repo import Repo
 from tests.conftest import init_store, isolated_env, runner
 
@@ -315,3 +317,33 @@ def test_commit_with_a_symlink_above_an_input_is_refused(
     assert (outside / "data" / "x.csv").read_text() == "sentinel data/x.csv\n"
     assert _tree(tmp_path) == before
     _error(result, forged[:12], "'data/x.csv'", "symlink 'data'")
+
+
+def test_a_run_of_no_command_is_no_step(workspace: Path, cli, git_run: str) -> None:
+    """A run from a remote may record no command at all. It is no step of the pipeline:
+    `status` listed it as stale, loaded it and appended it to the step memo at every
+    call; `rerun` crashed (exit 3) starting it and `reproduce` refuses it cleanly."""
+
+    def change(value: dict[str, Any], repo: Repo) -> None:
+        value["command"] = []
+        value["started"] = "2999" + value["started"][4:]  # the newest writer of out.txt
+
+    forged = _forge(workspace, git_run, change)
+    repo = Repo.discover(workspace)
+    try:  # indexed as fetch indexes the runs it brings
+        with repo.index.transaction():
+            index_run(repo, from_hex(forged), load_run(repo, from_hex(forged)))
+    finally:
+        repo.close()
+    (workspace / "data" / "x.csv").write_text("c,d\n")  # every step reading it is stale
+    memo = workspace / ".mlvc" / "steps.msgpack"
+    first = cli("status").ok()
+    size = memo.stat().st_size
+    assert forged[:12] not in first.stdout.decode() and git_run[:12] in first.stdout.decode()
+    cli("status").ok()
+    assert memo.stat().st_size == size  # nothing appended again
+    cli("rerun").ok()
+    assert (workspace / "out.txt").read_text() == "C,D\n"
+    refused = cli("reproduce", forged)
+    assert refused.returncode not in (0, 3) and "no command to run" in refused.stderr
+    assert "Traceback" not in refused.stderr

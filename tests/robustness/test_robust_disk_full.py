@@ -60,3 +60,19 @@ def test_add_on_a_full_device_fails_cleanly(repo, workspace: Path, cli, store_to
         small = cli("cat-object", blake3.blake3(b"small\n").hexdigest()).ok().stdout
         assert small == b"small\n"
         store_tools.assert_store_consistent(repo.dir)
+
+
+def test_a_run_whose_log_cannot_be_written_still_drains_its_output(
+    repo, workspace: Path, cli, store_tools
+) -> None:
+    """The command's output goes to the terminal and to a log in the spool. A log that
+    stops taking writes (the disk fills while a long job prints) must not stop the
+    output pump: a pipe nobody reads blocks the command for ever."""
+    lines = 300_000  # ~2 MiB of output, twice the limit
+    result = cli(
+        "run", "--", "seq", "1", str(lines), timeout=60,
+        preexec_fn=store_tools.limit_file_size(1 * MIB),
+    )  # fmt: skip
+    result.ok()
+    assert result.stdout.splitlines() == [str(n).encode() for n in range(1, lines + 1)]
+    assert cli("log", "--oneline").ok().stdout.count(b"seq 1") == 1
