@@ -217,15 +217,17 @@ class History:
         return None if row is None else ObjectId(row[0])
 
     def writers_of(self, found: Iterable[tuple[bytes, str]]) -> dict[tuple[bytes, str], ObjectId]:
-        """`writer_of` for many (content, path) pairs: one query per 500 paths (a run
-        that read 2,000 files asked 2,000 times). Pairs nobody wrote are left out."""
+        """`writer_of` for many (content, path) pairs: one query per 500 contents (a run
+        that read 2,000 files asked 2,000 times). Looked up by content, as `writer_of`
+        is: by path, a model rewritten by 100,000 runs would bring every one of its
+        versions. Pairs nobody wrote are left out."""
         wanted = set(found)
         writers: dict[tuple[bytes, str], ObjectId] = {}
         order = _MAINLINE_FIRST.removeprefix("ORDER BY ")
-        for batch in _batches(sorted({path for _, path in wanted})):
+        for batch in _batches(sorted({oid for oid, _ in wanted})):
             rows = self.db.execute(
                 "SELECT v.id, v.path, r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
-                f" WHERE v.path IN ({','.join('?' * len(batch))}) AND {_WRITERS}"
+                f" WHERE v.id IN ({','.join('?' * len(batch))}) AND {_WRITERS}"
                 f" ORDER BY v.path, v.id, {order}",
                 batch,
             )
