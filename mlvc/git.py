@@ -4,6 +4,7 @@ or make it prompt. Every layer that needs git (capture, workspace, lineage) come
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def run_git(
 
 class StartedGit:
     """A git call left running while others start (`start_git`); `result` waits for it
-    (and, called again, gives the same result)."""
+    (and, called again, from any thread, gives the same result)."""
 
     def __init__(
         self, args: Sequence[str], cwd: Path, env: Mapping[str, str], stdin: bytes = b""
@@ -47,14 +48,16 @@ class StartedGit:
         except OSError:
             self._process = None
         self._done: subprocess.CompletedProcess[bytes] | None = None
+        self._waiting = threading.Lock()  # `run` may ask from its loader thread and its own
 
     def result(self) -> subprocess.CompletedProcess[bytes] | None:
         """The finished call (None when git could not start)."""
-        if self._process is None or self._done is not None:
+        with self._waiting:
+            if self._process is None or self._done is not None:
+                return self._done
+            out, err = self._process.communicate(self._stdin or None)
+            self._done = subprocess.CompletedProcess(self.args, self._process.returncode, out, err)
             return self._done
-        out, err = self._process.communicate(self._stdin or None)
-        self._done = subprocess.CompletedProcess(self.args, self._process.returncode, out, err)
-        return self._done
 
 
 def start_git(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> StartedGit:
