@@ -15,9 +15,19 @@ from mlvc.errors import ChunkingChangedError, DiskFullError, MlvcError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from pathlib import Path
-    from typing import Any, Self
+    from typing import Any, Self, TypeVar
+
+    T = TypeVar("T")
+
+
+def batches(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """`items` in slices of at most `size`: the ids or paths one query may bind (SQLite
+    limits a statement's parameters)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 SCHEMA_VERSION = 3
 # What run tables (`mlvc runs`) show of each run, so that they need not decode the run

@@ -16,9 +16,10 @@ takes over from what it reproduces or from what was checked out.
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from mlvc.ids import ObjectId
+from mlvc.store.db import batches
 from mlvc.store.runfacts import (
     FACTS_FROM,
     NO_FACTS_FROM,
@@ -101,8 +102,7 @@ class History:
             return facts_rows(self.db.execute(sql, args))
         found: list[RunFacts] = []
         unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), 500):
-            batch = unique[start : start + 500]
+        for batch in batches(unique):
             chosen = f"r.id IN ({','.join('?' * len(batch))})"
             query = sql + (" AND " if where else " WHERE ") + chosen
             found += facts_rows(self.db.execute(query, [*args, *batch]))
@@ -152,7 +152,7 @@ class History:
         """The ok runs of mainline role `kind` started before `run` with a version of any
         of `paths`, newest first: as many as those paths have versions."""
         found: set[tuple[str, bytes]] = set()
-        for batch in _batches(paths):
+        for batch in batches(paths):
             rows = self.db.execute(
                 "SELECT r.started, r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
                 f" WHERE v.path IN ({','.join('?' * len(batch))}) AND r.kind = ?"
@@ -224,7 +224,7 @@ class History:
         wanted = set(found)
         writers: dict[tuple[bytes, str], ObjectId] = {}
         order = _MAINLINE_FIRST.removeprefix("ORDER BY ")
-        for batch in _batches(sorted({oid for oid, _ in wanted})):
+        for batch in batches(sorted({oid for oid, _ in wanted})):
             rows = self.db.execute(
                 "SELECT v.id, v.path, r.id FROM path_versions v JOIN runs r ON r.seq = v.seq"
                 f" WHERE v.id IN ({','.join('?' * len(batch))}) AND {_WRITERS}"
@@ -297,7 +297,7 @@ class History:
     def inputs_of(self, runs: list[bytes]) -> dict[bytes, list[tuple[str, bytes, bytes | None]]]:
         """(path, content id, producer run) of every input of each of `runs`, by path."""
         found: dict[bytes, list[tuple[str, bytes, bytes | None]]] = {run: [] for run in runs}
-        for batch in _batches(runs):
+        for batch in batches(runs):
             rows = self.db.execute(
                 "SELECT r.id, i.path, i.id, i.producer FROM inputs i JOIN runs r ON r.seq = i.seq"
                 f" WHERE r.id IN ({','.join('?' * len(batch))}) ORDER BY i.path",
@@ -312,7 +312,7 @@ class History:
         newest that is no deletion), in one query per 500 paths."""
         where = " AND v.kind != 'removed'" if written else ""
         found: dict[str, VersionRow] = {}
-        for batch in _batches(paths):
+        for batch in batches(paths):
             rows = self.db.execute(
                 "SELECT path, id, kind, size, run FROM (SELECT v.path, v.id, v.kind, v.size,"
                 " r.id AS run, row_number() OVER (PARTITION BY v.path"
@@ -344,8 +344,3 @@ class History:
             f" {NEWEST_FIRST}"
         )
         return [(ObjectId(oid), started) for oid, started in rows]
-
-
-def _batches(items: list[Any], size: int = 500) -> list[list[Any]]:
-    """`items` in slices that SQLite's limit on bound parameters allows."""
-    return [items[start : start + size] for start in range(0, len(items), size)]

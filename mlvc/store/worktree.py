@@ -11,6 +11,8 @@ import os
 import stat
 import struct
 
+from mlvc.store.db import batches
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
@@ -46,8 +48,7 @@ def vouched_ids(db: sqlite3.Connection, stats: Mapping[str, os.stat_result]) -> 
     clean `status`)."""
     found: dict[str, bytes] = {}
     paths = list(stats)
-    for start in range(0, len(paths), 500):
-        batch = paths[start : start + 500]
+    for batch in batches(paths):
         rows = db.execute(
             "SELECT path, size, mtime_ns, ino, file_id, hashed_ns, ctime_ns FROM statcache"
             f" WHERE path IN ({','.join('?' * len(batch))})",
