@@ -306,3 +306,37 @@ def test_decompression_bomb_in_a_pack_is_reported_not_a_crash(
 
     result = cli("cat-object", oid.hex()).clean_error("corrupt", oid.hex())
     assert result.stdout == b""
+
+
+# -- a checkout of many small files reads them a span at a time ----------------------
+
+
+@pytest.mark.parametrize("damage", ["plain-flipped", "compressed-flipped", "pack-cut-short"])
+def test_a_checkout_of_small_files_names_the_damaged_one_and_writes_none_of_it(
+    repo: Repo, workspace: Path, cli, store_tools, damage: str
+) -> None:
+    """Small files are read from their pack a span at a time (`restore.read_small`): a
+    plain chunk is checked by its length and id inline, a compressed one by its codec
+    and id. Damage to either, or a pack cut short inside one, fails the checkout with
+    the object named, and no damaged byte reaches the workspace."""
+    label = "text" if damage == "compressed-flipped" else "random"
+    files = {f"d/f{n:02}.bin": make(f"small-{label}") + bytes([n]) for n in range(12)}
+    ids = dict(zip(files, add_files(repo, workspace, files), strict=True))
+    damaged = "d/f06.bin"
+    victim = ids[damaged]
+    codec = repo.index.locate(victim).entry.codec
+    assert codec == (compress.Codec.ZSTD if label == "text" else compress.Codec.RAW)
+    path, offset, stored = store_tools.pack_of(repo, victim)
+    if damage == "pack-cut-short":
+        assert all(store_tools.pack_of(repo, oid)[0] == path for oid in ids.values())
+        store_tools.truncate(path, offset + stored // 2)
+    else:
+        store_tools.flip_byte(path, offset + stored // 2)
+    for name in files:
+        (workspace / name).unlink()
+
+    cli("checkout", "latest").clean_error(victim.hex()[:12])
+    for name, data in files.items():  # what was written is whole; nothing else is there
+        target = workspace / name
+        assert not target.exists() or target.read_bytes() == data
+    assert not (workspace / damaged).exists()
