@@ -41,6 +41,7 @@ RANKS = {
     "mlvc.ids": 5,
     "mlvc.errors": 0,
     "mlvc.clock": 0,
+    "mlvc.heap": 0,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlvc import clock
 from mlvc.errors import MlvcError, PathNotFoundError, UnsafePathError
+from mlvc.heap import paused_collector
 from mlvc.ids import ObjectId
 from mlvc.objects import PathRecord, Run
 from mlvc.paths import check_relpath
@@ -96,6 +97,7 @@ def _ignored(ignore: Ignore, repo: Repo, rel: str) -> bool:
     return ignore.skips_file(rel, name)
 
 
+@paused_collector()
 def add(
     repo: Repo,
     paths: list[Path],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlvc import clock
 from mlvc.errors import MlvcError
+from mlvc.heap import paused_collector
 from mlvc.ids import ObjectId, short
 from mlvc.lineage.resolve import load_run
 from mlvc.objects import Run
@@ -78,6 +79,7 @@ class CheckoutRequest:
     env: Mapping[str, str] = field(default_factory=dict)  # for git, with `code`
 
 
+@paused_collector()
 def checkout(
     repo: Repo,
     request: CheckoutRequest,

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from mlvc.errors import ObjectNotFoundError
+from mlvc.heap import paused_collector
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.lineage.resolve import UnknownRefError, resolve_path_at, resolve_run
 from mlvc.porcelain.fetch import Meter, Session, fetch_runs, learn_tombstones, open_session
@@ -36,6 +37,7 @@ class PullResult:
     seconds: float
 
 
+@paused_collector()
 def pull(
     repo: Repo,
     targets: list[str],

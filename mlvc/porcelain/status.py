@@ -18,7 +18,6 @@ that the user learns to untrack it (`mlvc rm --cached`).
 
 import contextlib
 import errno
-import gc
 import os
 import sqlite3
 import stat
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from mlvc.forked import share, worth_forking
+from mlvc.heap import paused_collector
 from mlvc.store.worktree import WORKTREE_ROW, worktree
 
 TYPE_CHECKING = False
@@ -71,16 +71,11 @@ def status(repo: "Repo") -> StatusResult:
         _save(repo, refreshed)
         return StatusResult((), 0, stale=stale)
     walker = _Walker(repo.root, table)
-    collecting = gc.isenabled()
-    gc.disable()  # the walk allocates by the ten thousand and frees it all: nothing cycles
-    try:
+    with paused_collector():  # the walk allocates by the ten thousand: nothing cycles
         for root in roots:
             if root not in dirs:
                 walker.single(root)
         walker.walk([root for root in roots if root in dirs])
-    finally:
-        if collecting:
-            gc.enable()
     changes = walker.changes
     refreshed = _settle(repo, walker.slow, changes)
     seen = walker.seen
