@@ -12,17 +12,21 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlvc.errors import ObjectNotFoundError
 from mlvc.heap import paused_collector
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.lineage.resolve import UnknownRefError, resolve_path_at, resolve_run
-from mlvc.porcelain.fetch import Meter, Session, fetch_runs, learn_tombstones, open_session
-from mlvc.porcelain.remotetags import TagUpdate, fetch_tags
 from mlvc.repo import Repo
 from mlvc.store import purged
-from mlvc.store.download import DownloadStats, take
 from mlvc.store.reach import closure
+
+if TYPE_CHECKING:  # the remote modules: imported only once a remote is to be used (a
+    # checkout asks `ensure_local` whatever its data, and mostly it is all here)
+    from mlvc.porcelain.fetch import Meter, Session
+    from mlvc.porcelain.remotetags import TagUpdate
+    from mlvc.store.download import DownloadStats
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ def pull(
     progress: Meter | None = None,
 ) -> PullResult:
     """Fetch from `remote_name` (else the default remote), then take the data of `targets`."""
+    from mlvc.porcelain.fetch import fetch_runs, learn_tombstones, open_session
+    from mlvc.porcelain.remotetags import fetch_tags
+
     session = open_session(repo, remote_name)
     runs, meta = fetch_runs(repo, session)
     tags = fetch_tags(repo, session.remote)
@@ -98,6 +105,8 @@ def local_closure(
 def _take_missing(
     repo: Repo, session: Session, missing: set[ObjectId], progress: Meter | None
 ) -> DownloadStats:
+    from mlvc.store.download import take
+
     held = [oid for oid in missing if session.catalog.kind(oid) is not None]
     if progress is not None:
         progress.set_total(sum(session.catalog.where[oid][1].stored_len for oid in held))
@@ -117,6 +126,8 @@ class SessionAhead:
         self._thread.start()
 
     def _open(self, repo: Repo) -> None:
+        from mlvc.porcelain.fetch import open_session
+
         try:
             self._session = open_session(repo, None)  # reads config and files: no index
         except BaseException as exc:  # raised in the thread that asks for the session
@@ -153,7 +164,12 @@ def ensure_local(
             hint="the run was fetched from a remote: add it (mlvc remote add NAME URL "
             "--default) and check out again, or run mlvc pull",
         )
-    session = open_session(repo, None) if ahead is None else ahead.session()
+    if ahead is None:
+        from mlvc.porcelain.fetch import open_session
+
+        session = open_session(repo, None)
+    else:
+        session = ahead.session()
     stats = _take_missing(repo, session, missing, progress)
     absent = [oid for oid in missing if session.catalog.kind(oid) is None]
     if absent and strict:
