@@ -25,6 +25,7 @@ from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from mlvc.store.index import StatRow, TrackedFile
 from mlvc.store.rowdiff import by_path
+from mlvc.workspace.batches import first_slice
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.intake import Intake
 from mlvc.workspace.lock import workspace_lock
@@ -92,7 +93,7 @@ def checkout(
     run = load_run(repo, request.run_id)
     wants, dirs, removed = recorded_state(repo, run, request.inputs, request.paths)
     ahead = None if request.dry_run else _remote_ahead(repo, wants)
-    with workspace_lock(repo.dir):
+    with workspace_lock(repo.dir), repo.store.lookups():
         code = _code(repo, run, request) if request.code else None
         ignore = Ignore.load(repo.root)
         planner = _planned(repo, request, ignore, wants, dirs, removed)
@@ -104,6 +105,8 @@ def checkout(
         if plan.writes:
             from mlvc.porcelain.pull import ensure_local  # remotes: only when data is missing
 
+            if ahead is None:  # all here, by its first file: places looked up once, for both
+                repo.store.prefetch(first_slice(plan.writes))
             ensure_local(repo, [w.id for w in plan.writes], pulling, ahead=ahead)
         saved, saved_run = _save(repo, request, unsaved, ignore)
         if total is not None:

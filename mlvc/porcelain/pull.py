@@ -99,7 +99,7 @@ def local_closure(
     def read(oid: bytes) -> bytes | None:
         return None if oid == leaf else repo.store.get(oid)[1]
 
-    return closure(roots, repo.index.kinds, read, follow_runs)
+    return closure(roots, repo.store.kinds, read, follow_runs)
 
 
 def _take_missing(

@@ -7,6 +7,7 @@ row pointing at bytes that are not on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -306,12 +307,37 @@ class ObjectStore:
 
     def prefetch(self, oids: list[bytes]) -> None:
         """Look up many objects' locations in a few queries before reading them one by
-        one (a checkout of 20,000 files would otherwise make 20,000 queries)."""
-        self._known.update(self.index.locate_many(oids))
+        one (a checkout of 20,000 files would otherwise make 20,000 queries). Ids found
+        already are not asked again."""
+        known = self._known
+        self._known.update(self.index.locate_many([o for o in oids if o not in known]))
+
+    def kinds(self, oids: list[bytes]) -> dict[bytes, Kind]:
+        """The kind of each id held: from what `prefetch` found, the rest from the index
+        (a checkout asks for the ids whose places it has just looked up)."""
+        found: dict[bytes, Kind] = {}
+        rest = []
+        for oid in oids:
+            loc = self._known.get(oid)
+            if loc is None:
+                rest.append(oid)
+            else:
+                found[oid] = loc.entry.kind
+        if rest:
+            found.update(self.index.kinds(rest))
+        return found
 
     def forget_prefetched(self) -> None:
         """Drop what `prefetch` found (a location costs ~400 bytes of memory)."""
         self._known.clear()
+
+    @contextlib.contextmanager
+    def lookups(self) -> Iterator[None]:
+        """What `prefetch` finds inside the block is dropped at its end, however it ends."""
+        try:
+            yield
+        finally:
+            self._known.clear()
 
     def known(self, oid: bytes) -> Location | None:
         """A location `prefetch` found, without asking the index."""

@@ -53,7 +53,7 @@ class ManyFiles:
         results: list[WrittenFile | None] = []
         for start in range(0, len(wants), SLICE):
             part = wants[start : start + SLICE]
-            self.store.prefetch([w.id for w in part if w.kind == "file"])
+            self.store.prefetch(file_ids(part))
             try:
                 results += self._write_slice(part, progress)
             finally:
@@ -160,6 +160,17 @@ class ManyFiles:
         if failed:
             raise failed[0]
         return results
+
+
+def file_ids(wants: list[RecordedFile]) -> list[bytes]:
+    """The content ids of the files among `wants` (a slice's, for `prefetch`)."""
+    return [w.id for w in wants if w.kind == "file"]
+
+
+def first_slice(wants: list[RecordedFile]) -> list[bytes]:
+    """The ids `write_many` looks up first: a caller that wants them sooner (to check
+    what is here) looks them up by this, and `write_many` does not ask again."""
+    return file_ids(wants[:SLICE])
 
 
 def _locked(progress: Progress) -> Progress:

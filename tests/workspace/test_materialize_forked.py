@@ -15,6 +15,7 @@ import pytest
 
 from mlvc.forked import FORK_MIN, stream
 from mlvc.ids import ObjectId
+from mlvc.store.index import Index
 from mlvc.store.objectstore import ObjectStore
 from mlvc.workspace import batches, materialize
 from mlvc.workspace.records import is_temporary
@@ -113,18 +114,34 @@ def test_a_writer_killed_mid_stream_leaves_the_rest_to_the_parent(
 def test_slices_look_up_a_bounded_number_of_locations(
     mlvc: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Locations are looked up SLICE files at a time and forgotten after each slice."""
+    """Locations are looked up SLICE files at a time and forgotten after each slice. The
+    first slice's are looked up before the checkout asks what is here: they answer that
+    question too, and are not asked again."""
     contents, run_id = _added(workspace, dirs=3)
     monkeypatch.setattr(batches, "SLICE", 1000)
-    sizes: list[int] = []
-    prefetch = ObjectStore.prefetch
+    located: list[list[bytes]] = []
+    kinds_asked: set[bytes] = set()
+    held: list[int] = []
+    locate_many, kinds, prefetch = Index.locate_many, Index.kinds, ObjectStore.prefetch
 
-    def counted(self: Any, oids: list[bytes]) -> None:
-        assert not self._known, "the previous slice's locations were not forgotten"
-        sizes.append(len(oids))
+    def counted(self: Any, oids: list[bytes]) -> Any:
+        located.append(oids)
+        return locate_many(self, oids)
+
+    def asked(self: Any, oids: list[bytes]) -> Any:
+        kinds_asked.update(oids)
+        return kinds(self, oids)
+
+    def bounded(self: Any, oids: list[bytes]) -> None:
         prefetch(self, oids)
+        held.append(len(self._known))
 
-    monkeypatch.setattr(ObjectStore, "prefetch", counted)
+    monkeypatch.setattr(Index, "locate_many", counted)
+    monkeypatch.setattr(Index, "kinds", asked)
+    monkeypatch.setattr(ObjectStore, "prefetch", bounded)
     _checkout(workspace, run_id)
-    assert max(sizes) == 1000 and sum(sizes) == COUNT
+    assert max(held) <= 1000, "more than a slice of locations held at once"
+    sizes = [len(oids) for oids in located]
+    assert max(sizes) == 1000 and sum(sizes) == COUNT, "a file's place was looked up twice"
+    assert not set(located[0]) & kinds_asked, "the first slice was asked of the index twice"
     _check(mlvc, workspace, contents)
