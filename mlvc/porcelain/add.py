@@ -16,6 +16,7 @@ from mlvc.objects import PathRecord, Run
 from mlvc.paths import check_relpath
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
+from mlvc.store.rowdiff import InPathOrder, by_path
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.intake import Intake
 from mlvc.workspace.scan import walk
@@ -129,13 +130,14 @@ def add(
             before = len(snap.files)
             rec = snap.snapshot(rel, rel)
             inside = snap.files[before:]
+            inside.sort(key=by_path)  # the index takes its rows in path order, unsorted
             rows.tracked[rel] = inside
             changed = versions.get(rel) != rec.id
             added.append(AddedPath(rel, rec.kind, rec.id, rec.size, changed))
             if changed:
                 outputs[rel] = rec
                 # Made as the index takes them: a list would hold a tuple per file.
-                rows.files[rel] = ((f.path, f.id, f.kind, f.size) for f in inside)
+                rows.files[rel] = InPathOrder((f.path, f.id, f.kind, f.size) for f in inside)
     except BaseException:
         repo.store.abort()
         raise

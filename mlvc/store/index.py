@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
@@ -14,7 +15,7 @@ from mlvc.store import runlog
 from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, batches, connect
 from mlvc.store.entry import Entry
 from mlvc.store.history import MAINLINE, History, key_range_under
-from mlvc.store.rowdiff import by_path, changes
+from mlvc.store.rowdiff import InPathOrder, by_path, changes, in_path_order
 from mlvc.store.worktree import worktree
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ class TrackedFile(NamedTuple):
     id: ObjectId
     kind: str
     size: int
+
+
+def _without(rows: Iterable[FileRow], path: str) -> Iterator[FileRow]:
+    """The rows of the files inside output `path`, not its own (made from the run)."""
+    return (row for row in rows if row[0] != path)
 
 
 class Index:
@@ -211,10 +217,11 @@ class Index:
     def add_path_versions(self, seq: int, rows: Iterable[tuple[str, bytes, str, int]]) -> None:
         """Versions (path, id, kind, size) written by run `seq`; of a path given twice,
         the last (the sort by path is stable, and the later row replaces the earlier).
-        Inserted in key order, as the other bulk inserts are."""
+        Inserted in key order, as the other bulk inserts are: sorted here unless they
+        come `InPathOrder`."""
         self.db.executemany(
             "INSERT OR REPLACE INTO path_versions VALUES (?, ?, ?, ?, ?)",
-            ((path, seq, oid, kind, size) for path, oid, kind, size in sorted(rows, key=by_path)),
+            ((path, seq, oid, kind, size) for path, oid, kind, size in in_path_order(rows)),
         )
 
     def add_inputs(self, seq: int, rows: Iterable[tuple[str, bytes, bytes | None]]) -> None:
@@ -236,13 +243,17 @@ class Index:
 
         role = run_role(run)
         seq = self.add_run(run_id, role, run.started, run.status, owner_name(run.owner))
-        versions: list[FileRow] = [
-            (path, out.id, out.kind, out.size) for path, out in run.outputs.items()
-        ]
-        for path in run.outputs:
-            versions += [row for row in inside.get(path, ()) if row[0] != path]
-        versions += [(path, REMOVED, "removed", 0) for path in run.removed]
-        self.add_path_versions(seq, versions)
+        # Merged in path order, never held at once: an output's files (a million, from
+        # `add`) come as the index takes them. Of a path given twice the last wins, as in
+        # a stable sort of outputs, then the files inside each, then the removed paths.
+        own = [(path, out.id, out.kind, out.size) for path, out in run.outputs.items()]
+        versions = heapq.merge(
+            in_path_order(own),
+            *(_without(in_path_order(inside.get(path, ())), path) for path in run.outputs),
+            in_path_order([(path, REMOVED, "removed", 0) for path in run.removed]),
+            key=by_path,
+        )
+        self.add_path_versions(seq, InPathOrder(versions))
         self.add_inputs(seq, [(p, inp.id, inp.producer_run) for p, inp in run.inputs.items()])
         self._add_facts(seq, run)
 

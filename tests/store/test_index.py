@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Run
 from mlvc.store.db import connect
 from mlvc.store.entry import Entry
 from mlvc.store.index import Index, StatRow, TrackedFile
+from mlvc.store.rowdiff import InPathOrder
 from mlvc.store.runfacts import RunFilter
 
 
@@ -219,3 +223,56 @@ def test_facts_are_complete_only_when_every_run_has_its_row(tmp_path: Path) -> N
         assert not index.history.facts_complete()
     finally:
         index.close()
+
+
+_names = st.text(alphabet="ab/-", min_size=1, max_size=3)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    outputs=st.dictionaries(_names, st.integers(1, 3), min_size=1, max_size=3),
+    inside=st.lists(st.tuples(_names, st.integers(4, 6)), max_size=8),
+    removed=st.lists(_names, max_size=2, unique=True),
+    ordered=st.booleans(),
+)
+def test_path_versions_are_what_a_stable_sort_of_every_row_gives(
+    tmp_path_factory: pytest.TempPathFactory,
+    outputs: dict[str, int],
+    inside: list[tuple[str, int]],
+    removed: list[str],
+    ordered: bool,
+) -> None:
+    """A run's path versions are merged in path order, never held at once (an `add` of a
+    million files gives them `InPathOrder`): of a path given twice the last wins, as in a
+    stable sort of the outputs' own rows, then the files inside each output, then the
+    removed paths."""
+    first = next(iter(outputs))
+    files = [(f"{first}/{name}", oid(n), "file", n) for name, n in inside]
+    if ordered:
+        files.sort(key=lambda r: r[0])
+    rows: Any = InPathOrder(files) if ordered else files
+    run = Run(
+        kind="run",
+        started="2026-01-01T00:00:00.000000Z",
+        ended="2026-01-01T00:00:01.000000Z",
+        status="ok",
+        outputs={p: PathRecord(oid(v), "file", v) for p, v in outputs.items()},
+        removed=tuple(removed),
+    )
+    path = tmp_path_factory.mktemp("versions") / "index.db"
+    index = Index(path, connect(path, create=True))
+    try:
+        with index.transaction():
+            index.add_run_rows(oid(9), run, {first: rows})
+        got = dict(index.db.execute("SELECT path, id FROM path_versions").fetchall())
+    finally:
+        index.close()
+    every = [(p, oid(v)) for p, v in outputs.items()]
+    every += [
+        (p, i) for p, i, _, _ in (files if not ordered else sorted(files, key=lambda r: r[0]))
+    ]
+    every += [(p, b"") for p in removed]
+    expected = {p: i for p, i in sorted(every, key=lambda r: r[0])}
+    assert got == expected
