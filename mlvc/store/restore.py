@@ -195,7 +195,7 @@ def read_small(store: ObjectStore, oids: list[bytes]) -> dict[bytes, bytes]:
             e = spots[j].entry
             if e.offset - end > _GAP or e.offset + e.stored_len - start > _SPAN:
                 break
-            end = e.offset + e.stored_len
+            end = max(end, e.offset + e.stored_len)  # an entry may lie inside the last
             j += 1
         span = memoryview(os.pread(store.pack_fd(first), end - start, start))
         for loc in spots[i:j]:

@@ -20,6 +20,7 @@ from mlvc.repo import Repo
 from mlvc.store import compress
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.pack import ENTRY, FOOTER, HEADER, ROW, PackWriter, read_table
+from mlvc.store.restore import read_small
 
 OWNER = {"user": "robustness"}
 MIB = 1 << 20
@@ -340,3 +341,23 @@ def test_a_checkout_of_small_files_names_the_damaged_one_and_writes_none_of_it(
         target = workspace / name
         assert not target.exists() or target.read_bytes() == data
     assert not (workspace / damaged).exists()
+
+
+def test_a_small_file_stored_inside_another_entry_is_read_whole(
+    repo: Repo, workspace: Path
+) -> None:
+    """A foreign or crafted pack may place one entry inside the bytes of another (each
+    still hashes to its id). The span read for neighbours reaches the end of the longest
+    of them: the outer entry was read cut at the inner one's end and called damaged."""
+    inner = noise(4096, "inner")
+    outer = noise(1000, "head") + inner + noise(1000, "tail")
+    outer_id, inner_id = add_files(repo, workspace, {"outer.bin": outer, "inner.bin": inner})
+    place = repo.index.locate(outer_id)
+    assert place is not None and place.entry.codec == compress.Codec.RAW
+    with repo.index.transaction():
+        repo.index.db.execute(
+            "UPDATE objects SET pack = (SELECT pack FROM objects WHERE id = ?), offset = ?"
+            " WHERE id = ?",
+            (outer_id, place.entry.offset + 1000, inner_id),
+        )
+    assert read_small(repo.store, [outer_id, inner_id]) == {outer_id: outer, inner_id: inner}
