@@ -17,7 +17,8 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.objects import Run
 from mlvc.repo import Repo
 from mlvc.store import steps
-from mlvc.store.index import FileRow, StatRow, TrackedFile
+from mlvc.store.index import FileRow, TrackedFile
+from mlvc.store.statrows import StatRow, StatRows
 
 
 @dataclass
@@ -29,7 +30,7 @@ class IndexRows:
     versions of their own, so a file read later finds the run that produced it."""
     tracked: dict[str, list[TrackedFile]] = field(default_factory=dict)
     """Root -> the files now tracked under it (an empty list untracks the root)."""
-    stat_rows: list[tuple[str, StatRow]] = field(default_factory=list)
+    stat_rows: StatRows | list[tuple[str, StatRow]] = field(default_factory=list)
 
 
 def record(repo: Repo, run: Run, rows: IndexRows) -> ObjectId:

@@ -31,7 +31,7 @@ from mlvc.store.worktree import vouched_ids
 if TYPE_CHECKING:
     from mlvc.objects import Run
     from mlvc.repo import Repo
-    from mlvc.store.index import StatRow
+    from mlvc.store.statrows import StatRow
 
 
 class Step(NamedTuple):

@@ -23,8 +23,9 @@ from mlvc.lineage.resolve import load_run
 from mlvc.objects import Run
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
-from mlvc.store.index import StatRow, TrackedFile
+from mlvc.store.index import TrackedFile
 from mlvc.store.rowdiff import by_path
+from mlvc.store.statrows import StatRow
 from mlvc.workspace.batches import first_slice
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.intake import Intake

@@ -32,7 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # a clean status imports none of these (start-up is most of its time)
     from mlvc.lineage.stale import Step
     from mlvc.repo import Repo
-    from mlvc.store.index import StatRow
+    from mlvc.store.statrows import StatRow
     from mlvc.workspace.ignore import Ignore
 
 State = Literal["modified", "deleted", "new", "recorded"]

@@ -16,6 +16,7 @@ from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, batches, connect
 from mlvc.store.entry import Entry
 from mlvc.store.history import MAINLINE, History, key_range_under
 from mlvc.store.rowdiff import InPathOrder, by_path, changes, in_path_order
+from mlvc.store.statrows import StatRow, StatRows
 from mlvc.store.worktree import worktree
 
 if TYPE_CHECKING:
@@ -37,17 +38,6 @@ class Location(NamedTuple):
 
     pack: str
     entry: Entry
-
-
-class StatRow(NamedTuple):
-    """NamedTuples for the rows status loads by the ten thousand: cheap to build."""
-
-    size: int
-    mtime_ns: int
-    ino: int
-    file_id: ObjectId
-    hashed_ns: int
-    ctime_ns: int
 
 
 class TrackedFile(NamedTuple):
@@ -196,8 +186,11 @@ class Index:
     def put_stat_rows(self, rows: Iterable[tuple[str, StatRow]], ordered: bool = False) -> None:
         """Insert or replace stat-cache rows; of a path given twice, the later row. In key
         order (B-tree inserts then touch each page once): `rows` are sorted here unless
-        `ordered` says they come by path; each row is made as it is inserted."""
+        `ordered` says they come by path (`StatRows` sort themselves, in place); each row
+        is made as it is inserted."""
         self._bump()
+        if isinstance(rows, StatRows):
+            rows, ordered = rows.in_path_order(), True
         self.db.executemany(
             "INSERT OR REPLACE INTO statcache VALUES (?, ?, ?, ?, ?, ?, ?)",
             ((p, *r) for p, r in (rows if ordered else sorted(rows, key=by_path))),

@@ -23,9 +23,10 @@ from mlvc.forked import FORK_MIN, stream
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
 from mlvc.store.fsutil import read_small_file
-from mlvc.store.index import StatRow, TrackedFile
+from mlvc.store.index import TrackedFile
 from mlvc.store.ingest import read_encoded
 from mlvc.store.objectstore import ObjectStore
+from mlvc.store.statrows import StatRow, StatRows
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import is_clean
@@ -45,7 +46,7 @@ class Intake:
     ignore: Ignore
     stat_cache: dict[str, StatRow]
     progress: Progress | None = None
-    new_stats: list[tuple[str, StatRow]] = field(default_factory=list)
+    new_stats: StatRows = field(default_factory=StatRows)
     files: list[TrackedFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """Names in the walked directories that no tree can hold (see scan.walk)."""
@@ -209,9 +210,7 @@ class Intake:
         """A stat-cache row, unless the read found another size than `st` says: the
         file was rewritten since, and `st` does not describe the content stored."""
         if size == st.size:
-            self.new_stats.append(
-                (st.rel, StatRow(size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns))
-            )
+            self.new_stats.add(st.rel, size, st.mtime_ns, st.ino, oid, hashed_ns, st.ctime_ns)
 
     def note_unsteady(self, sections: dict[str, Any]) -> dict[str, Any]:
         """`sections` of a run record, its `resources` listing the files that changed

@@ -15,7 +15,7 @@ from mlvc.errors import MlvcError, PathNotFoundError
 from mlvc.ids import short
 from mlvc.objects import PathRecord, Run, Tree
 from mlvc.repo import Repo
-from mlvc.store.index import StatRow
+from mlvc.store.statrows import StatRow
 from mlvc.workspace.dirs import link_error
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.records import RecordedFile

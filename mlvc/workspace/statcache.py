@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from mlvc.ids import ObjectId, file_id
-from mlvc.store.index import StatRow
+from mlvc.store.statrows import StatRow
 from mlvc.store.worktree import vouches
 from mlvc.workspace.scan import FileStat
 
