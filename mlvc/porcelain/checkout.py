@@ -24,7 +24,7 @@ from mlvc.objects import Run
 from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from mlvc.store.index import TrackedFile
-from mlvc.store.rowdiff import by_path
+from mlvc.store.rowdiff import InPathOrder, by_path
 from mlvc.store.statrows import StatRow
 from mlvc.workspace.batches import first_slice
 from mlvc.workspace.ignore import Ignore
@@ -401,7 +401,7 @@ def _remember(
     # (a params file read by the run is git's to track, not ours).
     roots = {r: f for r, f in roots.items() if r in run.outputs or index.is_tracked(r)}
     with index.transaction():
-        index.put_stat_rows(rows, ordered=True)
+        index.put_stat_rows(InPathOrder(rows))
         for root, files in roots.items():
             if request.paths and root not in request.paths:
                 for f in files:  # part of a recorded directory: only these files move

@@ -183,17 +183,17 @@ class Index:
                 found[path] = StatRow._make(r[1:])
         return found
 
-    def put_stat_rows(self, rows: Iterable[tuple[str, StatRow]], ordered: bool = False) -> None:
+    def put_stat_rows(self, rows: Iterable[tuple[str, StatRow]]) -> None:
         """Insert or replace stat-cache rows; of a path given twice, the later row. In key
-        order (B-tree inserts then touch each page once): `rows` are sorted here unless
-        `ordered` says they come by path (`StatRows` sort themselves, in place); each row
-        is made as it is inserted."""
+        order (B-tree inserts then touch each page once): sorted here unless they come
+        `InPathOrder` (`StatRows` sort themselves, in place); each row is made as it is
+        inserted."""
         self._bump()
         if isinstance(rows, StatRows):
-            rows, ordered = rows.in_path_order(), True
+            rows = rows.in_path_order()
         self.db.executemany(
             "INSERT OR REPLACE INTO statcache VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((p, *r) for p, r in (rows if ordered else sorted(rows, key=by_path))),
+            ((p, *r) for p, r in in_path_order(rows)),
         )
 
     # -- runs and tracked paths ----------------------------------------------------

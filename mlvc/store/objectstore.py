@@ -310,7 +310,7 @@ class ObjectStore:
         one (a checkout of 20,000 files would otherwise make 20,000 queries). Ids found
         already are not asked again."""
         known = self._known
-        self._known.update(self.index.locate_many([o for o in oids if o not in known]))
+        known.update(self.index.locate_many([o for o in oids if o not in known]))
 
     def kinds(self, oids: list[bytes]) -> dict[bytes, Kind]:
         """The kind of each id held: from what `prefetch` found, the rest from the index
@@ -337,7 +337,7 @@ class ObjectStore:
         try:
             yield
         finally:
-            self._known.clear()
+            self.forget_prefetched()
 
     def known(self, oid: bytes) -> Location | None:
         """A location `prefetch` found, without asking the index."""

@@ -9,8 +9,9 @@ Row = TypeVar("Row", bound=tuple[Any, ...])
 
 
 class InPathOrder:
-    """Rows that come in path order, each path once: taken as they are, never sorted (a
-    million rows sorted at once were a million tuples held together, 80 MiB)."""
+    """Rows that come in path order (a path given twice: the later one later), taken as
+    they are, never sorted (a million rows sorted at once were a million tuples held
+    together, 80 MiB)."""
 
     def __init__(self, rows: Iterable[tuple[Any, ...]]) -> None:
         self.rows = rows

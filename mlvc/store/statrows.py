@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from mlvc.ids import ObjectId
+from mlvc.store.rowdiff import InPathOrder, by_path
 
 _PACKED = struct.Struct("<qqQqq")  # size, mtime_ns, ino, hashed_ns, ctime_ns; then the id
 
@@ -53,15 +54,11 @@ class StatRows:
     def __iter__(self) -> Iterator[tuple[str, StatRow]]:
         return (_unpacked(path, packed) for path, packed in self._rows)
 
-    def in_path_order(self) -> Iterator[tuple[str, StatRow]]:
+    def in_path_order(self) -> InPathOrder:
         """The rows sorted by path (stably: of a path given twice, the later comes later),
         each made as it is taken. Sorts in place: the rows are taken once."""
-        self._rows.sort(key=_path)
-        return iter(self)
-
-
-def _path(item: tuple[str, bytes]) -> str:
-    return item[0]
+        self._rows.sort(key=by_path)
+        return InPathOrder(iter(self))
 
 
 def _unpacked(path: str, packed: bytes) -> tuple[str, StatRow]:
