@@ -14,4 +14,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     from mlvc.cli.handler import run
 
-    sys.exit(run(args))
+    code = run(args)
+    _skip_exit_collection()
+    sys.exit(code)
+
+
+def _skip_exit_collection() -> None:
+    """Leave the objects alive now out of the collection the interpreter makes as it
+    exits: a pass over every object a command leaves (after a pull, the S3 client's
+    ~190,000) took 0.1-0.19 s there, and ~10 ms after `show`. Every file mlvc writes
+    is closed by the command itself; nothing waits on an exit-time finalizer."""
+    import gc
+
+    gc.freeze()

@@ -35,8 +35,7 @@ class S3Transfers:
     on failure; a read larger than a piece is fetched in pieces, in parallel."""
 
     PART = 64 << 20  # S3 parts must be >= 5 MiB (all but the last); 64 MiB: few requests
-    PIECE = 16 << 20  # a ranged GET of a large read: under glibc's 32 MiB mmap threshold, so
-    # its buffers are reused rather than mapped and faulted in afresh (less system time)
+    PIECE = 16 << 20  # a large read's pieces (the transport sets S3Transport.PIECE)
 
     def __init__(self, fs: Any, count: Callable[[int], None], stopping: threading.Event) -> None:
         self.fs = fs

@@ -41,12 +41,16 @@ def usable(fs: Any, url: str) -> bool:
     """Whether a presigned `url` of `fs` may be fetched directly: a plain http(s) URL, no
     proxy for its host, default certificate checks, and no request arguments (requester
     pays, SSE-C keys) that s3fs would add to every request."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
     if getattr(fs, "req_kw", None) or getattr(fs, "s3_additional_kwargs", None):
         return False
-    if (getattr(fs, "client_kwargs", None) or {}).get("verify", True) is not True:
+    return direct_url(url, (getattr(fs, "client_kwargs", None) or {}).get("verify", True))
+
+
+def direct_url(url: str, verify: object = True) -> bool:
+    """Whether a presigned `url` may be fetched directly: a plain http(s) URL, no proxy
+    for its host, and the default certificate checks (`verify`, a client argument)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or verify is not True:
         return False
     proxies = urllib.request.getproxies()
     return not (parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname))

@@ -54,7 +54,7 @@ class Transport:
 
     def __init__(self, url: str, fs: Any, root: str) -> None:
         self.url = url
-        self.fs = fs
+        self._fs = fs
         self.root = root.rstrip("/")
         self.requests = 0  # requests made (or, for a directory, file operations)
         self.jobs = DEFAULT_JOBS  # transfers in flight, where the transport overlaps them
@@ -65,6 +65,11 @@ class Transport:
         # The client library's own failures (botocore's connection and credential
         # errors are not OSErrors), reported as RemoteError rather than as a bug.
         self.backend_errors: tuple[type[BaseException], ...] = ()
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem."""
+        return self._fs
 
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -209,57 +214,6 @@ class Transport:
             raise
 
 
-class S3Transport(Transport):
-    """An S3-compatible store: uploads, ranged reads and downloads by mlvc's own
-    transfers (`store/s3.py`), `jobs` requests in flight in one window; the rest through
-    s3fs as for any fsspec store."""
-
-    def __init__(self, url: str, fs: Any, root: str) -> None:
-        super().__init__(url, fs, root)
-        from mlvc.store.s3 import S3Transfers  # asyncio: only commands that talk to S3
-
-        self.transfers = S3Transfers(fs, self.count, self.stopping)
-
-    def keep_uploads_in(self, directory: Path) -> None:
-        from mlvc.store.uploads import UploadLedger
-
-        self.transfers.ledger = UploadLedger(directory)
-
-    def abort_abandoned(self) -> int:
-        bucket, prefix, _ = self.fs.split_path(self.root)
-        with self.errors("unfinished multipart uploads", 0):
-            return self.transfers.abort_abandoned(bucket, prefix)
-
-    def _key(self, name: str) -> dict[str, str]:
-        self.transfers.jobs = self.jobs  # the window is made at the first transfer
-        bucket, key, _ = self.fs.split_path(self.path(name))
-        return {"Bucket": bucket, "Key": key}
-
-    def upload(self, name: str, local: Path) -> None:
-        """A multipart upload of parts in parallel if larger than one part (aborted if it
-        fails), else one PUT."""
-        with self.errors(name, 0):
-            self.transfers.upload(self._key(name), local)
-
-    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
-        """Byte ranges [start, end) of one file, in parallel, a large range in pieces."""
-        if not ranges:
-            return []
-        with self.errors(name, 0):
-            got = self.transfers.read_ranges(self._key(name), ranges)
-        return self.checked(name, ranges, got)
-
-    def read_into(self, name: str, buffer: memoryview) -> None:
-        with self.errors(name, 0):
-            self.transfers.read_into(self._key(name), buffer)
-
-    def download(self, name: str, local: Path, size: int | None = None) -> None:
-        """A whole file by parallel ranged GETs; `local` appears only once complete."""
-        key = self._key(name)
-        with self.errors(name, 0), replacing(local) as tmp, open(tmp, "wb") as file:
-            self.transfers.download(key, file.fileno(), size)
-
-
 class DirectoryTransport(Transport):
     """A local or mounted directory. Every file appears whole (temporary name, rename),
     and a ref moves under `NAME.lock`, created with O_EXCL, as local tags do."""
@@ -319,20 +273,35 @@ class DirectoryTransport(Transport):
 
 
 def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
-    """The transport for `url` (any fsspec URL, or a local path) with storage options."""
+    """The transport for `url` (any fsspec URL, or a local path) with storage options.
+    For s3://, nothing is imported yet but botocore's errors: reads go through botocore
+    alone, and s3fs comes in at the first request that needs it (store/s3transport.py)."""
     check_url(url)
-    import fsspec.core  # ~0.1 s, s3fs ~0.2 s more: only commands that talk to remotes pay
+    if url.startswith("s3://"):
+        from mlvc.store.s3transport import S3Transport
+
+        return S3Transport(url, options)
+    import fsspec.core  # ~0.1 s: only commands that talk to remotes pay
 
     if "://" not in url or url.startswith("file://"):
         local = url.removeprefix("file://")
         fs = fsspec.filesystem("file")
         return DirectoryTransport(url, fs, str(Path(local).expanduser().absolute()))
+    fs, root = open_filesystem(url, options)
+    return Transport(url, fs, root)
+
+
+def open_filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
+    """The fsspec filesystem of `url` and the root path in it; RemoteError when its
+    package is missing or it refuses the options."""
+    import fsspec.core
+
     kwargs = dict(options)
     if url.startswith("s3://"):
         # Listings change under us (other writers): never answer from a stale cache.
         kwargs.setdefault("use_listings_cache", False)
         kwargs.setdefault("skip_instance_cache", True)
-        kwargs["config_kwargs"] = _s3_config(kwargs.get("config_kwargs"))
+        kwargs["config_kwargs"] = s3_config(kwargs.get("config_kwargs"))
     try:
         fs, root = fsspec.core.url_to_fs(url, **kwargs)
     except (ImportError, ValueError, TypeError) as exc:
@@ -340,16 +309,10 @@ def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
             f"cannot open remote {url}: {exc}",
             hint="install the filesystem's package (s3fs for s3://) or fix the options",
         ) from None
-    if not url.startswith("s3://"):
-        return Transport(url, fs, str(root))
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    transport = S3Transport(url, fs, str(root))
-    transport.backend_errors = (BotoCoreError, ClientError)
-    return transport
+    return fs, str(root)
 
 
-def _s3_config(given: Any) -> dict[str, Any]:
+def s3_config(given: Any) -> dict[str, Any]:
     """botocore settings for mlvc's transfers, under any the user gave (`-o
     config_kwargs.KEY=VALUE`). No CRC of every body: each costs ~20 % of the client's
     CPU, and every object is verified by its BLAKE3 id anyway. A pool as large as any

@@ -20,6 +20,7 @@ from mlvc.store.entry import Entry
 from mlvc.store.pack import PackWriter, read_table
 from mlvc.store.refs import TagMove
 from mlvc.store.remote import MERGE_GAP, Remote, plan_reads
+from mlvc.store.s3transport import S3Transport
 from mlvc.store.transport import Transport, check_url, open_transport
 
 
@@ -40,6 +41,13 @@ def a_tree(name: str) -> bytes:
     return Tree((entry,)).encode()
 
 
+def another(transport: Transport) -> Transport:
+    """A second client of the same remote, as another process would have."""
+    if isinstance(transport, S3Transport):
+        return S3Transport(transport.url, transport.options)
+    return type(transport)(transport.url, transport.fs, transport.root)
+
+
 @pytest.fixture(params=["directory", "s3"])
 def transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Transport]:
     if request.param == "directory":
@@ -57,9 +65,7 @@ def remote(transport: Transport, tmp_path: Path) -> Remote:
 
 def a_second_client(remote: Remote, tmp_path: Path) -> Remote:
     """Another machine: its own transport to the same URL, its own empty cache."""
-    fs = remote.transport
-    clone = type(fs)(fs.url, fs.fs, fs.root)
-    return Remote("origin", clone, tmp_path / "other-cache")
+    return Remote("origin", another(remote.transport), tmp_path / "other-cache")
 
 
 class TestTransport:
@@ -102,7 +108,7 @@ class TestTransport:
         start = threading.Barrier(6)
 
         def swap(i: int) -> None:
-            mine = type(transport)(transport.url, transport.fs, transport.root)
+            mine = another(transport)
             start.wait()
             try:
                 mine.swap_ref("refs/tags/x", f"writer {i}\n".encode(), found[1])

@@ -16,7 +16,8 @@ from mlvc.errors import RemoteError
 from mlvc.repo import Repo
 from mlvc.store.remote import Remote
 from mlvc.store.s3 import S3Transfers
-from mlvc.store.transport import S3Transport, Transport, open_transport
+from mlvc.store.s3transport import S3Transport
+from mlvc.store.transport import Transport, open_transport
 from mlvc.store.upload import Uploader
 from tests.conftest import Run
 from tests.remote.seaweed import S3Server
@@ -29,8 +30,8 @@ def s3(url: str, options: dict[str, Any], jobs: int = 8) -> S3Transport:
     transport = open_transport(url, options)
     assert isinstance(transport, S3Transport)
     transport.jobs = jobs
+    transport.piece_size = MiB
     transport.transfers.part_size = PART
-    transport.transfers.piece_size = MiB
     return transport
 
 

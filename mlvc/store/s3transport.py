@@ -1,0 +1,182 @@
+"""The transport of an S3-compatible store: reads by botocore alone (`store/s3reads.py`),
+uploads, ranged reads and downloads by mlvc's own transfers (`store/s3.py`), `jobs`
+requests in flight in one window, and the rest through s3fs as for any fsspec store.
+
+s3fs is imported at the first request that needs it: a command that only reads (a
+checkout whose data is on the remote, `pull`, `fetch`, `clone`) never does, unless a
+read fails the botocore way, after which every request of the command goes through s3fs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlvc.store.transport import Transport, open_filesystem, replacing, s3_config
+
+if TYPE_CHECKING:
+    from mlvc.store.s3 import S3Transfers
+    from mlvc.store.s3reads import S3Reads
+
+
+class S3Transport(Transport):
+    PIECE = 16 << 20  # a ranged GET of a large read: under glibc's 32 MiB mmap threshold, so
+    # its buffers are reused rather than mapped and faulted in afresh (less system time)
+
+    def __init__(self, url: str, options: Mapping[str, Any]) -> None:
+        super().__init__(url, None, url.removeprefix("s3://"))
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self.options = {**options, "config_kwargs": s3_config(options.get("config_kwargs"))}
+        self.backend_errors = (BotoCoreError, ClientError)
+        self.piece_size = self.PIECE  # the pieces of a large read (tests make them small)
+        self._uploads_dir: Path | None = None
+        self._transfers: S3Transfers | None = None
+        self._reads: S3Reads | None = None
+        self._fast = True  # reads by botocore alone, until one fails
+        self._opening = threading.Lock()  # pushes and pulls use a transport from threads
+
+    @property
+    def fs(self) -> Any:
+        """s3fs's filesystem, made (and s3fs imported) at first use."""
+        with self._opening:
+            if self._fs is None:
+                self._fs = open_filesystem(self.url, self.options)[0]
+            return self._fs
+
+    @property
+    def transfers(self) -> S3Transfers:
+        fs = self.fs
+        with self._opening:
+            if self._transfers is None:
+                from mlvc.store.s3 import S3Transfers  # asyncio: only what needs s3fs
+
+                self._transfers = S3Transfers(fs, self.count, self.stopping)
+                if self._uploads_dir is not None:
+                    from mlvc.store.uploads import UploadLedger
+
+                    self._transfers.ledger = UploadLedger(self._uploads_dir)
+            self._transfers.jobs = self.jobs  # the window is made at the first transfer
+            self._transfers.piece_size = self.piece_size
+            return self._transfers
+
+    @transfers.setter
+    def transfers(self, transfers: S3Transfers) -> None:
+        self._transfers = transfers  # (tests give transfers that fail on purpose)
+
+    def keep_uploads_in(self, directory: Path) -> None:
+        self._uploads_dir = directory
+        if self._transfers is not None:
+            from mlvc.store.uploads import UploadLedger
+
+            self._transfers.ledger = UploadLedger(directory)
+
+    def abort_abandoned(self) -> int:
+        if self._uploads_dir is None:
+            return 0
+        bucket, prefix = self._split(self.root)
+        with self.errors("unfinished multipart uploads", 0):
+            return self.transfers.abort_abandoned(bucket, prefix)
+
+    def _split(self, path: str) -> tuple[str, str]:
+        bucket, _, key = path.partition("/")
+        return bucket, key
+
+    def _key(self, name: str) -> dict[str, str]:
+        bucket, key = self._split(self.path(name))
+        return {"Bucket": bucket, "Key": key}
+
+    def _fast_reads(self) -> S3Reads | None:
+        """The botocore reads, while they are to be used (made at first use)."""
+        with self._opening:
+            if self._fast and self._reads is None:
+                from mlvc.store.s3reads import S3Reads
+
+                self._reads = S3Reads.make(self.options, self.jobs, self.count)
+                self._fast = self._reads is not None
+            return self._reads if self._fast else None
+
+    def _failed_fast(self) -> None:
+        self._fast = False  # the rest of the command goes through s3fs
+
+    # -- reads: botocore first --------------------------------------------------------
+
+    def listdir(self, directory: str) -> dict[str, int]:
+        reads = self._fast_reads()
+        if reads is not None:
+            from mlvc.store.s3reads import Failed
+
+            try:
+                return reads.listdir(*self._split(self.path(directory)))
+            except Failed:
+                self._failed_fast()
+        return super().listdir(directory)
+
+    def read(self, name: str) -> bytes | None:
+        reads = self._fast_reads()
+        if reads is not None:
+            from mlvc.store.s3reads import Failed
+
+            try:
+                return reads.read(*self._split(self.path(name)))
+            except Failed:
+                self._failed_fast()
+        return super().read(name)
+
+    def read_ref(self, name: str) -> tuple[bytes, str] | None:
+        reads = self._fast_reads()
+        if reads is not None:
+            from mlvc.store.s3reads import Failed
+
+            try:
+                return reads.read_ref(*self._split(self.path(name)))
+            except Failed:
+                self._failed_fast()
+        return super().read_ref(name)
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """Byte ranges [start, end) of one file, in parallel, a large range in pieces."""
+        if not ranges:
+            return []
+        got = None
+        reads = self._fast_reads()
+        if reads is not None:
+            from mlvc.store.s3reads import Failed
+
+            try:
+                got = reads.read_ranges(*self._split(self.path(name)), ranges, self.piece_size)
+            except Failed:
+                self._failed_fast()
+        if got is None:
+            with self.errors(name, 0):
+                got = self.transfers.read_ranges(self._key(name), ranges)
+        return self.checked(name, ranges, got)
+
+    def read_into(self, name: str, buffer: memoryview) -> None:
+        reads = self._fast_reads()
+        if reads is not None:
+            from mlvc.store.s3reads import Failed
+
+            try:
+                reads.read_into(*self._split(self.path(name)), buffer, self.piece_size)
+                return
+            except Failed:
+                self._failed_fast()
+        with self.errors(name, 0):
+            self.transfers.read_into(self._key(name), buffer)
+
+    # -- the rest: s3fs, and mlvc's transfers over it ------------------------------------
+
+    def upload(self, name: str, local: Path) -> None:
+        """A multipart upload of parts in parallel if larger than one part (aborted if it
+        fails), else one PUT."""
+        with self.errors(name, 0):
+            self.transfers.upload(self._key(name), local)
+
+    def download(self, name: str, local: Path, size: int | None = None) -> None:
+        """A whole file by parallel ranged GETs; `local` appears only once complete."""
+        key = self._key(name)
+        with self.errors(name, 0), replacing(local) as tmp, open(tmp, "wb") as file:
+            self.transfers.download(key, file.fileno(), size)
