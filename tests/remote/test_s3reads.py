@@ -1,0 +1,171 @@
+"""Reads of an S3 remote by botocore alone (`store/s3reads.py`) against a real S3 server:
+what they return is what s3fs returns, a read that fails that way is made again through
+s3fs, and a command that only reads never imports s3fs."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from mlvc.store.s3reads import S3Reads, client_arguments
+from mlvc.store.s3transport import S3Transport
+from mlvc.store.transport import open_transport
+from tests.remote.seaweed import S3Server
+
+MiB = 1 << 20
+
+
+def transport(url: str, options: dict[str, Any]) -> S3Transport:
+    made = open_transport(url, options)
+    assert isinstance(made, S3Transport)
+    made.piece_size = MiB
+    return made
+
+
+def test_reads_by_botocore_match_s3fs_and_count_their_requests(
+    s3_server: S3Server, s3_url: str
+) -> None:
+    writer = transport(s3_url, s3_server.options())
+    data = random.Random(21).randbytes(3 * MiB + 11)
+    writer.write("packs/a.pack", data)
+    writer.write("packs/a.idx", b"index")
+    writer.write("packs/deeper/b", b"not directly in packs/")
+    reader = transport(s3_url, s3_server.options())
+    before = reader.requests
+    assert reader.listdir("packs") == {"a.pack": len(data), "a.idx": 5}
+    assert reader.read("packs/a.idx") == b"index"
+    ranges = [(0, 10), (MiB - 1, 2 * MiB + 1), (len(data) - 3, len(data))]
+    assert reader.read_ranges("packs/a.pack", ranges) == [data[s:e] for s, e in ranges]
+    buffer = bytearray(len(data))
+    reader.read_into("packs/a.pack", memoryview(buffer))
+    assert buffer == data
+    # 1 list, 1 get, 1 + 2 + 1 ranged gets, 4 pieces of the whole read
+    assert reader.requests - before == 1 + 1 + 4 + 4
+    assert reader._fast and reader._fs is None  # s3fs never needed
+    assert reader.fs.ls(reader.path("packs"))  # (the same objects, seen by s3fs)
+
+
+def test_absent_objects_are_answers_not_failures(s3_server: S3Server, s3_url: str) -> None:
+    reader = transport(s3_url, s3_server.options())
+    assert reader.listdir("nothing/here") == {}
+    assert reader.read("refs/tags/none") is None
+    assert reader.read_ref("refs/tags/none") is None
+    assert reader._fast and reader._fs is None
+
+
+def test_a_ref_read_by_botocore_swaps_as_one_read_by_s3fs(s3_server: S3Server, s3_url: str) -> None:
+    writer = transport(s3_url, s3_server.options())
+    writer.swap_ref("refs/tags/t", b"one\n", None)
+    found = transport(s3_url, s3_server.options()).read_ref("refs/tags/t")
+    assert found is not None and found[0] == b"one\n"
+    assert found[1] == str(writer.fs.info(writer.path("refs/tags/t"))["ETag"])
+    writer.swap_ref("refs/tags/t", b"two\n", found[1])
+    assert writer.read("refs/tags/t") == b"two\n"
+
+
+def test_a_read_refused_to_botocore_is_made_again_through_s3fs(
+    s3_server: S3Server, s3_url: str
+) -> None:
+    writer = transport(s3_url, s3_server.options())
+    data = random.Random(22).randbytes(2 * MiB + 5)
+    writer.write("packs/x", data)
+    reader = transport(s3_url, s3_server.options())
+    wrong = {**s3_server.options(), "secret": "not-the-secret"}
+    reader._reads = S3Reads.make(wrong, 2, reader.count)  # refused by the server: 403
+    assert reader.read_ranges("packs/x", [(5, 9)]) == [data[5:9]]
+    assert not reader._fast  # the rest of the command goes through s3fs
+    buffer = bytearray(len(data))
+    reader.read_into("packs/x", memoryview(buffer))
+    assert buffer == data
+    assert reader.listdir("packs") == {"x": len(data)}
+
+
+def test_a_whole_read_refused_on_its_direct_pieces_is_made_again_through_s3fs(
+    s3_server: S3Server, s3_url: str
+) -> None:
+    writer = transport(s3_url, s3_server.options())
+    data = random.Random(23).randbytes(3 * MiB)
+    writer.write("packs/y", data)
+    reader = transport(s3_url, s3_server.options())
+    reads = reader._fast_reads()
+    assert reads is not None
+    signed = reads.client.generate_presigned_url
+
+    def tampered(*args: Any, **kwargs: Any) -> str:
+        return str(signed(*args, **kwargs)).replace("Signature=", "Signature=00")
+
+    reads.client.generate_presigned_url = tampered
+    buffer = bytearray(len(data))
+    reader.read_into("packs/y", memoryview(buffer))
+    assert buffer == data
+    assert not reader._fast
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"endpoint_url": "http://h", "no_such_option": 1},  # s3fs says what is wrong
+        {"key": "a", "username": "b"},  # s3fs refuses both
+        {"requester_pays": True},  # a request argument only s3fs adds
+        {"s3_additional_kwargs": {"SSECustomerKey": "k"}},
+    ],
+)
+def test_options_botocore_reads_do_not_map_leave_every_read_to_s3fs(
+    options: dict[str, Any],
+) -> None:
+    assert client_arguments(options) is None
+
+
+def test_options_map_as_s3fs_maps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FSSPEC_S3_ENDPOINT_URL", raising=False)
+    given = {
+        "username": "k",
+        "password": "s",
+        "endpoint_url": "http://h:1",
+        "profile": "p",
+        "client_kwargs": {"region_name": "r"},
+        "config_kwargs": {"read_timeout": 3},
+    }
+    made = client_arguments(given)
+    assert made is not None
+    assert made["session"] == {"profile": "p"}
+    assert made["client"] == {
+        "aws_access_key_id": "k",
+        "aws_secret_access_key": "s",
+        "endpoint_url": "http://h:1",
+        "use_ssl": True,
+        "region_name": "r",
+    }
+    assert made["config"] == {"connect_timeout": 5, "read_timeout": 3}
+    anonymous = client_arguments({"anon": True, "key": "k", "endpoint_url": "http://h"})
+    assert anonymous is not None and anonymous["anonymous"]
+    assert "aws_access_key_id" not in anonymous["client"]
+    monkeypatch.setenv("FSSPEC_S3_ENDPOINT_URL", "http://elsewhere")  # fsspec would add it
+    assert client_arguments(given) is None
+
+
+READ_ONLY = """
+import json, sys
+from mlvc.store.transport import open_transport
+t = open_transport(sys.argv[1], json.loads(sys.argv[2]))
+t.listdir("packs"); t.read("packs/a"); t.read_ranges("packs/a", [(0, 2)])
+heavy = ("s3fs", "aiobotocore", "aiohttp", "fsspec")
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+def test_reading_a_remote_imports_no_s3fs(s3_server: S3Server, s3_url: str) -> None:
+    transport(s3_url, s3_server.options()).write("packs/a", b"abc")
+    options = json.dumps(s3_server.options())
+    out = subprocess.run(
+        [sys.executable, "-c", READ_ONLY, s3_url, options],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == []
