@@ -16,9 +16,10 @@ from mlvc.config import RemoteConfig, Scalar
 from mlvc.errors import MlvcError
 from mlvc.repo import Repo
 from mlvc.secrets import DEFAULT as SECRET_PATTERNS
+from mlvc.store.connect import open_transport
 from mlvc.store.fsutil import atomic_write
 from mlvc.store.remote import Remote
-from mlvc.store.transport import check_url, open_transport
+from mlvc.store.transport import check_url
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -39,6 +39,7 @@ DATA_PACK_TARGET = 128 << 20
 SMALL_FILE = 1 << 20
 # Reads of a file that keeps changing while it is stored before the last one is kept.
 READS = 3
+NOTED = 1 << 16  # places an adopted pack notes at most (a checkout's slice: batches.SLICE)
 _DAMAGED = (
     "the store is damaged: mlvc fsck --full lists every damaged object, and mlvc fsck"
     " --repair keeps the sound ones and takes the rest again from a remote"
@@ -74,6 +75,7 @@ class ObjectStore:
         self._pending: set[bytes] = set()
         self._fds: dict[str, int] = {}
         self._known: dict[bytes, Location] = {}
+        self._noting = 0  # inside `lookups` blocks: adopted packs' places are noted
         self._present: set[bytes] = set()  # ids `look_up` found in the index
         self._reclaimed = False
         self._use = gclock.shared(packs.parent)  # gc waits while this store is open
@@ -129,15 +131,22 @@ class ObjectStore:
             self._writer(e.kind is not Kind.CHUNK).add(e.id, e.kind, e.codec, e.raw_len, stored)
             self._pending.add(e.id)
 
-    def adopt_pack(self, name: str, data: memoryview, entries: Iterable[Entry]) -> None:
+    def adopt_pack(self, name: str, data: memoryview, entries: Sequence[Entry]) -> None:
         """Keep a whole pack verified elsewhere (taken from a remote) as it is, under its
         own name, and index its entries in one transaction (ids already held keep their
-        place). Faster than `put_stored` entry by entry: no copy, no recompression."""
+        place). Faster than `put_stored` entry by entry: no copy, no recompression.
+        Inside a `lookups` block, the entries' places are then known as `prefetch` would
+        find them (a checkout that takes a pack reads it next), up to NOTED places."""
         if not (self.packs / f"{name}.pack").exists():
             write_whole(self.packs, name, data)
             fsync_dir(self.packs)
         with self.index.transaction():
             self.index.add_pack(name, entries)
+        if self._noting and len(self._known) + len(entries) <= NOTED:
+            known = self._known
+            for e in entries:
+                if e.id not in known:
+                    known[e.id] = Location(name, e)
 
     def put_object(self, kind: Kind, canonical: bytes) -> ObjectId:
         """Store a tree, manifest node or run (always compressed); returns its id."""
@@ -333,10 +342,13 @@ class ObjectStore:
 
     @contextlib.contextmanager
     def lookups(self) -> Iterator[None]:
-        """What `prefetch` finds inside the block is dropped at its end, however it ends."""
+        """What `prefetch` finds (and `adopt_pack` notes) inside the block is dropped at
+        its end, however it ends."""
+        self._noting += 1
         try:
             yield
         finally:
+            self._noting -= 1
             self.forget_prefetched()
 
     def known(self, oid: bytes) -> Location | None:

@@ -272,25 +272,6 @@ class DirectoryTransport(Transport):
                 lock.unlink(missing_ok=True)
 
 
-def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
-    """The transport for `url` (any fsspec URL, or a local path) with storage options.
-    For s3://, nothing is imported yet but botocore's errors: reads go through botocore
-    alone, and s3fs comes in at the first request that needs it (store/s3transport.py)."""
-    check_url(url)
-    if url.startswith("s3://"):
-        from mlvc.store.s3transport import S3Transport
-
-        return S3Transport(url, options)
-    import fsspec.core  # ~0.1 s: only commands that talk to remotes pay
-
-    if "://" not in url or url.startswith("file://"):
-        local = url.removeprefix("file://")
-        fs = fsspec.filesystem("file")
-        return DirectoryTransport(url, fs, str(Path(local).expanduser().absolute()))
-    fs, root = open_filesystem(url, options)
-    return Transport(url, fs, root)
-
-
 def open_filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
     """The fsspec filesystem of `url` and the root path in it; RemoteError when its
     package is missing or it refuses the options."""

@@ -274,8 +274,8 @@ def test_a_crafted_remote_run_is_refused_by_fetch_and_nothing_is_written(
 ) -> None:
     from mlvc import codec
     from mlvc.ids import Kind, object_id
+    from mlvc.store.connect import open_transport
     from mlvc.store.remote import Remote as RemoteStore
-    from mlvc.store.transport import open_transport
 
     shared = tmp_path / "shared"
     mlvc("init")

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mlvc.repo import Repo
+from mlvc.store.connect import open_transport
 from mlvc.store.remote import Remote
-from mlvc.store.transport import open_transport
 from mlvc.store.upload import PUSH_PACK
 from tests.conftest import Run
 from tests.remote.seaweed import S3Server

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from mlvc.store.connect import open_transport
 from mlvc.store.s3reads import S3Reads, client_arguments
 from mlvc.store.s3transport import S3Transport
-from mlvc.store.transport import open_transport
 from tests.remote.seaweed import S3Server
 
 MiB = 1 << 20
@@ -151,7 +151,7 @@ def test_options_map_as_s3fs_maps_them(monkeypatch: pytest.MonkeyPatch) -> None:
 
 READ_ONLY = """
 import json, sys
-from mlvc.store.transport import open_transport
+from mlvc.store.connect import open_transport
 t = open_transport(sys.argv[1], json.loads(sys.argv[2]))
 t.listdir("packs"); t.read("packs/a"); t.read_ranges("packs/a", [(0, 2)])
 heavy = ("s3fs", "aiobotocore", "aiohttp", "fsspec")

@@ -16,12 +16,13 @@ from mlvc import codec
 from mlvc.errors import CorruptObjectError, CorruptPackError, RefConflictError, RemoteError
 from mlvc.ids import Kind, ObjectId, file_id, object_id
 from mlvc.objects import Tree, TreeEntry
+from mlvc.store.connect import open_transport
 from mlvc.store.entry import Entry
 from mlvc.store.pack import PackWriter, read_table
 from mlvc.store.refs import TagMove
 from mlvc.store.remote import MERGE_GAP, Remote, plan_reads
 from mlvc.store.s3transport import S3Transport
-from mlvc.store.transport import Transport, check_url, open_transport
+from mlvc.store.transport import Transport, check_url
 
 
 def make_pack(directory: Path, chunks: list[bytes], trees: tuple[bytes, ...] = ()) -> Path:

@@ -14,10 +14,11 @@ import pytest
 
 from mlvc.errors import RemoteError
 from mlvc.repo import Repo
+from mlvc.store.connect import open_transport
 from mlvc.store.remote import Remote
 from mlvc.store.s3 import S3Transfers
 from mlvc.store.s3transport import S3Transport
-from mlvc.store.transport import Transport, open_transport
+from mlvc.store.transport import Transport
 from mlvc.store.upload import Uploader
 from tests.conftest import Run
 from tests.remote.seaweed import S3Server
