@@ -13,8 +13,8 @@ arguments, as `s3threads._sync_client` builds them from a filesystem), and only 
 fsspec configuration could add others. Its client makes one attempt per request: any
 failure other than an absent object or listing sends the request again the s3fs way
 (its retries, its errors), and the transport stops using this module for the rest of
-the command. Whole packs are read as s3fs's own reads do it (`s3threads.DirectReads`:
-ranged GETs of a presigned URL, each piece read into its place).
+the command. Whole packs are read as the s3fs way reads them too
+(`s3threads.DirectReads`: ranged GETs of a presigned URL, each piece read into its place).
 """
 
 from __future__ import annotations
