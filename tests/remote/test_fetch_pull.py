@@ -37,10 +37,23 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, ran_template: Template) -
 class Remote:
     """A remote as both clones name it: its URL, `-o` flags and credentials."""
 
-    def __init__(self, url: str, flags: tuple[str, ...] = (), env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        url: str,
+        flags: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+    ):
         self.url = url
         self.flags = flags
         self.env = env or {}
+        self.options = options or {}  # the same, as storage options (for a test's own client)
+
+    def transport(self) -> Any:
+        """A client of this remote of the test's own (to forge or damage what it holds)."""
+        from mlvc.store.connect import open_transport
+
+        return open_transport(self.url, self.options)
 
 
 @pytest.fixture(params=["directory", "s3"])
@@ -52,6 +65,7 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Remote:
         f"s3://{server.bucket}/{uuid.uuid4().hex}",
         ("-o", f"endpoint_url={server.endpoint}", "-o", "client_kwargs.region_name=us-east-1"),
         {"AWS_ACCESS_KEY_ID": server.key, "AWS_SECRET_ACCESS_KEY": server.secret},
+        server.options(),
     )
 
 
@@ -221,13 +235,6 @@ def _objects(workspace: Path) -> set[bytes]:
         repo.close()
 
 
-def _flip(path: Path, offset: int) -> None:
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x40
-    os.chmod(path, 0o644)
-    path.write_bytes(bytes(data))
-
-
 def _snapshot(top: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(top)): p.read_bytes()
@@ -236,33 +243,41 @@ def _snapshot(top: Path) -> dict[str, bytes]:
     }
 
 
-def _one_file_cloned(mlvc: Run, file: Path, size: int, shared: Path, clone: Path) -> str:
-    """`file` (random bytes) added in the workspace and pushed to the directory remote
-    `shared`, which `clone` (a new directory) is cloned from; the add's run id."""
+def _one_file_cloned(mlvc: Run, file: Path, size: int, shared: Path | Remote, clone: Path) -> str:
+    """`file` (random bytes) added in the workspace and pushed to the remote `shared` (a
+    directory, or a Remote), which `clone` (a new directory) is cloned from; the add's
+    run id."""
+    remote = shared if isinstance(shared, Remote) else Remote(str(shared))
     mlvc("init")
-    mlvc("remote", "add", "origin", str(shared), "--default")
+    mlvc("remote", "add", "origin", remote.url, *remote.flags, "--default")
     file.write_bytes(os.urandom(size))
     run: str = json.loads(mlvc("add", file.name, "--json").stdout)["run_id"]
-    mlvc("push")
+    mlvc("push", env=remote.env)
     clone.mkdir()
-    mlvc("clone", str(shared), cwd=clone)
+    mlvc("clone", remote.url, *remote.flags, cwd=clone, env=remote.env)
     return run
 
 
 def test_a_flipped_byte_on_the_remote_fails_pull_and_checkout_and_changes_nothing(
-    mlvc: Run, workspace: Path, tmp_path: Path
+    mlvc: Run, workspace: Path, tmp_path: Path, shared: Remote
 ) -> None:
-    shared, b = tmp_path / "shared", tmp_path / "b"
+    b = tmp_path / "b"
     run = _one_file_cloned(mlvc, workspace / "model.bin", 300_000, shared, b)
     from mlvc.store.pack import read_table
 
-    data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
-    chunk = next(e for e in read_table(data_pack) if e.kind.name == "CHUNK")
-    _flip(data_pack, chunk.offset + chunk.stored_len // 2)
+    remote = shared.transport()
+    listed = remote.listdir("packs")
+    data_pack = max((n for n in listed if n.endswith(".pack")), key=lambda n: listed[n])
+    local = tmp_path / data_pack  # its table, read from a copy under its own name
+    local.write_bytes(remote.read(f"packs/{data_pack}"))
+    chunk = next(e for e in read_table(local) if e.kind.name == "CHUNK")
+    damaged = bytearray(local.read_bytes())
+    damaged[chunk.offset + chunk.stored_len // 2] ^= 0x40
+    remote.write(f"packs/{data_pack}", bytes(damaged))
     before = _snapshot(b)
 
     for args in (("pull",), ("checkout", run)):
-        failed = mlvc(*args, cwd=b, check=False)
+        failed = mlvc(*args, cwd=b, check=False, env=shared.env)
         assert failed.returncode == 1, failed.stderr
         assert f"corrupt object {chunk.id.hex()}" in failed.stderr
         assert "remote origin" in failed.stderr and "Traceback" not in failed.stderr
@@ -270,16 +285,13 @@ def test_a_flipped_byte_on_the_remote_fails_pull_and_checkout_and_changes_nothin
 
 
 def test_a_crafted_remote_run_is_refused_by_fetch_and_nothing_is_written(
-    mlvc: Run, workspace: Path, tmp_path: Path
+    mlvc: Run, workspace: Path, tmp_path: Path, shared: Remote
 ) -> None:
     from mlvc import codec
     from mlvc.ids import Kind, object_id
-    from mlvc.store.connect import open_transport
     from mlvc.store.remote import Remote as RemoteStore
 
-    shared = tmp_path / "shared"
     mlvc("init")
-    mlvc("remote", "add", "origin", str(shared), "--default")
     (workspace / "a.txt").write_text("alpha\n")
     run = json.loads(mlvc("add", "a.txt", "--json").stdout)["run_id"]
     repo = Repo.discover(workspace)
@@ -293,16 +305,16 @@ def test_a_crafted_remote_run_is_refused_by_fetch_and_nothing_is_written(
     writer = PackWriter(tmp_path)
     writer.add(crafted_id, Kind.RUN, 0, len(crafted), crafted)
     writer.seal()
-    forged = RemoteStore("forge", open_transport(str(shared), {}), tmp_path / "forge-cache")
+    forged = RemoteStore("forge", shared.transport(), tmp_path / "forge-cache")
     forged.upload_pack(writer.publish())
     forged.add_run_list([crafted_id])
 
     b = tmp_path / "b" / "ws"
     b.mkdir(parents=True)
     mlvc("init", cwd=b)
-    mlvc("remote", "add", "origin", str(shared), "--default", cwd=b)
+    mlvc("remote", "add", "origin", shared.url, *shared.flags, "--default", cwd=b)
     before = _snapshot(tmp_path / "b")
-    failed = mlvc("fetch", cwd=b, check=False)
+    failed = mlvc("fetch", cwd=b, check=False, env=shared.env)
     assert failed.returncode == 1
     assert crafted_id.hex() in failed.stderr and "remote origin" in failed.stderr
     assert "Traceback" not in failed.stderr
