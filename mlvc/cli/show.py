@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from mlvc.cli import render
 from mlvc.cli.render import Segment, shown, size, styled
 from mlvc.ids import short
+
+if TYPE_CHECKING:  # rich: ~30 ms, only when a run is shown as text (not with --json)
+    from rich.console import Console
+    from rich.table import Table
 
 
 def show_run(ref: str | None, json: bool) -> None:
@@ -39,6 +38,10 @@ def show_run(ref: str | None, json: bool) -> None:
 
 def _print_version(console: Console, oid: bytes, run: dict[str, Any], version: Any) -> None:
     """One version of a path: what it is, the run that wrote (or read) it, what is in it."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
     verb = "written by" if version.side == "output" else "read by"
     content = "" if version.id is None else f" {short(version.id)}"
     head: list[list[Segment]] = [
@@ -60,6 +63,8 @@ def _short(value: Any) -> str:
 
 
 def _paths(title: str, records: dict[str, Any], producer: bool) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", expand=True)
     table.add_column("path")
     table.add_column("kind")
@@ -82,6 +87,8 @@ def _plain(value: Any) -> str:
 
 
 def _pairs(title: str, values: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", expand=True)
     table.add_column("key")
     table.add_column("value")
@@ -121,6 +128,10 @@ def _head(oid: bytes, run: dict[str, Any]) -> list[list[Segment]]:
 
 
 def print_run(console: Console, oid: bytes, run: dict[str, Any]) -> None:
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
     res = run["resources"]
     snapshot = run["kind"] == "snapshot"
     head = Text("\n").join(styled(line) for line in _head(oid, run))

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from mlvc.store import s3threads
+
+T = TypeVar("T")
 
 # The storage options this module maps as s3fs does; any other sends every request
 # through s3fs. fsspec's listing-cache options only shape s3fs's own cache.
@@ -167,7 +169,12 @@ class S3Reads:
             ]
             for start, end in ranges
         ]
-        return [b"".join(f.result() for f in parts) for parts in pieces]
+        got = _gathered([f for parts in pieces for f in parts])
+        joined, at = [], 0
+        for parts in pieces:
+            joined.append(b"".join(got[at : at + len(parts)]))
+            at += len(parts)
+        return joined
 
     def read_into(self, bucket: str, key: str, buffer: memoryview, piece: int) -> None:
         """An object's first len(buffer) bytes into `buffer`, in pieces in parallel, each
@@ -185,14 +192,7 @@ class S3Reads:
         for at in range(0, len(buffer), piece):
             self.count(1)
             done.append(self._direct.submit(url, buffer[at : at + piece], at))
-        failed = None
-        for future in done:  # every piece ends before the buffer is given back
-            try:
-                future.result()
-            except Exception as exc:
-                failed = exc
-        if failed is not None:
-            raise Failed(str(failed)) from failed
+        _gathered(done)
 
     def _threads(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -221,6 +221,21 @@ class S3Reads:
             raise Failed(str(exc)) from exc
         except (BotoCoreError, OSError, ValueError) as exc:
             raise Failed(str(exc)) from exc
+
+
+def _gathered(futures: list[Future[T]]) -> list[T]:
+    """The futures' results. At the first failure (or Ctrl-C) the pieces not yet begun
+    are cancelled and those under way waited for, so that none still writes into a
+    buffer, or keeps downloading, once the error reaches the caller; then Failed."""
+    try:
+        return [f.result() for f in futures]
+    except BaseException as exc:
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        if isinstance(exc, Exception) and not isinstance(exc, Failed):
+            raise Failed(str(exc)) from exc
+        raise
 
 
 def _body(got: dict[str, Any]) -> bytes:

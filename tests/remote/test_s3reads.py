@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mlvc.store.connect import open_transport
-from mlvc.store.s3reads import S3Reads, client_arguments
+from mlvc.store.s3reads import Failed, S3Reads, client_arguments
 from mlvc.store.s3transport import S3Transport
 from tests.remote.seaweed import S3Server
 
@@ -169,3 +169,14 @@ def test_reading_a_remote_imports_no_s3fs(s3_server: S3Server, s3_url: str) -> N
         check=True,
     )
     assert json.loads(out.stdout) == []
+
+
+def test_a_failed_piece_stops_the_pieces_not_yet_begun(s3_server: S3Server, s3_url: str) -> None:
+    sent: list[int] = []
+    reads = S3Reads.make(s3_server.options(), 1, sent.append)  # one piece at a time
+    assert reads is not None
+    bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
+    with pytest.raises(Failed):
+        reads.read_ranges(bucket, f"{prefix}/absent", [(0, 40 * MiB)], MiB)
+    reads._threads().shutdown(wait=True)  # whatever was still queued has run now
+    assert 1 <= len(sent) <= 2  # of 40 pieces: the failed one, perhaps the next
