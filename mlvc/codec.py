@@ -72,9 +72,12 @@ def _check_maps(value: Value, depth: int) -> None:
         return
     if depth >= MAX_DEPTH and value:
         raise ValueError("value nests too deeply")
+    inner, plain = depth + 1, _PLAIN.issuperset
     for child in children:
+        if type(child) is list and inner < MAX_DEPTH and plain(map(type, child)):
+            continue  # a row of scalars (each entry of a tree): nothing below to check
         if isinstance(child, dict | list):
-            _check_maps(child, depth + 1)
+            _check_maps(child, inner)
 
 
 def _no_ext(code: int, data: bytes) -> Value:

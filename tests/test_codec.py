@@ -83,3 +83,30 @@ def test_non_minimal_int_is_rejected() -> None:
 def test_non_string_keys_cannot_be_encoded() -> None:
     with pytest.raises(TypeError):
         codec.encode({1: "x"})
+
+
+def _nested(levels: int) -> Any:
+    """[[...[1]...]]: the innermost list `levels` containers below the top one."""
+    value: Any = [1]
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_rows_of_scalars_nest_as_deep_as_encode_allows_and_no_deeper() -> None:
+    deepest = _nested(codec.MAX_DEPTH - 1)  # its row of scalars at depth MAX_DEPTH - 1
+    assert codec.decode(codec.encode(deepest), "value") == deepest
+    too_deep = _nested(codec.MAX_DEPTH)
+    with pytest.raises(ValueError):
+        codec.encode(too_deep)
+    with pytest.raises(CorruptObjectError, match="nests too deeply"):
+        codec.decode(msgpack.packb(too_deep, use_bin_type=True), "value")
+
+
+def test_an_unsorted_map_among_rows_of_scalars_is_rejected() -> None:
+    """A tree's entries are rows of scalars, which the check passes over: a map in one
+    of them is still looked at."""
+    rows = [["a", 1, b"x"], ["b", {"z": 1, "a": 2}], ["c", 3]]
+    raw = msgpack.packb({"entries": rows}, use_bin_type=True)
+    with pytest.raises(CorruptObjectError, match="not sorted"):
+        codec.decode(raw, "value")

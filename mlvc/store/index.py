@@ -101,10 +101,10 @@ class Index:
                 f" FROM objects WHERE id IN ({marks})",
                 batch,
             ).fetchall()
-            name = self._pack_name
+            names, name = self._packs, self._pack_name
             for oid, pack, kind, codec, offset, raw_len, stored_len, chk in rows:
                 entry = Entry(oid, _KINDS[kind], codec, offset, raw_len, stored_len, chk)
-                found[oid] = Location(name(pack), entry)
+                found[oid] = Location(names.get(pack) or name(pack), entry)
         return found
 
     def kinds(self, oids: list[bytes]) -> dict[bytes, Kind]:
