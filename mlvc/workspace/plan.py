@@ -115,6 +115,7 @@ class Planner:
         self.plan = Plan()
         self._kinds: dict[str, str | None] = {"": "dir"}
         self._sound: set[str] = {""}  # directories known to be real all the way down
+        self._unsound: set[str] = set()  # directories known not to be (absent, a file...)
 
     def kind(self, path: str) -> str | None:
         """ "dir", "link" (a symlink to a directory), "other" or None (absent), as the
@@ -143,6 +144,8 @@ class Planner:
         top = path.rpartition("/")[0]
         if top in self._sound:
             return True
+        if top in self._unsound:  # kinds never change in a plan, removals only grow
+            return False
         parts = path.split("/")
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
@@ -150,10 +153,12 @@ class Planner:
             if kind == "link" and not self.follow:
                 raise link_error(parent, os.readlink(os.path.join(self._root, parent)))
             if kind is None or parent in self.plan.removals:
+                self._unsound.add(top)
                 return False
             if kind == "other":
                 if clear:
                     self.remove(parent)
+                    self._unsound.add(top)  # (without `clear`, the next caller may clear)
                 return False
         if not any(top == r or top.startswith(r + "/") for r in self.plan.removals):
             self._sound.add(top)
@@ -162,7 +167,8 @@ class Planner:
     def want(self, want: RecordedFile) -> None:
         absent = not self.parents_ok(want.path, clear=True)
         kind = None if absent else self.kind(want.path)
-        if kind is None or any(want.path.startswith(r + "/") for r in self.plan.removals):
+        removals = self.plan.removals
+        if kind is None or (removals and any(want.path.startswith(r + "/") for r in removals)):
             self.plan.writes.append(want)
             self.plan.changes.append(FileChange(want.path, "create", want.size))
             return
