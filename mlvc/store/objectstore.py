@@ -7,7 +7,6 @@ row pointing at bytes that are not on disk.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.ingest import encode_chunk, node_groups, open_file, samples
 from mlvc.store.pack import PackWriter, reclaim_temporary, write_whole
+from mlvc.store.places import Places
 
 # Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
 # because each seal costs an fsync (a journal commit, ~50 ms here) and a 2 GiB add
@@ -39,18 +39,10 @@ DATA_PACK_TARGET = 128 << 20
 SMALL_FILE = 1 << 20
 # Reads of a file that keeps changing while it is stored before the last one is kept.
 READS = 3
-NOTED = 1 << 16  # places an adopted pack notes at most (a checkout's slice: batches.SLICE)
 _DAMAGED = (
     "the store is damaged: mlvc fsck --full lists every damaged object, and mlvc fsck"
     " --repair keeps the sound ones and takes the rest again from a remote"
 )
-# An id mlvc recorded (in a run, tree, manifest or tag) that the index does not place:
-# the index lost its row, or the packs lost the object.
-MISSING_HINT = (
-    "the store is damaged: run mlvc index rebuild (or mlvc fsck --repair); if it is"
-    " still missing, restore .mlvc/packs from a backup"
-)
-
 Progress = Callable[[int], None]
 
 
@@ -64,7 +56,7 @@ class StoredFile:
     steady: bool = True
 
 
-class ObjectStore:
+class ObjectStore(Places):
     def __init__(self, packs: Path, index: Index, params: ChunkParams) -> None:
         self.packs = packs
         self.index = index
@@ -75,7 +67,7 @@ class ObjectStore:
         self._pending: set[bytes] = set()
         self._fds: dict[str, int] = {}
         self._known: dict[bytes, Location] = {}
-        self._noting = 0  # inside `lookups` blocks: adopted packs' places are noted
+        self._noting = 0
         self._present: set[bytes] = set()  # ids `look_up` found in the index
         self._reclaimed = False
         self._use = gclock.shared(packs.parent)  # gc waits while this store is open
@@ -142,11 +134,7 @@ class ObjectStore:
             fsync_dir(self.packs)
         with self.index.transaction():
             self.index.add_pack(name, entries)
-        if self._noting and len(self._known) + len(entries) <= NOTED:
-            known = self._known
-            for e in entries:
-                if e.id not in known:
-                    known[e.id] = Location(name, e)
+        self.note_places(name, entries)
 
     def put_object(self, kind: Kind, canonical: bytes) -> ObjectId:
         """Store a tree, manifest node or run (always compressed); returns its id."""
@@ -313,57 +301,6 @@ class ObjectStore:
         if len(found) > 1:
             raise AmbiguousIdError(prefix, [f.hex() for f in found])
         return ObjectId(found[0])
-
-    def prefetch(self, oids: list[bytes]) -> None:
-        """Look up many objects' locations in a few queries before reading them one by
-        one (a checkout of 20,000 files would otherwise make 20,000 queries). Ids found
-        already are not asked again."""
-        known = self._known
-        known.update(self.index.locate_many([o for o in oids if o not in known]))
-
-    def kinds(self, oids: list[bytes]) -> dict[bytes, Kind]:
-        """The kind of each id held: from what `prefetch` found, the rest from the index
-        (a checkout asks for the ids whose places it has just looked up)."""
-        found: dict[bytes, Kind] = {}
-        rest = []
-        for oid in oids:
-            loc = self._known.get(oid)
-            if loc is None:
-                rest.append(oid)
-            else:
-                found[oid] = loc.entry.kind
-        if rest:
-            found.update(self.index.kinds(rest))
-        return found
-
-    def forget_prefetched(self) -> None:
-        """Drop what `prefetch` found (a location costs ~400 bytes of memory)."""
-        self._known.clear()
-
-    @contextlib.contextmanager
-    def lookups(self) -> Iterator[None]:
-        """What `prefetch` finds (and `adopt_pack` notes) inside the block is dropped at
-        its end, however it ends."""
-        self._noting += 1
-        try:
-            yield
-        finally:
-            self._noting -= 1
-            self.forget_prefetched()
-
-    def known(self, oid: bytes) -> Location | None:
-        """A location `prefetch` found, without asking the index."""
-        return self._known.get(oid)
-
-    def locate(self, oid: bytes) -> Location:
-        loc = self._known.get(oid) or self.index.locate(oid)
-        if loc is None:
-            purged.refuse(self.packs.parent, oid.hex())
-            raise ObjectNotFoundError(f"object {short(oid)} not found", hint=MISSING_HINT)
-        return loc
-
-    def kind(self, oid: bytes) -> Kind:
-        return self.locate(oid).entry.kind
 
     def pack_fd(self, loc: Location) -> int:
         """A read-only descriptor of the pack holding `loc`, kept open for the store's life."""

@@ -23,7 +23,8 @@ from mlvc.ids import Kind, file_id, short
 from mlvc.objects import Manifest, Part
 from mlvc.store import compress
 from mlvc.store.index import Location
-from mlvc.store.objectstore import MISSING_HINT, ObjectStore
+from mlvc.store.objectstore import ObjectStore
+from mlvc.store.places import MISSING_HINT
 
 Progress = Callable[[int], None]
 _SPAN = 8 << 20  # bytes per write call

@@ -1,0 +1,93 @@
+"""Where a store's objects lie (`Places`, the locating half of `ObjectStore`): looked
+up in the index one at a time, or a slice at a time before a bulk read (`prefetch`,
+held until the end of a `lookups` block)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from mlvc.errors import ObjectNotFoundError
+from mlvc.ids import Kind, short
+from mlvc.store import purged
+from mlvc.store.entry import Entry
+from mlvc.store.index import Index, Location
+
+NOTED = 1 << 16  # places an adopted pack notes at most (a checkout's slice: batches.SLICE)
+# An id mlvc recorded (in a run, tree, manifest or tag) that the index does not place:
+# the index lost its row, or the packs lost the object.
+MISSING_HINT = (
+    "the store is damaged: run mlvc index rebuild (or mlvc fsck --repair); if it is"
+    " still missing, restore .mlvc/packs from a backup"
+)
+
+
+class Places:
+    """Given `packs` and `index` by `ObjectStore`, which sets `_known` (id -> place, what
+    `prefetch` found) and `_noting` (how many `lookups` blocks are open) to empty."""
+
+    packs: Path
+    index: Index
+    _known: dict[bytes, Location]
+    _noting: int
+
+    def prefetch(self, oids: list[bytes]) -> None:
+        """Look up many objects' locations in a few queries before reading them one by
+        one (a checkout of 20,000 files would otherwise make 20,000 queries). Ids found
+        already are not asked again."""
+        known = self._known
+        known.update(self.index.locate_many([o for o in oids if o not in known]))
+
+    def kinds(self, oids: list[bytes]) -> dict[bytes, Kind]:
+        """The kind of each id held: from what `prefetch` found, the rest from the index
+        (a checkout asks for the ids whose places it has just looked up)."""
+        found: dict[bytes, Kind] = {}
+        rest = []
+        for oid in oids:
+            loc = self._known.get(oid)
+            if loc is None:
+                rest.append(oid)
+            else:
+                found[oid] = loc.entry.kind
+        if rest:
+            found.update(self.index.kinds(rest))
+        return found
+
+    def forget_prefetched(self) -> None:
+        """Drop what `prefetch` found (a location costs ~400 bytes of memory)."""
+        self._known.clear()
+
+    @contextlib.contextmanager
+    def lookups(self) -> Iterator[None]:
+        """What `prefetch` finds (and `adopt_pack` notes) inside the block is dropped at
+        its end, however it ends."""
+        self._noting += 1
+        try:
+            yield
+        finally:
+            self._noting -= 1
+            self.forget_prefetched()
+
+    def known(self, oid: bytes) -> Location | None:
+        """A location `prefetch` found, without asking the index."""
+        return self._known.get(oid)
+
+    def locate(self, oid: bytes) -> Location:
+        loc = self._known.get(oid) or self.index.locate(oid)
+        if loc is None:
+            purged.refuse(self.packs.parent, oid.hex())
+            raise ObjectNotFoundError(f"object {short(oid)} not found", hint=MISSING_HINT)
+        return loc
+
+    def kind(self, oid: bytes) -> Kind:
+        return self.locate(oid).entry.kind
+
+    def note_places(self, pack: str, entries: Sequence[Entry]) -> None:
+        """Inside a `lookups` block, the places of a pack's entries just indexed, as
+        `prefetch` would find them (a checkout reads the pack it took next), up to NOTED."""
+        if self._noting and len(self._known) + len(entries) <= NOTED:
+            known = self._known
+            for e in entries:
+                if e.id not in known:
+                    known[e.id] = Location(pack, e)
