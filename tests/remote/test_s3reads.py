@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from mlvc.errors import RemoteError
 from mlvc.store.connect import open_transport
 from mlvc.store.s3reads import Failed, S3Reads, client_arguments
 from mlvc.store.s3transport import S3Transport
@@ -106,6 +107,35 @@ def test_a_whole_read_refused_on_its_direct_pieces_is_made_again_through_s3fs(
     assert not reader._fast
 
 
+def test_an_endpoint_given_twice_differently_is_refused_as_s3fs_refuses_it(
+    s3_server: S3Server, s3_url: str
+) -> None:
+    options = s3_server.options()
+    transport(s3_url, options).write("packs/a", b"abc")
+    twice = {
+        **options,
+        "endpoint_url": "http://127.0.0.1:9",
+        "client_kwargs": {**options["client_kwargs"], "endpoint_url": options["endpoint_url"]},
+    }
+    with pytest.raises(RemoteError, match="does not take its options"):
+        transport(s3_url, twice).read("packs/a")  # not read from one of the two
+
+
+def test_a_whole_read_without_credentials_is_an_error_not_a_crash(
+    s3_server: S3Server, s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask
+    options = s3_server.options()
+    transport(s3_url, options).write("packs/a", b"abc")
+    unsigned = {k: v for k, v in options.items() if k not in ("key", "secret")}
+    reader = transport(s3_url, unsigned)  # its first request: a whole read, to be presigned
+    with pytest.raises(RemoteError, match="Unable to locate credentials"):
+        reader.read_into("packs/a", memoryview(bytearray(3)))
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -113,6 +143,9 @@ def test_a_whole_read_refused_on_its_direct_pieces_is_made_again_through_s3fs(
         {"key": "a", "username": "b"},  # s3fs refuses both
         {"requester_pays": True},  # a request argument only s3fs adds
         {"s3_additional_kwargs": {"SSECustomerKey": "k"}},
+        # given twice, differently: s3fs's client refuses them
+        {"endpoint_url": "http://a", "client_kwargs": {"endpoint_url": "http://b"}},
+        {"key": "a", "client_kwargs": {"aws_access_key_id": "b"}},
     ],
 )
 def test_options_botocore_reads_do_not_map_leave_every_read_to_s3fs(
@@ -151,6 +184,7 @@ def test_options_map_as_s3fs_maps_them(monkeypatch: pytest.MonkeyPatch) -> None:
 
 READ_ONLY = """
 import json, sys
+from mlvc.errors import RemoteError
 from mlvc.store.connect import open_transport
 t = open_transport(sys.argv[1], json.loads(sys.argv[2]))
 t.listdir("packs"); t.read("packs/a"); t.read_ranges("packs/a", [(0, 2)])
