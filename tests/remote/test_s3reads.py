@@ -8,6 +8,8 @@ import json
 import random
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -206,11 +208,29 @@ def test_reading_a_remote_imports_no_s3fs(s3_server: S3Server, s3_url: str) -> N
 
 
 def test_a_failed_piece_stops_the_pieces_not_yet_begun(s3_server: S3Server, s3_url: str) -> None:
+    last_done = threading.Event()
+    submitted: list[Future[Any]] = []
+
+    class Recorded(ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:  # type: ignore[override]
+            submitted.append(super().submit(*args, **kwargs))
+            if len(submitted) == 40:
+                submitted[-1].add_done_callback(lambda _: last_done.set())
+            return submitted[-1]
+
     sent: list[int] = []
-    reads = S3Reads.make(s3_server.options(), 1, sent.append)  # one piece at a time
+
+    def count(n: int) -> None:  # on the one reading thread, before each request
+        sent.append(n)
+        if len(sent) == 2:  # the second piece waits for the last to be cancelled: no race
+            last_done.wait(120)  # between the pieces and the cancelling (a guard, not a time)
+
+    reads = S3Reads.make(s3_server.options(), 1, count)  # one piece at a time
     assert reads is not None
+    reads._pool = Recorded(1)
     bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
     with pytest.raises(Failed):
         reads.read_ranges(bucket, f"{prefix}/absent", [(0, 40 * MiB)], MiB)
-    reads._threads().shutdown(wait=True)  # whatever was still queued has run now
-    assert 1 <= len(sent) <= 2  # of 40 pieces: the failed one, perhaps the next
+    reads._pool.shutdown(wait=True)  # whatever was still queued has run now
+    assert len(sent) == 2  # of 40 pieces: the failed one and the one under way
+    assert all(f.cancelled() for f in submitted[2:])
