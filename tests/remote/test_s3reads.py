@@ -212,7 +212,7 @@ def test_a_failed_piece_stops_the_pieces_not_yet_begun(s3_server: S3Server, s3_u
     submitted: list[Future[Any]] = []
 
     class Recorded(ThreadPoolExecutor):
-        def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:  # type: ignore[override]
+        def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
             submitted.append(super().submit(*args, **kwargs))
             if len(submitted) == 40:
                 submitted[-1].add_done_callback(lambda _: last_done.set())
