@@ -143,7 +143,10 @@ class S3Reads:
                 found[str(item["Key"]).rsplit("/", 1)[-1]] = int(item.get("Size") or 0)
             if not page.get("IsTruncated"):
                 return found
-            ask["ContinuationToken"] = page["NextContinuationToken"]
+            token = page.get("NextContinuationToken")
+            if not token or token == ask.get("ContinuationToken"):  # a server's bug: s3fs's
+                raise Failed("a listing that does not go on")  # paginator says what it is
+            ask["ContinuationToken"] = token
 
     def read(self, bucket: str, key: str) -> bytes | None:
         """A whole object, or None if there is none."""

@@ -138,6 +138,28 @@ def test_a_whole_read_without_credentials_is_an_error_not_a_crash(
         reader.read_into("packs/a", memoryview(bytearray(3)))
 
 
+@pytest.mark.parametrize("token", ["same", None])
+def test_a_listing_whose_pages_do_not_go_on_is_no_endless_loop(
+    s3_server: S3Server, s3_url: str, token: str | None
+) -> None:
+    transport(s3_url, s3_server.options()).write("packs/a", b"abc")
+    reader = transport(s3_url, s3_server.options())
+    reads = reader._fast_reads()
+    assert reads is not None
+    listed = reads.client.list_objects_v2
+    pages: list[dict[str, Any]] = []
+
+    def endless(**kwargs: Any) -> dict[str, Any]:  # a server that always says "more"
+        assert len(pages) < 10, "an endless listing"
+        page = {**listed(**kwargs), "IsTruncated": True, "NextContinuationToken": token}
+        pages.append({k: v for k, v in page.items() if v is not None})  # None: no token
+        return pages[-1]
+
+    reads.client.list_objects_v2 = endless
+    assert reader.listdir("packs") == {"a": 3}  # then listed the s3fs way (as it says)
+    assert len(pages) <= 2 and not reader._fast
+
+
 @pytest.mark.parametrize(
     "options",
     [
