@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from mlvc.store.s3transport import S3Transport
-from mlvc.store.transport import DirectoryTransport, Transport, check_url, open_filesystem
+from mlvc.store.transport import (
+    DirectoryTransport,
+    Transport,
+    check_url,
+    open_filesystem,
+    unopenable,
+)
 
 
 def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
@@ -17,7 +23,10 @@ def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
     alone, and s3fs comes in at the first request that needs it (store/s3transport.py)."""
     check_url(url)
     if url.startswith("s3://"):
-        return S3Transport(url, options)
+        try:
+            return S3Transport(url, options)
+        except ImportError:  # no botocore: no s3fs either (mlvc's `s3` extra)
+            raise unopenable(url, "Install s3fs to access S3") from None  # fsspec's words
     import fsspec.core  # ~0.1 s: only commands that talk to remotes pay
 
     if "://" not in url or url.startswith("file://"):

@@ -63,6 +63,8 @@ def client_arguments(options: Mapping[str, Any]) -> dict[str, Any] | None:
         "endpoint_url": options.get("endpoint_url"),
     }
     init = {k: v for k, v in given.items() if v is not None and v != client.get(k)}
+    if init.keys() & client.keys():
+        return None  # given twice, differently: s3fs's client refuses it, let it say so
     if "use_ssl" not in client:
         init["use_ssl"] = options.get("use_ssl", True)
     anonymous = bool(options.get("anon"))
@@ -141,7 +143,10 @@ class S3Reads:
                 found[str(item["Key"]).rsplit("/", 1)[-1]] = int(item.get("Size") or 0)
             if not page.get("IsTruncated"):
                 return found
-            ask["ContinuationToken"] = page["NextContinuationToken"]
+            token = page.get("NextContinuationToken")
+            if not token or token == ask.get("ContinuationToken"):  # a server's bug: s3fs's
+                raise Failed("a listing that does not go on")  # paginator says what it is
+            ask["ContinuationToken"] = token
 
     def read(self, bucket: str, key: str) -> bytes | None:
         """A whole object, or None if there is none."""
@@ -179,11 +184,16 @@ class S3Reads:
     def read_into(self, bucket: str, key: str, buffer: memoryview, piece: int) -> None:
         """An object's first len(buffer) bytes into `buffer`, in pieces in parallel, each
         read from its response straight into its place."""
+        from botocore.exceptions import BotoCoreError
+
         from mlvc.store import s3threads
 
-        url = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600
-        )
+        try:  # signing needs credentials: none found is a failure for s3fs to report
+            url = self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600
+            )
+        except BotoCoreError as exc:
+            raise Failed(str(exc)) from exc
         if not s3threads.direct_url(url, self.verify):
             raise Failed("no direct reads for this endpoint")
         if self._direct is None:

@@ -286,11 +286,16 @@ def open_filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
     try:
         fs, root = fsspec.core.url_to_fs(url, **kwargs)
     except (ImportError, ValueError, TypeError) as exc:
-        raise RemoteError(
-            f"cannot open remote {url}: {exc}",
-            hint="install the filesystem's package (s3fs for s3://) or fix the options",
-        ) from None
+        raise unopenable(url, exc) from None
     return fs, str(root)
+
+
+def unopenable(url: str, why: object) -> RemoteError:
+    """The error of a remote whose client package is missing or refuses the options."""
+    return RemoteError(
+        f"cannot open remote {url}: {why}",
+        hint="install the filesystem's package (s3fs for s3://) or fix the options",
+    )
 
 
 def s3_config(given: Any) -> dict[str, Any]:

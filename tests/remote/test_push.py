@@ -185,6 +185,20 @@ def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(mlvc: Ru
     assert odd.returncode == 1 and "does not take its options" in odd.stderr
 
 
+def test_an_s3_remote_without_the_s3_packages_is_an_error_not_a_crash(
+    mlvc: Run, tmp_path: Path
+) -> None:
+    mlvc("init")
+    mlvc("remote", "add", "s3", "s3://bucket/p", "-o", "endpoint_url=http://127.0.0.1:9")
+    absent = tmp_path / "absent"  # mlvc installed without its s3 extra: no botocore, no s3fs
+    absent.mkdir()
+    (absent / "botocore.py").write_text("raise ModuleNotFoundError(name='botocore')\n")
+    for command in ("push", "pull"):
+        done = mlvc(command, "-r", "s3", check=False, env={"PYTHONPATH": str(absent)})
+        assert done.returncode == 1, done.stderr
+        assert "cannot open remote s3://bucket/p: Install s3fs to access S3" in done.stderr
+
+
 def test_the_scratch_packs_of_a_killed_push_are_removed_by_the_next(
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:

@@ -8,10 +8,13 @@ import json
 import random
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from mlvc.errors import RemoteError
 from mlvc.store.connect import open_transport
 from mlvc.store.s3reads import Failed, S3Reads, client_arguments
 from mlvc.store.s3transport import S3Transport
@@ -106,6 +109,57 @@ def test_a_whole_read_refused_on_its_direct_pieces_is_made_again_through_s3fs(
     assert not reader._fast
 
 
+def test_an_endpoint_given_twice_differently_is_refused_as_s3fs_refuses_it(
+    s3_server: S3Server, s3_url: str
+) -> None:
+    options = s3_server.options()
+    transport(s3_url, options).write("packs/a", b"abc")
+    twice = {
+        **options,
+        "endpoint_url": "http://127.0.0.1:9",
+        "client_kwargs": {**options["client_kwargs"], "endpoint_url": options["endpoint_url"]},
+    }
+    with pytest.raises(RemoteError, match="does not take its options"):
+        transport(s3_url, twice).read("packs/a")  # not read from one of the two
+
+
+def test_a_whole_read_without_credentials_is_an_error_not_a_crash(
+    s3_server: S3Server, s3_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask
+    options = s3_server.options()
+    transport(s3_url, options).write("packs/a", b"abc")
+    unsigned = {k: v for k, v in options.items() if k not in ("key", "secret")}
+    reader = transport(s3_url, unsigned)  # its first request: a whole read, to be presigned
+    with pytest.raises(RemoteError, match="Unable to locate credentials"):
+        reader.read_into("packs/a", memoryview(bytearray(3)))
+
+
+@pytest.mark.parametrize("token", ["same", None])
+def test_a_listing_whose_pages_do_not_go_on_is_no_endless_loop(
+    s3_server: S3Server, s3_url: str, token: str | None
+) -> None:
+    transport(s3_url, s3_server.options()).write("packs/a", b"abc")
+    reader = transport(s3_url, s3_server.options())
+    reads = reader._fast_reads()
+    assert reads is not None
+    listed = reads.client.list_objects_v2
+    pages: list[dict[str, Any]] = []
+
+    def endless(**kwargs: Any) -> dict[str, Any]:  # a server that always says "more"
+        assert len(pages) < 10, "an endless listing"
+        page = {**listed(**kwargs), "IsTruncated": True, "NextContinuationToken": token}
+        pages.append({k: v for k, v in page.items() if v is not None})  # None: no token
+        return pages[-1]
+
+    reads.client.list_objects_v2 = endless
+    assert reader.listdir("packs") == {"a": 3}  # then listed the s3fs way (as it says)
+    assert len(pages) <= 2 and not reader._fast
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -113,6 +167,9 @@ def test_a_whole_read_refused_on_its_direct_pieces_is_made_again_through_s3fs(
         {"key": "a", "username": "b"},  # s3fs refuses both
         {"requester_pays": True},  # a request argument only s3fs adds
         {"s3_additional_kwargs": {"SSECustomerKey": "k"}},
+        # given twice, differently: s3fs's client refuses them
+        {"endpoint_url": "http://a", "client_kwargs": {"endpoint_url": "http://b"}},
+        {"key": "a", "client_kwargs": {"aws_access_key_id": "b"}},
     ],
 )
 def test_options_botocore_reads_do_not_map_leave_every_read_to_s3fs(
@@ -151,6 +208,7 @@ def test_options_map_as_s3fs_maps_them(monkeypatch: pytest.MonkeyPatch) -> None:
 
 READ_ONLY = """
 import json, sys
+from mlvc.errors import RemoteError
 from mlvc.store.connect import open_transport
 t = open_transport(sys.argv[1], json.loads(sys.argv[2]))
 t.listdir("packs"); t.read("packs/a"); t.read_ranges("packs/a", [(0, 2)])
@@ -172,11 +230,29 @@ def test_reading_a_remote_imports_no_s3fs(s3_server: S3Server, s3_url: str) -> N
 
 
 def test_a_failed_piece_stops_the_pieces_not_yet_begun(s3_server: S3Server, s3_url: str) -> None:
+    last_done = threading.Event()
+    submitted: list[Future[Any]] = []
+
+    class Recorded(ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
+            submitted.append(super().submit(*args, **kwargs))
+            if len(submitted) == 40:
+                submitted[-1].add_done_callback(lambda _: last_done.set())
+            return submitted[-1]
+
     sent: list[int] = []
-    reads = S3Reads.make(s3_server.options(), 1, sent.append)  # one piece at a time
+
+    def count(n: int) -> None:  # on the one reading thread, before each request
+        sent.append(n)
+        if len(sent) == 2:  # the second piece waits for the last to be cancelled: no race
+            last_done.wait(120)  # between the pieces and the cancelling (a guard, not a time)
+
+    reads = S3Reads.make(s3_server.options(), 1, count)  # one piece at a time
     assert reads is not None
+    reads._pool = Recorded(1)
     bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
     with pytest.raises(Failed):
         reads.read_ranges(bucket, f"{prefix}/absent", [(0, 40 * MiB)], MiB)
-    reads._threads().shutdown(wait=True)  # whatever was still queued has run now
-    assert 1 <= len(sent) <= 2  # of 40 pieces: the failed one, perhaps the next
+    reads._pool.shutdown(wait=True)  # whatever was still queued has run now
+    assert len(sent) == 2  # of 40 pieces: the failed one and the one under way
+    assert all(f.cancelled() for f in submitted[2:])
