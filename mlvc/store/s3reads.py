@@ -20,6 +20,7 @@ the command. Whole packs are read as the s3fs way reads them too
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -102,6 +103,7 @@ class S3Reads:
         self.count = count
         self._pool: ThreadPoolExecutor | None = None
         self._direct: s3threads.DirectReads | None = None
+        self._making = threading.Lock()
 
     @classmethod
     def make(
@@ -196,18 +198,21 @@ class S3Reads:
             raise Failed(str(exc)) from exc
         if not s3threads.direct_url(url, self.verify):
             raise Failed("no direct reads for this endpoint")
-        if self._direct is None:
-            self._direct = s3threads.DirectReads(self.jobs)
+        with self._making:  # pulls read packs from LOOKAHEAD threads: one pool for all
+            if self._direct is None:
+                self._direct = s3threads.DirectReads(self.jobs)
+            direct = self._direct
         done = []
         for at in range(0, len(buffer), piece):
             self.count(1)
-            done.append(self._direct.submit(url, buffer[at : at + piece], at))
+            done.append(direct.submit(url, buffer[at : at + piece], at))
         _gathered(done)
 
     def _threads(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="mlvc-read")
-        return self._pool
+        with self._making:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="mlvc-read")
+            return self._pool
 
     def _get(self, bucket: str, key: str, start: int, end: int) -> bytes:
         span = f"bytes={start}-{end - 1}"
