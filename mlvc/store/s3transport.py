@@ -10,15 +10,24 @@ read fails the botocore way, after which every request of the command goes throu
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlvc.store.transport import Transport, open_filesystem, replacing, s3_config
 
 if TYPE_CHECKING:
     from mlvc.store.s3 import S3Transfers
     from mlvc.store.s3reads import S3Reads
+
+T = TypeVar("T")
+
+
+class _Skipped:
+    """What a read by botocore alone gives when it was not made, or failed."""
+
+
+SKIPPED = _Skipped()
 
 
 class S3Transport(Transport):
@@ -98,74 +107,51 @@ class S3Transport(Transport):
                 self._fast = self._reads is not None
             return self._reads if self._fast else None
 
-    def _failed_fast(self) -> None:
-        self._fast = False  # the rest of the command goes through s3fs
-
     # -- reads: botocore first --------------------------------------------------------
 
-    def listdir(self, directory: str) -> dict[str, int]:
+    def _by_botocore(self, name: str, read: Callable[[S3Reads, str, str], T]) -> T | _Skipped:
+        """`read(reads, bucket, key)` of `name` by botocore alone, or SKIPPED: not to be
+        used, or failed (then the rest of the command goes through s3fs)."""
         reads = self._fast_reads()
-        if reads is not None:
-            from mlvc.store.s3reads import Failed
+        if reads is None:
+            return SKIPPED
+        from mlvc.store.s3reads import Failed
 
-            try:
-                return reads.listdir(*self._split(self.path(directory)))
-            except Failed:
-                self._failed_fast()
-        return super().listdir(directory)
+        try:
+            return read(reads, *self._split(self.path(name)))
+        except Failed:
+            self._fast = False
+            return SKIPPED
+
+    def listdir(self, directory: str) -> dict[str, int]:
+        got = self._by_botocore(directory, lambda reads, b, k: reads.listdir(b, k))
+        return super().listdir(directory) if isinstance(got, _Skipped) else got
 
     def read(self, name: str) -> bytes | None:
-        reads = self._fast_reads()
-        if reads is not None:
-            from mlvc.store.s3reads import Failed
-
-            try:
-                return reads.read(*self._split(self.path(name)))
-            except Failed:
-                self._failed_fast()
-        return super().read(name)
+        got = self._by_botocore(name, lambda reads, b, k: reads.read(b, k))
+        return super().read(name) if isinstance(got, _Skipped) else got
 
     def read_ref(self, name: str) -> tuple[bytes, str] | None:
-        reads = self._fast_reads()
-        if reads is not None:
-            from mlvc.store.s3reads import Failed
-
-            try:
-                return reads.read_ref(*self._split(self.path(name)))
-            except Failed:
-                self._failed_fast()
-        return super().read_ref(name)
+        got = self._by_botocore(name, lambda reads, b, k: reads.read_ref(b, k))
+        return super().read_ref(name) if isinstance(got, _Skipped) else got
 
     def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """Byte ranges [start, end) of one file, in parallel, a large range in pieces."""
         if not ranges:
             return []
-        got = None
-        reads = self._fast_reads()
-        if reads is not None:
-            from mlvc.store.s3reads import Failed
-
-            try:
-                got = reads.read_ranges(*self._split(self.path(name)), ranges, self.piece_size)
-            except Failed:
-                self._failed_fast()
-        if got is None:
+        piece = self.piece_size
+        got = self._by_botocore(name, lambda reads, b, k: reads.read_ranges(b, k, ranges, piece))
+        if isinstance(got, _Skipped):
             with self.errors(name, 0):
                 got = self.transfers.read_ranges(self._key(name), ranges)
         return self.checked(name, ranges, got)
 
     def read_into(self, name: str, buffer: memoryview) -> None:
-        reads = self._fast_reads()
-        if reads is not None:
-            from mlvc.store.s3reads import Failed
-
-            try:
-                reads.read_into(*self._split(self.path(name)), buffer, self.piece_size)
-                return
-            except Failed:
-                self._failed_fast()
-        with self.errors(name, 0):
-            self.transfers.read_into(self._key(name), buffer)
+        piece = self.piece_size
+        got = self._by_botocore(name, lambda reads, b, k: reads.read_into(b, k, buffer, piece))
+        if isinstance(got, _Skipped):
+            with self.errors(name, 0):
+                self.transfers.read_into(self._key(name), buffer)
 
     # -- the rest: s3fs, and mlvc's transfers over it ------------------------------------
 

@@ -30,12 +30,18 @@ def transport(url: str, options: dict[str, Any]) -> S3Transport:
     return made
 
 
+def written(server: S3Server, url: str, name: str, seed: int, size: int) -> bytes:
+    """`size` random bytes written to `name` on the remote at `url`, by a client of its own."""
+    data = random.Random(seed).randbytes(size)
+    transport(url, server.options()).write(name, data)
+    return data
+
+
 def test_reads_by_botocore_match_s3fs_and_count_their_requests(
     s3_server: S3Server, s3_url: str
 ) -> None:
+    data = written(s3_server, s3_url, "packs/a.pack", 21, 3 * MiB + 11)
     writer = transport(s3_url, s3_server.options())
-    data = random.Random(21).randbytes(3 * MiB + 11)
-    writer.write("packs/a.pack", data)
     writer.write("packs/a.idx", b"index")
     writer.write("packs/deeper/b", b"not directly in packs/")
     reader = transport(s3_url, s3_server.options())
@@ -74,9 +80,7 @@ def test_a_ref_read_by_botocore_swaps_as_one_read_by_s3fs(s3_server: S3Server, s
 def test_a_read_refused_to_botocore_is_made_again_through_s3fs(
     s3_server: S3Server, s3_url: str
 ) -> None:
-    writer = transport(s3_url, s3_server.options())
-    data = random.Random(22).randbytes(2 * MiB + 5)
-    writer.write("packs/x", data)
+    data = written(s3_server, s3_url, "packs/x", 22, 2 * MiB + 5)
     reader = transport(s3_url, s3_server.options())
     wrong = {**s3_server.options(), "secret": "not-the-secret"}
     reader._reads = S3Reads.make(wrong, 2, reader.count)  # refused by the server: 403
@@ -91,9 +95,7 @@ def test_a_read_refused_to_botocore_is_made_again_through_s3fs(
 def test_a_whole_read_refused_on_its_direct_pieces_is_made_again_through_s3fs(
     s3_server: S3Server, s3_url: str
 ) -> None:
-    writer = transport(s3_url, s3_server.options())
-    data = random.Random(23).randbytes(3 * MiB)
-    writer.write("packs/y", data)
+    data = written(s3_server, s3_url, "packs/y", 23, 3 * MiB)
     reader = transport(s3_url, s3_server.options())
     reads = reader._fast_reads()
     assert reads is not None
