@@ -90,6 +90,10 @@ def test_a_read_refused_to_botocore_is_made_again_through_s3fs(
     reader.read_into("packs/x", memoryview(buffer))
     assert buffer == data
     assert reader.listdir("packs") == {"x": len(data)}
+    assert reader.read("packs/x") == data and reader.read("packs/none") is None
+    assert reader.read_ref("refs/tags/none") is None
+    found = reader.read_ref("packs/x")  # (any object has an ETag)
+    assert found is not None and found[0] == data and found[1].startswith('"')
 
 
 def test_a_whole_read_refused_on_its_direct_pieces_is_made_again_through_s3fs(
