@@ -31,6 +31,9 @@ SKIPPED = _Skipped()
 
 
 class S3Transport(Transport):
+    """An S3-compatible store at `s3://BUCKET/PREFIX`, with s3fs's storage `options`:
+    reads by botocore first (`S3Reads`), the rest through s3fs, both made at first use."""
+
     PIECE = 16 << 20  # a ranged GET of a large read: under glibc's 32 MiB mmap threshold, so
     # its buffers are reused rather than mapped and faulted in afresh (less system time)
 
