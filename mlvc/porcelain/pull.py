@@ -105,12 +105,13 @@ def local_closure(
 def _take_missing(
     repo: Repo, session: Session, missing: set[ObjectId], progress: Meter | None
 ) -> DownloadStats:
+    from mlvc.forked import share
     from mlvc.store.download import take
 
     held = [oid for oid in missing if session.catalog.kind(oid) is not None]
     if progress is not None:
         progress.set_total(sum(session.catalog.where[oid][1].stored_len for oid in held))
-    return take(session.remote, session.catalog, repo.store, held, progress)
+    return take(session.remote, session.catalog, repo.store, held, progress, share)
 
 
 class SessionAhead:

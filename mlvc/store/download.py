@@ -22,7 +22,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.store import purged
 from mlvc.store.entry import Entry
 from mlvc.store.objectstore import ObjectStore
-from mlvc.store.remote import Fetched, Remote, RemotePack
+from mlvc.store.remote import Fetched, Halves, Remote, RemotePack
 
 Progress = Callable[[int], None]
 LOOKAHEAD = 2  # packs in transfer while one is verified and stored
@@ -79,9 +79,11 @@ def take(
     store: ObjectStore,
     oids: Iterable[bytes],
     progress: Progress | None = None,
+    halves: Halves | None = None,
 ) -> DownloadStats:
     """Copy `oids` from the remote into the local store, committed after each remote
-    pack's share. A pack mostly wanted is taken whole and kept as it is (`_whole`);
+    pack's share (`halves`: how a whole pack's entries are verified two at a time,
+    `Remote.verify_pack`). A pack mostly wanted is taken whole and kept as it is (`_whole`);
     from the others, the wanted entries are read by ranges and stored one by one. The
     transfers of the next LOOKAHEAD packs run while one pack is verified and stored, so
     the network and the disk work at once; memory stays bounded by LOOKAHEAD + 1 packs."""
@@ -90,6 +92,7 @@ def take(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlvc-keep") as writer,
     ):
         taking = _Taking(remote, store, catalog.grouped(oids), pool, writer)
+        taking.halves = halves
         try:
             return taking.run(progress)
         except BaseException:
@@ -119,6 +122,7 @@ class _Taking:
         self.buffers = _Buffers()
         self.pending: deque[tuple[RemotePack, list[Entry], Future[Any], mmap.mmap | None]] = deque()
         self.writing: list[Future[None]] = []
+        self.halves: Halves | None = None
 
     def run(self, progress: Progress | None) -> DownloadStats:
         stats = DownloadStats()
@@ -132,7 +136,7 @@ class _Taking:
                 self.settle()
                 _store_entries(self.remote, self.store, pack, entries, fetched)
             else:  # verified here while the previous pack is written
-                self.remote.verify_pack(pack, fetched)
+                self.remote.verify_pack(pack, fetched, self.halves)
                 self.settle()
                 self.writing.append(self.writer.submit(self.keep, pack, fetched, buffer))
             del fetched

@@ -13,7 +13,7 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.store.download import WHOLE_MAX, _whole
 from mlvc.store.entry import Entry
 from mlvc.store.pack import ENTRY, NO_CHECK
-from mlvc.store.remote import RemotePack
+from mlvc.store.remote import SPLIT_MIN, RemotePack
 from tests.conftest import Run
 
 
@@ -96,3 +96,46 @@ def test_whole_packs_are_only_those_mostly_wanted_small_enough_all_data_and_unpu
     assert not _whole(meta, [entries[0]], set())
     huge = RemotePack("ef" * 32, WHOLE_MAX + 1, (_chunk(1, 100, WHOLE_MAX),))
     assert not _whole(huge, list(huge.entries), set())
+
+
+def test_a_pack_of_thousands_of_entries_is_checked_by_two_processes_every_entry(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """A whole pack of SPLIT_MIN entries or more is verified half here, half in a forked
+    process: the pull takes it whole when sound, and a byte flipped in either half is
+    found, named, and nothing kept."""
+    shared = tmp_path / "shared"
+    mlvc("init")
+    mlvc("remote", "add", "origin", str(shared), "--default")
+    (workspace / "d").mkdir()
+    for n in range(SPLIT_MIN + 500):
+        (workspace / "d" / f"f{n:05d}").write_bytes(os.urandom(1024))  # mostly data: whole
+    mlvc("add", "d")
+    mlvc("push")
+    data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
+    from mlvc.store.pack import read_table
+
+    table = read_table(data_pack)  # in the order of the pack's table, which is split in two
+    assert len(table) >= SPLIT_MIN
+
+    sound = tmp_path / "sound"
+    sound.mkdir()
+    mlvc("clone", str(shared), cwd=sound)
+    mlvc("pull", cwd=sound)
+    assert (sound / ".mlvc" / "packs" / data_pack.name).read_bytes() == data_pack.read_bytes()
+
+    original = data_pack.read_bytes()
+    for victim in (table[10], table[-10]):  # one in each half of the table
+        damaged = bytearray(original)
+        damaged[victim.offset + victim.stored_len // 2] ^= 0x20
+        os.chmod(data_pack, 0o644)
+        data_pack.write_bytes(bytes(damaged))
+        clone = tmp_path / f"c{victim.offset}"
+        clone.mkdir()
+        mlvc("clone", str(shared), cwd=clone)
+        before = sorted(p.name for p in (clone / ".mlvc" / "packs").iterdir())
+        failed = mlvc("pull", cwd=clone, check=False)
+        assert failed.returncode == 1, failed.stderr
+        assert f"corrupt object {victim.id.hex()}" in failed.stderr
+        assert "Traceback" not in failed.stderr
+        assert sorted(p.name for p in (clone / ".mlvc" / "packs").iterdir()) == before
