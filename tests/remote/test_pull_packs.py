@@ -28,6 +28,19 @@ def _pushed_pair(mlvc: Run, workspace: Path, shared: Path) -> str:
     return run
 
 
+def _pull_refused(mlvc: Run, shared: Path, clone: Path) -> str:
+    """A clone of the (damaged) directory remote `shared` whose pull fails, keeping no
+    pack: the pull's error text."""
+    clone.mkdir()
+    mlvc("clone", str(shared), cwd=clone)
+    before = sorted(p.name for p in (clone / ".mlvc" / "packs").iterdir())
+    failed = mlvc("pull", cwd=clone, check=False)
+    assert failed.returncode == 1, failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert sorted(p.name for p in (clone / ".mlvc" / "packs").iterdir()) == before
+    return failed.stderr
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -71,15 +84,8 @@ def test_a_damaged_entry_header_in_a_whole_pack_is_refused_and_nothing_kept(
     data[victim.offset - ENTRY.size + 40] ^= 0x01  # inside the header's copy of the id
     os.chmod(data_pack, 0o644)
     data_pack.write_bytes(bytes(data))
-    b = tmp_path / "b"
-    b.mkdir()
-    mlvc("clone", str(shared), cwd=b)
-    before = sorted(p.name for p in (b / ".mlvc" / "packs").iterdir())
-
-    failed = mlvc("pull", cwd=b, check=False)
-    assert failed.returncode == 1, failed.stderr
-    assert f"corrupt object {victim.id.hex()}: its entry header is damaged" in failed.stderr
-    assert sorted(p.name for p in (b / ".mlvc" / "packs").iterdir()) == before
+    failed = _pull_refused(mlvc, shared, tmp_path / "b")
+    assert f"corrupt object {victim.id.hex()}: its entry header is damaged" in failed
 
 
 def _chunk(n: int, offset: int, size: int) -> Entry:
@@ -130,12 +136,5 @@ def test_a_pack_of_thousands_of_entries_is_checked_by_two_processes_every_entry(
         damaged[victim.offset + victim.stored_len // 2] ^= 0x20
         os.chmod(data_pack, 0o644)
         data_pack.write_bytes(bytes(damaged))
-        clone = tmp_path / f"c{victim.offset}"
-        clone.mkdir()
-        mlvc("clone", str(shared), cwd=clone)
-        before = sorted(p.name for p in (clone / ".mlvc" / "packs").iterdir())
-        failed = mlvc("pull", cwd=clone, check=False)
-        assert failed.returncode == 1, failed.stderr
-        assert f"corrupt object {victim.id.hex()}" in failed.stderr
-        assert "Traceback" not in failed.stderr
-        assert sorted(p.name for p in (clone / ".mlvc" / "packs").iterdir()) == before
+        failed = _pull_refused(mlvc, shared, tmp_path / f"c{victim.offset}")
+        assert f"corrupt object {victim.id.hex()}" in failed
