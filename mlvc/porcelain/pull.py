@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlvc.errors import ObjectNotFoundError
 from mlvc.heap import paused_collector
@@ -21,6 +22,8 @@ from mlvc.lineage.resolve import UnknownRefError, resolve_path_at, resolve_run
 from mlvc.repo import Repo
 from mlvc.store import purged
 from mlvc.store.reach import closure
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # the remote modules: imported only once a remote is to be used (a
     # checkout asks `ensure_local` whatever its data, and mostly it is all here)
@@ -105,13 +108,20 @@ def local_closure(
 def _take_missing(
     repo: Repo, session: Session, missing: set[ObjectId], progress: Meter | None
 ) -> DownloadStats:
-    from mlvc.forked import share
     from mlvc.store.download import take
 
     held = [oid for oid in missing if session.catalog.kind(oid) is not None]
     if progress is not None:
         progress.set_total(sum(session.catalog.where[oid][1].stored_len for oid in held))
-    return take(session.remote, session.catalog, repo.store, held, progress, share)
+    return take(session.remote, session.catalog, repo.store, held, progress, _halves)
+
+
+def _halves(count: int, here: Callable[[], T], there: Callable[[], Any]) -> tuple[T, Any]:
+    """`there` in a forked process beside `here` when `count` items are worth one (the
+    one fork policy); else only `here`, and None for `there` (its caller runs it)."""
+    from mlvc.forked import share, worth_forking
+
+    return share(here, there) if worth_forking(count) else (here(), None)
 
 
 class SessionAhead:

@@ -91,8 +91,7 @@ def take(
         ThreadPoolExecutor(max_workers=LOOKAHEAD, thread_name_prefix="mlvc-pull") as pool,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlvc-keep") as writer,
     ):
-        taking = _Taking(remote, store, catalog.grouped(oids), pool, writer)
-        taking.halves = halves
+        taking = _Taking(remote, store, catalog.grouped(oids), pool, writer, halves)
         try:
             return taking.run(progress)
         except BaseException:
@@ -112,6 +111,7 @@ class _Taking:
         groups: list[tuple[RemotePack, list[Entry]]],
         pool: ThreadPoolExecutor,
         writer: ThreadPoolExecutor,
+        halves: Halves | None,
     ) -> None:
         self.remote = remote
         self.store = store
@@ -122,7 +122,7 @@ class _Taking:
         self.buffers = _Buffers()
         self.pending: deque[tuple[RemotePack, list[Entry], Future[Any], mmap.mmap | None]] = deque()
         self.writing: list[Future[None]] = []
-        self.halves: Halves | None = None
+        self.halves = halves
 
     def run(self, progress: Progress | None) -> DownloadStats:
         stats = DownloadStats()

@@ -41,10 +41,10 @@ from mlvc.store.transport import Transport
 _NAME = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
 TAMPERED = "the remote is damaged or tampered with: nothing was taken from it"
-SPLIT_MIN = 4096  # entries of a whole pack: below this a second process costs more than it saves
-# Runs its first function here and its second elsewhere: both results, the second None
-# if it could not run there (`forked.share`).
-Halves = Callable[[Callable[[], bool], Callable[[], bool]], tuple[bool, Any]]
+# halves(count, here, there): runs `here` in this process and, where `count` items make
+# a second process worth it, `there` in one (`forked.share`); both results, the second
+# None if `there` did not run (the caller then runs it here).
+Halves = Callable[[int, Callable[[], bool], Callable[[], bool]], tuple[bool, Any]]
 # A ranged read costs about a millisecond: bridge gaps below this rather than pay a
 # second request, and read the whole pack when more than this share of it is needed.
 MERGE_GAP = 512 << 10
@@ -202,10 +202,10 @@ class Remote:
     def verify_pack(self, pack: RemotePack, data: memoryview, halves: Halves | None = None) -> None:
         """A whole pack read by `fetch_pack`, checked before any of it is kept: its
         header, its trailer against its verified index file, and each entry's header
-        and bytes against its id (and schema). `halves(here, there)`, for thousands of
-        entries: runs `there` in a second process (porcelain passes `forked.share`,
-        which this layer may not import) while `here` runs; hashing 20,000 small entries
-        is 0.05 s of one core. The pack's bytes are shared with it, not copied."""
+        and bytes against its id (and schema). `halves` (from porcelain: `forked` sits
+        above this layer) may check half the entries in a second process; hashing
+        20,000 small entries is 0.05 s of one core. The pack's bytes are shared with
+        it, not copied."""
         where = f"pack {pack.name[:12]} on {self.where}"
         if data[: HEADER.size] != HEADER.pack(MAGIC, VERSION, 0):
             raise CorruptPackError(f"{where} has no valid header", hint=TAMPERED)
@@ -216,11 +216,12 @@ class Remote:
         ):
             raise CorruptPackError(f"{where} does not match its index file", hint=TAMPERED)
         entries = pack.entries
-        if halves is None or len(entries) < SPLIT_MIN:
+        if halves is None:
             _verify_entries(entries, data, where)
             return
         half = len(entries) // 2
         _, theirs = halves(
+            len(entries),
             lambda: _verify_entries(entries[:half], data, where),
             lambda: _verify_entries(entries[half:], data, where),
         )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlvc.store.transport import Transport, open_filesystem, replacing, s3_config
+from mlvc.store.transport import Transport, open_filesystem, replacing
 
 if TYPE_CHECKING:
     from mlvc.store.s3 import S3Transfers
@@ -41,7 +41,13 @@ class S3Transport(Transport):
         super().__init__(url, None, url.removeprefix("s3://"))
         from botocore.exceptions import BotoCoreError, ClientError
 
-        self.options = {**options, "config_kwargs": s3_config(options.get("config_kwargs"))}
+        # Listings change under us (other writers): never answer from a stale cache.
+        self.options = {
+            "use_listings_cache": False,
+            "skip_instance_cache": True,
+            **options,
+            "config_kwargs": s3_config(options.get("config_kwargs")),
+        }
         self.backend_errors = (BotoCoreError, ClientError)
         self.piece_size = self.PIECE  # the pieces of a large read (tests make them small)
         self._uploads_dir: Path | None = None
@@ -169,3 +175,15 @@ class S3Transport(Transport):
         key = self._key(name)
         with self.errors(name, 0), replacing(local) as tmp, open(tmp, "wb") as file:
             self.transfers.download(key, file.fileno(), size)
+
+
+def s3_config(given: Any) -> dict[str, Any]:
+    """botocore settings for mlvc's transfers, under any the user gave (`-o
+    config_kwargs.KEY=VALUE`). No CRC of every body: each costs ~20 % of the client's
+    CPU, and every object is verified by its BLAKE3 id anyway. A pool as large as any
+    sensible `-j`, so that parts in flight never queue for a connection."""
+    config = dict(given) if isinstance(given, Mapping) else {}
+    config.setdefault("request_checksum_calculation", "when_required")
+    config.setdefault("response_checksum_validation", "when_required")
+    config.setdefault("max_pool_connections", 64)
+    return config

@@ -277,14 +277,8 @@ def open_filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
     package is missing or it refuses the options."""
     import fsspec.core
 
-    kwargs = dict(options)
-    if url.startswith("s3://"):
-        # Listings change under us (other writers): never answer from a stale cache.
-        kwargs.setdefault("use_listings_cache", False)
-        kwargs.setdefault("skip_instance_cache", True)
-        kwargs["config_kwargs"] = s3_config(kwargs.get("config_kwargs"))
     try:
-        fs, root = fsspec.core.url_to_fs(url, **kwargs)
+        fs, root = fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError, TypeError) as exc:
         raise unopenable(url, exc) from None
     return fs, str(root)
@@ -296,18 +290,6 @@ def unopenable(url: str, why: object) -> RemoteError:
         f"cannot open remote {url}: {why}",
         hint="install the filesystem's package (s3fs for s3://) or fix the options",
     )
-
-
-def s3_config(given: Any) -> dict[str, Any]:
-    """botocore settings for mlvc's transfers, under any the user gave (`-o
-    config_kwargs.KEY=VALUE`). No CRC of every body: each costs ~20 % of the client's
-    CPU, and every object is verified by its BLAKE3 id anyway. A pool as large as any
-    sensible `-j`, so that parts in flight never queue for a connection."""
-    config = dict(given) if isinstance(given, Mapping) else {}
-    config.setdefault("request_checksum_calculation", "when_required")
-    config.setdefault("response_checksum_validation", "when_required")
-    config.setdefault("max_pool_connections", 64)
-    return config
 
 
 @contextlib.contextmanager

@@ -9,11 +9,12 @@ import json
 import os
 from pathlib import Path
 
+from mlvc.forked import FORK_MIN
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.download import WHOLE_MAX, _whole
 from mlvc.store.entry import Entry
 from mlvc.store.pack import ENTRY, NO_CHECK
-from mlvc.store.remote import SPLIT_MIN, RemotePack
+from mlvc.store.remote import RemotePack
 from tests.conftest import Run
 
 
@@ -107,14 +108,14 @@ def test_whole_packs_are_only_those_mostly_wanted_small_enough_all_data_and_unpu
 def test_a_pack_of_thousands_of_entries_is_checked_by_two_processes_every_entry(
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
-    """A whole pack of SPLIT_MIN entries or more is verified half here, half in a forked
+    """A whole pack of FORK_MIN entries or more is verified half here, half in a forked
     process: the pull takes it whole when sound, and a byte flipped in either half is
     found, named, and nothing kept."""
     shared = tmp_path / "shared"
     mlvc("init")
     mlvc("remote", "add", "origin", str(shared), "--default")
     (workspace / "d").mkdir()
-    for n in range(SPLIT_MIN + 500):
+    for n in range(FORK_MIN + 500):
         (workspace / "d" / f"f{n:05d}").write_bytes(os.urandom(1024))  # mostly data: whole
     mlvc("add", "d")
     mlvc("push")
@@ -122,7 +123,7 @@ def test_a_pack_of_thousands_of_entries_is_checked_by_two_processes_every_entry(
     from mlvc.store.pack import read_table
 
     table = read_table(data_pack)  # in the order of the pack's table, which is split in two
-    assert len(table) >= SPLIT_MIN
+    assert len(table) >= FORK_MIN
 
     sound = tmp_path / "sound"
     sound.mkdir()
