@@ -65,7 +65,9 @@ class Ignore:
         return cls(pathspec.GitIgnoreSpec.from_lines(text.splitlines()), rules)
 
     def skips_dir(self, rel: str, name: str, path: Path) -> bool:
-        if name in DEFAULT_DIRS or os.path.exists(os.path.join(path, "pyvenv.cfg")):
+        if name in DEFAULT_DIRS or name.startswith(CHECKOUT_TEMP_PREFIX):
+            return True  # a checkout's directory being built aside (workspace/staging.py)
+        if os.path.exists(os.path.join(path, "pyvenv.cfg")):
             return True
         return self.user_skips(rel + "/")
 

@@ -45,6 +45,7 @@ from mlvc.workspace.records import (
     written,
 )
 from mlvc.workspace.scan import FileStat
+from mlvc.workspace.staging import Staging, under
 
 if TYPE_CHECKING:
     pass
@@ -82,6 +83,7 @@ class Materializer(ManyFiles):
         self._log: BinaryIO | None = None
         self._unnamed = _UNNAMED & ~(os.O_WRONLY | os.O_CLOEXEC) != 0  # O_TMPFILE, until refused
         self._threads = WORKERS
+        self.staging = Staging(self.dirs, self._temp_name)
 
     def prepare(self) -> None:
         """Remove the temporary files a killed checkout left (the caller holds the
@@ -106,6 +108,9 @@ class Materializer(ManyFiles):
         changed since it was planned (it is kept as it is). `data`: the content, already
         read and verified."""
         parent, name = split_path(want.path)
+        stand_in = self.staging.staged(parent)
+        if stand_in is not None:
+            return self._write_aside(stand_in, name, want, progress, data)
         fd, owned = self.dirs.open(parent, create=True)
         try:
             if self._unnamed and want.kind == "file" and self._planned_absent(want.path):
@@ -126,6 +131,53 @@ class Materializer(ManyFiles):
                     os.unlink(tmp, dir_fd=fd)
                 raise
             return written(os.stat(name, dir_fd=fd, follow_symlinks=False))
+        finally:
+            if owned:
+                os.close(fd)
+
+    def write_many(
+        self, wants: list[RecordedFile], progress: Progress | None = None
+    ) -> list[WrittenFile | None]:
+        """As ManyFiles.write_many, with the directories it creates built aside
+        (workspace/staging.py). The files of a new directory found taken meanwhile are
+        written again into what is there, one by one, as any other file is."""
+        self.staging.stage({w.path.rpartition("/")[0] for w in wants})
+        try:
+            results = super().write_many(wants, progress)
+        except BaseException:
+            self.staging.discard()
+            raise
+        taken = self.staging.unstage()
+        if taken:
+            again = [i for i, w in enumerate(wants) if under(w.path, taken)]
+            redone = super().write_many([wants[i] for i in again])
+            for i, st in zip(again, redone, strict=True):
+                results[i] = st
+        return results
+
+    def _write_aside(
+        self,
+        stand_in: str,
+        name: str,
+        want: RecordedFile,
+        progress: Progress | None,
+        data: bytes | None,
+    ) -> WrittenFile:
+        """Write `want` in a directory being built aside: created under its own name
+        (nobody else sees the directory yet)."""
+        fd, owned = self.dirs.open(stand_in, create=True)
+        try:
+            with disk_errors(want.path):
+                if want.kind == "symlink":
+                    _, target = self.store.get(want.id)
+                    os.symlink(os.fsdecode(target), name, dir_fd=fd)
+                    return written(os.stat(name, dir_fd=fd, follow_symlinks=False))
+                out = os.open(name, _CREATE, 0o777 if want.executable else 0o666, dir_fd=fd)
+                try:
+                    self._fill(out, want, progress, data)
+                    return written(os.fstat(out))
+                finally:
+                    os.close(out)
         finally:
             if owned:
                 os.close(fd)
@@ -271,7 +323,11 @@ class Materializer(ManyFiles):
                 for name in os.listdir(fd):
                     if is_temporary(name):
                         with contextlib.suppress(OSError):
-                            os.unlink(name, dir_fd=fd)
+                            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                            if stat.S_ISDIR(st.st_mode):
+                                shutil.rmtree(name, dir_fd=fd)  # a stand-in (staging.py)
+                            else:
+                                os.unlink(name, dir_fd=fd)
             finally:
                 if owned:
                     os.close(fd)

@@ -1,6 +1,7 @@
-"""Files where the plan found nothing are written as unnamed inodes (`O_TMPFILE`) and
-linked under their names once whole; a file that appears there meanwhile is kept, and a
-file system without unnamed inodes gets the temporary names instead."""
+"""Files where the plan found nothing, in a directory that exists, are written as unnamed
+inodes (`O_TMPFILE`) and linked under their names once whole; a file that appears there
+meanwhile is kept, and a file system without unnamed inodes gets the temporary names
+instead. (A directory the checkout creates is built aside: tests/workspace/test_staging.py.)"""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ def _added(workspace: Path) -> tuple[dict[str, bytes], ObjectId]:
         (workspace / rel).parent.mkdir(parents=True, exist_ok=True)
         (workspace / rel).write_bytes(data)
     os.chmod(workspace / "data/d0/f00.bin", 0o755)
-    return contents, added_then_removed(workspace)
+    run_id = added_then_removed(workspace)
+    for n in range(3):  # the directories stay, empty: their files are new, they are not
+        (workspace / f"data/d{n}").mkdir(parents=True)
+    return contents, run_id
 
 
 def _checkout(workspace: Path, run_id: ObjectId) -> CheckoutResult:
