@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -9,10 +10,11 @@ from typing import Any, Literal, NamedTuple
 from mlvc import codec
 from mlvc.errors import CorruptObjectError, UnsafePathError
 from mlvc.ids import ID_LEN, Kind, ObjectId, object_id
-from mlvc.paths import check_name, check_relpath
+from mlvc.paths import check_name, check_relpath, names_are_safe
 
 EntryKind = Literal["file", "tree", "symlink"]
 ENTRY_KINDS: tuple[EntryKind, ...] = ("file", "tree", "symlink")
+_KIND_SET = frozenset(ENTRY_KINDS)
 FORMAT_VERSION = 1
 
 
@@ -82,23 +84,54 @@ class Tree:
         raw = _keys(codec.decode(data, what), {"v", "entries"}, what)
         if not _is(raw["v"], FORMAT_VERSION) or not isinstance(raw["entries"], list):
             raise _fail(what, "unknown tree version or shape")
-        entries = []
-        previous = ""
-        for row in raw["entries"]:
-            if not isinstance(row, list) or len(row) != 5:
-                raise _fail(what, "entry is not [name, kind, exec, size, id]")
-            name, kind, executable, size, oid = row
-            if not isinstance(name, str) or name <= previous:
-                raise _fail(what, "entry names are not sorted and unique")
-            try:
-                check_name(name)
-            except UnsafePathError as exc:
-                raise _fail(what, exc.message) from None
-            if kind not in ENTRY_KINDS or not isinstance(executable, bool):
-                raise _fail(what, f"entry {name!r} has a bad kind or exec bit")
-            entries.append(TreeEntry(name, kind, executable, _count(size, what), _oid(oid, what)))
-            previous = name
-        return cls(tuple(entries))
+        rows = raw["entries"]
+        entries = _sound_entries(rows)
+        return cls(_checked_entries(rows, what) if entries is None else entries)
+
+
+def _sound_entries(rows: list[Any]) -> tuple[TreeEntry, ...] | None:
+    """The entries of a well-formed tree, checked a column at a time (C loops, not a
+    Python loop per entry: 20,000 entries in a few ms); None when any check fails,
+    and `_checked_entries` then names the problem."""
+    if not rows:
+        return ()
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {5}:
+        return None
+    names, kinds, execs, sizes, ids = zip(*rows, strict=True)
+    if (
+        set(map(type, names)) != {str}
+        or set(map(type, kinds)) != {str}
+        or not _KIND_SET.issuperset(kinds)
+        or not {bool}.issuperset(map(type, execs))
+        or set(map(type, sizes)) != {int}
+        or min(sizes) < 0
+        or set(map(type, ids)) != {bytes}
+        or set(map(len, ids)) != {ID_LEN}
+        or not all(map(str.__lt__, names, names[1:]))  # sorted, unique
+        or not names_are_safe(names)
+    ):
+        return None
+    return tuple(map(tuple.__new__, itertools.repeat(TreeEntry), rows))
+
+
+def _checked_entries(rows: list[Any], what: str) -> tuple[TreeEntry, ...]:
+    entries = []
+    previous = ""
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 5:
+            raise _fail(what, "entry is not [name, kind, exec, size, id]")
+        name, kind, executable, size, oid = row
+        if not isinstance(name, str) or name <= previous:
+            raise _fail(what, "entry names are not sorted and unique")
+        try:
+            check_name(name)
+        except UnsafePathError as exc:
+            raise _fail(what, exc.message) from None
+        if kind not in ENTRY_KINDS or not isinstance(executable, bool):
+            raise _fail(what, f"entry {name!r} has a bad kind or exec bit")
+        entries.append(TreeEntry(name, kind, executable, _count(size, what), _oid(oid, what)))
+        previous = name
+    return tuple(entries)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlvc.errors import UnsafePathError
-from mlvc.paths import check_name, check_relpath, storable
+from mlvc.paths import check_name, check_relpath, names_are_safe, storable
 
 # Pieces that sit on the rule's edges: reserved names in any case, dots, drive prefixes,
 # separators, controls, a lone surrogate, and ordinary text around them.
@@ -44,3 +44,14 @@ def test_the_whole_path_check_agrees_with_each_component(path: str) -> None:
 def test_unsafe_paths_are_still_refused(path: str) -> None:
     with pytest.raises(UnsafePathError):
         check_relpath(path)
+
+
+@given(st.lists(st.lists(PIECES, max_size=3).map("".join), max_size=6))
+def test_the_check_of_a_trees_names_at_once_agrees_with_each_name(names: list[str]) -> None:
+    each = True
+    for name in names:
+        try:
+            check_name(name)
+        except UnsafePathError:
+            each = False
+    assert names_are_safe(tuple(names)) == each

@@ -49,29 +49,38 @@ def recorded_state(
     wants: dict[str, RecordedFile] = {}
     dirs: set[str] = set()
     for root in sorted(records, key=lambda p: (p in run.outputs, p)):
+        if paths and not any(_chosen(root, p) or p.startswith(root + "/") for p in paths):
+            continue  # neither chosen nor holding a chosen path: not read at all
         rec = records[root]
         if rec.kind == "tree":
             dirs.add(root)
-            for want in _tree_files(repo, rec.id, root):
+            files = _tree_files(repo, rec.id, root)
+            if paths and not any(_chosen(root, p) for p in paths):  # a part of it is chosen
+                files = [f for f in files if any(_chosen(f.path, p) for p in paths)]
+            for want in files:
                 wants[want.path] = want
         else:
             wants[root] = RecordedFile(root, rec.kind, rec.id, rec.size, rec.executable, root)
     if paths:
-        wants, dirs, removed = _only(paths, wants, dirs, removed)
+        dirs, removed = _only(paths, wants, dirs, removed)
     return wants, dirs, removed
+
+
+def _chosen(path: str, chosen: str) -> bool:
+    return path == chosen or path.startswith(chosen + "/")
 
 
 def _only(
     paths: tuple[str, ...], wants: dict[str, RecordedFile], dirs: set[str], removed: list[str]
-) -> tuple[dict[str, RecordedFile], set[str], list[str]]:
-    def chosen(path: str) -> bool:
-        return any(path == p or path.startswith(p + "/") for p in paths)
-
+) -> tuple[set[str], list[str]]:
+    """The recorded directories and deletions among `paths` (`wants` holds only the files
+    they choose); an error for a path the run has nothing of."""
+    removed = [r for r in removed if any(_chosen(r, p) for p in paths)]
+    dirs = {d for d in dirs if any(_chosen(d, p) for p in paths)}
     for p in paths:
-        if not any(chosen(w) for w in (*wants, *removed)) and p not in dirs:
+        if p not in dirs and not any(_chosen(w, p) for w in (*wants, *removed)):
             raise PathNotFoundError(f"the run neither read nor wrote '{p}'")
-    dirs = {d for d in dirs if chosen(d)} | {p for p in paths if p in dirs}
-    return {k: w for k, w in wants.items() if chosen(k)}, dirs, [r for r in removed if chosen(r)]
+    return dirs, removed
 
 
 def _tree_files(repo: Repo, tree_id: bytes, root: str) -> list[RecordedFile]:
