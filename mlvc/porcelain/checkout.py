@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,6 @@ from mlvc.recorder import IndexRows, record
 from mlvc.repo import Repo
 from mlvc.store.index import TrackedFile
 from mlvc.store.rowdiff import InPathOrder, by_path
-from mlvc.store.statrows import StatRow
 from mlvc.workspace.batches import first_slice
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.intake import Intake
@@ -376,21 +375,18 @@ def _remember(
     # In path order, each row made as the index takes it: only the order is held (a
     # million rows held at once took 150 MiB). A path hashed by the plan and then
     # written gets the row of the write (merge keeps the order of equal keys).
-    order = sorted(range(len(wrote)), key=lambda i: wrote[i].path)
-    rows = heapq.merge(
-        sorted(plan.hashed, key=by_path),
-        (
-            (
-                wrote[i].path,
-                StatRow(
-                    st.st_size, st.st_mtime_ns, st.st_ino, wrote[i].id, hashed_ns, st.st_ctime_ns
-                ),
-            )
-            for i in order
-            for st in (landed[i],)
-        ),
-        key=by_path,
+    paths = [w.path for w in wrote]
+    order: Iterable[int] = range(len(wrote))
+    if not all(map(str.__lt__, paths, paths[1:])):  # usually in order already
+        order = sorted(order, key=paths.__getitem__)
+    rows: Iterable[tuple[Any, ...]] = (
+        (paths[i], st.st_size, st.st_mtime_ns, st.st_ino, wrote[i].id, hashed_ns, st.st_ctime_ns)
+        for i in order
+        for st in (landed[i],)
     )
+    if plan.hashed:
+        hashed = ((path, *row) for path, row in sorted(plan.hashed, key=by_path))
+        rows = heapq.merge(hashed, rows, key=by_path)
     index = repo.index
     roots: dict[str, list[TrackedFile]] = {}
     for want in wants.values():
@@ -401,7 +397,7 @@ def _remember(
     # (a params file read by the run is git's to track, not ours).
     roots = {r: f for r, f in roots.items() if r in run.outputs or index.is_tracked(r)}
     with index.transaction():
-        index.put_stat_rows(InPathOrder(rows))
+        index.put_stat_values(InPathOrder(rows))
         for root, files in roots.items():
             if request.paths and root not in request.paths:
                 for f in files:  # part of a recorded directory: only these files move

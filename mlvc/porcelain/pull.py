@@ -87,7 +87,12 @@ def _root(repo: Repo, target: str) -> bytes:
 
 def missing_data(repo: Repo, roots: list[bytes]) -> set[ObjectId]:
     """What the objects `roots` reach need and this store lacks. Metadata is local once
-    its runs are fetched, so what is missing is file data (chunks)."""
+    its runs are fetched, so what is missing is file data (chunks). A root whose place
+    was just looked up as a chunk here (`prefetch`) reaches nothing more."""
+    known = repo.store.known
+    roots = [r for r in roots if (at := known(r)) is None or at.entry.kind is not Kind.CHUNK]
+    if not roots:
+        return set()
     _, unknown = local_closure(repo, roots, follow_runs=False)
     gone = purged.read(repo.dir)  # purged on purpose: never taken back from a remote
     return {oid for oid in unknown if oid.hex() not in gone}
