@@ -65,7 +65,14 @@ class ManyFiles:
     ) -> list[WrittenFile | None]:
         if not worth_forking(len(wants)):
             return self._write_all(wants, progress)
-        small = [i for i, w in enumerate(wants) if self._single_chunk(w)]
+        # Known (prefetched) to be one chunk: the worker must never touch the index (an
+        # SQLite connection does not survive a fork). Inline: 20,000 calls cost 12 ms.
+        known, chunk = self.store.known, Kind.CHUNK
+        small = [
+            i
+            for i, w in enumerate(wants)
+            if w.kind == "file" and (at := known(w.id)) is not None and at.entry.kind is chunk
+        ]
         handed = small[len(small) // 2 :]
         theirs = [wants[i] for i in handed]
         mine = set(handed)
@@ -107,12 +114,6 @@ class ManyFiles:
                 send([None if st is None else list(st) for st in landed])
 
         return work
-
-    def _single_chunk(self, want: RecordedFile) -> bool:
-        """Known (prefetched) to be one chunk: the worker must never touch the index
-        (an SQLite connection does not survive a fork)."""
-        loc = self.store.known(want.id)
-        return want.kind == "file" and loc is not None and loc.entry.kind is Kind.CHUNK
 
     def _write_all(
         self,

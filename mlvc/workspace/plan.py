@@ -84,17 +84,18 @@ def _only(
 
 
 def _tree_files(repo: Repo, tree_id: bytes, root: str) -> list[RecordedFile]:
-    found = []
+    found: list[RecordedFile] = []
     stack = [(tree_id, root)]
     while stack:
         oid, base = stack.pop()
         _, data = repo.store.get(oid)
-        for e in Tree.decode(data, f"tree {short(oid)}").entries:
-            path = f"{base}/{e.name}"
-            if e.kind == "tree":
-                stack.append((e.id, path))
-            else:
-                found.append(RecordedFile(path, e.kind, e.id, e.size, e.executable, root))
+        entries = Tree.decode(data, f"tree {short(oid)}").entries
+        stack += [(e.id, f"{base}/{e.name}") for e in entries if e.kind == "tree"]
+        found += [
+            RecordedFile(f"{base}/{e.name}", e.kind, e.id, e.size, e.executable, root)
+            for e in entries
+            if e.kind != "tree"
+        ]
     return found
 
 
