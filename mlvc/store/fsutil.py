@@ -21,9 +21,11 @@ def fsync_dir(path: Path) -> None:
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """`os.write` until every byte is written (a pipe or a signal may cut a write short)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    done = os.write(fd, data)
+    if done < len(data):
+        view = memoryview(data)[done:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def read_small_file(path: str) -> bytes:

@@ -102,9 +102,10 @@ class Index:
                 batch,
             ).fetchall()
             names, name = self._packs, self._pack_name
+            make = tuple.__new__  # a NamedTuple without its Python-level __new__: 2x faster
             for oid, pack, kind, codec, offset, raw_len, stored_len, chk in rows:
-                entry = Entry(oid, _KINDS[kind], codec, offset, raw_len, stored_len, chk)
-                found[oid] = Location(names.get(pack) or name(pack), entry)
+                entry = make(Entry, (oid, _KINDS[kind], codec, offset, raw_len, stored_len, chk))
+                found[oid] = make(Location, (names.get(pack) or name(pack), entry))
         return found
 
     def kinds(self, oids: list[bytes]) -> dict[bytes, Kind]:

@@ -166,18 +166,22 @@ class Materializer(ManyFiles):
         """Write `want` in a directory being built aside: created under its own name
         (nobody else sees the directory yet)."""
         fd, owned = self.dirs.open(stand_in, create=True)
-        try:
-            with disk_errors(want.path):
-                if want.kind == "symlink":
-                    _, target = self.store.get(want.id)
-                    os.symlink(os.fsdecode(target), name, dir_fd=fd)
-                    return written(os.stat(name, dir_fd=fd, follow_symlinks=False))
-                out = os.open(name, _CREATE, 0o777 if want.executable else 0o666, dir_fd=fd)
-                try:
-                    self._fill(out, want, progress, data)
-                    return written(os.fstat(out))
-                finally:
-                    os.close(out)
+        try:  # (not `disk_errors`: a generator context costs 10 ms in 10,000 files)
+            if want.kind == "symlink":
+                _, target = self.store.get(want.id)
+                os.symlink(os.fsdecode(target), name, dir_fd=fd)
+                return written(os.stat(name, dir_fd=fd, follow_symlinks=False))
+            out = os.open(name, _CREATE, 0o777 if want.executable else 0o666, dir_fd=fd)
+            try:
+                self._fill(out, want, progress, data)
+                return written(os.fstat(out))
+            finally:
+                os.close(out)
+        except OSError as exc:
+            full = disk_full(exc, want.path)
+            if full is None:
+                raise
+            raise full from None
         finally:
             if owned:
                 os.close(fd)
