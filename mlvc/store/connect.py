@@ -1,5 +1,5 @@
 """Opening the transport of a remote's URL: S3 (`store/s3transport.py`), a local or
-mounted directory, or any other fsspec filesystem (`store/transport.py`)."""
+mounted directory (plain `os`), or any other fsspec filesystem (`store/transport.py`)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,8 @@ def open_transport(url: str, options: Mapping[str, Any]) -> Transport:
             return S3Transport(url, options)
         except ImportError:  # no botocore: no s3fs either (mlvc's `s3` extra)
             raise unopenable(url, "Install s3fs to access S3") from None  # fsspec's words
-    import fsspec.core  # ~0.1 s: only commands that talk to remotes pay
-
     if "://" not in url or url.startswith("file://"):
         local = url.removeprefix("file://")
-        fs = fsspec.filesystem("file")
-        return DirectoryTransport(url, fs, str(Path(local).expanduser().absolute()))
-    fs, root = open_filesystem(url, options)
+        return DirectoryTransport(url, str(Path(local).expanduser().absolute()))
+    fs, root = open_filesystem(url, options)  # fsspec: ~0.1 s, for other stores only
     return Transport(url, fs, root)

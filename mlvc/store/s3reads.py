@@ -142,7 +142,9 @@ class S3Reads:
         while True:
             page = self._call("list_objects_v2", **ask)
             for item in page.get("Contents", ()):
-                found[str(item["Key"]).rsplit("/", 1)[-1]] = int(item.get("Size") or 0)
+                key = str(item["Key"])
+                if not key.endswith("/"):  # a directory's marker (as s3fs, which skips it)
+                    found[key.rsplit("/", 1)[-1]] = int(item.get("Size") or 0)
             if not page.get("IsTruncated"):
                 return found
             token = page.get("NextContinuationToken")

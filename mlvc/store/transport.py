@@ -215,12 +215,59 @@ class Transport:
 
 
 class DirectoryTransport(Transport):
-    """A local or mounted directory. Every file appears whole (temporary name, rename),
-    and a ref moves under `NAME.lock`, created with O_EXCL, as local tags do."""
+    """A local or mounted directory, through `os` alone (fsspec's import is ~30 ms of a
+    `push` or `fetch`). Every file appears whole (temporary name, rename), and a ref moves
+    under `NAME.lock`, created with O_EXCL, as local tags do."""
 
-    def __init__(self, url: str, fs: Any, root: str) -> None:
-        super().__init__(url, fs, root)
+    def __init__(self, url: str, root: str) -> None:
+        super().__init__(url, None, root)
         self.base = Path(root)
+
+    @property
+    def fs(self) -> Any:
+        """fsspec's view of the same directory, for a caller that wants one."""
+        import fsspec
+
+        return fsspec.filesystem("file")
+
+    def listdir(self, directory: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        path = self.base / directory
+        with self.errors(directory):
+            try:
+                with os.scandir(path) as entries:
+                    for entry in entries:
+                        with contextlib.suppress(FileNotFoundError):  # gone meanwhile
+                            if not entry.is_dir(follow_symlinks=False):
+                                found[entry.name] = entry.stat().st_size
+            except FileNotFoundError:
+                return {}
+            except NotADirectoryError:  # a file where the directory would be: itself
+                return {path.name: path.stat().st_size}
+        return found
+
+    def read(self, name: str) -> bytes | None:
+        with self.errors(name):
+            try:
+                with open(self.base / name, "rb") as file:
+                    return file.read()
+            except FileNotFoundError:
+                return None
+
+    def read_ranges(self, name: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        if not ranges:
+            return []
+        with self.errors(name, len(ranges)):
+            fd = os.open(self.base / name, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                got = [_pread_all(fd, end - start, start) for start, end in ranges]
+            finally:
+                os.close(fd)
+        return self.checked(name, ranges, got)
+
+    def delete(self, name: str) -> None:
+        with self.errors(name), contextlib.suppress(FileNotFoundError):
+            os.unlink(self.base / name)
 
     def write(self, name: str, data: bytes) -> None:
         target = self.base / name
@@ -301,6 +348,16 @@ def replacing(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    """`size` bytes at `offset`, fewer only at the end of the file."""
+    parts = []
+    while size > 0 and (piece := os.pread(fd, min(size, 1 << 30), offset)):
+        parts.append(piece)
+        size -= len(piece)
+        offset += len(piece)
+    return b"".join(parts)
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

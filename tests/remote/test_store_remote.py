@@ -46,7 +46,7 @@ def another(transport: Transport) -> Transport:
     """A second client of the same remote, as another process would have."""
     if isinstance(transport, S3Transport):
         return S3Transport(transport.url, transport.options)
-    return type(transport)(transport.url, transport.fs, transport.root)
+    return open_transport(transport.url, {})
 
 
 @pytest.fixture(params=["directory", "s3"])
@@ -85,6 +85,23 @@ class TestTransport:
             data[:10],
             data[500:90_000],
         ]
+        with pytest.raises(RemoteError, match="shorter than its index says"):
+            transport.read_ranges("blob", [(99_990, 100_010)])
+        with pytest.raises(RemoteError):
+            transport.read_ranges("absent", [(0, 1)])
+
+    def test_a_listing_names_files_not_directories(self, transport: Transport) -> None:
+        transport.write("packs/a", b"alpha")
+        transport.write("packs/below/b", b"bravo")
+        assert transport.listdir("packs") == {"a": 5}
+        assert transport.listdir("packs/below") == {"b": 5}
+
+    def test_delete_removes_and_an_absent_file_is_fine(self, transport: Transport) -> None:
+        transport.write("packs/a", b"alpha")
+        transport.delete("packs/a")
+        transport.delete("packs/a")
+        assert transport.read("packs/a") is None
+        assert transport.listdir("packs") == {}
 
     def test_ref_create_is_exclusive(self, transport: Transport) -> None:
         transport.swap_ref("refs/tags/x", b"one\n", None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +221,33 @@ def test_a_push_of_some_runs_never_sends_a_local_pack_whole_with_others_data(
     listed = json.loads(mlvc("hash-object", "a.bin", "b.bin", "--json").stdout)
     a_id, b_id = (entry["id"] for entry in listed)
     assert a_id in held and b_id not in held
+
+
+CLI_THEN_MODULES = """
+import sys
+from mlvc.cli import main
+sys.argv = ["mlvc", *sys.argv[1:]]
+try:
+    main()
+finally:
+    sys.stderr.write(f"\\nfsspec imported: {'fsspec' in sys.modules}\\n")
+"""
+
+
+def test_a_directory_remote_needs_no_fsspec(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
+    """push, fetch and pull of a directory remote go through `os` alone (fsspec's import
+    is ~30 ms of each)."""
+    mlvc("init")
+    (workspace / "f.txt").write_text("data\n")
+    mlvc("add", "f.txt")
+    mlvc("remote", "add", "origin", str(tmp_path / "remote"), "--default")
+    for command in ("push", "fetch", "pull"):
+        done = subprocess.run(
+            [sys.executable, "-c", CLI_THEN_MODULES, command],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.endswith("fsspec imported: False\n"), (command, done.stderr)
+    assert (tmp_path / "remote" / "packs").is_dir()
