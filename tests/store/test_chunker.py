@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import random
+import threading
+from typing import Any
 
 import blake3
 from hypothesis import given, settings
@@ -65,3 +67,43 @@ def test_hash_file_matches_blake3(tmp_path: object) -> None:
         data = random.Random(size).randbytes(size)
         path.write_bytes(data)
         assert hash_file(path) == (blake3.blake3(data).digest(), size)
+
+
+class _Watched(io.BytesIO):
+    """Notes each read's start and end, and which thread made it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads: list[tuple[str, str]] = []
+        self.second = threading.Event()
+
+    def readinto(self, buffer: Any) -> int:
+        self.reads.append(("start", threading.current_thread().name))
+        if len([r for r in self.reads if r[0] == "start"]) == 2:
+            self.second.set()
+        got = super().readinto(buffer)
+        self.reads.append(("end", threading.current_thread().name))
+        return got
+
+
+def test_the_next_block_is_read_while_the_caller_stores_this_one() -> None:
+    data = random.Random(9).randbytes(200_000)
+    handle = _Watched(data)
+    reader = ChunkedRead(PARAMS, block=65536)
+    chunks = []
+    for n, batch in enumerate(reader.batches(handle)):
+        if n == 0:  # the second block's read was asked for before this batch came
+            assert handle.second.wait(60)
+        chunks += [bytes(view) for _, view in batch]
+    assert b"".join(chunks) == data and chunks == cut(data, PARAMS)
+    assert reader.file_id == blake3.blake3(data).digest()
+    assert all(name.startswith("mlvc-hash") for _, name in handle.reads[2:])
+
+
+def test_a_caller_that_stops_early_leaves_no_read_under_way() -> None:
+    handle = _Watched(random.Random(10).randbytes(300_000))
+    batches = ChunkedRead(PARAMS, block=65536).batches(handle)
+    next(batches)
+    batches.close()  # as a caller's error would
+    assert handle.reads[-1][0] == "end"  # every read begun has ended
+    handle.close()
