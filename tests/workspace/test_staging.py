@@ -145,3 +145,20 @@ def test_a_killed_checkouts_stand_in_is_hidden_then_removed(workspace: Path, mlv
     checkout_here(workspace, run_id)
     assert _files(workspace) == contents
     assert _stand_ins(workspace) == []
+
+
+def test_only_the_missing_directories_are_built_aside(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contents, run_id = _added(workspace)
+    (workspace / "data/d1").mkdir(parents=True)  # data and d1 are there, d0 and d2 are not
+    aside: set[str] = set()
+
+    def look(path: str) -> None:
+        aside.update(p.name for p in (workspace / "data").iterdir() if p.name.startswith("."))
+
+    _after_fill(monkeypatch, look)
+    checkout_here(workspace, run_id)
+    assert len(aside) == 2  # one stand-in for d0 (with d0/deeper inside it), one for d2
+    assert _files(workspace) == contents
+    assert _stand_ins(workspace) == []
