@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from mlvc import codec
 from mlvc.errors import CorruptObjectError, UnsafePathError
 from mlvc.ids import ID_LEN, Kind, ObjectId, object_id
-from mlvc.paths import check_name, check_relpath, names_are_safe
+from mlvc.paths import check_name, check_path_field, names_are_safe, path_fields
 
 EntryKind = Literal["file", "tree", "symlink"]
 ENTRY_KINDS: tuple[EntryKind, ...] = ("file", "tree", "symlink")
@@ -375,45 +374,6 @@ def run_role(run: Run) -> RunRole:
     if run.kind == "snapshot" and run.command[:2] == ("mlvc", "checkout"):
         return "safety"
     return run.kind
-
-
-# The fields that may be "." (the workspace itself); every other path names an entry in it.
-_DOT_FIELDS = ("cwd", "code.toplevel")
-
-
-def path_fields(value: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    """Every path a run's value holds, as (field, path): the one list that encode and
-    decode check, so no path reaches a filesystem call unchecked. `external` holds
-    absolute paths outside the workspace and `code.untracked` git-top paths; both are
-    shown, never used to touch a file, and are not in it."""
-    for name in ("inputs", "outputs", "removed"):
-        for path in value[name]:
-            yield name, path
-    yield "cwd", value["cwd"]
-    code = value["code"]
-    scripts = code.get("scripts", {})
-    if not isinstance(scripts, dict):
-        yield "code.scripts", scripts  # not a map of paths: refused as a bad path
-    else:
-        for path in scripts:
-            yield "code.scripts", path
-    if "toplevel" in code:
-        yield "code.toplevel", code["toplevel"]
-
-
-def check_path_field(name: str, path: Any) -> str:
-    """The rule for every path field of a run (see path_fields): a workspace-relative
-    POSIX path whose every component is a valid tree name (no "", ".", "..", ".git",
-    ".mlvc", separators or control characters); `cwd` and `code.toplevel` may also be
-    ".". Raises UnsafePathError naming the field and the path."""
-    if isinstance(path, str) and path == "." and name in _DOT_FIELDS:
-        return path
-    try:
-        if not isinstance(path, str):
-            raise UnsafePathError("not a string")
-        return check_relpath(path)
-    except UnsafePathError as exc:
-        raise UnsafePathError(f"unsafe {name} path {path!r} ({exc.message})") from None
 
 
 def _strings(value: Any) -> bool:

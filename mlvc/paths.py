@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from mlvc.errors import UnsafePathError
 
@@ -134,3 +136,42 @@ class Globs:
         joined = "|".join(fnmatch.translate(p) for p in self._patterns)
         self._compiled = re.compile(joined, re.IGNORECASE)
         return self._compiled
+
+
+# The fields that may be "." (the workspace itself); every other path names an entry in it.
+_DOT_FIELDS = ("cwd", "code.toplevel")
+
+
+def path_fields(value: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every path a run's value holds, as (field, path): the one list that encode and
+    decode check, so no path reaches a filesystem call unchecked. `external` holds
+    absolute paths outside the workspace and `code.untracked` git-top paths; both are
+    shown, never used to touch a file, and are not in it."""
+    for name in ("inputs", "outputs", "removed"):
+        for path in value[name]:
+            yield name, path
+    yield "cwd", value["cwd"]
+    code = value["code"]
+    scripts = code.get("scripts", {})
+    if not isinstance(scripts, dict):
+        yield "code.scripts", scripts  # not a map of paths: refused as a bad path
+    else:
+        for path in scripts:
+            yield "code.scripts", path
+    if "toplevel" in code:
+        yield "code.toplevel", code["toplevel"]
+
+
+def check_path_field(name: str, path: Any) -> str:
+    """The rule for every path field of a run (see path_fields): a workspace-relative
+    POSIX path whose every component is a valid tree name (no "", ".", "..", ".git",
+    ".mlvc", separators or control characters); `cwd` and `code.toplevel` may also be
+    ".". Raises UnsafePathError naming the field and the path."""
+    if isinstance(path, str) and path == "." and name in _DOT_FIELDS:
+        return path
+    try:
+        if not isinstance(path, str):
+            raise UnsafePathError("not a string")
+        return check_relpath(path)
+    except UnsafePathError as exc:
+        raise UnsafePathError(f"unsafe {name} path {path!r} ({exc.message})") from None
