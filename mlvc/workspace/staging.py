@@ -146,14 +146,14 @@ def under(path: str, tops: list[str]) -> bool:
 
 
 def _rename_if_free(fd: int, temp: str, name: str) -> bool:
-    """Rename `temp` to `name` in directory `fd` unless something is at `name` (an empty
-    directory made in the instant between the look and the rename is the one thing a
-    rename would replace: it holds nothing to lose)."""
+    """Rename `temp` to `name` in directory `fd` unless something is at `name`. The name
+    is claimed first with an empty directory of our own (`mkdir` fails on anything
+    there), and the rename replaces only that: whatever else appears is kept. A file
+    written into the claimed directory meanwhile makes the rename fail: theirs too."""
     try:
-        os.stat(name, dir_fd=fd, follow_symlinks=False)
+        os.mkdir(name, dir_fd=fd)
+    except FileExistsError:
         return False
-    except FileNotFoundError:
-        pass
     try:
         os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
     except OSError as exc:

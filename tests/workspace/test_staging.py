@@ -162,3 +162,24 @@ def test_only_the_missing_directories_are_built_aside(
     assert len(aside) == 2  # one stand-in for d0 (with d0/deeper inside it), one for d2
     assert _files(workspace) == contents
     assert _stand_ins(workspace) == []
+
+
+def test_a_file_put_in_the_claimed_name_before_the_rename_is_kept(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new directory's name is claimed with an empty directory, then the stand-in is
+    renamed over it: a file someone puts in the claimed directory in between stops the
+    rename, and is kept."""
+    contents, run_id = _added(workspace)
+    rename = os.rename
+
+    def someone_first(src: Any, dst: Any, **kwargs: Any) -> None:
+        if dst == "data":
+            (workspace / "data" / "notes.txt").write_bytes(b"someone's\n")
+        rename(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "rename", someone_first)
+    checkout_here(workspace, run_id)
+    assert (workspace / "data" / "notes.txt").read_bytes() == b"someone's\n"
+    assert {k: v for k, v in _files(workspace).items() if k in contents} == contents
+    assert _stand_ins(workspace) == []
