@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from mlvc.store.s3 import S3Transfers
 from mlvc.store.uploads import UploadLedger
 from tests.conftest import MLVC, Run, init_store
 from tests.remote.seaweed import S3Server
@@ -38,8 +39,9 @@ def _with_remote(workspace: Path, mlvc: Run, server: S3Server, url: str) -> None
 
 
 def _pushing(workspace: Path, keys: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A push of a pack over one part, returned once its multipart upload is written down."""
-    (workspace / "weights.bin").write_bytes(os.urandom(96 << 20))
+    """A push of a pack over one part, returned once its multipart upload is written down.
+    One MiB over a part is enough: the signal lands while the first (whole) part is sent."""
+    (workspace / "weights.bin").write_bytes(os.urandom(S3Transfers.PART + (1 << 20)))
     subprocess.run([MLVC, "add", "weights.bin"], cwd=workspace, check=True, capture_output=True)
     ledger = workspace / ".mlvc" / "remotes" / "origin" / "uploads"
     push = subprocess.Popen([MLVC, "push"], cwd=workspace, env=keys, stderr=subprocess.PIPE)
