@@ -667,49 +667,17 @@ def _write_version_many(workspace: Path, version: str) -> dict[str, bytes]:
     return ids
 
 
-@pytest.fixture(scope="module")
-def _many_built(
-    tmp_path_factory: pytest.TempPathFactory, _empty_git: Path
-) -> tuple[Path, bytes, dict[str, bytes]]:
-    """`_many_versions` built once for the module (each test checks out into a copy of
-    it): the workspace, the old run and its files' ids."""
-    built = tmp_path_factory.mktemp("many") / "ws"
-    shutil.copytree(_empty_git, built, symlinks=True)
-    repo = Repo.init(built)
-    try:
-        old_run, old, _ = _many_versions(repo, built)
-    finally:
-        repo.close()
-    return built, old_run, old
-
-
-@pytest.fixture
-def many(
-    _many_built: tuple[Path, bytes, dict[str, bytes]], workspace: Path
-) -> Iterator[tuple[Repo, bytes, dict[str, bytes]]]:
-    """A copy of `_many_built` in this test's workspace (the test may damage its store),
-    opened: the repository, the old run and its files' ids."""
-    built, old_run, old = _many_built
-    shutil.rmtree(workspace)
-    shutil.copytree(built, workspace, symlinks=True)
-    repo = Repo.discover(workspace)
-    yield repo, old_run, old
-    repo.close()
-
-
-def test_many_small_files_are_restored_by_both_writers(
-    many: tuple[Repo, bytes, dict[str, bytes]], workspace: Path, cli
-) -> None:
-    _, old_run, old = many
+def test_many_small_files_are_restored_by_both_writers(repo: Repo, workspace: Path, cli) -> None:
+    old_run, old, _ = _many_versions(repo, workspace)
     cli("checkout", old_run.hex()).ok()
     assert state(workspace) == old
     assert cli("status").ok().text().startswith(f"clean: {MANY} tracked")
 
 
 def test_a_corrupt_chunk_in_the_workers_half_fails_the_checkout(
-    many: tuple[Repo, bytes, dict[str, bytes]], workspace: Path, cli, store_tools
+    repo: Repo, workspace: Path, cli, store_tools
 ) -> None:
-    repo, old_run, old = many
+    old_run, old, _ = _many_versions(repo, workspace)
     last = sorted(old)[-1]  # the worker writes the second half, in path order
     path, offset, stored = store_tools.pack_of(repo, old[last])
     store_tools.flip_byte(path, offset + stored // 2)
@@ -717,10 +685,8 @@ def test_a_corrupt_chunk_in_the_workers_half_fails_the_checkout(
     assert digest((workspace / last).read_bytes()) != old[last]  # never written
 
 
-def test_killing_the_checkout_kills_its_worker(
-    many: tuple[Repo, bytes, dict[str, bytes]], workspace: Path, cli
-) -> None:
-    _, old_run, old = many
+def test_killing_the_checkout_kills_its_worker(repo: Repo, workspace: Path, cli) -> None:
+    old_run, old, _ = _many_versions(repo, workspace)
     paths = sorted(old)
     second_half = paths[MANY // 2 :]  # the worker's share
     proc = cli.popen("checkout", old_run.hex(), stdout=subprocess.DEVNULL)
