@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -110,6 +110,21 @@ def checkout_here(workspace: Path, run_id: ObjectId) -> CheckoutResult:
         return checkout(repo, CheckoutRequest(run_id))
     finally:
         repo.close()
+
+
+def show_here(workspace: Path, ref: str) -> dict[str, Any]:
+    """What `mlvc show REF --json` prints, from an in-process `show`: for tests that read
+    back what a command under test recorded (`show` itself is tested through the real
+    command in tests/lineage and tests/robustness)."""
+    from mlvc.encode import show_json, to_json
+    from mlvc.porcelain.show import show
+
+    repo = Repo.discover(workspace)
+    try:
+        shown: dict[str, Any] = json.loads(to_json(show_json(show(repo, ref, workspace))))
+    finally:
+        repo.close()
+    return shown
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from mlvc.capture import environment, resources
 from mlvc.capture.owner import owner
 from mlvc.ids import from_hex
 from mlvc.repo import Repo
-from tests.conftest import Run
+from tests.conftest import Run, init_store, show_here
 
 
 def _venv(where: Path) -> tuple[Path, Path]:
@@ -40,7 +40,7 @@ def _recorded(mlvc: Run, workspace: Path, python: Path) -> dict[str, str]:
     """The distributions the run of `python -c 'import tiny'` recorded (name -> version)."""
     script = "import importlib.util; importlib.util.find_spec('tiny') and __import__('tiny')"
     run_id = json.loads(mlvc("run", "--json", "--", str(python), "-c", script).stdout)["run_id"]
-    shown = json.loads(mlvc("show", run_id, "--json").stdout)
+    shown = show_here(workspace, run_id)
     oid = from_hex(shown["environment"]["distributions"])
     repo = Repo.discover(workspace)
     try:
@@ -54,7 +54,7 @@ def _recorded(mlvc: Run, workspace: Path, python: Path) -> dict[str, str]:
 def test_the_distribution_cache_follows_installs_and_removals(
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     python, site = _venv(tmp_path / "venv")
     before = _recorded(mlvc, workspace, python)
     assert "tiny" not in before
@@ -76,11 +76,11 @@ def test_the_distribution_cache_follows_installs_and_removals(
 def test_the_machine_and_owner_taken_while_the_command_runs_are_recorded_as_they_are(
     mlvc: Run, workspace: Path
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     for key, value in (("user.name", "Ada Run"), ("user.email", "ada@example.com")):
         subprocess.run(["git", "config", key, value], cwd=workspace, check=True)
     run_id = json.loads(mlvc("run", "--json", "--", "true").stdout)["run_id"]
-    shown = json.loads(mlvc("show", run_id, "--json").stdout)
+    shown = show_here(workspace, run_id)
 
     env = dict(os.environ)  # the `mlvc` fixture's environment
     assert shown["owner"] == owner(env, workspace)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import PYTHON, Ran, Run
+from tests.conftest import PYTHON, Ran, Run, init_store
 
 
 def _pipeline(mlvc: Run) -> dict[str, Any]:
@@ -58,6 +58,6 @@ def test_steps_take_no_target_and_only_tree_or_json(ran_pipeline: Ran, mlvc: Run
 
 
 def test_no_steps_yet(workspace: Any, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     assert "no steps recorded yet" in mlvc("graph", "--steps").stdout
     assert _pipeline(mlvc) == {"steps": [], "edges": []}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Ran, Run
+from tests.conftest import Ran, Run, init_store
 
 PYTHON = sys.executable
 
@@ -59,7 +59,7 @@ def test_a_reproduction_does_not_take_over(ran_pipeline: Ran, mlvc: Run) -> None
 
 
 def test_a_safety_snapshot_does_not_take_over(workspace: Path, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     first = _run(mlvc, "mkdir -p out; echo 1 > out/a; echo 1 > out/b")
     second = _run(mlvc, "echo 2 > out/a; echo 2 > out/b")
     (workspace / "out/a").write_text("edited by hand\n")
@@ -88,7 +88,7 @@ def test_a_safety_snapshot_does_not_take_over(workspace: Path, mlvc: Run) -> Non
 def test_add_compares_with_the_mainline_version_not_a_safety_snapshot(
     workspace: Path, mlvc: Run
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "f.txt").write_text("one\n")
     mlvc("add", "f.txt")
     first = _latest(mlvc)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import blake3
 
-from tests.conftest import Ran, Run, init_store
+from tests.conftest import Ran, Run, init_store, show_here
 
 PYTHON = sys.executable
 
@@ -39,7 +39,7 @@ def test_every_example_stage_reproduces_identically(ran_pipeline: Ran, mlvc: Run
         assert code == 0 and result["identical"], (stage, result)
         assert result["outputs"] and all(o["verdict"] == "identical" for o in result["outputs"])
         assert result["metrics"] == {}
-        shown = json.loads(mlvc("show", result["run_id"], "--json").stdout)
+        shown = show_here(pipeline, result["run_id"])
         assert shown["reproduces"] == run_id
         assert shown["command"] == [PYTHON, f"{stage}.py"]
     # the user's workspace and its tracking are untouched; no worktree is left behind
@@ -88,7 +88,7 @@ def test_each_differing_output_says_how_it_differs(workspace: Path, mlvc: Run, g
     )
     git("add", "-A", cwd=workspace)
     git("commit", "-qm", "train", cwd=workspace)
-    mlvc("init")
+    init_store(workspace)
     code, result = _reproduce(mlvc, _run(mlvc, PYTHON, "train.py"))
     assert code == 1
     reasons = {o["path"]: o["reason"] for o in result["outputs"]}
@@ -108,7 +108,7 @@ def test_reproduce_names_what_was_never_recorded(workspace: Path, mlvc: Run, git
     (workspace / "fit.py").write_text("open('fitted.txt', 'w').write('fitted')\n")
     git("add", "-A", cwd=workspace)
     git("commit", "-qm", "ignore", cwd=workspace)
-    mlvc("init")
+    init_store(workspace)
     (workspace / "local.csv").write_text("1,2\n")
     # A shell reads the file under the Python-only capture mode: nothing sees the read,
     # nothing declares it (the default mode would record it).
@@ -159,7 +159,7 @@ def test_reproduce_without_git_uses_the_recorded_scripts(tmp_path: Path, mlvc: R
     (plain / "input.txt").write_text("21")
     init_store(plain)
     ran = _run(mlvc, PYTHON, "main.py", cwd=plain)
-    shown = json.loads(mlvc("show", ran, "--json", cwd=plain).stdout)
+    shown = show_here(plain, ran)
     assert shown["code"]["git"] is False
     (plain / "input.txt").write_text("5")  # later changes do not matter: inputs come from the store
     code, result = _reproduce(mlvc, ran, cwd=plain)
@@ -193,7 +193,7 @@ def test_in_place_restores_inputs_and_records_in_the_workspace(pipeline: Path, m
     # the edit was stored before the input was put back
     edited = blake3.blake3(original + b"1,2,3\n").hexdigest()
     assert mlvc("cat-object", edited).stdout.endswith("1,2,3\n")  # found by its id: exact
-    shown = json.loads(mlvc("show", result["run_id"], "--json").stdout)
+    shown = show_here(pipeline, result["run_id"])
     assert shown["reproduces"] == runs["prepare"]
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 
 def _status(mlvc: Run) -> Any:
@@ -14,7 +14,7 @@ def _status(mlvc: Run) -> Any:
 
 
 def _setup(workspace: Path, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "data").mkdir()
     for name in ("a.csv", "b.csv"):
         (workspace / "data" / name).write_text(f"{name}\n")

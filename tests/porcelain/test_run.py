@@ -16,7 +16,7 @@ import pytest
 from mlvc import codec
 from mlvc.ids import Kind
 from mlvc.repo import Repo
-from tests.conftest import MLVC, Run, wait_past_racy_window
+from tests.conftest import MLVC, Run, init_store, show_here, wait_past_racy_window
 
 PYTHON = sys.executable
 
@@ -24,10 +24,6 @@ PYTHON = sys.executable
 def _run(mlvc: Run, *argv: str, check: bool = True) -> dict:
     result = mlvc("run", "--json", "--", *argv, check=check)
     return json.loads(result.stdout)
-
-
-def _show(mlvc: Run, run_id: str) -> dict:
-    return json.loads(mlvc("show", run_id, "--json").stdout)
 
 
 def _commit(workspace: Path) -> None:
@@ -40,7 +36,7 @@ def test_example_pipeline_lineage(pipeline: Path, mlvc: Run) -> None:
         stage: _run(mlvc, PYTHON, f"{stage}.py")
         for stage in ("prepare", "featurize", "train", "evaluate")
     }
-    shown = {stage: _show(mlvc, r["run_id"]) for stage, r in runs.items()}
+    shown = {stage: show_here(pipeline, r["run_id"]) for stage, r in runs.items()}
     expected = {
         "prepare": ({"data/raw/points.csv", "params.yaml"}, {"data/prepared"}),
         "featurize": (
@@ -71,7 +67,7 @@ def test_example_pipeline_lineage(pipeline: Path, mlvc: Run) -> None:
     assert snapshot["run_id"] is None  # unchanged since it was added
     raw_producer = shown["prepare"]["inputs"]["data/raw/points.csv"]["producer_run"]
     assert raw_producer is not None
-    assert _show(mlvc, raw_producer)["kind"] == "snapshot"
+    assert show_here(pipeline, raw_producer)["kind"] == "snapshot"
     links = {
         ("featurize", "data/prepared/train.csv"): "prepare",
         ("train", "data/features/train.json"): "featurize",
@@ -92,12 +88,12 @@ def test_example_pipeline_lineage(pipeline: Path, mlvc: Run) -> None:
 def test_a_changed_param_is_recorded(pipeline: Path, mlvc: Run) -> None:
     for stage in ("prepare", "featurize"):
         _run(mlvc, PYTHON, f"{stage}.py")
-    first = _show(mlvc, _run(mlvc, PYTHON, "train.py")["run_id"])
+    first = show_here(pipeline, _run(mlvc, PYTHON, "train.py")["run_id"])
     text = (
         (pipeline / "params.yaml").read_text().replace("learning_rate: 0.1", "learning_rate: 0.5")
     )
     (pipeline / "params.yaml").write_text(text)
-    second = _show(mlvc, _run(mlvc, PYTHON, "train.py")["run_id"])
+    second = show_here(pipeline, _run(mlvc, PYTHON, "train.py")["run_id"])
     assert first["params"]["train.learning_rate"] == 0.1
     assert second["params"]["train.learning_rate"] == 0.5
     assert first["outputs"]["model"]["id"] != second["outputs"]["model"]["id"]
@@ -105,22 +101,22 @@ def test_a_changed_param_is_recorded(pipeline: Path, mlvc: Run) -> None:
 
 
 def test_a_shell_writer_is_seen(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
-    run = _show(mlvc, _run(mlvc, "sh", "-c", "echo x > out.txt")["run_id"])
+    init_store(workspace)
+    run = show_here(workspace, _run(mlvc, "sh", "-c", "echo x > out.txt")["run_id"])
     assert set(run["outputs"]) == {"out.txt"}
     assert run["outputs"]["out.txt"]["id"] == blake3.blake3(b"x\n").hexdigest()
 
 
 def test_deleted_files_are_recorded(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "old.txt").write_text("old")
-    run = _show(mlvc, _run(mlvc, "rm", "old.txt")["run_id"])
+    run = show_here(workspace, _run(mlvc, "rm", "old.txt")["run_id"])
     assert run["removed"] == ["old.txt"]
 
 
 @pytest.mark.parametrize("code", [0, 1, 137])
 def test_exit_codes_propagate(mlvc: Run, workspace: Path, code: int) -> None:
-    mlvc("init")
+    init_store(workspace)
     script = "kill -9 $$" if code == 137 else f"exit {code}"
     result = mlvc("run", "--", "sh", "-c", script, check=False)
     assert result.returncode == code
@@ -130,7 +126,7 @@ def test_exit_codes_propagate(mlvc: Run, workspace: Path, code: int) -> None:
 
 
 def test_sigint_to_mlvc_ends_the_child_and_records_interrupted(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     script = "import time, pathlib; pathlib.Path('started').touch(); time.sleep(60)"
     proc = subprocess.Popen(
         [MLVC, "run", "--", PYTHON, "-c", script],
@@ -159,7 +155,7 @@ def test_sigint_to_mlvc_ends_the_child_and_records_interrupted(mlvc: Run, worksp
 
 
 def test_output_is_live_binary_safe_and_logged(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     script = (
         "import sys; sys.stdout.buffer.write(bytes(range(256)) * 4096);"
         "sys.stderr.write('e' * 300000)"
@@ -174,7 +170,7 @@ def test_output_is_live_binary_safe_and_logged(mlvc: Run, workspace: Path) -> No
     assert result.stdout == bytes(range(256)) * 4096
     assert result.stderr.startswith(b"e" * 300000)
     run_id = result.stderr.decode().split("mlvc: run ")[1].split()[0]
-    logs = _show(mlvc, run_id)["logs"]
+    logs = show_here(workspace, run_id)["logs"]
     out = subprocess.run(
         [MLVC, "cat-object", logs["stdout"]], cwd=workspace, capture_output=True, check=True
     ).stdout
@@ -182,7 +178,7 @@ def test_output_is_live_binary_safe_and_logged(mlvc: Run, workspace: Path) -> No
 
 
 def test_stdin_reaches_the_command(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     result = mlvc("run", "--", "sh", "-c", "cat > got.txt", input="from stdin\n")
     assert result.returncode == 0
     assert (workspace / "got.txt").read_text() == "from stdin\n"
@@ -197,10 +193,10 @@ def test_no_secret_is_stored(mlvc: Run, workspace: Path, git: object) -> None:
     )
     (workspace / "train.py").write_text("open('out.txt', 'w').write('ok')\n")
     _commit(workspace)
-    mlvc("init")
+    init_store(workspace)
     env = {"AWS_SECRET_ACCESS_KEY": secret, "DB_URL": f"postgres://u:{password}@h/db"}
     result = mlvc("run", "--json", "--", PYTHON, "train.py", env=env)
-    run = _show(mlvc, json.loads(result.stdout)["run_id"])
+    run = show_here(workspace, json.loads(result.stdout)["run_id"])
     assert run["code"]["remote"] == "https://example.com/r.git"
     assert "AWS_SECRET_ACCESS_KEY" in run["environment"]["variables"]["names"]
     repo = Repo.discover(workspace)
@@ -224,10 +220,10 @@ def test_the_stored_patch_reproduces_the_dirty_tree(
     (workspace / "train.py").write_text("print('v1')\n")
     (workspace / "util.py").write_text("X = 1\n")
     _commit(workspace)
-    mlvc("init")
+    init_store(workspace)
     (workspace / "train.py").write_text("import util\nprint('v2', util.X)\n")
     (workspace / "helper.py").write_text("Y = 2\n")
-    run = _show(mlvc, _run(mlvc, PYTHON, "train.py")["run_id"])
+    run = show_here(workspace, _run(mlvc, PYTHON, "train.py")["run_id"])
     code = run["code"]
     assert code["dirty"] is True
     clone = tmp_path / "clone"
@@ -245,15 +241,15 @@ def test_the_stored_patch_reproduces_the_dirty_tree(
 def test_a_run_outside_git(mlvc: Run, tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
-    mlvc("init", cwd=plain)
+    init_store(plain)
     result = mlvc("run", "--json", "--", "sh", "-c", "echo 1 > a.txt", cwd=plain)
-    run = json.loads(mlvc("show", json.loads(result.stdout)["run_id"], "--json", cwd=plain).stdout)
+    run = show_here(plain, json.loads(result.stdout)["run_id"])
     assert run["code"] == {"git": False, "scripts": {}}
     assert set(run["outputs"]) == {"a.txt"}
 
 
 def test_two_runs_at_once_both_record(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     script = (
         "import sys, time, pathlib; time.sleep(1.0);"
         "pathlib.Path(sys.argv[1]).write_text(sys.argv[1]); time.sleep(1.0)"
@@ -269,12 +265,12 @@ def test_two_runs_at_once_both_record(mlvc: Run, workspace: Path) -> None:
     ]
     results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    outputs = [set(_show(mlvc, r["run_id"])["outputs"]) for r in results]
+    outputs = [set(show_here(workspace, r["run_id"])["outputs"]) for r in results]
     assert outputs == [{"a.txt"}, {"b.txt"}]
 
 
 def test_declared_inputs_outputs_params_metrics(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "in.bin").write_bytes(b"data")
     (workspace / "cfg.toml").write_text("[opt]\nlr = 0.3\n")
     (workspace / "scores.txt").write_text("")
@@ -295,7 +291,7 @@ def test_declared_inputs_outputs_params_metrics(mlvc: Run, workspace: Path) -> N
         "--epochs",
         "3",
     )
-    run = _show(mlvc, json.loads(result.stdout)["run_id"])
+    run = show_here(workspace, json.loads(result.stdout)["run_id"])
     assert "in.bin" in run["inputs"]
     assert run["params"]["opt.lr"] == 0.3
     assert run["params"]["args.epochs"] == 3
@@ -303,13 +299,13 @@ def test_declared_inputs_outputs_params_metrics(mlvc: Run, workspace: Path) -> N
 
 
 def test_python_api_under_run_and_start_run(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "data.csv").write_text("a,b\n")
     (workspace / "api.py").write_text(
         "import mlvc\nmlvc.log_param('lr', 0.01)\n"
         "for s in range(3):\n    mlvc.log_metric('loss', 1 / (s + 1), step=s)\n"
     )
-    run = _show(mlvc, _run(mlvc, PYTHON, "api.py")["run_id"])
+    run = show_here(workspace, _run(mlvc, PYTHON, "api.py")["run_id"])
     assert run["params"]["lr"] == 0.01
     assert run["metrics"]["loss"] == pytest.approx(1 / 3)
     assert "loss" in run["logs"]["metric_series"]
@@ -324,7 +320,7 @@ def test_python_api_under_run_and_start_run(mlvc: Run, workspace: Path) -> None:
         (oid,) = repo.index.db.execute("SELECT id FROM runs ORDER BY seq DESC LIMIT 1").fetchone()
     finally:
         repo.close()
-    nb = _show(mlvc, oid.hex())
+    nb = show_here(workspace, oid.hex())
     assert set(nb["inputs"]) == {"data.csv"}
     assert set(nb["outputs"]) == {"out.txt"}
     assert nb["metrics"] == {"acc": 0.5}
@@ -344,7 +340,7 @@ def test_api_outside_a_run_warns_and_does_nothing(workspace: Path) -> None:
 
 
 def test_rerun_over_unchanged_input_rehashes_nothing(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     data = workspace / "big.bin"
     data.write_bytes(os.urandom(3 << 20))
     past = time.time_ns() - 10_000_000_000
@@ -369,7 +365,7 @@ def test_rerun_over_unchanged_input_rehashes_nothing(mlvc: Run, workspace: Path)
 
 
 def test_a_missing_command_exits_127_and_records_nothing(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     result = mlvc("run", "--", "no-such-command-xyz", check=False)
     assert result.returncode == 127
     assert result.stderr.startswith("error: cannot run no-such-command-xyz")
@@ -381,15 +377,15 @@ def test_a_missing_command_exits_127_and_records_nothing(mlvc: Run, workspace: P
 
 
 def test_a_copy_is_not_the_producer_of_its_source(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "a.txt").write_text("same")
     _run(mlvc, "sh", "-c", "cat a.txt > b.txt")
-    run = _show(mlvc, _run(mlvc, PYTHON, "-c", "open('a.txt').read()")["run_id"])
+    run = show_here(workspace, _run(mlvc, PYTHON, "-c", "open('a.txt').read()")["run_id"])
     assert run["inputs"]["a.txt"]["producer_run"] is None
 
 
 def test_multiprocessing_workers_and_nested_pythons_are_traced(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     for i in (1, 2, 3):
         (workspace / f"in{i}.txt").write_text(f"data {i}")
     (workspace / "nested_in.txt").write_text("nested")
@@ -404,7 +400,7 @@ def test_multiprocessing_workers_and_nested_pythons_are_traced(mlvc: Run, worksp
         "    with mp.get_context('spawn').Pool(2) as pool:\n        pool.map(work, [2, 3])\n"
         "    subprocess.run([sys.executable, 'child.py'], check=True)\n"
     )
-    run = _show(mlvc, _run(mlvc, PYTHON, "main.py")["run_id"])
+    run = show_here(workspace, _run(mlvc, PYTHON, "main.py")["run_id"])
     assert set(run["inputs"]) == {"in1.txt", "in2.txt", "in3.txt", "nested_in.txt"}
     assert set(run["outputs"]) == {"nested_out.txt"}
     assert set(run["code"]["scripts"]) == {"main.py", "child.py"}
@@ -413,8 +409,8 @@ def test_multiprocessing_workers_and_nested_pythons_are_traced(mlvc: Run, worksp
 def test_recorded_outputs_stay_out_of_the_code_patch(mlvc: Run, workspace: Path) -> None:
     (workspace / "train.py").write_text("import json\njson.dump({'acc': 1}, open('m.json', 'w'))\n")
     _commit(workspace)
-    mlvc("init")
+    init_store(workspace)
     _run(mlvc, PYTHON, "train.py")
     (workspace / "helper.json").write_text("{}")  # untracked source, never recorded as data
-    run = _show(mlvc, _run(mlvc, PYTHON, "train.py")["run_id"])
+    run = show_here(workspace, _run(mlvc, PYTHON, "train.py")["run_id"])
     assert run["code"]["untracked"] == ["helper.json"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MLVC, Run
+from tests.conftest import MLVC, Run, init_store, show_here
 
 PYTHON = sys.executable
 MODES = [
@@ -27,17 +27,16 @@ MODES = [
 
 
 @pytest.fixture
-def ws(workspace: Path, mlvc: Run) -> Path:
-    mlvc("init")
-    return workspace
+def ws(workspace: Path) -> Path:
+    return init_store(workspace)
 
 
-def _run(mlvc: Run, mode: str, *argv: str) -> dict:
-    """Run `argv` under `mode` ("auto": as by default); the run as `show --json` gives it."""
+def _run(ws: Path, mlvc: Run, mode: str, *argv: str) -> dict:
+    """Run `argv` under `mode` ("auto": as by default) in `ws`; the run as `show --json`
+    gives it."""
     trace = [] if mode == "auto" else [f"--trace={mode}"]
     result = mlvc("run", *trace, "--json", "--", *argv)
-    run_id = json.loads(result.stdout)["run_id"]
-    return dict(json.loads(mlvc("show", run_id, "--json").stdout))
+    return show_here(ws, json.loads(result.stdout)["run_id"])
 
 
 def _paths(run: dict) -> tuple[set[str], set[str]]:
@@ -75,7 +74,7 @@ def test_shell_tools(
     _write(ws / "b.csv", "k,2\nj,1\n")
     _write(ws / "old.txt", "old\n")
     _write(ws / "unread.txt", "nobody reads this\n")
-    run = _run(mlvc, mode, "sh", "-c", script)
+    run = _run(ws, mlvc, mode, "sh", "-c", script)
     found_in, found_out = _paths(run)
     assert found_out == outputs
     # an input also rewritten is recorded only at a version mlvc knows (the stat cache)
@@ -94,7 +93,7 @@ def test_parquet_read_and_written_by_pyarrow(ws: Path, mlvc: Run, mode: str) -> 
         ws / "step.py",
         "import pandas as pd\ndf = pd.read_parquet('raw.pq')\n(df * 2).to_parquet('doubled.pq')\n",
     )
-    run = _run(mlvc, mode, PYTHON, "step.py")
+    run = _run(ws, mlvc, mode, PYTHON, "step.py")
     assert _paths(run) == ({"raw.pq"}, {"doubled.pq"})
     assert set(run["code"]["scripts"]) == {"step.py"}
 
@@ -111,7 +110,7 @@ def test_sqlite_select_is_a_read_not_a_write(ws: Path, mlvc: Run, mode: str) -> 
         "import sqlite3\nprint(sqlite3.connect('db.sqlite').execute('select x from t').fetchall())"
     )
     _write(ws / "query.py", code)
-    run = _run(mlvc, mode, PYTHON, "query.py")
+    run = _run(ws, mlvc, mode, PYTHON, "query.py")
     assert _paths(run) == ({"db.sqlite"}, set())
 
 
@@ -124,7 +123,7 @@ def test_numpy_load(ws: Path, mlvc: Run, mode: str) -> None:
         ws / "load.py",
         "import numpy as np\nnp.save('z.npy', np.load('x.npy', mmap_mode='r') * 2)\n",
     )
-    run = _run(mlvc, mode, PYTHON, "load.py")
+    run = _run(ws, mlvc, mode, PYTHON, "load.py")
     assert _paths(run) == ({"x.npy"}, {"z.npy"})
 
 
@@ -158,7 +157,7 @@ def _static_binary(tmp_path: Path) -> Path:
 def test_statically_linked_binary(ws: Path, mlvc: Run, tmp_path: Path, mode: str) -> None:
     binary = _static_binary(tmp_path)
     _write(ws / "in.bin", "payload")
-    run = _run(mlvc, mode, str(binary), "in.bin", "out.bin")
+    run = _run(ws, mlvc, mode, str(binary), "in.bin", "out.bin")
     assert _paths(run) == ({"in.bin"}, {"out.bin"})
 
 
@@ -188,7 +187,7 @@ def test_multiprocessing_pool_reading_from_c(ws: Path, mlvc: Run, mode: str) -> 
             """
         ),
     )
-    run = _run(mlvc, mode, PYTHON, "pool.py")
+    run = _run(ws, mlvc, mode, PYTHON, "pool.py")
     assert _paths(run) == ({f"shards/{i}.txt" for i in range(4)}, {"sizes.txt"})
 
 
@@ -211,7 +210,7 @@ def test_grandchild_that_outlives_its_parent(ws: Path, mlvc: Run, mode: str) -> 
             """
         ),
     )
-    run = _run(mlvc, mode, PYTHON, "spawn.py")
+    run = _run(ws, mlvc, mode, PYTHON, "spawn.py")
     assert _paths(run) == ({"late.txt"}, set())
 
 
@@ -221,7 +220,7 @@ def test_read_through_a_symlinked_directory_keeps_its_workspace_path(
 ) -> None:
     _write(tmp_path / "shared" / "raw.csv", "a,b\n")
     (ws / "data").symlink_to(tmp_path / "shared")
-    run = _run(mlvc, mode, "sh", "-c", "cat data/raw.csv > out.csv")
+    run = _run(ws, mlvc, mode, "sh", "-c", "cat data/raw.csv > out.csv")
     assert _paths(run) == ({"data/raw.csv"}, {"out.csv"})
 
 
@@ -231,11 +230,11 @@ def test_interpreter_scripts_are_code_not_inputs(ws: Path, mlvc: Run, mode: str)
     _write(ws / "steps" / "sort.sh", "sort in.txt > out.txt\n")
     _write(ws / "count.js", "require('fs').writeFileSync('n.txt', '1')\n")
     for argv in (["sh", "steps/sort.sh"], ["bash", "-e", "steps/sort.sh"]):
-        run = _run(mlvc, mode, *argv)
+        run = _run(ws, mlvc, mode, *argv)
         assert set(run["code"]["scripts"]) == {"steps/sort.sh"}
         assert _paths(run) == ({"in.txt"}, {"out.txt"})
     if shutil.which("node"):
-        run = _run(mlvc, mode, "node", "count.js")
+        run = _run(ws, mlvc, mode, "node", "count.js")
         assert set(run["code"]["scripts"]) == {"count.js"}
         assert _paths(run) == (set(), {"n.txt"})
 
@@ -247,7 +246,7 @@ def test_ignored_and_cache_paths_stay_out(ws: Path, mlvc: Run) -> None:
     _write(ws / ".mlvcignore", "scratch/\n")
     _write(ws / "scratch" / "tmp.txt", "ignored")
     script = "cat a.txt .venv/pyvenv.cfg __pycache__/x.txt scratch/tmp.txt .mlvcignore > /dev/null"
-    run = _run(mlvc, "auto", "sh", "-c", script)
+    run = _run(ws, mlvc, "auto", "sh", "-c", script)
     assert _paths(run) == ({"a.txt", ".mlvcignore"}, set())
 
 
@@ -255,7 +254,7 @@ def test_python_mode_warns_that_reads_by_other_programs_were_not_seen(ws: Path, 
     _write(ws / "in.csv", "b\na\n")
     result = mlvc("run", "--trace=python", "--", "bash", "-c", "sort in.csv > out.csv")
     assert "warning: reads by `bash`, `sort` were not seen; declare them with -i" in result.stderr
-    run = dict(json.loads(mlvc("show", "latest", "--json").stdout))
+    run = show_here(ws, "latest")
     capture = run["environment"]["capture"]
     assert capture["mode"] == "python" and capture["notes"] == [
         "reads by `bash`, `sort` were not seen; declare them with -i"
@@ -268,7 +267,7 @@ def test_the_config_names_the_default_mode(ws: Path, mlvc: Run) -> None:
     config = ws / ".mlvc" / "config.toml"
     config.write_text(config.read_text() + '\n[run]\ntrace = "python"\n')
     _write(ws / "in.csv", "b\na\n")
-    run = _run(mlvc, "auto", "sort", "in.csv")
+    run = _run(ws, mlvc, "auto", "sort", "in.csv")
     assert run["environment"]["capture"]["mode"] == "python"
     config.write_text(config.read_text().replace('"python"', '"sometimes"'))
     result = mlvc("run", "--", "true", check=False)
@@ -311,7 +310,7 @@ def test_watch_limit_falls_back_and_says_so(ws: Path, mlvc: Run, limit: int) -> 
     assert f"per-user limit ({limit}, /proc/sys/fs/inotify/max_user_watches)" in warning[0]
     assert "only Python reads were seen" in warning[0] and "--trace=strict" in warning[0]
     assert warning[1:] == ["reads by `sh`, `cat` were not seen; declare them with -i"]
-    run = dict(json.loads(mlvc("show", "latest", "--json").stdout))
+    run = show_here(ws, "latest")
     assert run["environment"]["capture"]["mode"] == "python"
     assert run["environment"]["capture"]["notes"] == warning
     assert _paths(run) == (set(), {"out.txt"})
@@ -338,15 +337,15 @@ def test_overlapping_runs_say_so(ws: Path, mlvc: Run, tmp_path: Path) -> None:
         while not (tmp_path / "a-started").exists():
             assert a.poll() is None, "run A ended early"
             os.sched_yield()
-        b = _run(mlvc, "auto", "cat", "in.txt")
+        b = _run(ws, mlvc, "auto", "cat", "in.txt")
     finally:
         (tmp_path / "b-done").touch()
         out, _ = a.communicate()
     assert b["environment"]["capture"]["overlapped"] is True
     assert any("another run was live" in n for n in b["environment"]["capture"]["notes"])
-    a_run = dict(json.loads(mlvc("show", json.loads(out)["run_id"], "--json").stdout))
+    a_run = show_here(ws, json.loads(out)["run_id"])
     assert a_run["environment"]["capture"]["overlapped"] is True
-    alone = _run(mlvc, "auto", "cat", "in.txt")
+    alone = _run(ws, mlvc, "auto", "cat", "in.txt")
     assert alone["environment"]["capture"] == {"mode": "inotify", "overlapped": False, "notes": []}
 
 
@@ -354,7 +353,7 @@ def test_overlapping_runs_say_so(ws: Path, mlvc: Run, tmp_path: Path) -> None:
 def test_names_with_quotes_spaces_and_non_ascii(ws: Path, mlvc: Run, mode: str) -> None:
     name = 'we"ird é name>.txt'  # a backslash is a name mlvc cannot store
     _write(ws / "d ir" / name, "x")
-    run = _run(mlvc, mode, "cp", f"d ir/{name}", "copy.txt")
+    run = _run(ws, mlvc, mode, "cp", f"d ir/{name}", "copy.txt")
     assert _paths(run) == ({f"d ir/{name}"}, {"copy.txt"})
 
 
@@ -364,7 +363,7 @@ def test_reads_in_a_directory_created_during_the_run_are_outputs_only(
 ) -> None:
     _write(ws / "a.txt", "a")
     script = "mkdir -p new/deep && cp a.txt new/deep/b.txt && cat new/deep/b.txt > c.txt"
-    run = _run(mlvc, mode, "sh", "-c", script)
+    run = _run(ws, mlvc, mode, "sh", "-c", script)
     assert _paths(run) == ({"a.txt"}, {"new", "c.txt"})
 
 
@@ -374,7 +373,7 @@ def test_strict_lists_reads_outside_the_workspace_but_not_tool_state(
 ) -> None:
     outside = _write(tmp_path / "shared" / "lookup.csv", "k,v\n")
     hidden = _write(tmp_path / ".cache" / "state.txt", "tool state\n")
-    run = _run(mlvc, "strict", "sh", "-c", f"cat {outside} {hidden} > joined.txt")
+    run = _run(ws, mlvc, "strict", "sh", "-c", f"cat {outside} {hidden} > joined.txt")
     assert set(run["external"]) == {str(outside)}
     assert run["external"][str(outside)]["size"] == 4
     assert _paths(run) == (set(), {"joined.txt"})

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import Run
+from tests.conftest import Run, init_store, show_here
 
 PYTHON = sys.executable
 
@@ -44,20 +44,22 @@ def _kedro_project(workspace: Path, mlvc: Run) -> None:
     (workspace / "kedro_like.py").write_text(KEDRO_LIKE)
     subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
     subprocess.run(["git", "commit", "-qm", "project"], cwd=workspace, check=True)
-    mlvc("init")
+    init_store(workspace)
 
 
-def _kedro_run(mlvc: Run, *args: str) -> dict:
+def _kedro_run(workspace: Path, mlvc: Run, *args: str) -> dict:
     argv = [PYTHON, "kedro_like.py", "run", "--pipeline", "data_science", *args]
     run_id = json.loads(mlvc("run", "--json", "--", *argv).stdout)["run_id"]
-    return json.loads(mlvc("show", run_id, "--json").stdout)
+    return show_here(workspace, run_id)
 
 
 def test_kedro_params_override_the_file_and_plumbing_configs_are_left_out(
     mlvc: Run, workspace: Path
 ) -> None:
     _kedro_project(workspace, mlvc)
-    run = _kedro_run(mlvc, "--params", "model_options.test_size=0.25,model_options.random_state=4")
+    run = _kedro_run(
+        workspace, mlvc, "--params", "model_options.test_size=0.25,model_options.random_state=4"
+    )
     assert run["params"] == {
         "model_options.test_size": 0.25,
         "model_options.random_state": 4,
@@ -71,8 +73,8 @@ def test_kedro_params_override_the_file_and_plumbing_configs_are_left_out(
 
 def test_diff_shows_a_changed_override_as_a_typed_param(mlvc: Run, workspace: Path) -> None:
     _kedro_project(workspace, mlvc)
-    _kedro_run(mlvc, "--params", "model_options.test_size=0.25")
-    _kedro_run(mlvc, "--params", "model_options.test_size=0.3")
+    _kedro_run(workspace, mlvc, "--params", "model_options.test_size=0.25")
+    _kedro_run(workspace, mlvc, "--params", "model_options.test_size=0.3")
     diff = json.loads(mlvc("diff", "latest~1", "latest", "--json").stdout)
     assert diff["runs"]["params"] == [
         {"key": "model_options.test_size", "old": 0.25, "new": 0.3, "state": "changed"}
@@ -80,13 +82,13 @@ def test_diff_shows_a_changed_override_as_a_typed_param(mlvc: Run, workspace: Pa
 
 
 def test_hydra_overrides_replace_config_values(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "conf").mkdir()
     (workspace / "conf/config.yaml").write_text("model:\n  lr: 0.1\n  layers: [8]\ndrop: 1\n")
     script = "open('conf/config.yaml').read()"
     argv = [PYTHON, "-c", script, "model.lr=0.01", "model.layers=[64,32]", "+seed=7", "~drop"]
     run_id = json.loads(mlvc("run", "--json", "--", *argv).stdout)["run_id"]
-    run = json.loads(mlvc("show", run_id, "--json").stdout)
+    run = show_here(workspace, run_id)
     assert run["params"] == {"model.lr": 0.01, "model.layers": [64, 32], "seed": 7}
 
 
@@ -97,7 +99,7 @@ def test_the_config_names_the_params_files(mlvc: Run, workspace: Path) -> None:
             '\n[params]\ninclude = ["conf/*/catalog*", "conf/*/parameters*"]\n'
             'exclude = ["*data_science*"]\n'
         )
-    run = _kedro_run(mlvc)
+    run = _kedro_run(workspace, mlvc)
     assert run["params"] == {  # the catalog, named; not the parameters file, excluded
         "companies.type": "pandas.CSVDataset",
         "companies.filepath": "data/01_raw/companies.csv",
@@ -110,7 +112,9 @@ def test_the_config_names_the_params_files(mlvc: Run, workspace: Path) -> None:
 def test_a_secret_override_is_never_recorded(mlvc: Run, workspace: Path) -> None:
     _kedro_project(workspace, mlvc)
     secret = "hunter2-in-argv"
-    run = _kedro_run(mlvc, "--params", f"model_options.test_size=0.3,db.password={secret}")
+    run = _kedro_run(
+        workspace, mlvc, "--params", f"model_options.test_size=0.3,db.password={secret}"
+    )
     assert run["params"]["db.password"] == "***"
     assert run["params"]["model_options.test_size"] == 0.3
     assert secret not in json.dumps(run)

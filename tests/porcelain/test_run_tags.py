@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 PYTHON = sys.executable
 
@@ -19,7 +19,7 @@ def _json(mlvc: Run, *args: str) -> Any:
 
 
 def test_run_tag_is_a_real_tag(workspace: Path, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     first = _json(mlvc, "run", "-t", "best", "--", "sh", "-c", "echo 1 > out.txt")["run_id"]
     assert _json(mlvc, "tag")["tags"] == {"best": first}
     assert _json(mlvc, "show", "best")["id"] == first
@@ -33,14 +33,14 @@ def test_run_tag_is_a_real_tag(workspace: Path, mlvc: Run) -> None:
 
 
 def test_a_bad_tag_name_is_refused_before_the_command_runs(workspace: Path, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     refused = mlvc("run", "-t", "latest", "--", "sh", "-c", "touch ran", check=False)
     assert refused.returncode == 1 and "not a valid tag name" in refused.stderr
     assert not (workspace / "ran").exists()
 
 
 def test_start_run_name_is_a_real_tag(workspace: Path, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "nb.py").write_text(
         "import mlvc\nwith mlvc.start_run(name='baseline'):\n    open('out.txt', 'w').write('x')\n"
     )

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 
 def _status(mlvc: Run) -> Any:
@@ -19,7 +19,7 @@ def _run(mlvc: Run, script: str) -> str:
 
 
 def test_status_after_checkout_of_an_older_run(workspace: Path, mlvc: Run) -> None:
-    mlvc("init")
+    init_store(workspace)
     first = _run(mlvc, "mkdir -p out; echo 1 > out/a")
     second = _run(mlvc, "echo 2 > out/a; echo 2 > out/b")
     mlvc("checkout", first)
@@ -39,7 +39,7 @@ def test_status_after_checkout_of_an_older_run(workspace: Path, mlvc: Run) -> No
 def test_a_tracked_file_that_became_ignored_says_how_to_untrack_it(
     workspace: Path, mlvc: Run
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     _run(mlvc, "mkdir -p logs; echo start > logs/train.log; echo m > model.txt")
     (workspace / ".mlvcignore").write_text("logs/\n")
     (workspace / "logs/train.log").write_text("more\n")

@@ -17,7 +17,16 @@ import pytest
 from mlvc.ids import ObjectId
 from mlvc.repo import Repo
 from mlvc.store.steps import step_facts
-from tests.conftest import MLVC, PYTHON, STAGES, Pipeline, Run, Template, build_pipeline
+from tests.conftest import (
+    MLVC,
+    PYTHON,
+    STAGES,
+    Pipeline,
+    Run,
+    Template,
+    build_pipeline,
+    init_store,
+)
 from tests.remote.seaweed import S3Server
 
 
@@ -153,7 +162,7 @@ def test_sixteen_machines_push_at_once_and_each_fetch_sees_all(
     endpoint = ["-o", f"endpoint_url={s3_server.endpoint}"]
     template = tmp_path / "template"
     template.mkdir()
-    subprocess.run([MLVC, "init"], cwd=template, check=True, capture_output=True)
+    init_store(template)
     add = [MLVC, "remote", "add", "origin", url, *endpoint, "--default"]
     subprocess.run(add, cwd=template, check=True, capture_output=True)
     clones = []
@@ -162,12 +171,8 @@ def test_sixteen_machines_push_at_once_and_each_fetch_sees_all(
         shutil.copytree(template, clone)
         (clone / "shared.txt").write_text("the same file on every machine\n")
         (clone / "own.txt").write_text(f"machine {i}\n")
+        _add_here(clone, "shared.txt", "own.txt")  # the setup: the subject is push and fetch
         clones.append(clone)
-    adds = [
-        subprocess.Popen([MLVC, "add", "shared.txt", "own.txt"], cwd=c, stdout=subprocess.DEVNULL)
-        for c in clones
-    ]
-    assert [a.wait(timeout=300) for a in adds] == [0] * 16
 
     def everyone(*args: str) -> None:
         procs = [
@@ -188,6 +193,17 @@ def test_sixteen_machines_push_at_once_and_each_fetch_sees_all(
         assert set(_run_ids(clone)) == expected
 
 
+def _add_here(workspace: Path, *names: str) -> None:
+    """`mlvc add` of `names` in `workspace`, in this process."""
+    from mlvc.porcelain.add import add
+
+    repo = Repo.discover(workspace)
+    try:
+        assert add(repo, [Path(n) for n in names], workspace, {"user": "t"}).run_id is not None
+    finally:
+        repo.close()
+
+
 def _run_ids(workspace: Path) -> list[str]:
     repo = Repo.discover(workspace)
     try:
@@ -200,7 +216,7 @@ def test_a_push_killed_mid_upload_is_completed_and_a_new_clone_verifies_everythi
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
     shared = tmp_path / "shared"
-    mlvc("init")
+    init_store(workspace)
     mlvc("remote", "add", "origin", str(shared), "--default")
     (workspace / "weights.bin").write_bytes(os.urandom(96 << 20))  # one pack >= 64 MiB
     (workspace / "notes.txt").write_text("a small file beside it\n")
@@ -248,7 +264,7 @@ def _one_file_cloned(mlvc: Run, file: Path, size: int, shared: Path | Remote, cl
     directory, or a Remote), which `clone` (a new directory) is cloned from; the add's
     run id."""
     remote = shared if isinstance(shared, Remote) else Remote(str(shared))
-    mlvc("init")
+    init_store(file.parent)
     mlvc("remote", "add", "origin", remote.url, *remote.flags, "--default")
     file.write_bytes(os.urandom(size))
     run: str = json.loads(mlvc("add", file.name, "--json").stdout)["run_id"]
@@ -291,7 +307,7 @@ def test_a_crafted_remote_run_is_refused_by_fetch_and_nothing_is_written(
     from mlvc.ids import Kind, object_id
     from mlvc.store.remote import Remote as RemoteStore
 
-    mlvc("init")
+    init_store(workspace)
     (workspace / "a.txt").write_text("alpha\n")
     run = json.loads(mlvc("add", "a.txt", "--json").stdout)["run_id"]
     repo = Repo.discover(workspace)
@@ -311,7 +327,7 @@ def test_a_crafted_remote_run_is_refused_by_fetch_and_nothing_is_written(
 
     b = tmp_path / "b" / "ws"
     b.mkdir(parents=True)
-    mlvc("init", cwd=b)
+    init_store(b)
     mlvc("remote", "add", "origin", shared.url, *shared.flags, "--default", cwd=b)
     before = _snapshot(tmp_path / "b")
     failed = mlvc("fetch", cwd=b, check=False, env=shared.env)

@@ -15,12 +15,12 @@ from mlvc.store.download import WHOLE_MAX, _whole
 from mlvc.store.entry import Entry
 from mlvc.store.pack import ENTRY, NO_CHECK
 from mlvc.store.remote import RemotePack
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 
 def _pushed_pair(mlvc: Run, workspace: Path, shared: Path) -> str:
     """a.bin (1 MB) and b.bin (3 MB) added in one run, so one data pack, and pushed."""
-    mlvc("init")
+    init_store(workspace)
     mlvc("remote", "add", "origin", str(shared), "--default")
     (workspace / "a.bin").write_bytes(os.urandom(1 << 20))
     (workspace / "b.bin").write_bytes(os.urandom(3 << 20))
@@ -112,7 +112,7 @@ def test_a_pack_of_thousands_of_entries_is_checked_by_two_processes_every_entry(
     process: the pull takes it whole when sound, and a byte flipped in either half is
     found, named, and nothing kept."""
     shared = tmp_path / "shared"
-    mlvc("init")
+    init_store(workspace)
     mlvc("remote", "add", "origin", str(shared), "--default")
     (workspace / "d").mkdir()
     for n in range(FORK_MIN + 500):

@@ -16,7 +16,7 @@ from mlvc.repo import Repo
 from mlvc.store.connect import open_transport
 from mlvc.store.remote import Remote
 from mlvc.store.upload import PUSH_PACK
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 from tests.remote.seaweed import S3Server
 
 
@@ -47,7 +47,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
 
 
 def _setup(mlvc: Run, workspace: Path, target: Target) -> None:
-    mlvc("init")
+    init_store(workspace)
     mlvc("remote", "add", "origin", target.url, *target.flags, "--default")
 
 
@@ -149,7 +149,7 @@ def test_an_interrupted_push_is_completed_by_the_next(
 def test_s3_keys_come_from_the_environment_only(
     mlvc: Run, workspace: Path, s3_server: S3Server, s3_url: str
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     endpoint = f"endpoint_url={s3_server.endpoint}"
     mlvc("remote", "add", "origin", s3_url, "-o", endpoint)
     (workspace / "a.txt").write_text("alpha\n")
@@ -164,16 +164,18 @@ def test_s3_keys_come_from_the_environment_only(
     assert s3_server.secret not in stored and s3_server.key not in stored
 
 
-def test_push_without_a_remote_says_how_to_add_one(mlvc: Run) -> None:
-    mlvc("init")
+def test_push_without_a_remote_says_how_to_add_one(mlvc: Run, workspace: Path) -> None:
+    init_store(workspace)
     result = mlvc("push", check=False)
     assert result.returncode == 1
     assert "error: no remote configured" in result.stderr
     assert "mlvc remote add" in result.stderr
 
 
-def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(mlvc: Run) -> None:
-    mlvc("init")
+def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(
+    mlvc: Run, workspace: Path
+) -> None:
+    init_store(workspace)
     closed = "endpoint_url=http://127.0.0.1:9"  # the discard port: nothing listens
     mlvc("remote", "add", "down", "s3://bucket/p", "-o", closed, "-o",
          "config_kwargs.retries.max_attempts=1")  # fmt: skip
@@ -186,9 +188,9 @@ def test_an_unreachable_or_misconfigured_remote_is_an_error_not_a_crash(mlvc: Ru
 
 
 def test_an_s3_remote_without_the_s3_packages_is_an_error_not_a_crash(
-    mlvc: Run, tmp_path: Path
+    mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     mlvc("remote", "add", "s3", "s3://bucket/p", "-o", "endpoint_url=http://127.0.0.1:9")
     absent = tmp_path / "absent"  # mlvc installed without its s3 extra: no botocore, no s3fs
     absent.mkdir()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlvc import config
 from mlvc.config import RemoteConfig
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 
 
 def _remotes(mlvc: Run) -> list[dict[str, object]]:
@@ -16,7 +16,7 @@ def _remotes(mlvc: Run) -> list[dict[str, object]]:
 
 
 def test_add_list_remove(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     original = (workspace / ".mlvc" / "config.toml").read_bytes()
     added = mlvc(
         "remote", "add", "origin", "s3://team/mlvc", "-o", "endpoint_url=http://127.0.0.1:9",
@@ -52,15 +52,15 @@ def test_add_list_remove(mlvc: Run, workspace: Path) -> None:
     assert (workspace / ".mlvc" / "config.toml").read_bytes() == original
 
 
-def test_default_moves_to_the_last_remote_added_with_default(mlvc: Run) -> None:
-    mlvc("init")
+def test_default_moves_to_the_last_remote_added_with_default(mlvc: Run, workspace: Path) -> None:
+    init_store(workspace)
     mlvc("remote", "add", "a", "s3://one/x", "--default")
     mlvc("remote", "add", "b", "s3://two/x", "--default")
     assert [(r["name"], r["default"]) for r in _remotes(mlvc)] == [("a", False), ("b", True)]
 
 
 def test_credentials_are_never_stored(mlvc: Run, workspace: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     before = (workspace / ".mlvc" / "config.toml").read_bytes()
     url = mlvc("remote", "add", "o", "s3://AKIAEXAMPLE:hunter2secret@bucket/p", check=False)
     assert url.returncode == 1
@@ -76,8 +76,8 @@ def test_credentials_are_never_stored(mlvc: Run, workspace: Path) -> None:
     assert (workspace / ".mlvc" / "config.toml").read_bytes() == before
 
 
-def test_mistakes_are_errors_with_hints(mlvc: Run) -> None:
-    mlvc("init")
+def test_mistakes_are_errors_with_hints(mlvc: Run, workspace: Path) -> None:
+    init_store(workspace)
     mlvc("remote", "add", "origin", "s3://bucket/p")
     for args, message in [
         (("remote", "add", "origin", "s3://other/p"), "remote origin already exists"),
@@ -91,8 +91,8 @@ def test_mistakes_are_errors_with_hints(mlvc: Run) -> None:
         assert f"error: {message}" in result.stderr and "hint: " in result.stderr
 
 
-def test_no_start_up_imports_fsspec_or_s3fs(mlvc: Run) -> None:
-    mlvc("init")
+def test_no_start_up_imports_fsspec_or_s3fs(mlvc: Run, workspace: Path) -> None:
+    init_store(workspace)
     mlvc("remote", "add", "origin", "s3://bucket/p", "-o", "endpoint_url=http://127.0.0.1:9")
     for args in (("status",), ("remote", "list"), ("log",), ("--version",)):
         traced = mlvc(*args, env={"PYTHONPROFILEIMPORTTIME": "1"})

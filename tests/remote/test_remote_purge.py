@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlvc.store.pack import read_table
-from tests.conftest import MLVC, Run
+from tests.conftest import MLVC, Run, init_store
 from tests.remote.seaweed import S3Server
 
 
@@ -82,7 +82,7 @@ def test_a_purge_on_the_remote_removes_it_there_and_no_push_brings_it_back(
 ) -> None:
     (workspace / "keep.bin").write_bytes(os.urandom(200_000))
     (workspace / "notes.txt").write_text("API_TOKEN=leaked-0123456789\n")
-    mlvc("init")
+    init_store(workspace)
     first = json.loads(mlvc("add", "notes.txt", "keep.bin", "--json").stdout)["run_id"]
     (workspace / "notes.txt").write_text("API_TOKEN=rotated\n")
     mlvc("add", "notes.txt")
@@ -126,7 +126,7 @@ def test_a_content_purged_here_before_can_be_purged_on_a_remote_later(
 ) -> None:
     shared = Shared(str(tmp_path / "shared"), (), {}, None)
     (workspace / "secret.txt").write_text("leaked\n")
-    mlvc("init")
+    init_store(workspace)
     first = json.loads(mlvc("add", "secret.txt", "--json").stdout)["run_id"]
     (workspace / "secret.txt").write_text("rotated\n")
     mlvc("add", "secret.txt")

@@ -22,7 +22,7 @@ from mlvc.store.s3 import S3Transfers
 from mlvc.store.s3transport import S3Transport
 from mlvc.store.transport import Transport
 from mlvc.store.upload import Uploader
-from tests.conftest import Run
+from tests.conftest import Run, init_store
 from tests.remote.seaweed import S3Server
 
 MiB = 1 << 20
@@ -154,7 +154,7 @@ def remote_contents(transport: Transport) -> dict[str, str]:
 def test_one_or_eight_transfers_in_flight_give_the_same_remote(
     mlvc: Run, workspace: Path, s3_server: S3Server, tmp_path: Path
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     rng = random.Random(4)
     for i in range(4):
         (workspace / f"w{i}.bin").write_bytes(rng.randbytes(7 * MiB))
@@ -183,7 +183,7 @@ def test_one_or_eight_transfers_in_flight_give_the_same_remote(
 
 
 def test_push_jobs_flag(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
-    mlvc("init")
+    init_store(workspace)
     (workspace / "a.txt").write_text("alpha\n")
     mlvc("add", "a.txt")
     for jobs in ("1", "8"):
@@ -203,7 +203,7 @@ def test_push_jobs_flag(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
 def test_a_push_of_some_runs_never_sends_a_local_pack_whole_with_others_data(
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
-    mlvc("init")
+    init_store(workspace)
     rng = random.Random(6)
     for name in ("a.bin", "b.bin"):  # two runs
         (workspace / name).write_bytes(rng.randbytes(300_000))

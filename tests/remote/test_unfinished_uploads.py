@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from mlvc.store.s3 import S3Transfers
 from mlvc.store.uploads import UploadLedger
-from tests.conftest import MLVC, Run
+from tests.conftest import MLVC, Run, init_store
 from tests.remote.seaweed import S3Server
 
 
@@ -30,16 +31,17 @@ def _unfinished(server: S3Server, url: str) -> list[str]:
     return [upload["Key"] for upload in listed.get("Uploads", [])]
 
 
-def _with_remote(mlvc: Run, server: S3Server, url: str) -> None:
-    mlvc("init")
+def _with_remote(workspace: Path, mlvc: Run, server: S3Server, url: str) -> None:
+    init_store(workspace)
     mlvc("remote", "add", "origin", url, "--default",
          "-o", f"endpoint_url={server.endpoint}",
          "-o", "client_kwargs.region_name=us-east-1")  # fmt: skip
 
 
 def _pushing(workspace: Path, keys: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A push of a pack over one part, returned once its multipart upload is written down."""
-    (workspace / "weights.bin").write_bytes(os.urandom(96 << 20))
+    """A push of a pack over one part, returned once its multipart upload is written down.
+    One MiB over a part is enough: the signal lands while the first (whole) part is sent."""
+    (workspace / "weights.bin").write_bytes(os.urandom(S3Transfers.PART + (1 << 20)))
     subprocess.run([MLVC, "add", "weights.bin"], cwd=workspace, check=True, capture_output=True)
     ledger = workspace / ".mlvc" / "remotes" / "origin" / "uploads"
     push = subprocess.Popen([MLVC, "push"], cwd=workspace, env=keys, stderr=subprocess.PIPE)
@@ -52,7 +54,7 @@ def test_the_next_push_aborts_the_upload_a_killed_push_left(
     mlvc: Run, workspace: Path, s3_server: S3Server, s3_url: str
 ) -> None:
     keys = s3_server.env(os.environ)
-    _with_remote(mlvc, s3_server, s3_url)
+    _with_remote(workspace, mlvc, s3_server, s3_url)
     ledger = workspace / ".mlvc" / "remotes" / "origin" / "uploads"
     push = _pushing(workspace, keys)
     push.kill()
@@ -73,7 +75,7 @@ def test_a_copy_of_the_clone_never_aborts_the_upload_of_the_original_in_flight(
     """A lock does not travel with a copy: `cp -r` of a clone while it pushes gives a
     ledger file nobody holds. The copy's push must leave the original's upload alone."""
     keys = s3_server.env(os.environ)
-    _with_remote(mlvc, s3_server, s3_url)
+    _with_remote(workspace, mlvc, s3_server, s3_url)
     push = _pushing(workspace, keys)
     push.send_signal(signal.SIGSTOP)  # held mid-upload while the clone is copied
     try:
@@ -95,7 +97,7 @@ def test_a_push_aborts_no_upload_outside_its_remote(
     from fsspec.asyn import sync
 
     keys = s3_server.env(os.environ)
-    _with_remote(mlvc, s3_server, s3_url)
+    _with_remote(workspace, mlvc, s3_server, s3_url)
     other = f"{s3_url}-other"
     fs = s3_server.filesystem()
     bucket, _, prefix = other.removeprefix("s3://").partition("/")
@@ -119,7 +121,7 @@ def test_an_upload_the_store_refuses_to_abort_does_not_stop_the_push(
     """An abort the store refuses (no right to abort, an id it rejects) is tried again
     by the next push; this push still sends what it has to."""
     keys = s3_server.env(os.environ)
-    _with_remote(mlvc, s3_server, s3_url)
+    _with_remote(workspace, mlvc, s3_server, s3_url)
     ledger = workspace / ".mlvc" / "remotes" / "origin" / "uploads"
     ledger.mkdir(parents=True)
     here = ledger.stat()
@@ -140,7 +142,7 @@ def test_a_symlinked_ledger_directory_loses_no_file_of_others(
 ) -> None:
     """Only files of the ledger's own names are ever removed, wherever it points."""
     keys = s3_server.env(os.environ)
-    _with_remote(mlvc, s3_server, s3_url)
+    _with_remote(workspace, mlvc, s3_server, s3_url)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     theirs = {"draft.tmp": b"a draft", "notes.upload": b"not json", "a.1.tmp": b""}

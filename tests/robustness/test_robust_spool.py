@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MLVC, Run
+from tests.conftest import MLVC, Run, init_store, show_here
 
 # Enough output to fill a pipe many times over: a pump that died would block the command.
 SCRIPT = "rm -rf .mlvc/tmp/run-*; seq 1 300000; echo made > made.txt"
@@ -25,7 +25,7 @@ def test_a_command_that_removes_the_spool_is_recorded_with_a_note(
 ) -> None:
     if mode == "strict" and shutil.which("strace") is None:
         pytest.fail("strace is required (make tools installs it)")
-    mlvc("init")
+    init_store(workspace)
     done = subprocess.run(
         [MLVC, "run", "--json", f"--trace={mode}", "--", "sh", "-c", SCRIPT],
         cwd=workspace,
@@ -39,7 +39,7 @@ def test_a_command_that_removes_the_spool_is_recorded_with_a_note(
     printed = done.stderr.splitlines()  # with --json the command's output goes to stderr
     assert printed[:300000] == [str(n) for n in range(1, 300001)]  # all of it, in order
     result = json.loads(done.stdout)
-    shown = json.loads(mlvc("show", result["run_id"], "--json").stdout)
+    shown = show_here(workspace, result["run_id"])
     assert "made.txt" in shown["outputs"]
     assert any("spool" in note for note in shown["environment"]["capture"]["notes"])
 
@@ -60,7 +60,7 @@ def test_the_remade_spool_is_live_while_runs_start_beside_it(
     """The spool a command removed is made again for the run's logs and traces: live
     (locked), or another run starting meanwhile removes it under the run's feet (which
     crashed it, exit 3, the run lost)."""
-    mlvc("init")
+    init_store(workspace)
     stop = tmp_path / "stop"
     tmp = workspace / ".mlvc" / "tmp"
     others = subprocess.Popen([sys.executable, "-c", RECLAIMER, str(tmp), str(stop)])
@@ -69,7 +69,7 @@ def test_the_remade_spool_is_live_while_runs_start_beside_it(
             script = f"rm -rf .mlvc/tmp/run-*; echo {n} > out{n}.txt"
             done = mlvc("run", "--json", "--trace=python", "--", "sh", "-c", script, check=False)
             assert done.returncode == 0, done.stderr[-2000:]
-            shown = json.loads(mlvc("show", json.loads(done.stdout)["run_id"], "--json").stdout)
+            shown = show_here(workspace, json.loads(done.stdout)["run_id"])
             assert f"out{n}.txt" in shown["outputs"]
     finally:
         stop.touch()
@@ -93,7 +93,7 @@ def test_a_command_that_removes_the_spool_and_leaves_a_writer_behind_is_recorded
     """Under inotify, no marker event comes from a removed spool, so the reader of events
     is still running when the run collects what it saw: a process the command left
     behind, still making files, changed that collection under its feet (exit 3)."""
-    mlvc("init")
+    init_store(workspace)
     (workspace / "d").mkdir()
     (workspace / "d" / "seed").write_text("seed\n")  # d/ is watched from the start
     stop = tmp_path / "stop"
@@ -109,5 +109,5 @@ def test_a_command_that_removes_the_spool_and_leaves_a_writer_behind_is_recorded
     finally:
         stop.touch()
     assert done.returncode == 0, done.stderr[-2000:]
-    shown = json.loads(mlvc("show", json.loads(done.stdout)["run_id"], "--json").stdout)
+    shown = show_here(workspace, json.loads(done.stdout)["run_id"])
     assert "d/out.txt" in shown["outputs"]

@@ -52,7 +52,19 @@ def _add_in_process(workspace: Path) -> str:
     return oid.hex()
 
 
-def test_add_of_many_files_stores_every_byte(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def unforked(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The id of the tree an `add` of `_populate`'s files stores in one process (no fork
+    at any count): what every test here compares the forked add's tree with. Built once
+    for the module; it is the same for every test, `_populate` being seeded."""
+    alone = tmp_path_factory.mktemp("unforked")
+    _populate(alone)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(snapshot, "FORK_MIN", 10**9)
+        return _add_in_process(alone)
+
+
+def test_add_of_many_files_stores_every_byte(mlvc: Run, workspace: Path, unforked: str) -> None:
     contents = _populate(workspace)
     init_store(workspace)
     added = json.loads(mlvc("add", "data", "--json").stdout)
@@ -70,16 +82,11 @@ def test_add_of_many_files_stores_every_byte(mlvc: Run, workspace: Path, tmp_pat
     for rel, data in contents.items():
         assert (workspace / rel).read_bytes() == data
 
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    _populate(alone)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(snapshot, "FORK_MIN", 10**9)
-        assert _add_in_process(alone) == tree
+    assert tree == unforked
 
 
 def test_a_dead_reader_process_is_replaced_by_the_parent(
-    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, unforked: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _populate(workspace)
     start = Forked.start
@@ -92,15 +99,11 @@ def test_a_dead_reader_process_is_replaced_by_the_parent(
     monkeypatch.setattr(Forked, "start", dying)
     shared = _add_in_process(workspace)
     assert len(calls) == 1
-    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    _populate(alone)
-    assert _add_in_process(alone) == shared
+    assert shared == unforked
 
 
 def test_no_process_to_be_had(
-    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, unforked: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """fork() failing (a process or memory limit): the parent reads every file itself."""
     import errno
@@ -112,12 +115,7 @@ def test_no_process_to_be_had(
 
     monkeypatch.setattr(os, "fork", no_fork)
     shared = _add_in_process(workspace)
-    monkeypatch.undo()
-    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    _populate(alone)
-    assert _add_in_process(alone) == shared
+    assert shared == unforked
 
 
 def _counting_takes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -137,7 +135,7 @@ def _counting_takes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_the_reader_process_streams_its_share_in_batches(
-    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, unforked: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its share comes back SEND files at a time, each stored as it comes, not as one
     reply holding the content of half the files; what is stored is the same."""
@@ -147,15 +145,11 @@ def test_the_reader_process_streams_its_share_in_batches(
     shared = _add_in_process(workspace)
     assert sum(taken) == len(contents) - len(contents) // 2
     assert len(taken) > 10 and max(taken) == 50
-    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    _populate(alone)
-    assert _add_in_process(alone) == shared
+    assert shared == unforked
 
 
 def test_a_reader_killed_mid_stream_loses_nothing(
-    mlvc: Run, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mlvc: Run, workspace: Path, unforked: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The batches it sent whole are stored; the parent reads the rest; the store then
     holds every file and fsck finds nothing wrong."""
@@ -178,8 +172,4 @@ def test_a_reader_killed_mid_stream_loses_nothing(
     mlvc("checkout", "latest:data")
     for rel, data in contents.items():
         assert (workspace / rel).read_bytes() == data
-    monkeypatch.setattr(snapshot, "FORK_MIN", 10**9)
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    _populate(alone)
-    assert _add_in_process(alone) == shared
+    assert shared == unforked
