@@ -8,9 +8,10 @@ temporary name to rename (a fifth less time per small file). A reader sees the d
 whole or not at all, and a killed checkout leaves only the temporary directory, which
 the next checkout removes (its parent is journaled like any temporary name).
 
-A directory that appeared meanwhile is never replaced: the rename is not made, the
-stand-in is removed, and its files are reported as not written, so the caller writes
-them one by one into the directory that is there, as it writes everywhere else.
+A directory that appeared meanwhile is never replaced: the name is claimed with an
+empty directory of our own before the stand-in is renamed over it, and when the claim
+fails (or someone puts a file in it first) the stand-in is removed and its files are
+written again, one by one, into what is there, as everywhere else (Materializer).
 """
 
 from __future__ import annotations
