@@ -21,7 +21,7 @@ from typing import Any
 import blake3
 
 from mlvc.errors import RefConflictError, RemoteError
-from mlvc.store.fsutil import atomic_write, temp_name
+from mlvc.store.fsutil import atomic_write, read_small_file, temp_name
 from mlvc.urls import redact_url
 
 # Transfers (parts, ranges, packs) in flight at once: enough to keep a loopback or LAN
@@ -249,8 +249,7 @@ class DirectoryTransport(Transport):
     def read(self, name: str) -> bytes | None:
         with self.errors(name):
             try:
-                with open(self.base / name, "rb") as file:
-                    return file.read()
+                return read_small_file(str(self.base / name))
             except FileNotFoundError:
                 return None
 
