@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -102,6 +103,7 @@ def execute(
     received: list[int] = []
     children: list[subprocess.Popen[bytes]] = []
     previous = _forward_signals(children, received, wrapped)
+    woken = _Wakeup.install() if previous else None
     try:
         child = _start(argv, cwd, env, (out_r, out_w), (err_r, err_w))
         children.append(child)
@@ -113,10 +115,12 @@ def execute(
         ]
         for pump in pumps:
             pump.start()
-        _, wait_status, rusage = _wait4(child.pid)
+        _, wait_status, rusage = _wait4(child.pid, woken)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if woken is not None:
+            woken.close()
     child.returncode = os.waitstatus_to_exitcode(wait_status)
     for pump in pumps:
         pump.join()
@@ -174,12 +178,55 @@ class Clock:
         return Finished(code, status, time.monotonic() - self.started, usage, None)
 
 
-def _wait4(pid: int) -> tuple[int, int, Any]:
+@dataclass(frozen=True)
+class _Wakeup:
+    """A pipe that every signal mlvc receives writes a byte to, whichever of its threads
+    the kernel delivers it to (`signal.set_wakeup_fd`), until `close` puts back the
+    wake-up fd it replaced."""
+
+    read: int
+    write: int
+    replaced: int
+
+    @classmethod
+    def install(cls) -> _Wakeup:
+        read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        return cls(read, write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self.replaced)
+        os.close(self.read)
+        os.close(self.write)
+
+
+def _wait4(pid: int, woken: _Wakeup | None) -> tuple[int, int, Any]:
+    """The exit of `pid`. The kernel may deliver a signal to any thread of mlvc (an output
+    pump, the tracer's reader), and then a plain wait is not interrupted: the handler
+    would run only once the child had exited. So, where handlers are installed, the main
+    thread waits on the child's pidfd and on the wake-up pipe of `woken`, and runs the
+    handlers as soon as a signal arrives."""
+    if woken is not None:
+        _wait_awake(pid, woken.read)
     while True:
         try:
             return os.wait4(pid, 0)
         except InterruptedError:
             continue
+
+
+def _wait_awake(pid: int, woken: int) -> None:
+    """Returns once `pid` has exited (its pidfd is readable), draining `woken` each time a
+    signal wakes this thread: the handlers run on the way back into Python."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:  # no pidfd (a kernel before 5.3): a plain wait
+        return
+    try:
+        while pidfd not in select.select([pidfd, woken], [], [])[0]:
+            with contextlib.suppress(BlockingIOError):
+                os.read(woken, 512)
+    finally:
+        os.close(pidfd)
 
 
 def _forward_signals(
