@@ -9,9 +9,9 @@ unless `force`. Order: plan, save what is in the way (durable, recorded), write 
 from __future__ import annotations
 
 import heapq
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from mlvc.repo import Repo
 from mlvc.store.index import TrackedFile
 from mlvc.store.rowdiff import InPathOrder, by_path
 from mlvc.workspace.batches import first_slice
+from mlvc.workspace.dirs import WorkspaceDirs
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.intake import Intake
 from mlvc.workspace.lock import workspace_lock
@@ -108,7 +109,8 @@ def checkout(
             if ahead is None:  # all here, by its first file: places looked up once, for both
                 repo.store.prefetch(first_slice(plan.writes))
             ensure_local(repo, [w.id for w in plan.writes], pulling, ahead=ahead)
-        saved, saved_run = _save(repo, request, unsaved, ignore)
+        with closing(WorkspaceDirs(str(repo.root), request.follow_symlinks)) as inside:
+            saved, saved_run = _save(repo, request, unsaved, ignore, inside)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))
         expected = _Expected(plan.doomed)
@@ -225,13 +227,15 @@ def _save(
     request: CheckoutRequest,
     unsaved: list[FileStat],
     ignore: Ignore,
+    dirs: WorkspaceDirs,
     why: str = "before overwriting",
 ) -> tuple[tuple[Saved, ...], ObjectId | None]:
-    """Store the files the checkout would lose and record them as one snapshot run."""
+    """Store the files the checkout would lose and record them as one snapshot run,
+    read through `dirs`: never from outside the workspace, whatever is swapped in."""
     if not unsaved:
         return (), None
     started = clock.now()
-    snap = Intake(repo.root, repo.store, ignore, {})
+    snap = Intake(repo.root, repo.store, ignore, {}, dirs=dirs)
     try:
         outputs = {st.rel: snap.snapshot(st.rel, st.rel) for st in unsaved}
     except BaseException:
@@ -328,17 +332,18 @@ class _Applied:
     def _store_changed(self, paths: list[str]) -> None:
         """Store what the files hold now, and expect exactly that state next time."""
         expected = self.expected
+        dirs = self.writer.dirs
         stats = []
         for rel in paths:
             try:
-                st = stat_of(rel, os.lstat(self.repo.root / rel))
+                st = stat_of(rel, dirs.lstat(rel))
             except FileNotFoundError:
                 expected[rel] = None
                 continue
             stats.append(st)
             expected[rel] = st
         saved, run_id = _save(
-            self.repo, self.request, stats, self.ignore, "after they changed during it"
+            self.repo, self.request, stats, self.ignore, dirs, "after they changed during it"
         )
         self.saved += saved
         if run_id is not None:

@@ -178,12 +178,15 @@ class ObjectStore(Places):
         stored = self.store_file(path, progress)
         return stored.id, stored.size
 
-    def store_file(self, path: Path | str, progress: Progress | None = None) -> StoredFile:
-        """Store a regular file's content. A file that changes while it is read (another
-        process writes it) is read again, READS times in all; if it never holds still,
-        the last read is kept and marked unsteady. Either way the id and size are those
-        of the bytes stored, never a mix of a stat and a read. `progress` sees every read."""
-        with open_file(path) as handle:
+    def store_file(
+        self, path: Path | str | BinaryIO, progress: Progress | None = None
+    ) -> StoredFile:
+        """Store a regular file's content (`path`, or a file opened for reading, which
+        is closed here). A file that changes while it is read (another process writes
+        it) is read again, READS times in all; if it never holds still, the last read is
+        kept and marked unsteady. Either way the id and size are those of the bytes
+        stored, never a mix of a stat and a read. `progress` sees every read."""
+        with open_file(path) if isinstance(path, (str, Path)) else path as handle:
             for _ in range(READS):
                 handle.seek(0)
                 stored, parts = self._read_once(handle, progress)

@@ -18,10 +18,14 @@ import errno
 import os
 import stat
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from mlvc.errors import MlvcError, UnsafePathError
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_T = TypeVar("_T")
 MAX_CACHED = 512  # directory descriptors kept open; past this each use opens and closes
 
 
@@ -82,6 +86,30 @@ class WorkspaceDirs:
                     owned = True
                 fd = child
             return fd, owned
+
+    def lstat(self, rel: str) -> os.stat_result:
+        """The stat of `rel` itself (a symlink is not followed)."""
+        return self._in_parent(
+            rel, lambda name, fd: os.stat(name, dir_fd=fd, follow_symlinks=False)
+        )
+
+    def open_file(self, rel: str) -> int:
+        """`rel` opened for reading: ELOOP when it is a symlink."""
+        return self._in_parent(rel, lambda name, fd: os.open(name, _READ, dir_fd=fd))
+
+    def readlink(self, rel: str) -> str:
+        return self._in_parent(rel, lambda name, fd: os.readlink(name, dir_fd=fd))
+
+    def _in_parent(self, rel: str, call: Callable[[str, int], _T]) -> _T:
+        """`call(name, descriptor of the directory holding rel)`; FileNotFoundError when
+        that directory is missing."""
+        parent, _, name = rel.rpartition("/")
+        fd, owned = self.open(parent, create=False)
+        try:
+            return call(name, fd)
+        finally:
+            if owned:
+                os.close(fd)
 
     def _deepest_open(self, rel: str) -> tuple[str, int]:
         base = rel

@@ -7,6 +7,7 @@ could share its timestamp ("racy", as git calls it): those are hashed again.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -14,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from blake3 import blake3
 
@@ -24,9 +25,10 @@ from mlvc.ids import Kind, ObjectId
 from mlvc.objects import PathRecord, Tree, TreeEntry
 from mlvc.store.fsutil import read_small_file
 from mlvc.store.index import TrackedFile
-from mlvc.store.ingest import read_encoded
+from mlvc.store.ingest import open_file, read_encoded
 from mlvc.store.objectstore import ObjectStore
 from mlvc.store.statrows import StatRow, StatRows
+from mlvc.workspace.dirs import WorkspaceDirs
 from mlvc.workspace.ignore import Ignore
 from mlvc.workspace.scan import FileStat, stat_of, walk
 from mlvc.workspace.statcache import is_clean
@@ -52,6 +54,10 @@ class Intake:
     """Names in the walked directories that no tree can hold (see scan.walk)."""
     unsteady: list[str] = field(default_factory=list)
     """Files that changed during every read: stored as last read, no stat-cache row."""
+    dirs: WorkspaceDirs | None = None
+    """Where given, files are stat'ed, opened and read through these directory
+    descriptors, never through a symlinked directory (a checkout storing what it is
+    about to replace: what it reads must be inside the workspace, as what it writes)."""
 
     def file_id(self, st: FileStat) -> ObjectId:
         return self.stored(st)[0]
@@ -66,12 +72,11 @@ class Intake:
                 self.progress(st.size)
             return row.file_id, st.size
         hashed_ns = time.time_ns()
-        path = os.path.join(self.root, st.rel)
         if st.kind == "symlink":
-            target = os.fsencode(_readlink(path))
+            target = os.fsencode(self._readlink(st.rel))
             oid, size = self.store.put_bytes(target), len(target)
         else:
-            stored = self.store.store_file(path, self.progress)
+            stored = self.store.store_file(self._open(st.rel), self.progress)
             oid, size = stored.id, stored.size
             if not stored.steady:
                 self.unsteady.append(st.rel)
@@ -83,10 +88,9 @@ class Intake:
         """Store the file, symlink or directory at `rel`; `root_rel` is the added path.
         Raises FileVanishedError when `rel` is gone; a file of a directory removed
         between the walk and its read is left out of the tree."""
-        try:
-            st = os.lstat(self.root / rel)
-        except FileNotFoundError:
-            raise FileVanishedError(f"cannot read {rel}: it was removed") from None
+        st = self.lstat(rel)
+        if st is None:
+            raise FileVanishedError(f"cannot read {rel}: it was removed")
         if stat.S_ISDIR(st.st_mode):
             return self._tree(rel, list(walk(self.root, rel, self.ignore, self.skipped)), root_rel)
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
@@ -97,6 +101,34 @@ class Intake:
         oid, size = self.stored(fstat)
         self.files.append(TrackedFile(rel, root_rel, oid, fstat.kind, size))
         return PathRecord(oid, fstat.kind, size, None, fstat.executable)  # type: ignore[arg-type]
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        """`rel`'s own stat (a symlink is not followed), or None when it is gone."""
+        try:
+            if self.dirs is None:
+                return os.lstat(self.root / rel)
+            return self.dirs.lstat(rel)
+        except FileNotFoundError:
+            return None
+
+    def _open(self, rel: str) -> BinaryIO:
+        if self.dirs is None:
+            return open_file(os.path.join(self.root, rel))
+        try:
+            return open(self.dirs.open_file(rel), "rb", buffering=0)
+        except FileNotFoundError:
+            raise FileVanishedError(f"cannot read {rel}: it was removed") from None
+        except OSError as exc:
+            why = "it is a symbolic link now" if exc.errno == errno.ELOOP else exc.strerror
+            raise UnreadableFileError(f"cannot read {rel}: {why}") from None
+
+    def _readlink(self, rel: str) -> str:
+        try:
+            if self.dirs is None:
+                return os.readlink(os.path.join(self.root, rel))
+            return self.dirs.readlink(rel)
+        except FileNotFoundError:
+            raise FileVanishedError(f"cannot read {rel}: it was removed") from None
 
     def stored_many(self, stats: list[FileStat]) -> list[tuple[ObjectId, int] | None]:
         """`stored` for many files: small regular files are read, hashed and stored in
@@ -282,10 +314,3 @@ def _send_encoded(paths: list[str], send: Callable[[Any], None]) -> None:
     for start in range(0, len(paths), SEND):
         hashed_ns = time.time_ns()
         send([hashed_ns, [read_encoded(p) for p in paths[start : start + SEND]]])
-
-
-def _readlink(path: str) -> str:
-    try:
-        return os.readlink(path)
-    except FileNotFoundError:
-        raise FileVanishedError(f"cannot read {path}: it was removed") from None

@@ -8,8 +8,10 @@ one swapped in after the checkout was planned; `--follow-symlinks` opts in.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +19,11 @@ from pathlib import Path
 import blake3
 import pytest
 
-from mlvc.errors import UnsafePathError
+from mlvc.errors import MlvcError, UnsafePathError
 from mlvc.ids import ObjectId
 from mlvc.porcelain.add import add as lib_add
 from mlvc.repo import Repo
-from mlvc.workspace.dirs import SymlinkedDirectoryError
+from mlvc.workspace.dirs import SymlinkedDirectoryError, WorkspaceDirs
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
 from mlvc.workspace.materialize import Materializer
 from mlvc.workspace.records import RecordedFile
@@ -111,6 +113,84 @@ def test_a_symlink_swapped_in_after_planning_is_never_written_through(
     finally:
         writer.cleanup()
     assert _tree(outside) == {"y": b"outside y\n"}
+
+
+def _swap_for_link(workspace: Path, outside: Path) -> None:
+    """`d` becomes a symlink to `outside`, which holds a different `d/x`."""
+    (workspace / "d").rename(workspace / "d.real")
+    (workspace / "d").symlink_to(outside)
+
+
+@pytest.mark.parametrize("when", ["before saving", "while writing"])
+def test_a_symlink_swapped_in_after_planning_is_never_read_into_a_snapshot(
+    repo: Repo, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """What a checkout stores before replacing a file (the edit the store lacks, or one
+    made while it writes) is read through directory descriptors too: a directory swapped
+    for a link to elsewhere between plan and read makes it stop, and nothing from
+    outside the workspace enters the store (a snapshot may be pushed and shared)."""
+    from mlvc.porcelain import checkout as porcelain
+
+    run_id = _record(repo, workspace, {"d/x": b"recorded\n"})
+    (workspace / "d/x").write_bytes(b"an edit the store lacks\n")
+    secret = b"outside the workspace\n"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x").write_bytes(secret)
+    if when == "before saving":
+        real_save = porcelain._save
+
+        def swap_then_save(*args: object, **kwargs: object) -> object:
+            _swap_for_link(workspace, outside)
+            return real_save(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(porcelain, "_save", swap_then_save)
+        request = porcelain.CheckoutRequest(run_id)
+    else:  # forced: the edit is not stored first; d/x edited again is found changed
+        real_write = Materializer.write_many
+
+        def write_then_swap(self: Materializer, *args: object, **kwargs: object) -> object:
+            (workspace / "d/x").write_bytes(b"edited again\n")
+            landed = real_write(self, *args, **kwargs)  # type: ignore[arg-type]
+            assert landed == [None], "the writer must find d/x changed since the plan"
+            _swap_for_link(workspace, outside)
+            monkeypatch.setattr(Materializer, "write_many", real_write)
+            return landed
+
+        monkeypatch.setattr(Materializer, "write_many", write_then_swap)
+        request = porcelain.CheckoutRequest(run_id, force=True)
+
+    if when == "before saving":
+        with pytest.raises(MlvcError, match="d is a symbolic link"):
+            porcelain.checkout(Repo.discover(workspace), request)
+    else:  # the writer's descriptors, opened before the swap, lead to the real directory
+        result = porcelain.checkout(Repo.discover(workspace), request)
+        edited = blake3.blake3(b"edited again\n").digest()
+        assert [(saved.path, saved.id) for saved in result.saved] == [("d/x", edited)]
+    assert not Repo.discover(workspace).store.has(ObjectId(blake3.blake3(secret).digest()))
+    assert _tree(outside) == {"x": secret}
+
+
+def test_workspace_dirs_read_nothing_through_a_link(workspace: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x").write_text("outside\n")
+    (workspace / "d").symlink_to(outside)
+    (workspace / "link").symlink_to(outside / "x")
+    dirs = WorkspaceDirs(str(workspace))
+    try:
+        for read in (dirs.lstat, dirs.open_file, dirs.readlink):
+            with pytest.raises(SymlinkedDirectoryError, match="d is a symbolic link"):
+                read("d/x")
+        with pytest.raises(OSError) as refused:
+            dirs.open_file("link")
+        assert refused.value.errno == errno.ELOOP
+        assert stat.S_ISLNK(dirs.lstat("link").st_mode)
+        assert dirs.readlink("link") == str(outside / "x")
+        with pytest.raises(FileNotFoundError):
+            dirs.lstat("missing/x")
+    finally:
+        dirs.close()
 
 
 @pytest.mark.parametrize("path", ["../escape", "a/../../escape", "a/./b", "/abs", "a//b"])
