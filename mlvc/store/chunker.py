@@ -9,8 +9,8 @@ file hash, the cutting and the chunk hashes run on all cores.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import blake3
 
@@ -19,6 +19,8 @@ from mlvc.ids import ObjectId
 
 if TYPE_CHECKING:  # both imported on first use: `hash_file` callers need neither
     from concurrent.futures import Future, ThreadPoolExecutor
+
+    from mlvc.objects import Part
 
 BLOCK = 32 << 20
 _pool: ThreadPoolExecutor | None = None
@@ -63,7 +65,10 @@ class ChunkedRead:
     the last, possibly cut-short, chunk of each block is carried into the next.
     """
 
-    def __init__(self, params: ChunkParams, block: int = BLOCK) -> None:
+    def __init__(
+        self, params: ChunkParams, block: int = BLOCK, guide: Sequence[Part] | None = None
+    ) -> None:
+        """`guide`: the chunks of the file's previous version, if known (see `Guide`)."""
         self.params = params
         self.block = block
         from pyfastcdc.cy import FastCDC
@@ -71,6 +76,7 @@ class ChunkedRead:
         self._cdc = FastCDC(
             params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
         )
+        self._guide = Guide(guide, self._cdc, 4 * params.max_size) if guide else None
         self._whole = blake3.blake3()
         self.size = 0
         self.file_id: ObjectId | None = None
@@ -114,10 +120,14 @@ class ChunkedRead:
                     hashing = pool().submit(self._whole.update, fresh)
                 view[room - len(carry) : room] = carry
                 data = view[room - len(carry) : room + filled]
-                chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
-                if not at_end and chunks:
-                    carry = bytes(chunks.pop())
-                ids = _hash_parallel(chunks)
+                if self._guide is not None:
+                    ids, chunks, kept = self._guide.cut(data, self.size - len(data), at_end)
+                    carry = bytes(data[kept:])
+                else:
+                    chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
+                    if not at_end and chunks:
+                        carry = bytes(chunks.pop())
+                    ids = _hash_parallel(chunks)
                 yield list(zip(ids, chunks, strict=True))
                 if on_bytes is not None:
                     on_bytes(filled)
@@ -133,6 +143,116 @@ class ChunkedRead:
                 if left is not None:
                     left.exception()
         self.file_id = ObjectId(self._whole.digest())
+
+
+class Guide:
+    """Cuts a file along the chunks of its previous version where it still holds them.
+
+    FastCDC decides each cut from the bytes since the last cut alone. So where the new
+    file has a cut at offset p and the previous version had a chunk of the same bytes
+    starting at p, the new file has that very chunk: checking its BLAKE3 against the old
+    chunk id replaces the cutting. Where a chunk differs, FastCDC cuts from p, a window at
+    a time, until a cut lands on an offset where an old chunk starts, and checking
+    resumes. The chunks are exactly those of cutting the whole file (an edit in place
+    or an append costs the hashing of the chunks, not the cutting as well). The old last
+    chunk ended with the file, not by a cut: it is taken only where the new file ends
+    at the same offset."""
+
+    def __init__(self, parts: Sequence[Part], cdc: Any, window: int) -> None:
+        self._starts: dict[int, int] = {}
+        offset = 0
+        for i, part in enumerate(parts):
+            self._starts[offset] = i
+            offset += part.length
+        self._parts = parts
+        self._end = offset
+        self._cdc = cdc
+        self._window = window
+
+    def cut(
+        self, data: memoryview, base: int, at_end: bool
+    ) -> tuple[list[ObjectId], list[memoryview], int]:
+        """(ids, chunks, bytes of `data` they take) for `data` at file offset `base`;
+        what follows them is carried into the next call (unless `at_end`, nothing)."""
+        ids: list[ObjectId | None] = []
+        chunks: list[memoryview] = []
+        pos = 0
+        while pos < len(data):
+            pos = self._check(data, base, pos, at_end, ids, chunks)
+            if pos == len(data):
+                break
+            old = self._starts.get(base + pos)
+            if old is not None and not at_end and pos + self._parts[old].length > len(data):
+                break  # the old chunk here goes on past `data`: checked with the next block
+            cut = self._cut(data, base, pos, at_end, ids, chunks)
+            if cut == pos:
+                break  # only the window's last chunk, no cut: carried
+            pos = cut
+        fresh = [i for i, chunk_id in enumerate(ids) if chunk_id is None]
+        for i, chunk_id in zip(fresh, _hash_parallel([chunks[i] for i in fresh]), strict=True):
+            ids[i] = chunk_id
+        return cast(list[ObjectId], ids), chunks, pos
+
+    def _fits(self, old: int, start: int, end: int, at_end: bool) -> bool:
+        stop = start + self._parts[old].length
+        if old == len(self._parts) - 1:
+            return at_end and stop == end
+        return stop <= end
+
+    def _check(
+        self,
+        data: memoryview,
+        base: int,
+        pos: int,
+        at_end: bool,
+        ids: list[ObjectId | None],
+        chunks: list[memoryview],
+    ) -> int:
+        """Takes the old chunks that start at `pos`, follow one another and hold the same
+        bytes; returns where they end (`pos` when the first one differs or none is there).
+        """
+        old = self._starts.get(base + pos)
+        spans: list[tuple[int, int]] = []
+        at, end = pos, base + len(data)
+        while (
+            old is not None and old < len(self._parts) and self._fits(old, base + at, end, at_end)
+        ):
+            spans.append((at, old))
+            at += self._parts[old].length
+            old += 1
+        if not spans:
+            return pos
+        views = [data[at : at + self._parts[old].length] for at, old in spans]
+        for view, (at, old), chunk_id in zip(views, spans, _hash_parallel(views), strict=True):
+            if chunk_id != self._parts[old].id:
+                return at
+            ids.append(chunk_id)
+            chunks.append(view)
+        return spans[-1][0] + self._parts[spans[-1][1]].length
+
+    def _cut(
+        self,
+        data: memoryview,
+        base: int,
+        pos: int,
+        at_end: bool,
+        ids: list[ObjectId | None],
+        chunks: list[memoryview],
+    ) -> int:
+        """FastCDC from `pos` (a cut) over one window; its chunks are added unhashed (id
+        None) up to the first that ends where an old chunk starts. Returns where they end.
+        The window's last chunk is no cut unless the window ends the file."""
+        window = data[pos : pos + self._window]
+        cuts = [c.data for c in self._cdc.cut_buf(window)]
+        if cuts and not (at_end and pos + len(window) == len(data)):
+            cuts.pop()
+        for chunk in cuts:
+            ids.append(None)
+            chunks.append(chunk)
+            pos += len(chunk)
+            if base + pos in self._starts:
+                break
+        return pos
 
 
 def _read_full(handle: BinaryIO, view: memoryview) -> int:

@@ -76,7 +76,8 @@ class Intake:
             target = os.fsencode(self._readlink(st.rel))
             oid, size = self.store.put_bytes(target), len(target)
         else:
-            stored = self.store.store_file(self._open(st.rel), self.progress)
+            like = row.file_id if row is not None and row.size > SMALL else None
+            stored = self.store.store_file(self._open(st.rel), self.progress, like)
             oid, size = stored.id, stored.size
             if not stored.steady:
                 self.unsteady.append(st.rel)

@@ -11,13 +11,16 @@ import blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlvc.store.chunker import ChunkedRead, ChunkParams, cut, hash_file
+from mlvc.objects import Part
+from mlvc.store.chunker import ChunkedRead, ChunkParams, Guide, cut, hash_file
 
 PARAMS = ChunkParams(min_size=1024, avg_size=4096, max_size=16384)
 
 
-def _stream(data: bytes, params: ChunkParams, block: int) -> tuple[list[bytes], bytes]:
-    reader = ChunkedRead(params, block=block)
+def _stream(
+    data: bytes, params: ChunkParams, block: int, guide: list[Part] | None = None
+) -> tuple[list[bytes], bytes]:
+    reader = ChunkedRead(params, block=block, guide=guide)
     chunks: list[bytes] = []
     ids: list[bytes] = []
     for batch in reader.batches(io.BytesIO(data)):
@@ -41,6 +44,97 @@ def test_chunks_do_not_depend_on_read_block_size(seed: int, size: int, block: in
     assert chunks == cut(data, PARAMS)
     assert b"".join(chunks) == data
     assert whole == blake3.blake3(data).digest()
+
+
+def _parts(chunks: list[bytes]) -> list[Part]:
+    return [Part(blake3.blake3(c).digest(), len(c)) for c in chunks]  # type: ignore[arg-type]
+
+
+_EDITS = st.lists(
+    st.tuples(
+        st.sampled_from(["overwrite", "insert", "delete", "append", "truncate"]),
+        st.floats(0, 1),
+        st.integers(1, 20_000),
+    ),
+    max_size=4,
+)
+
+
+def _edited(data: bytes, edits: list[tuple[str, float, int]], rng: random.Random) -> bytes:
+    for op, where, n in edits:
+        at = int(where * len(data))
+        if op == "overwrite":
+            data = data[:at] + rng.randbytes(n) + data[at + n :]
+        elif op == "insert":
+            data = data[:at] + rng.randbytes(n) + data[at:]
+        elif op == "delete":
+            data = data[:at] + data[at + n :]
+        elif op == "append":
+            data = data + rng.randbytes(n)
+        else:
+            data = data[: max(0, len(data) - n)]
+    return data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    size=st.integers(0, 300_000),
+    edits=_EDITS,
+    block=st.sampled_from([16384, 20000, 65536, 1 << 20]),
+)
+def test_cutting_along_the_old_chunks_gives_the_chunks_of_a_whole_cut(
+    seed: int, size: int, edits: list[tuple[str, float, int]], block: int
+) -> None:
+    """Whatever the edits (in place, inserted, deleted, appended, cut short), and however
+    the file is read, the chunks found with the old version's chunks as a guide are the
+    chunks of cutting the new file whole."""
+    rng = random.Random(seed)
+    old = rng.randbytes(size)
+    new = _edited(old, edits, rng)
+    chunks, whole = _stream(new, PARAMS, block, guide=_parts(cut(old, PARAMS)))
+    assert chunks == cut(new, PARAMS)
+    assert whole == blake3.blake3(new).digest()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32), size=st.integers(1, 200_000), wrong=st.integers(0, 10**6))
+def test_a_guide_whose_chunks_are_not_there_only_costs_the_cutting(
+    seed: int, size: int, wrong: int
+) -> None:
+    """Old chunk ids that do not match (another file's, or damaged) are never taken."""
+    rng = random.Random(seed)
+    data = rng.randbytes(size)
+    guide = _parts(cut(data, PARAMS))
+    bad = wrong % len(guide)
+    guide[bad] = Part(blake3.blake3(b"not these bytes").digest(), guide[bad].length)  # type: ignore[arg-type]
+    assert _stream(data, PARAMS, 65536, guide=guide)[0] == cut(data, PARAMS)
+    other = _parts(cut(rng.randbytes(size), PARAMS))
+    assert _stream(data, PARAMS, 65536, guide=other)[0] == cut(data, PARAMS)
+
+
+def test_unchanged_chunks_are_checked_not_cut() -> None:
+    """An edit in place: FastCDC runs only around the changed chunk."""
+    old = random.Random(9).randbytes(600_000)
+    new = bytearray(old)
+    new[300_000] ^= 0xFF
+    guide = _parts(cut(old, PARAMS))
+    windows: list[int] = []
+
+    class CountingCut:
+        def __init__(self, cdc: Any) -> None:
+            self.cdc = cdc
+
+        def cut_buf(self, window: memoryview) -> Any:
+            windows.append(len(window))
+            return self.cdc.cut_buf(window)
+
+    reader = ChunkedRead(PARAMS, block=1 << 20, guide=guide)
+    assert isinstance(reader._guide, Guide)
+    reader._guide._cdc = CountingCut(reader._guide._cdc)
+    chunks = [bytes(v) for batch in reader.batches(io.BytesIO(bytes(new))) for _, v in batch]
+    assert chunks == cut(bytes(new), PARAMS)
+    assert len(windows) == 1  # one window, from the changed chunk's start
 
 
 def test_a_one_byte_edit_changes_few_chunks() -> None:

@@ -162,3 +162,42 @@ def test_temporary_packs_of_dead_writers_are_reclaimed(repo: Repo, workspace: Pa
     assert not orphan.exists()
     assert mine.exists()
     mine.unlink()
+
+
+def test_a_re_add_is_cut_along_the_file_s_previous_version(
+    repo: Repo, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`add` of a changed file hands the chunks it held before (its stat-cache row) to the
+    chunker as a guide; the chunks stored are those of cutting the new file whole."""
+    from mlvc.porcelain.add import add
+    from mlvc.store import chunker
+
+    rng = random.Random(11)
+    data = bytearray(rng.randbytes(6 << 20))
+    path = workspace / "model.bin"
+    path.write_bytes(data)
+    add(repo, [Path("model.bin")], workspace, {"user": "test"})
+    old_parts = len(
+        list(
+            repo.store.chunk_parts(Manifest.decode(repo.store.get(blake3.blake3(data).digest())[1]))
+        )
+    )
+    guides: list[int] = []
+    real_init = chunker.Guide.__init__
+
+    def counting(self: chunker.Guide, parts: object, *args: object) -> None:
+        guides.append(len(parts))  # type: ignore[arg-type]
+        real_init(self, parts, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chunker.Guide, "__init__", counting)
+    data[len(data) // 3] ^= 0xFF  # an edit in place
+    data += rng.randbytes(1 << 20)  # and an append
+    path.write_bytes(data)
+    add(repo, [Path("model.bin")], workspace, {"user": "test"})
+    assert guides == [old_parts]
+    kind, manifest = repo.store.get(blake3.blake3(data).digest())
+    assert kind is Kind.MANIFEST
+    parts = list(repo.store.chunk_parts(Manifest.decode(manifest)))
+    whole = chunker.cut(bytes(data), repo.store.params)
+    assert [(p.id, p.length) for p in parts] == [(blake3.blake3(c).digest(), len(c)) for c in whole]
+    assert _read(repo, blake3.blake3(data).digest()) == bytes(data)
