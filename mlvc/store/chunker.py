@@ -165,7 +165,6 @@ class Guide:
             self._starts[offset] = i
             offset += part.length
         self._parts = parts
-        self._end = offset
         self._cdc = cdc
         self._window = window
 
@@ -174,85 +173,83 @@ class Guide:
     ) -> tuple[list[ObjectId], list[memoryview], int]:
         """(ids, chunks, bytes of `data` they take) for `data` at file offset `base`;
         what follows them is carried into the next call (unless `at_end`, nothing)."""
-        ids: list[ObjectId | None] = []
-        chunks: list[memoryview] = []
+        block = _Block(data, base, at_end)
         pos = 0
         while pos < len(data):
-            pos = self._check(data, base, pos, at_end, ids, chunks)
+            pos = self._check(block, pos)
             if pos == len(data):
                 break
             old = self._starts.get(base + pos)
             if old is not None and not at_end and pos + self._parts[old].length > len(data):
                 break  # the old chunk here goes on past `data`: checked with the next block
-            cut = self._cut(data, base, pos, at_end, ids, chunks)
+            cut = self._cut(block, pos)
             if cut == pos:
                 break  # only the window's last chunk, no cut: carried
             pos = cut
+        ids, chunks = block.ids, block.chunks
         fresh = [i for i, chunk_id in enumerate(ids) if chunk_id is None]
         for i, chunk_id in zip(fresh, _hash_parallel([chunks[i] for i in fresh]), strict=True):
             ids[i] = chunk_id
         return cast(list[ObjectId], ids), chunks, pos
 
-    def _fits(self, old: int, start: int, end: int, at_end: bool) -> bool:
+    def _fits(self, old: int, start: int, block: _Block) -> bool:
+        """Whether old chunk `old`, placed at file offset `start`, can be taken from
+        `block`: it ends inside it, and the old last chunk only where the file ends."""
         stop = start + self._parts[old].length
         if old == len(self._parts) - 1:
-            return at_end and stop == end
-        return stop <= end
+            return block.at_end and stop == block.base + len(block.data)
+        return stop <= block.base + len(block.data)
 
-    def _check(
-        self,
-        data: memoryview,
-        base: int,
-        pos: int,
-        at_end: bool,
-        ids: list[ObjectId | None],
-        chunks: list[memoryview],
-    ) -> int:
+    def _check(self, block: _Block, pos: int) -> int:
         """Takes the old chunks that start at `pos`, follow one another and hold the same
         bytes; returns where they end (`pos` when the first one differs or none is there).
         """
-        old = self._starts.get(base + pos)
+        old = self._starts.get(block.base + pos)
         spans: list[tuple[int, int]] = []
-        at, end = pos, base + len(data)
+        at = pos
         while (
-            old is not None and old < len(self._parts) and self._fits(old, base + at, end, at_end)
+            old is not None and old < len(self._parts) and self._fits(old, block.base + at, block)
         ):
             spans.append((at, old))
             at += self._parts[old].length
             old += 1
         if not spans:
             return pos
-        views = [data[at : at + self._parts[old].length] for at, old in spans]
+        views = [block.data[at : at + self._parts[old].length] for at, old in spans]
         for view, (at, old), chunk_id in zip(views, spans, _hash_parallel(views), strict=True):
             if chunk_id != self._parts[old].id:
                 return at
-            ids.append(chunk_id)
-            chunks.append(view)
+            block.ids.append(chunk_id)
+            block.chunks.append(view)
         return spans[-1][0] + self._parts[spans[-1][1]].length
 
-    def _cut(
-        self,
-        data: memoryview,
-        base: int,
-        pos: int,
-        at_end: bool,
-        ids: list[ObjectId | None],
-        chunks: list[memoryview],
-    ) -> int:
+    def _cut(self, block: _Block, pos: int) -> int:
         """FastCDC from `pos` (a cut) over one window; its chunks are added unhashed (id
         None) up to the first that ends where an old chunk starts. Returns where they end.
         The window's last chunk is no cut unless the window ends the file."""
-        window = data[pos : pos + self._window]
+        window = block.data[pos : pos + self._window]
         cuts = [c.data for c in self._cdc.cut_buf(window)]
-        if cuts and not (at_end and pos + len(window) == len(data)):
+        if cuts and not (block.at_end and pos + len(window) == len(block.data)):
             cuts.pop()
         for chunk in cuts:
-            ids.append(None)
-            chunks.append(chunk)
+            block.ids.append(None)
+            block.chunks.append(chunk)
             pos += len(chunk)
-            if base + pos in self._starts:
+            if block.base + pos in self._starts:
                 break
         return pos
+
+
+class _Block:
+    """One block's bytes (`data`, at file offset `base`; `at_end` if the file ends with
+    them) and the chunks taken from it so far, with their ids (None: not hashed yet)."""
+
+    def __init__(self, data: memoryview, base: int, at_end: bool) -> None:
+        self.data = data
+        self.base = base
+        self.at_end = at_end
+        self.ids: list[ObjectId | None] = []
+        self.chunks: list[memoryview] = []
 
 
 def _read_full(handle: BinaryIO, view: memoryview) -> int:
