@@ -92,7 +92,8 @@ class ChunkedRead:
         # them, the next block is read into the other buffer meanwhile (once the whole-
         # file hash of the block that was there has ended). The second buffer is made
         # only when a second block is read: most files fit in one.
-        room = self.params.max_size
+        # (With a guide, an old chunk and the next may be carried, checked together.)
+        room = self.params.max_size * (2 if self._guide is not None else 1)
         buffers = [bytearray(room + self.block)]
         turn = 0
         carry = b""
@@ -148,15 +149,17 @@ class ChunkedRead:
 class Guide:
     """Cuts a file along the chunks of its previous version where it still holds them.
 
-    FastCDC decides each cut from the bytes since the last cut alone. So where the new
-    file has a cut at offset p and the previous version had a chunk of the same bytes
-    starting at p, the new file has that very chunk: checking its BLAKE3 against the old
-    chunk id replaces the cutting. Where a chunk differs, FastCDC cuts from p, a window at
-    a time, until a cut lands on an offset where an old chunk starts, and checking
-    resumes. The chunks are exactly those of cutting the whole file (an edit in place
-    or an append costs the hashing of the chunks, not the cutting as well). The old last
-    chunk ended with the file, not by a cut: it is taken only where the new file ends
-    at the same offset."""
+    FastCDC decides each cut from the bytes since the last cut and the one byte after
+    the cut (pyfastcdc looks at the byte at the cut offset). So where the new file has a
+    cut at offset p and the previous version had a chunk of the same bytes starting at p,
+    followed by a chunk of the same bytes too, the new file has that very chunk: checking
+    the BLAKE3 of both against the old chunk ids replaces the cutting. Where a chunk
+    differs, FastCDC cuts from the start of the chunk before it, a window at a time,
+    until a cut lands on an offset where an old chunk starts, and checking resumes. The
+    chunks are exactly those of cutting the whole file (an edit in place or an append
+    costs the hashing of the chunks, not the cutting as well). The old last chunk ended
+    with the file, not by a cut: it is taken only where the new file ends at the same
+    offset (and needs no next chunk)."""
 
     def __init__(self, parts: Sequence[Part], cdc: Any, window: int) -> None:
         self._starts: dict[int, int] = {}
@@ -180,8 +183,8 @@ class Guide:
             if pos == len(data):
                 break
             old = self._starts.get(base + pos)
-            if old is not None and not at_end and pos + self._parts[old].length > len(data):
-                break  # the old chunk here goes on past `data`: checked with the next block
+            if old is not None and not at_end and pos + self._pair(old) > len(data):
+                break  # the old chunk here or the next goes on past `data`: the next block
             cut = self._cut(block, pos)
             if cut == pos:
                 break  # only the window's last chunk, no cut: carried
@@ -200,10 +203,15 @@ class Guide:
             return block.at_end and stop == block.base + len(block.data)
         return stop <= block.base + len(block.data)
 
+    def _pair(self, old: int) -> int:
+        """The length of old chunk `old` and of the one after it, if any."""
+        after = self._parts[old + 1].length if old + 1 < len(self._parts) else 0
+        return self._parts[old].length + after
+
     def _check(self, block: _Block, pos: int) -> int:
         """Takes the old chunks that start at `pos`, follow one another and hold the same
-        bytes; returns where they end (`pos` when the first one differs or none is there).
-        """
+        bytes, each followed by one that does too (or ending the file); returns where
+        they end (`pos` when none is taken)."""
         old = self._starts.get(block.base + pos)
         spans: list[tuple[int, int]] = []
         at = pos
@@ -216,12 +224,22 @@ class Guide:
         if not spans:
             return pos
         views = [block.data[at : at + self._parts[old].length] for at, old in spans]
-        for view, (at, old), chunk_id in zip(views, spans, _hash_parallel(views), strict=True):
+        same = 0
+        for (_, old), chunk_id in zip(spans, _hash_parallel(views), strict=True):
             if chunk_id != self._parts[old].id:
-                return at
-            block.ids.append(chunk_id)
+                break
+            same += 1
+        # The last same chunk is taken only if it ends the file: the next byte decided
+        # its cut, and no same chunk after it vouches for that byte.
+        ends_file = same > 0 and spans[same - 1][1] == len(self._parts) - 1
+        taken = same if ends_file else same - 1
+        if taken <= 0:
+            return pos
+        for view, (_, old) in zip(views[:taken], spans, strict=False):
+            block.ids.append(self._parts[old].id)
             block.chunks.append(view)
-        return spans[-1][0] + self._parts[spans[-1][1]].length
+        at, old = spans[taken - 1]
+        return at + self._parts[old].length
 
     def _cut(self, block: _Block, pos: int) -> int:
         """FastCDC from `pos` (a cut) over one window; its chunks are added unhashed (id
