@@ -686,19 +686,46 @@ def test_a_corrupt_chunk_in_the_workers_half_fails_the_checkout(
 
 
 def test_killing_the_checkout_kills_its_worker(repo: Repo, workspace: Path, cli) -> None:
+    """The worker is stopped (SIGSTOP) part way through its share, the checkout killed,
+    then the worker let go on (SIGCONT): killed with its parent, it writes nothing more.
+    (A worker left alive would finish the batch it was in, up to 2,048 files, and only
+    then find its parent gone, when it sends what it wrote.)"""
     old_run, old, _ = _many_versions(repo, workspace)
     paths = sorted(old)
     second_half = paths[MANY // 2 :]  # the worker's share
     proc = cli.popen("checkout", old_run.hex(), stdout=subprocess.DEVNULL)
     probe = second_half[0]
+
+    def worker_done() -> set[str]:
+        return {p for p in second_half if digest((workspace / p).read_bytes()) == old[p]}
+
     wait_until(lambda: digest((workspace / probe).read_bytes()) == old[probe], proc)
+    worker = _first_child(proc.pid)
+    os.kill(worker, signal.SIGSTOP)
+    _wait_for_state(worker, "T")
+    before = worker_done()
     assert kill(proc), "the checkout finished before it could be killed"
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(worker, signal.SIGCONT)
     _wait_for_no_process_running(old_run.hex())
-    # A worker that outlived its parent would have finished its whole share.
-    done = [p for p in second_half if digest((workspace / p).read_bytes()) == old[p]]
-    assert 0 < len(done) < len(second_half), f"{len(done)} of {len(second_half)}"
+    after = worker_done()
+    assert after == before, f"the worker wrote {len(after - before)} files after its parent died"
+    assert 0 < len(before) < len(second_half), f"{len(before)} of {len(second_half)}"
     cli("checkout", old_run.hex()).ok()  # not refused as busy: no writer holds the lock
     assert state(workspace) == old
+
+
+def _first_child(pid: int) -> int:
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return int(children.read().split()[0])
+
+
+def _wait_for_state(pid: int, wanted: str) -> None:
+    """Until process `pid` is in state `wanted` (a signal takes effect asynchronously)."""
+    deadline = time.monotonic() + 60
+    while (now := Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != wanted:
+        assert now not in "ZX" and time.monotonic() < deadline, f"process {pid} is {now}"
+        time.sleep(0.001)
 
 
 def _wait_for_no_process_running(argument: str) -> None:
