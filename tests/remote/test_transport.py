@@ -15,6 +15,8 @@ import blake3
 import pytest
 
 from mlvc.errors import RemoteError
+from mlvc.ids import Kind
+from mlvc.objects import Manifest
 from mlvc.repo import Repo
 from mlvc.store.connect import open_transport
 from mlvc.store.remote import Remote
@@ -200,13 +202,22 @@ def test_push_jobs_flag(mlvc: Run, workspace: Path, tmp_path: Path) -> None:
     assert refused.returncode != 0 and "-j" in refused.stderr
 
 
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        pytest.param((300_000, 300_000), id="a-small-pack-copied"),
+        # The remote's first pack (>= 64 MiB) holds a.bin and part of b.bin: big enough to
+        # be sent whole, were it not checked for objects this push does not want.
+        pytest.param((40 << 20, 30 << 20), id="a-pack-big-enough-to-send-whole"),
+    ],
+)
 def test_a_push_of_some_runs_never_sends_a_local_pack_whole_with_others_data(
-    mlvc: Run, workspace: Path, tmp_path: Path
+    mlvc: Run, workspace: Path, tmp_path: Path, sizes: tuple[int, int]
 ) -> None:
     init_store(workspace)
     rng = random.Random(6)
-    for name in ("a.bin", "b.bin"):  # two runs
-        (workspace / name).write_bytes(rng.randbytes(300_000))
+    for name, size in zip(("a.bin", "b.bin"), sizes, strict=True):  # two runs
+        (workspace / name).write_bytes(rng.randbytes(size))
         mlvc("add", name)
     mlvc("remote", "add", "origin", str(tmp_path / "first"))
     mlvc("push")
@@ -221,6 +232,20 @@ def test_a_push_of_some_runs_never_sends_a_local_pack_whole_with_others_data(
     listed = json.loads(mlvc("hash-object", "a.bin", "b.bin", "--json").stdout)
     a_id, b_id = (entry["id"] for entry in listed)
     assert a_id in held and b_id not in held
+    a_chunks, b_chunks = (_chunk_ids(workspace, oid) for oid in (a_id, b_id))
+    assert a_chunks <= held  # every chunk of a.bin went
+    assert not b_chunks & held  # and none of b.bin's, though they shared a pack
+
+
+def _chunk_ids(workspace: Path, file_id: str) -> set[str]:
+    repo = Repo.discover(workspace)
+    try:
+        kind, data = repo.store.get(bytes.fromhex(file_id))
+        if kind is not Kind.MANIFEST:
+            return {file_id}
+        return {p.id.hex() for p in repo.store.chunk_parts(Manifest.decode(data))}
+    finally:
+        repo.close()
 
 
 CLI_THEN_MODULES = """
