@@ -350,22 +350,25 @@ def test_tags_travel_forward_and_a_diverged_tag_is_kept_and_reported(
     runs = recorded.runs
     assert mlvc("tag", cwd=b).stdout.split() == ["prod", runs["train"]]
 
-    recorded.mlvc("tag", "prod", runs["train2"], "-m", "better model")
-    recorded.mlvc("push", "-r", name)
-    fetched = json.loads(mlvc("fetch", "--json", cwd=b).stdout)
-    assert [(t["name"], t["status"]) for t in fetched["tags"]] == [("prod", "updated")]
-    history = json.loads(mlvc("tag", "prod", "--history", "--json", cwd=b).stdout)
-    assert [h["message"] for h in history["history"]][-1] == "better model"
+    try:  # `recorded` is the module's: its `prod` is put back whatever happens here
+        recorded.mlvc("tag", "prod", runs["train2"], "-m", "better model")
+        recorded.mlvc("push", "-r", name)
+        fetched = json.loads(mlvc("fetch", "--json", cwd=b).stdout)
+        assert [(t["name"], t["status"]) for t in fetched["tags"]] == [("prod", "updated")]
+        history = json.loads(mlvc("tag", "prod", "--history", "--json", cwd=b).stdout)
+        assert [h["message"] for h in history["history"]][-1] == "better model"
 
-    mlvc("tag", "prod", runs["evaluate"], cwd=b)  # here one way ...
-    recorded.mlvc("tag", "prod", runs["evaluate2"])  # ... there another
-    recorded.mlvc("push", "-r", name)
-    rejected = mlvc("push", cwd=b, check=False)
-    assert rejected.returncode == 1 and "prod" in rejected.stderr and "fetch" in rejected.stderr
-    diverged = json.loads(mlvc("fetch", "--json", cwd=b).stdout)
-    assert [(t["name"], t["status"]) for t in diverged["tags"]] == [("prod", "diverged")]
-    assert mlvc("tag", cwd=b).stdout.split() == ["prod", runs["evaluate"]]  # kept
-    recorded.mlvc("tag", "prod", runs["train"])  # put back for the module's other tests
+        mlvc("tag", "prod", runs["evaluate"], cwd=b)  # here one way ...
+        recorded.mlvc("tag", "prod", runs["evaluate2"])  # ... there another
+        recorded.mlvc("push", "-r", name)
+        rejected = mlvc("push", cwd=b, check=False)
+        assert rejected.returncode == 1 and "prod" in rejected.stderr
+        assert "fetch" in rejected.stderr
+        diverged = json.loads(mlvc("fetch", "--json", cwd=b).stdout)
+        assert [(t["name"], t["status"]) for t in diverged["tags"]] == [("prod", "diverged")]
+        assert mlvc("tag", cwd=b).stdout.split() == ["prod", runs["evaluate"]]  # kept
+    finally:
+        recorded.mlvc("tag", "prod", runs["train"])
 
 
 def test_checkout_of_remote_data_without_a_remote_says_what_to_do(
