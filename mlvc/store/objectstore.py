@@ -19,6 +19,7 @@ from mlvc.config import ChunkParams
 from mlvc.errors import (
     AmbiguousIdError,
     CorruptObjectError,
+    MlvcError,
     ObjectNotFoundError,
 )
 from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
@@ -209,7 +210,7 @@ class ObjectStore(Places):
             if kind is not Kind.MANIFEST:
                 return None
             parts = list(self.chunk_parts(Manifest.decode(data, f"manifest {short(oid)}")))
-        except (ObjectNotFoundError, CorruptObjectError):  # no guide: the file is cut whole
+        except (MlvcError, OSError):  # gone, purged or damaged: no guide, the file is cut whole
             return None
         top = self.params.max_size
         return parts if all(0 < part.length <= top for part in parts) else None

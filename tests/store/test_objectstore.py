@@ -201,3 +201,34 @@ def test_a_re_add_is_cut_along_the_file_s_previous_version(
     whole = chunker.cut(bytes(data), repo.store.params)
     assert [(p.id, p.length) for p in parts] == [(blake3.blake3(c).digest(), len(c)) for c in whole]
     assert _read(repo, blake3.blake3(data).digest()) == bytes(data)
+
+
+def test_a_re_add_whose_old_version_is_damaged_cuts_the_file_whole(
+    repo: Repo, workspace: Path
+) -> None:
+    """The old chunks are only a guide: a damaged or missing old manifest never stops the
+    add of the new version, which is cut whole."""
+    from mlvc.porcelain.add import add
+    from mlvc.store import chunker
+
+    rng = random.Random(12)
+    data = bytearray(rng.randbytes(3 << 20))
+    path = workspace / "model.bin"
+    path.write_bytes(data)
+    add(repo, [Path("model.bin")], workspace, {"user": "test"})
+    spot = repo.store.locate(blake3.blake3(data).digest())
+    pack = repo.dir / "packs" / f"{spot.pack}.pack"
+    pack.chmod(0o644)
+    with open(pack, "r+b") as handle:  # the old manifest's bytes, damaged
+        handle.seek(spot.entry.offset + spot.entry.stored_len // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    data[1000] ^= 0xFF
+    path.write_bytes(data)
+    add(repo, [Path("model.bin")], workspace, {"user": "test"})
+    _, manifest = repo.store.get(blake3.blake3(data).digest())
+    parts = list(repo.store.chunk_parts(Manifest.decode(manifest)))
+    whole = chunker.cut(bytes(data), repo.store.params)
+    assert [p.length for p in parts] == [len(c) for c in whole]
+    assert _read(repo, blake3.blake3(data).digest()) == bytes(data)
