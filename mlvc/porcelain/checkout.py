@@ -32,7 +32,7 @@ from mlvc.workspace.intake import Intake
 from mlvc.workspace.lock import workspace_lock
 from mlvc.workspace.materialize import Materializer
 from mlvc.workspace.plan import FileChange, Plan, Planner, recorded_state
-from mlvc.workspace.records import RecordedFile, WrittenFile
+from mlvc.workspace.records import Expected, RecordedFile, WrittenFile
 from mlvc.workspace.scan import FileStat, stat_of, walk
 
 Progress = Callable[[int], None]
@@ -113,7 +113,7 @@ def checkout(
             saved, saved_run = _save(repo, request, unsaved, ignore, inside)
         if total is not None:
             total(sum(max(want.size, 0) for want in plan.writes))
-        expected = _Expected(plan.doomed)
+        expected = Expected(plan.doomed)
         writer = Materializer(
             repo.store,
             repo.root,
@@ -254,22 +254,6 @@ def _save(
     run_id = record(repo, run, IndexRows())
     saved = tuple(Saved(p, r.kind, r.id, r.size) for p, r in outputs.items())
     return saved, run_id
-
-
-class _Expected(dict[str, FileStat | None]):
-    """What each path the checkout writes or removes is expected to be: as the plan found
-    it (`doomed`), else absent, unless set since. Not a dict of every path: a checkout of
-    a million new files would hold a million entries saying "absent"."""
-
-    def __init__(self, doomed: Mapping[str, FileStat]) -> None:
-        super().__init__()
-        self.doomed = doomed
-
-    def __contains__(self, path: object) -> bool:
-        return True  # every path the writer is given was planned
-
-    def __missing__(self, path: str) -> FileStat | None:
-        return self.doomed.get(path)
 
 
 class _Applied:

@@ -121,14 +121,7 @@ class ChunkedRead:
                     hashing = pool().submit(self._whole.update, fresh)
                 view[room - len(carry) : room] = carry
                 data = view[room - len(carry) : room + filled]
-                if self._guide is not None:
-                    ids, chunks, kept = self._guide.cut(data, self.size - len(data), at_end)
-                    carry = bytes(data[kept:])
-                else:
-                    chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
-                    if not at_end and chunks:
-                        carry = bytes(chunks.pop())
-                    ids = _hash_parallel(chunks)
+                ids, chunks, carry = self._cut(data, at_end)
                 yield list(zip(ids, chunks, strict=True))
                 if on_bytes is not None:
                     on_bytes(filled)
@@ -144,6 +137,18 @@ class ChunkedRead:
                 if left is not None:
                     left.exception()
         self.file_id = ObjectId(self._whole.digest())
+
+    def _cut(
+        self, data: memoryview, at_end: bool
+    ) -> tuple[list[ObjectId], list[memoryview], bytes]:
+        """A block's chunks with their ids, and the bytes carried into the next block (the
+        last chunk but at the end: the block's end is no cut)."""
+        if self._guide is not None:
+            ids, chunks, kept = self._guide.cut(data, self.size - len(data), at_end)
+            return ids, chunks, bytes(data[kept:])
+        chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
+        carry = bytes(chunks.pop()) if not at_end and chunks else b""
+        return _hash_parallel(chunks), chunks, carry
 
 
 class Guide:

@@ -5,11 +5,13 @@ it must never write through."""
 # annotation, and the first compile() of a process costs start-up (see cli/fast.py).
 
 import os
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from mlvc.errors import UnsafePathError
 from mlvc.ids import ObjectId
 from mlvc.workspace.ignore import CHECKOUT_TEMP_PREFIX
+from mlvc.workspace.scan import FileStat
 
 _BAD_NAMES = frozenset(("", ".", ".."))
 
@@ -59,3 +61,19 @@ def temporary_name(pid: int, n: int) -> str:
 def is_temporary(name: str) -> bool:
     """A checkout's temporary file: never tracked, never reported, removed when found."""
     return name.startswith(CHECKOUT_TEMP_PREFIX) and name.endswith(".tmp")
+
+
+class Expected(dict[str, FileStat | None]):
+    """What each path a checkout writes or removes is expected to be: as the plan found
+    it (`doomed`), else absent, unless set since. Not a dict of every path: a checkout of
+    a million new files would hold a million entries saying "absent"."""
+
+    def __init__(self, doomed: Mapping[str, FileStat]) -> None:
+        super().__init__()
+        self.doomed = doomed
+
+    def __contains__(self, path: object) -> bool:
+        return True  # every path the writer is given was planned
+
+    def __missing__(self, path: str) -> FileStat | None:
+        return self.doomed.get(path)
