@@ -178,15 +178,15 @@ class Clock:
         return Finished(code, status, time.monotonic() - self.started, usage, None)
 
 
-@dataclass(frozen=True)
 class _Wakeup:
     """A pipe that every signal mlvc receives writes a byte to, whichever of its threads
     the kernel delivers it to (`signal.set_wakeup_fd`), until `close` puts back the
-    wake-up fd it replaced."""
+    wake-up fd it replaced. (A plain class: a dataclass costs start-up.)"""
 
-    read: int
-    write: int
-    replaced: int
+    def __init__(self, read: int, write: int, replaced: int) -> None:
+        self.read = read
+        self.write = write
+        self.replaced = replaced
 
     @classmethod
     def install(cls) -> _Wakeup:

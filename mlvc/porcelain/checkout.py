@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,10 +108,6 @@ def checkout(
             if ahead is None:  # all here, by its first file: places looked up once, for both
                 repo.store.prefetch(first_slice(plan.writes))
             ensure_local(repo, [w.id for w in plan.writes], pulling, ahead=ahead)
-        with closing(WorkspaceDirs(str(repo.root), request.follow_symlinks)) as inside:
-            saved, saved_run = _save(repo, request, unsaved, ignore, inside)
-        if total is not None:
-            total(sum(max(want.size, 0) for want in plan.writes))
         expected = Expected(plan.doomed)
         writer = Materializer(
             repo.store,
@@ -122,8 +117,11 @@ def checkout(
             expected=expected,
         )
         writer.prepare()
-        applied = _Applied(repo, request, ignore, writer, expected)
-        try:
+        try:  # what is saved is read through the very descriptors the writes go through
+            saved, saved_run = _save(repo, request, unsaved, ignore, writer.dirs)
+            if total is not None:
+                total(sum(max(want.size, 0) for want in plan.writes))
+            applied = _Applied(repo, request, ignore, writer, expected)
             applied.run(plan, progress, saved_run)
         finally:
             writer.cleanup()

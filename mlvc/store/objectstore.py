@@ -193,22 +193,24 @@ class ObjectStore(Places):
         the id of what the file held before, if known, whose chunks guide the cutting
         (`chunker.Guide`: the same chunks, found faster)."""
         with open_file(path) if isinstance(path, (str, Path)) else path as handle:
-            guide = self._chunks_of(like) if like is not None else None
             for _ in range(READS):
                 handle.seek(0)
-                stored, parts = self._read_once(handle, progress, guide)
+                stored, parts = self._read_once(handle, progress, like)
                 if stored.steady:
                     break
         if len(parts) > 1:
             self._put_manifest(stored.id, stored.size, parts)
         return stored
 
-    def _chunks_of(self, oid: ObjectId) -> list[Part] | None:
-        """The chunks of stored file `oid`, when it is stored as more than one."""
+    def _chunks_of(self, oid: ObjectId | None) -> list[Part] | None:
+        """The chunks of stored file `oid`, when it is stored as more than one (a file
+        stored as one chunk is not read: the index says what it is)."""
+        if oid is None:
+            return None
         try:
-            kind, data = self.get(oid)
-            if kind is not Kind.MANIFEST:
+            if self.locate(oid).entry.kind is not Kind.MANIFEST:
                 return None
+            _, data = self.get(oid)
             parts = list(self.chunk_parts(Manifest.decode(data, f"manifest {short(oid)}")))
         except (MlvcError, OSError):  # gone, purged or damaged: no guide, the file is cut whole
             return None
@@ -216,7 +218,7 @@ class ObjectStore(Places):
         return parts if all(0 < part.length <= top for part in parts) else None
 
     def _read_once(
-        self, handle: BinaryIO, progress: Progress | None, guide: list[Part] | None = None
+        self, handle: BinaryIO, progress: Progress | None, like: ObjectId | None = None
     ) -> tuple[StoredFile, list[Part]]:
         """One read of the whole file, its chunks stored; steady when the file's size
         and mtime held still and the read found as many bytes as they said."""
@@ -232,6 +234,7 @@ class ObjectStore(Places):
 
             packed = compress.worth_compressing(samples(handle, before.st_size))
             handle.seek(0)
+            guide = self._chunks_of(like)  # only a file cut into chunks needs one
             reader = ChunkedRead(self.params, block_for(before.st_size), guide)
             for batch in reader.batches(handle, progress):
                 absent = self.index.missing([c for c, _ in batch if c not in self._pending])
