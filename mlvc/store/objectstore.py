@@ -17,19 +17,18 @@ import blake3
 
 from mlvc.config import ChunkParams
 from mlvc.errors import (
-    AmbiguousIdError,
     CorruptObjectError,
     MlvcError,
     ObjectNotFoundError,
 )
-from mlvc.ids import Kind, ObjectId, check_prefix, file_id, object_id, short
+from mlvc.ids import Kind, ObjectId, file_id, object_id, short
 from mlvc.objects import Manifest, ManifestNode, Part
-from mlvc.store import compress, gclock, purged, verify
+from mlvc.store import compress, gclock, verify
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.ingest import encode_chunk, node_groups, open_file, samples
-from mlvc.store.pack import PackWriter, reclaim_temporary, write_whole
+from mlvc.store.pack import ChunkRow, PackWriter, reclaim_temporary, write_whole
 from mlvc.store.places import Places
 
 # Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
@@ -113,9 +112,17 @@ class ObjectStore(Places):
         """Write a large file's new chunks, compressed on two cores when `packed`."""
         chunks = [chunk for _, chunk in items]
         squeezed = compress.compress_many(chunks) if packed else [None] * len(chunks)
+        rows = []
         for (oid, chunk), small in zip(items, squeezed, strict=True):
             codec, stored = compress.smaller(chunk, small)
-            self._writer(False).add(oid, Kind.CHUNK, codec, len(chunk), stored)
+            rows.append((oid, int(codec), len(chunk), stored))
+        self._add_chunks(rows)
+
+    def _add_chunks(self, rows: Sequence[ChunkRow]) -> None:
+        """Chunk entries into data packs, a new pack begun whenever one reaches its size."""
+        done = 0
+        while done < len(rows):
+            done += self._writer(False).add_chunks(rows[done:], DATA_PACK_TARGET)
 
     def put_stored(self, e: Entry, stored: bytes | memoryview) -> None:
         """Keep an object verified elsewhere (downloaded from a remote) as the bytes it
@@ -171,8 +178,7 @@ class ObjectStore(Places):
             if oid in absent and oid not in self._pending:
                 fresh.append((oid, codec, raw_len, stored))
                 self._pending.add(oid)
-        if fresh:  # a pack may overrun its target by one batch of small files
-            self._writer(False).add_chunks(fresh)
+        self._add_chunks(fresh)
 
     def put_file(self, path: Path | str, progress: Progress | None = None) -> tuple[ObjectId, int]:
         """Store a regular file's content; returns (file id, size) of the bytes stored."""
@@ -230,26 +236,45 @@ class ObjectStore(Places):
             if progress:
                 progress(size)
         else:
-            from mlvc.store.chunker import ChunkedRead, block_for  # only writers need it
-
-            packed = compress.worth_compressing(samples(handle, before.st_size))
-            handle.seek(0)
-            guide = self._chunks_of(like)  # only a file cut into chunks needs one
-            reader = ChunkedRead(self.params, block_for(before.st_size), guide)
-            for batch in reader.batches(handle, progress):
-                absent = self.index.missing([c for c, _ in batch if c not in self._pending])
-                fresh = []
-                for chunk_id, chunk in batch:
-                    if chunk_id in absent and chunk_id not in self._pending:
-                        fresh.append((chunk_id, chunk))
-                        self._pending.add(chunk_id)
-                    parts.append(Part(chunk_id, len(chunk)))
-                self._write_chunks(fresh, packed)
-            assert reader.file_id is not None
-            oid, size = reader.file_id, reader.size
+            oid, size = self._read_chunked(handle, before.st_size, progress, like, parts)
         after = os.fstat(handle.fileno())
         steady = (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
         return StoredFile(oid, size, steady and size == before.st_size), parts
+
+    def _read_chunked(
+        self,
+        handle: BinaryIO,
+        size: int,
+        progress: Progress | None,
+        like: ObjectId | None,
+        parts: list[Part],
+    ) -> tuple[ObjectId, int]:
+        """Cut and store a file larger than a chunk (`parts` gets its chunks): id, size."""
+        from mlvc.store.chunker import ChunkedRead, block_for, take_behind  # writers only
+
+        packed = compress.worth_compressing(samples(handle, size))
+        handle.seek(0)
+        guide = self._chunks_of(like)  # only a file cut into chunks needs one
+        block = block_for(size)
+        reader = ChunkedRead(self.params, block, guide)
+
+        def take(batch: list[tuple[ObjectId, memoryview]]) -> None:
+            absent = self.index.missing([c for c, _ in batch if c not in self._pending])
+            fresh = []
+            for chunk_id, chunk in batch:
+                if chunk_id in absent and chunk_id not in self._pending:
+                    fresh.append((chunk_id, chunk))
+                    self._pending.add(chunk_id)
+                parts.append(Part(chunk_id, len(chunk)))
+            self._write_chunks(fresh, packed)
+
+        if block > size:  # one block: nothing to do beside it
+            for batch in reader.batches(handle, progress):
+                take(batch)
+        else:
+            take_behind(reader.batches(handle, progress, lag=1), take)
+        assert reader.file_id is not None
+        return reader.file_id, reader.size
 
     def _put_manifest(self, oid: ObjectId, size: int, parts: list[Part]) -> None:
         if self.has(oid):
@@ -308,24 +333,6 @@ class ObjectStore(Places):
         self._pending.clear()
 
     # -- reading -------------------------------------------------------------------
-
-    def resolve(self, text: str) -> ObjectId:
-        """A full id or a unique prefix of at least four hex digits."""
-        prefix = check_prefix(text)
-        low = bytes.fromhex(
-            prefix.ljust(64, "0") if len(prefix) % 2 == 0 else (prefix + "0").ljust(64, "0")
-        )
-        high = bytes.fromhex((prefix + "f" * 64)[:64])
-        found = self.index.with_prefix(low, high, 10)
-        if not found:
-            purged.refuse(self.packs.parent, prefix)
-            raise ObjectNotFoundError(
-                f"object {prefix} not found",
-                hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",
-            )
-        if len(found) > 1:
-            raise AmbiguousIdError(prefix, [f.hex() for f in found])
-        return ObjectId(found[0])
 
     def pack_fd(self, loc: Location) -> int:
         """A read-only descriptor of the pack holding `loc`, kept open for the store's life."""

@@ -1,4 +1,5 @@
-"""Pack files: append-only entries with headers, a self-describing trailer, and O_DIRECT sinks.
+"""Pack files: append-only entries with headers and a self-describing trailer, written
+through O_DIRECT sinks (`mlvc.store.sink`).
 
 Layout (all integers little-endian):
 
@@ -15,12 +16,10 @@ also `digest` in the footer, so a pack can be listed and verified without any in
 
 from __future__ import annotations
 
-import errno
-import mmap
 import os
-import queue
 import struct
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import blake3
@@ -29,6 +28,7 @@ from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import disk_errors, pid_alive, temp_name
+from mlvc.store.sink import FREE_COPY, Sink
 
 MAGIC = b"MLVCPACK"
 VERSION = 1
@@ -43,133 +43,11 @@ NO_CHECK = bytes(8)
 SMALL_ENTRY = 64 << 10
 MAX_ENTRIES = 1 << 24
 _KIND_OF = {int(kind): kind for kind in Kind}
+ChunkRow = tuple[ObjectId, int, int, bytes | memoryview]  # id, codec, raw length, stored
 
 
 def check_of(stored: bytes | memoryview) -> bytes:
     return blake3.blake3(stored).digest()[:8]
-
-
-_STAGING: list[mmap.mmap] = []
-
-
-def _staging() -> mmap.mmap:
-    """A page-aligned staging buffer, reused across packs: fresh anonymous maps cost a
-    page fault per 4 KiB, which showed up as a quarter of the time of a large add."""
-    return _STAGING.pop() if _STAGING else mmap.mmap(-1, _Sink.BLOCK)
-
-
-class _Sink:
-    """Sequential writes to a new file, through aligned staging buffers.
-
-    Full buffers go to a writer thread that uses O_DIRECT where the file system allows
-    it: on the VMs we measured, page-cache writes of GiB-sized data ran at a quarter
-    of the device speed, and O_DIRECT also makes the bytes durable as they land. The
-    unaligned tail is written through an ordinary descriptor at close.
-    """
-
-    BLOCK = 8 << 20
-
-    def __init__(self, path: Path, direct: bool) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self.direct_fd = -1
-        if direct and hasattr(os, "O_DIRECT"):
-            try:
-                self.direct_fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
-            except OSError:
-                self.direct_fd = -1
-        self.size = 0
-        self._flushed = 0
-        self._buf = _staging()
-        self._released = False
-        self._pos = 0
-        self._queue: queue.Queue[tuple[mmap.mmap, int, int] | None] = queue.Queue(maxsize=3)
-        self._free: queue.Queue[mmap.mmap] = queue.Queue()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def write(self, data: bytes | memoryview) -> None:
-        end = self._pos + len(data)
-        if end < self.BLOCK and type(data) is bytes:  # most writes: one small entry
-            self._buf[self._pos : end] = data
-            self._pos = end
-            self.size += len(data)
-            return
-        view = memoryview(data).cast("B")
-        self.size += len(view)
-        while view:
-            take = min(len(view), self.BLOCK - self._pos)
-            self._buf[self._pos : self._pos + take] = view[:take]
-            self._pos += take
-            view = view[take:]
-            if self._pos == self.BLOCK:
-                self._hand_off()
-
-    def _hand_off(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._drain, daemon=True)
-            self._thread.start()
-            for _ in range(2):
-                self._free.put(_staging())
-        self._queue.put((self._buf, self._flushed, self._pos))
-        self._flushed += self._pos
-        self._buf = self._free.get()
-        self._pos = 0
-
-    def _drain(self) -> None:
-        while (item := self._queue.get()) is not None:
-            buf, offset, length = item
-            try:
-                if self._error is None:
-                    self._write_at(memoryview(buf)[:length], offset)
-            except BaseException as exc:
-                self._error = exc
-            self._free.put(buf)
-
-    def _write_at(self, view: memoryview, offset: int) -> None:
-        while view:
-            fd = self.direct_fd if self.direct_fd >= 0 and len(view) % 4096 == 0 else self.fd
-            try:
-                written = os.pwrite(fd, view, offset)
-            except OSError as exc:
-                if fd == self.direct_fd and exc.errno == errno.EINVAL:
-                    os.close(self.direct_fd)
-                    self.direct_fd = -1
-                    continue
-                raise
-            view = view[written:]
-            offset += written
-
-    def finish(self) -> None:
-        """Write the tail and wait for the writer. Raises what the writer hit."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            raise self._error
-        self._write_at(memoryview(self._buf)[: self._pos], self._flushed)
-        self._release()
-
-    def _release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        _STAGING.append(self._buf)
-        while not self._free.empty():
-            _STAGING.append(self._free.get())
-
-    def close(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        self._release()
-        for fd in (self.fd, self.direct_fd):
-            if fd >= 0:
-                os.close(fd)
-        self.fd = self.direct_fd = -1
 
 
 class PackWriter:
@@ -181,7 +59,7 @@ class PackWriter:
         self.directory = directory
         self.tmp = temp_name(directory, ".pack")
         with disk_errors(self.tmp):
-            self._sink = _Sink(self.tmp, direct)
+            self._sink = Sink(self.tmp, direct)
             self._sink.write(HEADER.pack(MAGIC, VERSION, 0))
         self._table = bytearray()  # its rows, as `seal` writes them: 66 bytes an entry
         self.count = 0
@@ -220,17 +98,28 @@ class PackWriter:
         self.count += 1
         return entry
 
-    def add_chunks(self, items: list[tuple[ObjectId, int, int, bytes]]) -> None:
-        """`add` for many small chunks, (id, codec, raw length, stored bytes) each: one
-        header and one write per entry, without the per-call overhead of `add`."""
+    def add_chunks(self, items: Sequence[ChunkRow], limit: int) -> int:
+        """`add` for many chunks, (id, codec, raw length, stored bytes) each, without the
+        per-call overhead of `add`, until the pack holds `limit` bytes: how many it took.
+        A small entry is written with its header in one call, a larger one's bytes
+        without holding the GIL (`sink.copy_into`)."""
         sink, table, pack, row, chunk = self._sink, self._table, ENTRY.pack, ROW.pack, Kind.CHUNK
+        taken = 0
         with disk_errors(self.tmp):
             for oid, codec, raw_len, stored in items:
+                if sink.size >= limit:
+                    break
                 header = pack(ENTRY_MAGIC, chunk, codec, 0, oid, raw_len, len(stored), NO_CHECK)
                 offset = sink.size + len(header)
-                sink.write(header + stored)
+                if len(stored) < FREE_COPY:
+                    sink.write(header + stored)
+                else:
+                    sink.write(header)
+                    sink.write(stored)
                 table += row(oid, chunk, codec, offset, raw_len, len(stored), NO_CHECK)
                 self.count += 1
+                taken += 1
+        return taken
 
     def seal(self) -> str:
         """Write the table and footer; returns the pack name. Not yet durable."""
@@ -298,7 +187,7 @@ def write_whole(directory: Path, name: str, data: memoryview) -> Path:
     final = directory / f"{name}.pack"
     tmp = temp_name(directory, ".pack")
     with disk_errors(tmp):
-        sink = _Sink(tmp, direct=True)
+        sink = Sink(tmp, direct=True)
     try:
         with disk_errors(tmp):
             aligned = len(data) - len(data) % 4096

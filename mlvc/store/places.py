@@ -8,8 +8,8 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from mlvc.errors import ObjectNotFoundError
-from mlvc.ids import Kind, short
+from mlvc.errors import AmbiguousIdError, ObjectNotFoundError
+from mlvc.ids import Kind, ObjectId, check_prefix, short
 from mlvc.store import purged
 from mlvc.store.entry import Entry
 from mlvc.store.index import Index, Location
@@ -31,6 +31,24 @@ class Places:
     index: Index
     _known: dict[bytes, Location]
     _noting: int
+
+    def resolve(self, text: str) -> ObjectId:
+        """A full id or a unique prefix of at least four hex digits."""
+        prefix = check_prefix(text)
+        low = bytes.fromhex(
+            prefix.ljust(64, "0") if len(prefix) % 2 == 0 else (prefix + "0").ljust(64, "0")
+        )
+        high = bytes.fromhex((prefix + "f" * 64)[:64])
+        found = self.index.with_prefix(low, high, 10)
+        if not found:
+            purged.refuse(self.packs.parent, prefix)
+            raise ObjectNotFoundError(
+                f"object {prefix} not found",
+                hint="check the id (mlvc ls-tree and mlvc cat-object show recorded ids)",
+            )
+        if len(found) > 1:
+            raise AmbiguousIdError(prefix, [f.hex() for f in found])
+        return ObjectId(found[0])
 
     def prefetch(self, oids: list[bytes]) -> None:
         """Look up many objects' locations in a few queries before reading them one by

@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlvc.objects import Part
-from mlvc.store.chunker import ChunkedRead, ChunkParams, Guide, cut, hash_file
+from mlvc.store.chunker import ChunkedRead, ChunkParams, Guide, cut, hash_file, take_behind
 
 PARAMS = ChunkParams(min_size=1024, avg_size=4096, max_size=16384)
 
@@ -225,3 +225,63 @@ def test_a_caller_that_stops_early_leaves_no_read_under_way() -> None:
     batches.close()  # as a caller's error would
     assert handle.reads[-1][0] == "end"  # every read begun has ended
     handle.close()
+
+
+def test_with_a_lag_a_batch_stays_whole_until_the_one_after_next_is_asked_for() -> None:
+    """`batches(lag=1)`: batch n's bytes are intact while the caller still stores it,
+    until it asks for batch n + 2; the chunks are those of a whole cut."""
+    data = random.Random(11).randbytes(700_000)
+    reader = ChunkedRead(PARAMS, block=65536)
+    held: list[tuple[list[memoryview], list[bytes]]] = []
+    chunks: list[bytes] = []
+    for batch in reader.batches(io.BytesIO(data), lag=1):
+        for views, copies in held[-1:]:  # batch n - 1, which the caller may still store
+            assert [bytes(v) for v in views] == copies
+        views = [view for _, view in batch]
+        held.append((views, [bytes(v) for v in views]))
+        chunks += held[-1][1]
+    assert len(held) > 5
+    assert chunks == cut(data, PARAMS) and reader.file_id == blake3.blake3(data).digest()
+
+
+def test_take_behind_stores_every_batch_in_order_on_another_thread() -> None:
+    data = random.Random(12).randbytes(500_000)
+    reader = ChunkedRead(PARAMS, block=65536)
+    taken: list[bytes] = []
+    threads: set[str] = set()
+
+    def take(batch: list[tuple[Any, memoryview]]) -> None:
+        threads.add(threading.current_thread().name)
+        taken.extend(bytes(view) for _, view in batch)
+
+    take_behind(reader.batches(io.BytesIO(data), lag=1), take)
+    assert taken == cut(data, PARAMS)
+    assert threads == {"mlvc-store_0"}
+
+
+def test_take_behind_raises_what_either_side_raised_and_leaves_no_read_under_way() -> None:
+    def fail_third(batch: list[tuple[Any, memoryview]]) -> None:
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+
+    calls: list[int] = []
+    handle = _Watched(random.Random(13).randbytes(600_000))
+    with pytest.raises(OSError, match="No space"):
+        take_behind(ChunkedRead(PARAMS, block=65536).batches(handle, lag=1), fail_third)
+    assert len(calls) == 3  # nothing taken after the failure
+    assert handle.reads[-1][0] == "end"
+
+    class Broken(io.BytesIO):
+        def readinto(self, buffer: Any) -> int:
+            if self.tell() >= 131072:
+                raise OSError(5, "Input/output error")
+            return super().readinto(buffer)
+
+    taken: list[int] = []
+    with pytest.raises(OSError, match="Input/output"):
+        take_behind(
+            ChunkedRead(PARAMS, block=65536).batches(Broken(bytes(400_000)), lag=1),
+            lambda batch: taken.append(len(batch)),
+        )
+    assert taken  # the blocks read before the error were taken

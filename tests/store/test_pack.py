@@ -3,7 +3,9 @@ temporary packs of dead writers are reclaimed while a live writer's are kept."""
 
 from __future__ import annotations
 
+import mmap
 import os
+import random
 import subprocess
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, file_id
 from mlvc.store import compress
 from mlvc.store.pack import PackWriter, read_table, reclaim_temporary
+from mlvc.store.sink import copy_into
 
 
 def _pack(directory: Path, chunks: list[bytes]) -> tuple[Path, list[bytes]]:
@@ -70,3 +73,39 @@ def test_only_the_temporary_packs_of_dead_writers_are_reclaimed(tmp_path: Path) 
     assert reclaim_temporary(tmp_path) == [orphan.name]
     assert mine.exists() and odd.exists() and published.exists()
     assert not orphan.exists()
+
+
+def test_chunks_added_in_bulk_read_back_and_stop_at_the_limit(tmp_path: Path) -> None:
+    """`add_chunks` takes small entries (with their header in one write) and large ones
+    (copied without the GIL, from writable views and from read-only bytes alike), stops
+    once the pack holds `limit` bytes, and the pack reads back byte for byte."""
+    rng = random.Random(5)
+    chunks: list[bytes | memoryview] = [
+        rng.randbytes(100),
+        memoryview(bytearray(rng.randbytes(200_000))),  # a large writable view
+        rng.randbytes(70_000),  # large, read-only
+        memoryview(bytearray(rng.randbytes(9 << 20))),  # across a staging buffer's end
+        rng.randbytes(5),
+    ]
+    rows = [(file_id(bytes(c)), int(compress.Codec.RAW), len(c), c) for c in chunks]
+    writer = PackWriter(tmp_path, direct=True)
+    assert writer.add_chunks(rows, limit=250_000) == 3  # it held 270,308 bytes then
+    assert writer.add_chunks(rows[3:], limit=250_000) == 0
+    assert writer.add_chunks(rows[3:], limit=1 << 30) == 2
+    writer.seal()
+    path = writer.publish()
+    data = path.read_bytes()
+    entries = read_table(path)
+    assert [e.id for e in entries] == [row[0] for row in rows]
+    for entry, chunk in zip(entries, chunks, strict=True):
+        assert data[entry.offset : entry.offset + entry.stored_len] == bytes(chunk)
+
+
+def test_a_copy_never_writes_past_its_buffer() -> None:
+    buffer = mmap.mmap(-1, 1 << 20)
+    big = memoryview(bytearray(b"z" * (64 << 10)))
+    with pytest.raises(ValueError, match="overruns"):
+        copy_into(buffer, (1 << 20) - 1000, big)
+    copy_into(buffer, 4096, big)
+    assert buffer[4096 : 4096 + len(big)] == bytes(big) and buffer[4095] == 0
+    assert buffer[4096 + len(big)] == 0
