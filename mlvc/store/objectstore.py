@@ -250,13 +250,11 @@ class ObjectStore(Places):
         parts: list[Part],
     ) -> tuple[ObjectId, int]:
         """Cut and store a file larger than a chunk (`parts` gets its chunks): id, size."""
-        from mlvc.store.chunker import ChunkedRead, block_for, take_behind  # writers only
+        from mlvc.store.cutter import cut_and_take  # only writers need it
 
         packed = compress.worth_compressing(samples(handle, size))
         handle.seek(0)
         guide = self._chunks_of(like)  # only a file cut into chunks needs one
-        block = block_for(size)
-        reader = ChunkedRead(self.params, block, guide)
 
         def take(batch: list[tuple[ObjectId, memoryview]]) -> None:
             absent = self.index.missing([c for c, _ in batch if c not in self._pending])
@@ -268,13 +266,7 @@ class ObjectStore(Places):
                 parts.append(Part(chunk_id, len(chunk)))
             self._write_chunks(fresh, packed)
 
-        if block > size:  # one block: nothing to do beside it
-            for batch in reader.batches(handle, progress):
-                take(batch)
-        else:
-            take_behind(reader.batches(handle, progress, lag=1), take)
-        assert reader.file_id is not None
-        return reader.file_id, reader.size
+        return cut_and_take(handle, size, self.params, guide, take, progress, parts.clear)
 
     def _put_manifest(self, oid: ObjectId, size: int, parts: list[Part]) -> None:
         if self.has(oid):
