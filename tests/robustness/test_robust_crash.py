@@ -21,6 +21,28 @@ def _size(path: Path) -> int:
         return 0
 
 
+def _children_of(pid: int) -> list[int]:
+    """The live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # ended meanwhile
+            if fields[1] == str(pid) and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def stream_hash(cli, oid_hex: str) -> tuple[int, bytes, int, str]:
     """`mlvc cat-object`, hashed as it streams: (exit code, BLAKE3, byte count, stderr)."""
     proc = cli.popen("cat-object", oid_hex)
@@ -49,9 +71,15 @@ def test_add_killed_while_writing_leaves_a_usable_repository(
         time.sleep(0.002)
     assert proc.poll() is None, "add finished before it could be killed; grow the file"
     assert partial, "add never started writing a pack"
+    cutters = _children_of(proc.pid)  # the child cutting the file (store/cutter.py)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
     proc.stderr.close()  # type: ignore[union-attr]
+    assert cutters, "a file this large is cut in a forked child"
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in cutters) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(_alive(pid) for pid in cutters), "the cutter outlived the killed add"
 
     # Nothing half-written is visible: every sealed pack reads, and the index only
     # names sealed packs whose tables agree with it (orphan tmp packs may remain).
