@@ -35,6 +35,17 @@ def pool() -> ThreadPoolExecutor:
     return _pool
 
 
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool has no threads there (work given to it would
+    wait forever); the child makes its own when it needs one."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 Batch = list[tuple[ObjectId, memoryview]]
 
 

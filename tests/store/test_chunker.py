@@ -13,7 +13,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mlvc.objects import Part
-from mlvc.store.chunker import ChunkedRead, ChunkParams, Guide, cut, hash_file, take_behind
+from mlvc.store.chunker import (
+    ChunkedRead,
+    ChunkParams,
+    Guide,
+    _hash_parallel,
+    cut,
+    hash_file,
+    take_behind,
+)
 
 PARAMS = ChunkParams(min_size=1024, avg_size=4096, max_size=16384)
 
@@ -285,3 +293,22 @@ def test_take_behind_raises_what_either_side_raised_and_leaves_no_read_under_way
             lambda batch: taken.append(len(batch)),
         )
     assert taken  # the blocks read before the error were taken
+
+
+def test_a_forked_child_hashes_on_a_pool_of_its_own() -> None:
+    """The parent's pool has no threads in a forked child: work given to it there would
+    wait forever. The child gets a new pool, and the parent keeps its own."""
+    from mlvc import forked
+    from mlvc.store import chunker
+
+    views = [memoryview(random.Random(n).randbytes(5000)) for n in range(10)]
+    parent_pool = chunker.pool()
+    assert _hash_parallel(views) == [blake3.blake3(v).digest() for v in views]
+
+    def there() -> list[bytes]:
+        assert chunker._pool is None
+        return [bytes(oid) for oid in _hash_parallel(views)]
+
+    _, theirs = forked.share(lambda: None, there)
+    assert theirs == [blake3.blake3(v).digest() for v in views]
+    assert chunker.pool() is parent_pool
