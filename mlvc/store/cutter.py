@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mlvc.objects import Part
 
 APART_MIN = 128 << 20  # bytes: a smaller file is cut here (a fork costs more than it saves)
-_BUFFERS = 3  # the block being taken here, the one the child cuts, the one it reads next
+_BUFFERS = 3  # the block taken here, the one whose chunks the child hashes, the one it cuts
 _LENGTH = struct.Struct("<I")
 
 
@@ -48,7 +48,7 @@ def cut_and_take(
     chunks to `take`, in order: its file id and the size read. Beside a guide (the file's
     previous chunks, see chunker.Guide) it is cut here, as is a file below APART_MIN.
     `restart` is called before the file is cut here again from its start, after a child
-    that ended part way."""
+    that ended part way (`progress` then hears of the blocks it had sent twice)."""
     block = block_for(size)
     if guide is None and size >= APART_MIN and hasattr(os, "fork"):
         found = _cut_apart(handle.fileno(), params, block, take, progress)
