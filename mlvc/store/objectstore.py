@@ -266,7 +266,7 @@ class ObjectStore(Places):
                 parts.append(Part(chunk_id, len(chunk)))
             self._write_chunks(fresh, packed)
 
-        return cut_and_take(handle, size, self.params, guide, take, progress, parts.clear)
+        return cut_and_take(handle, size, self.params, guide, take, progress, parts.clear, packed)
 
     def _put_manifest(self, oid: ObjectId, size: int, parts: list[Part]) -> None:
         if self.has(oid):

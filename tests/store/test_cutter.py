@@ -130,6 +130,7 @@ def test_a_child_killed_part_way_leaves_the_file_to_be_cut_here(
             lambda batch: taken.extend(bytes(v) for _, v in batch),
             None,
             restart,
+            compressed=False,
         )
     assert restarts and restarts[0] > 0  # blocks were taken before the child died
     assert taken == cut(data, PARAMS)
@@ -192,3 +193,22 @@ def test_a_store_cuts_a_large_file_in_a_child_and_reads_it_back(
     _, raw = repo.store.get(stored.id)
     parts = list(repo.store.chunk_parts(Manifest.decode(raw, "manifest")))
     assert [p.length for p in parts] == [len(c) for c in cut(data, repo.store.params)]
+
+
+def test_a_compressible_file_is_cut_here(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its chunks are compressed in this process, on both cores: a child would only add
+    its own cost. It is stored whole and reads back all the same."""
+    monkeypatch.setattr(cutter, "APART_MIN", 0)
+    forks: list[int] = []
+    real = forked.stream
+    monkeypatch.setattr(forked, "stream", lambda *a, **k: forks.append(1) or real(*a, **k))
+    rng = random.Random(7)
+    data = b"".join(f"{i},{rng.random():.6f},cat{i % 7}\n".encode() for i in range(200_000))
+    path = tmp_path / "table.csv"
+    path.write_bytes(data)
+    stored = repo.store.store_file(path)
+    repo.store.commit()
+    assert forks == [] and stored.id == blake3.blake3(data).digest()
+    assert b"".join(repo.store.iter_file(stored.id)) == data
