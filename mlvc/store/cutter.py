@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 APART_MIN = 128 << 20  # bytes: a smaller file is cut here (a fork costs more than it saves)
 _BUFFERS = 3  # the block taken here, the one whose chunks the child hashes, the one it cuts
 _LENGTH = struct.Struct("<I")
+_CAN_FORK = hasattr(os, "fork") and hasattr(os, "preadv")
 
 
 def cut_and_take(
@@ -53,7 +54,7 @@ def cut_and_take(
     `restart` is called before the file is cut here again from its start, after a child
     that ended part way (`progress` then hears of the blocks it had sent twice)."""
     block = block_for(size)
-    if guide is None and not compressed and size >= APART_MIN and hasattr(os, "fork"):
+    if guide is None and not compressed and size >= APART_MIN and _CAN_FORK:
         found = _cut_apart(handle.fileno(), params, block, take, progress)
         if found is not None:
             return found
