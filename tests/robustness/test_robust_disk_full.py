@@ -30,12 +30,15 @@ def _assert_recovers(cli, workspace: Path, repo_dir: Path, store_tools, big: byt
     store_tools.assert_store_consistent(repo_dir)
 
 
-@pytest.mark.parametrize("size", [3 * MIB, 20 * MIB], ids=["one-buffer", "writer-thread"])
+@pytest.mark.parametrize(
+    "size", [3 * MIB, 20 * MIB, 160 * MIB], ids=["one-buffer", "writer-thread", "cut-apart"]
+)
 def test_add_over_a_file_size_limit_fails_cleanly(
     repo, workspace: Path, cli, store_tools, size: int
 ) -> None:
     """3 MiB fits the pack writer's staging buffer (written at seal); 20 MiB goes through
-    its background writer thread. Both must surface as a clean error."""
+    its background writer thread; 160 MiB is cut in a forked child (store/cutter.py) while
+    this process writes the pack. All must surface as a clean error."""
     big = os.urandom(size)
     (workspace / "big").write_bytes(big)
     result = cli("add", "big", preexec_fn=store_tools.limit_file_size(1 * MIB))
