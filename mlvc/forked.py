@@ -21,6 +21,7 @@ import struct
 import msgpack
 
 from mlvc.errors import MlvcError
+from mlvc.store.fsutil import write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -229,9 +230,7 @@ def _child(read: int, write: int, work: Callable[[Send], Any], die_with_parent: 
 
 def _write_frame(fd: int, value: Any) -> None:
     payload = msgpack.packb(value)
-    view = memoryview(FRAME.pack(len(payload)) + payload)
-    while view:  # a pipe takes a large frame in pieces
-        view = view[os.write(fd, view) :]
+    write_all(fd, FRAME.pack(len(payload)) + payload)
 
 
 def _completed(there: Callable[[Send], None]) -> Callable[[Send], bool]:

@@ -26,9 +26,9 @@ RANKS = {
     "mlvc.workspace": 50,
     "mlvc.recorder": 45,
     "mlvc.repo": 40,
-    "mlvc.store.refs": 35,
     "mlvc.store": 30,
     "mlvc.forked": 28,  # the store cuts a large file in a forked child (store/cutter.py)
+    "mlvc.store.fsutil": 27,  # durable file primitives, for the store and forked alike
     "mlvc.config": 25,
     "mlvc.secrets": 20,
     "mlvc.params": 20,
@@ -46,8 +46,9 @@ RANKS = {
 
 
 def _layer(module: str) -> str:
+    """The longest name in RANKS that `module` is or is inside of."""
     parts = module.split(".")
-    for size in (2, 1):
+    for size in range(len(parts), 0, -1):
         name = ".".join(parts[:size])
         if name in RANKS:
             return name

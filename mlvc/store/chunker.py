@@ -56,16 +56,34 @@ def block_for(size: int) -> int:
     return max(1, min(BLOCK, size + 1))
 
 
-def _hash_all(views: list[memoryview]) -> list[ObjectId]:
+def hash_each(views: Sequence[memoryview]) -> list[ObjectId]:
+    """The id of each chunk, on this thread."""
     return [ObjectId(blake3.blake3(v).digest()) for v in views]
+
+
+def fastcdc(params: ChunkParams) -> Any:
+    """pyfastcdc's cutter with the store's parameters (imported here: writers only)."""
+    from pyfastcdc.cy import FastCDC
+
+    return FastCDC(
+        params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
+    )
+
+
+def cut_block(cdc: Any, data: memoryview, at_end: bool) -> tuple[list[memoryview], bytes]:
+    """A block's chunks, and the bytes carried into the next block: its last chunk, unless
+    the block ends the file (the end of a block is no cut)."""
+    chunks = [c.data for c in cdc.cut_buf(data)] if data else []
+    carry = bytes(chunks.pop()) if not at_end and chunks else b""
+    return chunks, carry
 
 
 def _hash_parallel(views: list[memoryview]) -> list[ObjectId]:
     if len(views) < 8:
-        return _hash_all(views)
+        return hash_each(views)
     half = len(views) // 2
-    first = pool().submit(_hash_all, views[:half])
-    rest = _hash_all(views[half:])
+    first = pool().submit(hash_each, views[:half])
+    rest = hash_each(views[half:])
     return first.result() + rest
 
 
@@ -104,11 +122,7 @@ class ChunkedRead:
         """`guide`: the chunks of the file's previous version, if known (see `Guide`)."""
         self.params = params
         self.block = block
-        from pyfastcdc.cy import FastCDC
-
-        self._cdc = FastCDC(
-            params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
-        )
+        self._cdc = fastcdc(params)
         self._guide = Guide(guide, self._cdc, 4 * params.max_size) if guide else None
         self._whole = blake3.blake3()
         self.size = 0
@@ -182,8 +196,7 @@ class ChunkedRead:
         if self._guide is not None:
             ids, chunks, kept = self._guide.cut(data, self.size - len(data), at_end)
             return ids, chunks, bytes(data[kept:])
-        chunks = [c.data for c in self._cdc.cut_buf(data)] if data else []
-        carry = bytes(chunks.pop()) if not at_end and chunks else b""
+        chunks, carry = cut_block(self._cdc, data, at_end)
         return _hash_parallel(chunks), chunks, carry
 
 
@@ -323,12 +336,7 @@ def _read_full(handle: BinaryIO, view: memoryview) -> int:
 
 def cut(data: bytes, params: ChunkParams) -> list[bytes]:
     """Chunk an in-memory buffer: the reference the streaming path must agree with."""
-    from pyfastcdc.cy import FastCDC
-
-    cdc = FastCDC(
-        params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
-    )
-    return [bytes(c.data) for c in cdc.cut_buf(data)] if data else []
+    return [bytes(c.data) for c in fastcdc(params).cut_buf(data)] if data else []
 
 
 def hash_file(path: str | bytes | os.PathLike[str]) -> tuple[ObjectId, int]:

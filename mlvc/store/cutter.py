@@ -25,7 +25,16 @@ import blake3
 from mlvc import forked
 from mlvc.config import ChunkParams
 from mlvc.ids import ObjectId
-from mlvc.store.chunker import Batch, ChunkedRead, block_for, pool, take_behind
+from mlvc.store.chunker import (
+    Batch,
+    ChunkedRead,
+    block_for,
+    cut_block,
+    fastcdc,
+    hash_each,
+    pool,
+    take_behind,
+)
 
 if TYPE_CHECKING:
     from mlvc.objects import Part
@@ -155,13 +164,9 @@ def _cut_blocks(
     does."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from pyfastcdc.cy import FastCDC
-
-    cdc = FastCDC(
-        params.avg_size, min_size=params.min_size, max_size=params.max_size, seed=params.seed
-    )
+    cdc = fastcdc(params)
     room, offset, carry = params.max_size, 0, b""
-    cut: tuple[list[Any], Future[bytes]] | None = None  # a block cut, its chunks hashing
+    cut: tuple[list[Any], Future[list[ObjectId]]] | None = None  # a block cut, its chunks hashing
     with ThreadPoolExecutor(1) as hasher:
         for n in range(1 << 62):
             number = n % len(buffers)
@@ -174,20 +179,14 @@ def _cut_blocks(
             offset += filled
             _read_ahead(fd, offset, 2 * block)
             at_end = filled < block
-            data = view[start : room + filled]
-            chunks = [c.data for c in cdc.cut_buf(data)] if data else []
-            carry = bytes(chunks.pop()) if not at_end and chunks else b""
+            chunks, carry = cut_block(cdc, view[start : room + filled], at_end)
             if cut is not None:
-                send([*cut[0], cut[1].result()])
+                send([*cut[0], b"".join(cut[1].result())])
             lengths = b"".join(_LENGTH.pack(len(chunk)) for chunk in chunks)
-            cut = ([number, start, filled, at_end, lengths], hasher.submit(_ids, chunks))
+            cut = ([number, start, filled, at_end, lengths], hasher.submit(hash_each, chunks))
             if at_end:
-                send([*cut[0], cut[1].result()])
+                send([*cut[0], b"".join(cut[1].result())])
                 return
-
-
-def _ids(chunks: list[memoryview]) -> bytes:
-    return b"".join(blake3.blake3(chunk).digest() for chunk in chunks)
 
 
 def _read_ahead(fd: int, offset: int, length: int) -> None:
