@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any, Self, TypeVar
 
     T = TypeVar("T")
+    K = TypeVar("K", bytes, str)
 
 
 def batches(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
@@ -27,6 +28,14 @@ def batches(items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
     limits a statement's parameters)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def in_key_order(items: Iterable[K]) -> list[K]:
+    """`items` without repeats, sorted, to be looked up by `batches`: a query per 500
+    random ids reads leaf pages all over the B-tree, while sorted, neighbouring ids share
+    them. A million ids against a million objects: 6.6 s in random order, 3.0 s sorted
+    by slices of 65,536 (as a checkout asks for them), 2.3 s sorted whole."""
+    return sorted(set(items))
 
 
 SCHEMA_VERSION = 3

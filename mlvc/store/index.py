@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlvc.ids import Kind, ObjectId
 from mlvc.store import runlog
-from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, batches, connect
+from mlvc.store.db import LINEAGE_INDEXES, RUN_FACTS, batches, connect, in_key_order
 from mlvc.store.entry import Entry
 from mlvc.store.history import MAINLINE, History, key_range_under
 from mlvc.store.rowdiff import InPathOrder, by_path, changes, in_path_order
@@ -93,8 +93,7 @@ class Index:
         """`locate` for many ids, one query per 500; absent ids are left out. Pack names
         come from a small cache: joining `packs` per row made this four times slower."""
         found: dict[bytes, Location] = {}
-        unique = list(dict.fromkeys(oids))
-        for batch in batches(unique):
+        for batch in batches(in_key_order(oids)):
             marks = ",".join("?" * len(batch))
             rows = self.db.execute(
                 "SELECT id, pack, kind, codec, offset, raw_len, stored_len, chk"
@@ -112,7 +111,7 @@ class Index:
         """The kind of each id the index holds, one query per 500 (lighter than
         `locate_many` when only the kind is wanted: a checkout asks for a million)."""
         found: dict[bytes, Kind] = {}
-        for batch in batches(oids):
+        for batch in batches(in_key_order(oids)):
             marks = ",".join("?" * len(batch))
             rows = self.db.execute(f"SELECT id, kind FROM objects WHERE id IN ({marks})", batch)
             found.update((oid, _KINDS[kind]) for oid, kind in rows)
@@ -131,7 +130,7 @@ class Index:
     def missing(self, oids: list[bytes]) -> set[bytes]:
         """The subset of `oids` not in the index, in one query per 500."""
         absent = set(oids)
-        for batch in batches(oids):
+        for batch in batches(in_key_order(absent)):
             marks = ",".join("?" * len(batch))
             for (oid,) in self.db.execute(f"SELECT id FROM objects WHERE id IN ({marks})", batch):
                 absent.discard(oid)
