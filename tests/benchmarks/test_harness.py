@@ -101,3 +101,27 @@ def test_a_removed_tree_frees_its_big_files_now_and_its_inodes_at_the_end(tmp_pa
     assert sorted(p.name for p in trash.rglob("*")) == ["d", "small.txt"]
     bench_exec.empty_trash()
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_the_cpu_floor_row_cuts_a_file_as_the_store_does(tmp_path: Path) -> None:
+    """The CPU-floor limit runs the store's own cutter in a fresh child and prints its
+    seconds; a file it could not read whole ends the child with an error."""
+    import subprocess
+
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * (6 * MiB // 256))
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bench_calib.py"), "cpu-floor", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert float(done.stdout) > 0
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    failed = subprocess.run(
+        [sys.executable, str(BENCH / "bench_calib.py"), "cpu-floor", str(empty)],
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode != 0 and "the cutter read 0 of 0 bytes" in failed.stderr
