@@ -20,7 +20,11 @@ MAX_RAW = 1 << 30
 # Store raw unless a sample shrinks by well over 10%: float32 weights shrink about 8%
 # at 0.3-0.5 GB/s, which costs more time than it saves; CSV shrinks about 2.7x.
 WORTH_IT = 0.80
-LEVEL = 3
+# zstd's level 1: on the 257 MiB CSV of the benchmarks it compressed the chunks at 1.5
+# times level 3's speed into fewer bytes (84 against 86 MiB); Python sources came out
+# 5% larger at 1.3 times the speed. An `add` compresses on both cores and is what makes
+# tracking cost something: the CSV's add took 0.90-1.10 s against 1.34-1.44 s at level 3.
+LEVEL = 1
 
 
 class Codec(IntEnum):
