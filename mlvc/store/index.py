@@ -130,7 +130,7 @@ class Index:
     def missing(self, oids: list[bytes]) -> set[bytes]:
         """The subset of `oids` not in the index, in one query per 500."""
         absent = set(oids)
-        for batch in batches(in_key_order(absent)):
+        for batch in batches(in_key_order(oids)):
             marks = ",".join("?" * len(batch))
             for (oid,) in self.db.execute(f"SELECT id FROM objects WHERE id IN ({marks})", batch):
                 absent.discard(oid)
