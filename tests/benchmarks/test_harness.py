@@ -104,8 +104,9 @@ def test_a_removed_tree_frees_its_big_files_now_and_its_inodes_at_the_end(tmp_pa
 
 
 def test_the_cpu_floor_row_cuts_a_file_as_the_store_does(tmp_path: Path) -> None:
-    """The CPU-floor limit runs the store's own cutter in a fresh child and prints its
-    seconds; a file it could not read whole ends the child with an error."""
+    """The CPU-floor limit runs the store's own entry point (`cut_and_take`, which cuts
+    a 6 MiB file in-process: the fork starts at 128 MiB) in a fresh child and prints its
+    seconds; a file it could not cut ends the child with an error."""
     import subprocess
 
     data = tmp_path / "data.bin"
