@@ -1,12 +1,16 @@
-"""Pack files: append-only entries with headers and a self-describing trailer, written
-through O_DIRECT sinks (`mlvc.store.sink`).
+"""Pack files: append-only entries and a self-describing trailer, written through
+O_DIRECT sinks (`mlvc.store.sink`).
 
-Layout (all integers little-endian):
+Layout (all integers little-endian), version 2:
 
     header   b"MLVCPACK" u32 version u32 flags                      16 bytes
-    entry    b"MLVE" u8 kind u8 codec u16 0 id[32] u64 raw u64 stored check[8], stored bytes
+    data     each entry's stored bytes, back to back
     table    per entry: id[32] u8 kind u8 codec u64 offset u64 raw u64 stored check[8]
     footer   b"MLVT" u32 version u64 count u64 table_offset digest[32] b"MLVCEND\\0"
+
+Version 1 (still read) put a 64-byte entry header before each entry's bytes, repeating
+its table row; version 2 leaves it out, so the chunks of a file lie side by side and a
+restore copies whole ranges of them in the kernel (`mlvc.store.restore`).
 
 `check` is the first 8 bytes of BLAKE3 over the stored bytes for metadata entries, whose
 ids do not hash their own bytes (a manifest is stored under its file id); zero for chunks,
@@ -28,19 +32,19 @@ from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import disk_errors, pid_alive, temp_name
-from mlvc.store.sink import FREE_COPY, Sink
+from mlvc.store.sink import Sink
 
 MAGIC = b"MLVCPACK"
-VERSION = 1
+VERSION = 2  # what this writer writes
+READABLE = (1, 2)  # what readers take; version 1 has an ENTRY header before each entry
 HEADER = struct.Struct("<8sII")
-ENTRY = struct.Struct("<4sBBH32sQQ8s")
+ENTRY = struct.Struct("<4sBBH32sQQ8s")  # version 1 only
 ROW = struct.Struct("<32sBBQQQ8s")
 FOOTER = struct.Struct("<4sIQQ32s8s")
 ENTRY_MAGIC = b"MLVE"
 FOOTER_MAGIC = b"MLVT"
 END = b"MLVCEND\0"
 NO_CHECK = bytes(8)
-SMALL_ENTRY = 64 << 10
 MAX_ENTRIES = 1 << 24
 _KIND_OF = {int(kind): kind for kind in Kind}
 ChunkRow = tuple[ObjectId, int, int, bytes | memoryview]  # id, codec, raw length, stored
@@ -84,16 +88,9 @@ class PackWriter:
         self, oid: ObjectId, kind: Kind, codec: int, raw_len: int, stored: bytes | memoryview
     ) -> Entry:
         check = NO_CHECK if kind is Kind.CHUNK else check_of(stored)
-        header = ENTRY.pack(ENTRY_MAGIC, kind, codec, 0, oid, raw_len, len(stored), check)
         with disk_errors(self.tmp):
-            entry = Entry(
-                oid, kind, codec, self._sink.size + len(header), raw_len, len(stored), check
-            )
-            if len(stored) <= SMALL_ENTRY:  # one copy, one call: most entries are small
-                self._sink.write(header + bytes(stored))
-            else:
-                self._sink.write(header)
-                self._sink.write(stored)
+            entry = Entry(oid, kind, codec, self._sink.size, raw_len, len(stored), check)
+            self._sink.write(stored)
         self._table += ROW.pack(oid, kind, codec, entry.offset, raw_len, len(stored), check)
         self.count += 1
         return entry
@@ -101,21 +98,15 @@ class PackWriter:
     def add_chunks(self, items: Sequence[ChunkRow], limit: int) -> int:
         """`add` for many chunks, (id, codec, raw length, stored bytes) each, without the
         per-call overhead of `add`, until the pack holds `limit` bytes: how many it took.
-        A small entry is written with its header in one call, a larger one's bytes
-        without holding the GIL (`sink.copy_into`)."""
-        sink, table, pack, row, chunk = self._sink, self._table, ENTRY.pack, ROW.pack, Kind.CHUNK
+        A large entry's bytes are copied without holding the GIL (`sink.copy_into`)."""
+        sink, table, row, chunk = self._sink, self._table, ROW.pack, Kind.CHUNK
         taken = 0
         with disk_errors(self.tmp):
             for oid, codec, raw_len, stored in items:
                 if sink.size >= limit:
                     break
-                header = pack(ENTRY_MAGIC, chunk, codec, 0, oid, raw_len, len(stored), NO_CHECK)
-                offset = sink.size + len(header)
-                if len(stored) < FREE_COPY:
-                    sink.write(header + stored)
-                else:
-                    sink.write(header)
-                    sink.write(stored)
+                offset = sink.size
+                sink.write(stored)
                 table += row(oid, chunk, codec, offset, raw_len, len(stored), NO_CHECK)
                 self.count += 1
                 taken += 1
@@ -218,21 +209,32 @@ def read_trailer(path: Path) -> bytes:
         if size < HEADER.size + FOOTER.size:
             raise CorruptPackError(f"{what} is truncated ({size} bytes)")
         magic, version, flags = HEADER.unpack(handle.read(HEADER.size))
-        if magic != MAGIC or version != VERSION or flags != 0:
+        if magic != MAGIC or version not in READABLE or flags != 0:
             raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
         handle.seek(size - FOOTER.size)
-        count, offset = _footer(what, handle.read(FOOTER.size))[:2]
+        count, offset = _footer(what, handle.read(FOOTER.size), version)[:2]
         if count > MAX_ENTRIES or offset + count * ROW.size + FOOTER.size != size:
             raise CorruptPackError(f"{what} has an inconsistent trailer")
         handle.seek(offset)
         return handle.read(size - offset)
 
 
-def _footer(what: str, data: bytes) -> tuple[int, int, bytes]:
+def _footer(what: str, data: bytes, version: int | None = None) -> tuple[int, int, bytes]:
+    """(count, table offset, digest) of a footer; `version`: the header's, when read."""
     fmagic, fversion, count, offset, digest, end = FOOTER.unpack(data)
-    if fmagic != FOOTER_MAGIC or end != END or fversion != VERSION:
+    if (
+        fmagic != FOOTER_MAGIC
+        or end != END
+        or fversion not in READABLE
+        or fversion != (version or fversion)
+    ):
         raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
     return count, offset, digest
+
+
+def trailer_version(trailer: bytes) -> int:
+    """The pack version a checked trailer's footer names."""
+    return int(FOOTER.unpack(trailer[-FOOTER.size :])[1])
 
 
 def parse_trailer(what: str, name: str, trailer: bytes, whole: bool = False) -> list[Entry]:

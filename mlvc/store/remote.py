@@ -29,11 +29,12 @@ from mlvc.store.pack import (
     FOOTER,
     HEADER,
     MAGIC,
+    READABLE,
     ROW,
-    VERSION,
     pack_size,
     parse_trailer,
     read_trailer,
+    trailer_version,
 )
 from mlvc.store.refs import TagMove, check_tag_name, tag_move_from_json, tag_move_json
 from mlvc.store.transport import Transport
@@ -207,26 +208,28 @@ class Remote:
         20,000 small entries is 0.05 s of one core. The pack's bytes are shared with
         it, not copied."""
         where = f"pack {pack.name[:12]} on {self.where}"
-        if data[: HEADER.size] != HEADER.pack(MAGIC, VERSION, 0):
-            raise CorruptPackError(f"{where} has no valid header", hint=TAMPERED)
         trailer = bytes(data[len(data) - len(pack.entries) * ROW.size - FOOTER.size :])
+        version = trailer_version(trailer)
+        if version not in READABLE or data[: HEADER.size] != HEADER.pack(MAGIC, version, 0):
+            raise CorruptPackError(f"{where} has no valid header", hint=TAMPERED)
         if (
             trailer != pack.trailer
             and tuple(parse_trailer(where, pack.name, trailer)) != pack.entries
         ):
             raise CorruptPackError(f"{where} does not match its index file", hint=TAMPERED)
         entries = pack.entries
+        headed = version == 1  # a version-1 pack repeats each row before the entry
         if halves is None:
-            _verify_entries(entries, data, where)
+            _verify_entries(entries, data, where, headed)
             return
         half = len(entries) // 2
         _, theirs = halves(
             len(entries),
-            lambda: _verify_entries(entries[:half], data, where),
-            lambda: _verify_entries(entries[half:], data, where),
+            lambda: _verify_entries(entries[:half], data, where, headed),
+            lambda: _verify_entries(entries[half:], data, where, headed),
         )
         if theirs is None:  # no process to be had, or it died: their half here
-            _verify_entries(entries[half:], data, where)
+            _verify_entries(entries[half:], data, where, headed)
 
     # -- run lists -----------------------------------------------------------------
 
@@ -351,12 +354,15 @@ def _parse_run_list(data: bytes, name: str, where: str) -> list[ObjectId]:
         raise CorruptObjectError(f"run list {name[:12]} on {where} is malformed") from None
 
 
-def _verify_entries(entries: Sequence[Entry], data: memoryview, where: str) -> bool:
-    """Each entry's header and bytes in the pack `data` against its id (and schema)."""
+def _verify_entries(
+    entries: Sequence[Entry], data: memoryview, where: str, headed: bool = False
+) -> bool:
+    """Each entry's bytes in the pack `data` against its id (and schema); `headed`: a
+    version-1 pack, whose entry headers are checked too."""
     head, head_size = ENTRY.pack, ENTRY.size  # 20,000 entries a pack: names bound once
     for e in entries:
         start = e.offset
-        if data[start - head_size : start] != head(
+        if headed and data[start - head_size : start] != head(
             ENTRY_MAGIC, e.kind, e.codec, 0, e.id, e.raw_len, e.stored_len, e.check
         ):
             raise CorruptObjectError(

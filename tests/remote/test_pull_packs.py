@@ -5,6 +5,7 @@ read and stored. Either way the store checks clean and checks out bit for bit.""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from pathlib import Path
@@ -13,9 +14,10 @@ from mlvc.forked import FORK_MIN
 from mlvc.ids import Kind, ObjectId
 from mlvc.store.download import WHOLE_MAX, _whole
 from mlvc.store.entry import Entry
-from mlvc.store.pack import ENTRY, NO_CHECK
+from mlvc.store.pack import ENTRY, HEADER, MAGIC, NO_CHECK
 from mlvc.store.remote import RemotePack
 from tests.conftest import Run, init_store
+from tests.packv1 import remote_as_version_1
 
 
 def _pushed_pair(mlvc: Run, workspace: Path, shared: Path) -> str:
@@ -72,12 +74,37 @@ def test_a_little_wanted_pack_is_read_by_ranges_and_a_mostly_wanted_one_kept_who
         assert _digest(b / name) == _digest(workspace / name)
 
 
-def test_a_damaged_entry_header_in_a_whole_pack_is_refused_and_nothing_kept(
+def test_a_version_1_pack_on_a_remote_is_pulled_whole_and_checks_out(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """A remote an older mlvc pushed to holds version-1 packs (an entry header before
+    each entry): a pull verifies their headers too, keeps the pack as it is, and the
+    store reads it."""
+    shared = tmp_path / "shared"
+    run = _pushed_pair(mlvc, workspace, shared)
+    data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
+    old = remote_as_version_1(data_pack)
+    b = tmp_path / "b"
+    b.mkdir()
+    mlvc("clone", str(shared), cwd=b)
+    mlvc("pull", cwd=b)
+    kept = b / ".mlvc" / "packs" / old.name
+    assert kept.read_bytes()[:16] == HEADER.pack(MAGIC, 1, 0)
+    assert kept.read_bytes() == old.read_bytes()
+    assert mlvc("fsck", "--full", cwd=b).returncode == 0
+    mlvc("remote", "remove", "origin", cwd=b)
+    mlvc("checkout", run, cwd=b)
+    for name in ("a.bin", "b.bin"):
+        assert _digest(b / name) == _digest(workspace / name)
+
+
+def test_a_damaged_entry_header_in_a_whole_version_1_pack_is_refused_and_nothing_kept(
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
     shared = tmp_path / "shared"
     _pushed_pair(mlvc, workspace, shared)
     data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
+    data_pack = remote_as_version_1(data_pack)
     from mlvc.store.pack import read_table
 
     victim = read_table(data_pack)[-1]
@@ -87,6 +114,28 @@ def test_a_damaged_entry_header_in_a_whole_pack_is_refused_and_nothing_kept(
     data_pack.write_bytes(bytes(data))
     failed = _pull_refused(mlvc, shared, tmp_path / "b")
     assert f"corrupt object {victim.id.hex()}: its entry header is damaged" in failed
+
+
+def test_a_version_2_pack_holds_no_entry_headers_and_a_flip_between_entries_is_caught(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    """Where a version-1 pack had a header, a version-2 pack has the previous entry's
+    last byte: a flip there is caught by that entry's id, and nothing is kept."""
+    shared = tmp_path / "shared"
+    _pushed_pair(mlvc, workspace, shared)
+    data_pack = max(shared.glob("packs/*.pack"), key=lambda p: p.stat().st_size)
+    from mlvc.store.pack import read_table
+
+    entries = read_table(data_pack)
+    assert entries[0].offset == HEADER.size
+    assert all(a.offset + a.stored_len == b.offset for a, b in itertools.pairwise(entries))
+    victim = entries[-1]
+    data = bytearray(data_pack.read_bytes())
+    data[victim.offset - 1] ^= 0x01  # the last byte of the entry before it
+    os.chmod(data_pack, 0o644)
+    data_pack.write_bytes(bytes(data))
+    failed = _pull_refused(mlvc, shared, tmp_path / "b")
+    assert f"corrupt object {entries[-2].id.hex()}" in failed
 
 
 def _chunk(n: int, offset: int, size: int) -> Entry:

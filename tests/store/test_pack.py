@@ -3,6 +3,7 @@ temporary packs of dead writers are reclaimed while a live writer's are kept."""
 
 from __future__ import annotations
 
+import itertools
 import mmap
 import os
 import random
@@ -14,8 +15,17 @@ import pytest
 from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, file_id
 from mlvc.store import compress
-from mlvc.store.pack import PackWriter, read_table, reclaim_temporary
+from mlvc.store.pack import (
+    ENTRY,
+    FOOTER,
+    HEADER,
+    MAGIC,
+    PackWriter,
+    read_table,
+    reclaim_temporary,
+)
 from mlvc.store.sink import copy_into
+from tests.packv1 import as_version_1
 
 
 def _pack(directory: Path, chunks: list[bytes]) -> tuple[Path, list[bytes]]:
@@ -36,6 +46,41 @@ def test_a_pack_reads_back_by_its_table_and_is_named_after_it(tmp_path: Path) ->
         assert (entry.kind, entry.raw_len) == (Kind.CHUNK, len(chunk))
     assert path.name == f"{path.stem}.pack" and len(path.stem) == 64
     assert not list(tmp_path.glob("tmp-*")), "publish leaves no temporary file"
+
+
+def test_a_version_2_pack_holds_its_entries_back_to_back(tmp_path: Path) -> None:
+    path, chunks = _pack(tmp_path, [b"first", b"second chunk", b"", b"fourth"])
+    entries = read_table(path)
+    assert path.read_bytes()[: HEADER.size] == HEADER.pack(MAGIC, 2, 0)
+    assert entries[0].offset == HEADER.size
+    for before, after in itertools.pairwise(entries):
+        assert before.offset + before.stored_len == after.offset
+    data = path.read_bytes()
+    assert data[HEADER.size : entries[-1].offset + entries[-1].stored_len] == b"".join(chunks)
+
+
+def test_a_version_1_pack_reads_back_by_its_table(tmp_path: Path) -> None:
+    path, chunks = _pack(tmp_path, [b"first", b"second chunk" * 1000, b"third"])
+    old = as_version_1(path)
+    entries = read_table(old)
+    data = old.read_bytes()
+    assert data[: HEADER.size] == HEADER.pack(MAGIC, 1, 0)
+    assert [data[e.offset : e.offset + e.stored_len] for e in entries] == chunks
+    assert entries[0].offset == HEADER.size + ENTRY.size
+
+
+@pytest.mark.parametrize("header, footer", [(1, 2), (2, 1), (3, 3), (0, 0)])
+def test_a_pack_of_mixed_or_unknown_versions_is_refused(
+    tmp_path: Path, header: int, footer: int
+) -> None:
+    path, _ = _pack(tmp_path, [b"some bytes"])
+    data = bytearray(path.read_bytes())
+    data[8:12] = header.to_bytes(4, "little")
+    data[len(data) - FOOTER.size + 4 : len(data) - FOOTER.size + 8] = footer.to_bytes(4, "little")
+    os.chmod(path, 0o644)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptPackError):
+        read_table(path)
 
 
 def test_the_same_entries_give_the_same_name(tmp_path: Path) -> None:
@@ -76,9 +121,9 @@ def test_only_the_temporary_packs_of_dead_writers_are_reclaimed(tmp_path: Path) 
 
 
 def test_chunks_added_in_bulk_read_back_and_stop_at_the_limit(tmp_path: Path) -> None:
-    """`add_chunks` takes small entries (with their header in one write) and large ones
-    (copied without the GIL, from writable views and from read-only bytes alike), stops
-    once the pack holds `limit` bytes, and the pack reads back byte for byte."""
+    """`add_chunks` takes small entries and large ones (copied without the GIL, from
+    writable views and from read-only bytes alike), stops once the pack holds `limit`
+    bytes, and the pack reads back byte for byte."""
     rng = random.Random(5)
     chunks: list[bytes | memoryview] = [
         rng.randbytes(100),

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import blake3
+import pytest
 
+from mlvc.objects import Manifest
+from mlvc.porcelain.add import add as lib_add
+from mlvc.repo import Repo
+from mlvc.store.restore import write_file
 from tests.conftest import MLVC, Run
+from tests.packv1 import as_version_1
 
 MiB = 1 << 20
 SPAWN = """
@@ -47,3 +54,106 @@ def test_checkout_of_a_large_file_keeps_its_pages_out_of_resident_memory(
     peak = int(done.stdout.split()[-1]) * 1024
     assert blake3.blake3(big.read_bytes()).digest() == digest
     assert peak < 160 * MiB, f"peak RSS {peak // MiB} MiB for a {size // MiB} MiB file"
+
+
+def _added(repo: Repo, workspace: Path, size: int) -> tuple[bytes, bytes]:
+    """(file id, bytes) of an incompressible file of `size` bytes added to `repo`."""
+    data = os.urandom(size)
+    (workspace / "big.bin").write_bytes(data)
+    result = lib_add(repo, [Path("big.bin")], workspace, {"user": "restore"})
+    return result.paths[0].id, data
+
+
+def _restored(repo: Repo, oid: bytes, path: Path) -> bytes:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        write_file(repo.store, oid, fd)
+    finally:
+        os.close(fd)
+    return path.read_bytes()
+
+
+def test_neighbouring_chunks_are_copied_by_the_kernel_a_run_per_call(
+    repo: Repo, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version-2 pack holds a file's chunks back to back: the restore asks the kernel
+    to copy whole runs of them, not one call per chunk."""
+    oid, data = _added(repo, workspace, 6 * MiB)
+    manifest = Manifest.decode(repo.store.get(oid)[1], "manifest")
+    chunks = len(list(repo.store.chunk_parts(manifest)))
+    calls: list[int] = []
+    copy = os.copy_file_range
+
+    def counted(src: int, dst: int, count: int, *offsets: int) -> int:
+        calls.append(count)
+        return copy(src, dst, count, *offsets)
+
+    monkeypatch.setattr(os, "copy_file_range", counted)
+    assert _restored(repo, oid, tmp_path / "out") == data
+    assert chunks >= 20
+    assert 0 < len(calls) < chunks // 4, (len(calls), chunks)
+
+
+@pytest.mark.parametrize("copied_first", [0, 1])
+def test_where_the_kernel_will_not_copy_the_chunks_are_written_from_the_maps(
+    repo: Repo,
+    workspace: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    copied_first: int,
+) -> None:
+    """`copy_file_range` refused (files on two file systems, an old kernel, a seccomp
+    filter), at once or after a first span: the file is whole and right, and the kernel
+    is not asked again."""
+    oid, data = _added(repo, workspace, 20 * MiB)  # three spans of up to 8 MiB
+    calls: list[int] = []
+    copy = os.copy_file_range
+
+    def refusing(src: int, dst: int, count: int, *offsets: int) -> int:
+        calls.append(count)
+        if len(calls) > copied_first:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return copy(src, dst, count, *offsets)
+
+    monkeypatch.setattr(os, "copy_file_range", refusing)
+    assert _restored(repo, oid, tmp_path / "out") == data
+    assert len(calls) == copied_first + 1
+
+
+def test_a_failing_kernel_copy_that_is_not_a_refusal_is_raised(
+    repo: Repo, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk during the copy is an error for the caller (a checkout reports it and
+    removes its temporary file), not a reason to write the same bytes another way."""
+    oid, _ = _added(repo, workspace, 3 * MiB)
+
+    def full(*args: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "copy_file_range", full)
+    with pytest.raises(OSError) as raised:
+        _restored(repo, oid, tmp_path / "out")
+    assert raised.value.errno == errno.ENOSPC
+
+
+def test_a_store_of_version_1_packs_still_checks_out(mlvc: Run, workspace: Path) -> None:
+    """Packs an older mlvc wrote (an entry header before each entry, so no two chunks
+    are neighbours) are read as before: a checkout restores them bit for bit."""
+    mlvc("init")
+    big = os.urandom(3 * MiB)
+    (workspace / "big.bin").write_bytes(big)
+    (workspace / "small.txt").write_text("a small file\n")
+    mlvc("add", "big.bin", "small.txt")
+    packs = sorted((workspace / ".mlvc" / "packs").glob("*.pack"))
+    assert packs
+    for pack in packs:
+        with pack.open("rb") as handle:
+            assert handle.read(12)[8:] == (2).to_bytes(4, "little")
+        as_version_1(pack)
+    mlvc("index", "rebuild")
+    (workspace / "big.bin").unlink()
+    (workspace / "small.txt").unlink()
+    mlvc("checkout", "latest")
+    assert (workspace / "big.bin").read_bytes() == big
+    assert (workspace / "small.txt").read_text() == "a small file\n"
+    assert mlvc("fsck", "--full").returncode == 0
