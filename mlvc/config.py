@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 from mlvc.errors import ConfigError
 
-FORMAT = 1
+FORMAT = 2  # what `init` writes; a store that takes a version-2 pack is raised to it
+READS = (1, 2)  # format 1: a store of version-1 packs only, as mlvc wrote before 2
 
 
 class ChunkParams(NamedTuple):
@@ -123,19 +124,19 @@ def load(path: Path) -> Config:
         raise ConfigError(f"cannot read repository config {path}: {exc}") from None
     if text == _DEFAULT_TEXT:  # as `init` wrote it: no TOML parser to import
         return default()
-    return _parse(path, text)
+    return parse(path, text)
 
 
-def _parse(path: Path, text: str) -> Config:
+def parse(path: Path, text: str) -> Config:
     import tomllib
 
     try:
         raw = tomllib.loads(text)
         core, chunking = raw["core"], raw["chunking"]
-        if core["format"] != FORMAT:
+        if core["format"] not in READS or type(core["format"]) is not int:
             raise ConfigError(
                 f"repository format {core['format']} in {path} is not supported",
-                hint=f"this mlvc reads format {FORMAT}; upgrade mlvc",
+                hint=f"this mlvc reads formats {READS[0]} to {READS[-1]}; upgrade mlvc",
             )
         params = _chunk_params(path, chunking)
         secrets = SecretRules(**_globs(path, "secrets", raw, SecretRules._fields))
@@ -151,7 +152,7 @@ def _parse(path: Path, text: str) -> Config:
         raise ConfigError(
             f"cannot read repository config {path}: {exc}", hint=REPAIR_HINT
         ) from None
-    return Config(FORMAT, params, secrets, remotes, chosen, run)
+    return Config(core["format"], params, secrets, remotes, chosen, run)
 
 
 def _run_options(path: Path, table: object) -> RunOptions:

@@ -30,6 +30,7 @@ from mlvc.store.index import Index, Location
 from mlvc.store.ingest import encode_chunk, node_groups, open_file, samples
 from mlvc.store.pack import ChunkRow, PackWriter, reclaim_temporary, write_whole
 from mlvc.store.places import Places
+from mlvc.store.upgrade import to_format_2
 
 # Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
 # because each seal costs an fsync (a journal commit, ~50 ms here) and a 2 GiB add
@@ -91,6 +92,7 @@ class ObjectStore(Places):
             current.start_sync()
         if not self._reclaimed:
             self._reclaimed = True
+            to_format_2(self.packs.parent)
             reclaim_temporary(self.packs)
         fresh = PackWriter(self.packs, direct=not meta)
         if meta:
@@ -138,6 +140,7 @@ class ObjectStore(Places):
         Inside a `lookups` block, the entries' places are then known as `prefetch` would
         find them (a checkout that takes a pack reads it next), up to NOTED places."""
         if not (self.packs / f"{name}.pack").exists():
+            to_format_2(self.packs.parent)  # the pack may be of version 2
             write_whole(self.packs, name, data)
             fsync_dir(self.packs)
         with self.index.transaction():

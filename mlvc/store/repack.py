@@ -11,6 +11,7 @@ from mlvc.store.entry import Entry
 from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index
 from mlvc.store.pack import PackWriter
+from mlvc.store.upgrade import to_format_2
 
 
 def copy_entries(
@@ -21,6 +22,7 @@ def copy_entries(
     chosen = sorted(entries, key=lambda e: e.offset)
     if not chosen:
         return None, []
+    to_format_2(packs.parent)
     writer = PackWriter(packs)
     moved = []
     try:
