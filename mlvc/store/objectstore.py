@@ -110,21 +110,27 @@ class ObjectStore(Places):
         self._writer(kind is not Kind.CHUNK).add(oid, kind, codec, len(raw), stored)
         self._pending.add(oid)
 
-    def _write_chunks(self, items: list[tuple[ObjectId, memoryview]], packed: bool) -> None:
-        """Write a large file's new chunks, compressed on two cores when `packed`."""
+    def _write_chunks(
+        self, items: list[tuple[ObjectId, memoryview]], packed: bool, at: list[int]
+    ) -> None:
+        """Write a large file's new chunks (at these offsets in the file), compressed on
+        two cores when `packed`."""
         chunks = [chunk for _, chunk in items]
         squeezed = compress.compress_many(chunks) if packed else [None] * len(chunks)
         rows = []
         for (oid, chunk), small in zip(items, squeezed, strict=True):
             codec, stored = compress.smaller(chunk, small)
             rows.append((oid, int(codec), len(chunk), stored))
-        self._add_chunks(rows)
+        self._add_chunks(rows, at)
 
-    def _add_chunks(self, rows: Sequence[ChunkRow]) -> None:
-        """Chunk entries into data packs, a new pack begun whenever one reaches its size."""
+    def _add_chunks(self, rows: Sequence[ChunkRow], at: Sequence[int] | None = None) -> None:
+        """Chunk entries into data packs, a new pack begun whenever one reaches its size;
+        `at`: their offsets in their file (see `PackWriter.add_chunks`)."""
         done = 0
         while done < len(rows):
-            done += self._writer(False).add_chunks(rows[done:], DATA_PACK_TARGET)
+            done += self._writer(False).add_chunks(
+                rows[done:], DATA_PACK_TARGET, None if at is None else at[done:]
+            )
 
     def put_stored(self, e: Entry, stored: bytes | memoryview) -> None:
         """Keep an object verified elsewhere (downloaded from a remote) as the bytes it
@@ -259,17 +265,27 @@ class ObjectStore(Places):
         handle.seek(0)
         guide = self._chunks_of(like)  # only a file cut into chunks needs one
 
+        reached = [0]  # the file offset of the next chunk `take` is given
+
         def take(batch: list[tuple[ObjectId, memoryview]]) -> None:
             absent = self.index.missing([c for c, _ in batch if c not in self._pending])
-            fresh = []
+            fresh, at = [], []
+            offset = reached[0]
             for chunk_id, chunk in batch:
                 if chunk_id in absent and chunk_id not in self._pending:
                     fresh.append((chunk_id, chunk))
+                    at.append(offset)
                     self._pending.add(chunk_id)
                 parts.append(Part(chunk_id, len(chunk)))
-            self._write_chunks(fresh, packed)
+                offset += len(chunk)
+            reached[0] = offset
+            self._write_chunks(fresh, packed, at)
 
-        return cut_and_take(handle, size, self.params, guide, take, progress, parts.clear, packed)
+        def restart() -> None:
+            parts.clear()
+            reached[0] = 0
+
+        return cut_and_take(handle, size, self.params, guide, take, progress, restart, packed)
 
     def _put_manifest(self, oid: ObjectId, size: int, parts: list[Part]) -> None:
         if self.has(oid):

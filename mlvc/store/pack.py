@@ -30,6 +30,7 @@ import blake3
 
 from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, ObjectId, short
+from mlvc.store.compress import Codec
 from mlvc.store.entry import Entry
 from mlvc.store.fsutil import disk_errors, pid_alive, temp_name
 from mlvc.store.sink import Sink
@@ -45,6 +46,7 @@ ENTRY_MAGIC = b"MLVE"
 FOOTER_MAGIC = b"MLVT"
 END = b"MLVCEND\0"
 NO_CHECK = bytes(8)
+ALIGN = 4096  # a file's raw chunks sit at their file offset modulo this in a pack
 MAX_ENTRIES = 1 << 24
 _KIND_OF = {int(kind): kind for kind in Kind}
 ChunkRow = tuple[ObjectId, int, int, bytes | memoryview]  # id, codec, raw length, stored
@@ -95,16 +97,26 @@ class PackWriter:
         self.count += 1
         return entry
 
-    def add_chunks(self, items: Sequence[ChunkRow], limit: int) -> int:
+    def add_chunks(
+        self, items: Sequence[ChunkRow], limit: int, at: Sequence[int] | None = None
+    ) -> int:
         """`add` for many chunks, (id, codec, raw length, stored bytes) each, without the
         per-call overhead of `add`, until the pack holds `limit` bytes: how many it took.
-        A large entry's bytes are copied without holding the GIL (`sink.copy_into`)."""
-        sink, table, row, chunk = self._sink, self._table, ROW.pack, Kind.CHUNK
+        A large entry's bytes are copied without holding the GIL (`sink.copy_into`).
+
+        `at`: each chunk's offset in its file. A raw chunk then starts at the same
+        offset modulo ALIGN in the pack, after up to ALIGN - 1 zero bytes (only where the
+        chunk before it in the file is not the entry before it here: a file's new chunks
+        lie back to back), so that a checkout's kernel copy of a run of them moves whole
+        pages (2 GiB: 0.53-0.66 s page-aligned, 0.86-0.97 s not)."""
+        sink, table, row, chunk, raw = self._sink, self._table, ROW.pack, Kind.CHUNK, Codec.RAW
         taken = 0
         with disk_errors(self.tmp):
             for oid, codec, raw_len, stored in items:
                 if sink.size >= limit:
                     break
+                if at is not None and codec == raw and (gap := (at[taken] - sink.size) % ALIGN):
+                    sink.write(bytes(gap))
                 offset = sink.size
                 sink.write(stored)
                 table += row(oid, chunk, codec, offset, raw_len, len(stored), NO_CHECK)

@@ -16,6 +16,7 @@ from mlvc.errors import CorruptPackError
 from mlvc.ids import Kind, file_id
 from mlvc.store import compress
 from mlvc.store.pack import (
+    ALIGN,
     ENTRY,
     FOOTER,
     HEADER,
@@ -154,3 +155,34 @@ def test_a_copy_never_writes_past_its_buffer() -> None:
     copy_into(buffer, 4096, big)
     assert buffer[4096 : 4096 + len(big)] == bytes(big) and buffer[4095] == 0
     assert buffer[4096 + len(big)] == 0
+
+
+def test_a_files_raw_chunks_sit_at_their_file_offsets_modulo_a_page(tmp_path: Path) -> None:
+    """With their file offsets given, raw chunks are padded (with zeros, at most once per
+    break in the file's run) to the same offset modulo ALIGN in the pack; compressed
+    ones are not; the next chunk of the file follows with no padding."""
+    rng = random.Random(7)
+    sizes = [70_001, 65_536, 100_003]
+    chunks = [rng.randbytes(n) for n in sizes]
+    at = [5, 5 + sizes[0], 5 + sizes[0] + sizes[1]]
+    squeezed = compress.compress(b"z" * 50_000)
+    rows: list[tuple[bytes, int, int, bytes | memoryview]] = [
+        (file_id(c), compress.Codec.RAW, len(c), c) for c in chunks
+    ]
+    rows.insert(1, (file_id(b"z" * 50_000), compress.Codec.ZSTD, 50_000, squeezed))
+    positions = [at[0], 999, at[1], at[2]]
+    writer = PackWriter(tmp_path)
+    assert writer.add_chunks(rows, 1 << 30, positions) == 4
+    writer.seal()
+    path = writer.publish()
+    entries = read_table(path)
+    data = path.read_bytes()
+    raw = [e for e in entries if e.codec == compress.Codec.RAW]
+    assert [e.offset % ALIGN for e in raw] == [p % ALIGN for p in at]
+    assert raw[0].offset == HEADER.size + (at[0] - HEADER.size) % ALIGN
+    assert data[HEADER.size : raw[0].offset] == bytes(raw[0].offset - HEADER.size)
+    packed = next(e for e in entries if e.codec == compress.Codec.ZSTD)
+    assert packed.offset == raw[0].offset + raw[0].stored_len  # not padded
+    assert raw[2].offset == raw[1].offset + raw[1].stored_len  # the file's next chunk
+    for e, chunk in zip(raw, chunks, strict=True):
+        assert data[e.offset : e.offset + e.stored_len] == chunk

@@ -14,6 +14,7 @@ import pytest
 from mlvc.objects import Manifest
 from mlvc.porcelain.add import add as lib_add
 from mlvc.repo import Repo
+from mlvc.store.pack import ALIGN
 from mlvc.store.restore import write_file
 from tests.conftest import MLVC, Run
 from tests.packv1 import as_version_1
@@ -92,6 +93,20 @@ def test_neighbouring_chunks_are_copied_by_the_kernel_a_run_per_call(
     assert _restored(repo, oid, tmp_path / "out") == data
     assert chunks >= 20
     assert 0 < len(calls) < chunks // 4, (len(calls), chunks)
+
+
+def test_an_added_files_chunks_lie_at_its_offsets_modulo_a_page(
+    repo: Repo, workspace: Path
+) -> None:
+    """So that the kernel copies whole pages for a checkout (pack.ALIGN)."""
+    oid, _ = _added(repo, workspace, 6 * MiB)
+    manifest = Manifest.decode(repo.store.get(oid)[1], "manifest")
+    offset = 0
+    spots = repo.index.locate_many([p.id for p in repo.store.chunk_parts(manifest)])
+    for part in repo.store.chunk_parts(manifest):
+        assert spots[part.id].entry.offset % ALIGN == offset % ALIGN
+        offset += part.length
+    assert offset == 6 * MiB
 
 
 @pytest.mark.parametrize("copied_first", [0, 1])
