@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import blake3
@@ -107,6 +109,21 @@ def test_an_added_files_chunks_lie_at_its_offsets_modulo_a_page(
         assert spots[part.id].entry.offset % ALIGN == offset % ALIGN
         offset += part.length
     assert offset == 6 * MiB
+
+
+def test_a_restore_into_another_file_system_is_whole_and_right(
+    repo: Repo, workspace: Path, tmp_path: Path
+) -> None:
+    """The target on tmpfs (/dev/shm where there is one), the packs on the disk: the
+    kernel copies across, or refuses (EXDEV) and the maps write it. Either way the
+    bytes are the file's."""
+    oid, data = _added(repo, workspace, 10 * MiB)
+    shm = Path("/dev/shm")
+    target = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else tmp_path))
+    try:
+        assert _restored(repo, oid, target / "out") == data
+    finally:
+        shutil.rmtree(target)
 
 
 @pytest.mark.parametrize("copied_first", [0, 1])
