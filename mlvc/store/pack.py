@@ -4,7 +4,8 @@ O_DIRECT sinks (`mlvc.store.sink`).
 Layout (all integers little-endian), version 2:
 
     header   b"MLVCPACK" u32 version u32 flags                      16 bytes
-    data     each entry's stored bytes, back to back
+    data     each entry's stored bytes, back to back (a file's raw chunk may follow up
+             to ALIGN - 1 zero bytes: see `PackWriter.add_chunks`)
     table    per entry: id[32] u8 kind u8 codec u64 offset u64 raw u64 stored check[8]
     footer   b"MLVT" u32 version u64 count u64 table_offset digest[32] b"MLVCEND\\0"
 
