@@ -48,6 +48,11 @@ class CorruptPackError(MlvcError):
     pass
 
 
+class NewerFormatError(MlvcError):
+    """Written by a later mlvc in a form this one does not read (a pack version): not
+    damage, so never quarantined or skipped; the user is told to upgrade."""
+
+
 class UnsafePathError(MlvcError):
     pass
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlvc.errors import MlvcError
+from mlvc.errors import MlvcError, NewerFormatError
 from mlvc.ids import Kind, ObjectId
 from mlvc.objects import Run
 from mlvc.store import purged, runlog, verify
@@ -115,6 +115,8 @@ def read_tables(packs: Path) -> tuple[list[Problem], dict[str, list[Entry]]]:
     for path in sealed_packs(packs):
         try:
             tables[path.stem] = read_table(path)
+        except NewerFormatError:
+            raise  # not damage: a later mlvc's pack, to be left as it is
         except MlvcError as exc:
             problems.append(Problem("damaged-pack", exc.message, file=f"packs/{path.name}"))
     return problems, tables

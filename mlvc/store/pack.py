@@ -29,7 +29,7 @@ from pathlib import Path
 
 import blake3
 
-from mlvc.errors import CorruptPackError
+from mlvc.errors import CorruptPackError, NewerFormatError
 from mlvc.ids import Kind, ObjectId, short
 from mlvc.store.compress import Codec
 from mlvc.store.entry import Entry
@@ -222,10 +222,13 @@ def read_trailer(path: Path) -> bytes:
         if size < HEADER.size + FOOTER.size:
             raise CorruptPackError(f"{what} is truncated ({size} bytes)")
         magic, version, flags = HEADER.unpack(handle.read(HEADER.size))
+        handle.seek(size - FOOTER.size)
+        footer = handle.read(FOOTER.size)
+        if magic == MAGIC and version > READABLE[-1] and trailer_version(footer) == version:
+            raise newer(what, version)  # both ends say so: not a damaged byte
         if magic != MAGIC or version not in READABLE or flags != 0:
             raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
-        handle.seek(size - FOOTER.size)
-        count, offset = _footer(what, handle.read(FOOTER.size), version)[:2]
+        count, offset = _footer(what, footer, version)[:2]
         if count > MAX_ENTRIES or offset + count * ROW.size + FOOTER.size != size:
             raise CorruptPackError(f"{what} has an inconsistent trailer")
         handle.seek(offset)
@@ -235,6 +238,8 @@ def read_trailer(path: Path) -> bytes:
 def _footer(what: str, data: bytes, version: int | None = None) -> tuple[int, int, bytes]:
     """(count, table offset, digest) of a footer; `version`: the header's, when read."""
     fmagic, fversion, count, offset, digest, end = FOOTER.unpack(data)
+    if fmagic == FOOTER_MAGIC and end == END and fversion > READABLE[-1] and version is None:
+        raise newer(what, fversion)
     if (
         fmagic != FOOTER_MAGIC
         or end != END
@@ -243,6 +248,15 @@ def _footer(what: str, data: bytes, version: int | None = None) -> tuple[int, in
     ):
         raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
     return count, offset, digest
+
+
+def newer(what: str, version: int) -> NewerFormatError:
+    """The error for a pack (or its index file) of a version later than this mlvc's."""
+    return NewerFormatError(
+        f"{what} is pack version {version}; this mlvc reads versions"
+        f" {READABLE[0]} to {READABLE[-1]}",
+        hint="upgrade mlvc (nothing was changed)",
+    )
 
 
 def trailer_version(trailer: bytes) -> int:

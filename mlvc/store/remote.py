@@ -31,6 +31,7 @@ from mlvc.store.pack import (
     MAGIC,
     READABLE,
     ROW,
+    newer,
     pack_size,
     parse_trailer,
     read_trailer,
@@ -210,6 +211,8 @@ class Remote:
         where = f"pack {pack.name[:12]} on {self.where}"
         trailer = bytes(data[len(data) - len(pack.entries) * ROW.size - FOOTER.size :])
         version = trailer_version(trailer)
+        if version > READABLE[-1] and data[: HEADER.size] == HEADER.pack(MAGIC, version, 0):
+            raise newer(where, version)
         if version not in READABLE or data[: HEADER.size] != HEADER.pack(MAGIC, version, 0):
             raise CorruptPackError(f"{where} has no valid header", hint=TAMPERED)
         if (

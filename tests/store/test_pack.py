@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlvc.errors import CorruptPackError
+from mlvc.errors import CorruptPackError, NewerFormatError
 from mlvc.ids import Kind, file_id
 from mlvc.store import compress
 from mlvc.store.pack import (
@@ -70,7 +70,7 @@ def test_a_version_1_pack_reads_back_by_its_table(tmp_path: Path) -> None:
     assert entries[0].offset == HEADER.size + ENTRY.size
 
 
-@pytest.mark.parametrize("header, footer", [(1, 2), (2, 1), (3, 3), (0, 0)])
+@pytest.mark.parametrize("header, footer", [(1, 2), (2, 1), (3, 2), (2, 3), (0, 0)])
 def test_a_pack_of_mixed_or_unknown_versions_is_refused(
     tmp_path: Path, header: int, footer: int
 ) -> None:
@@ -82,6 +82,21 @@ def test_a_pack_of_mixed_or_unknown_versions_is_refused(
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptPackError):
         read_table(path)
+
+
+def test_a_pack_of_a_later_version_is_named_as_such_not_as_damage(tmp_path: Path) -> None:
+    path, _ = _pack(tmp_path, [b"some bytes"])
+    data = bytearray(path.read_bytes())
+    data[8:12] = (3).to_bytes(4, "little")
+    data[len(data) - FOOTER.size + 4 : len(data) - FOOTER.size + 8] = (3).to_bytes(4, "little")
+    os.chmod(path, 0o644)
+    path.write_bytes(bytes(data))
+    with pytest.raises(NewerFormatError) as raised:
+        read_table(path)
+    assert not isinstance(raised.value, CorruptPackError)
+    assert "pack version 3" in raised.value.message and raised.value.hint == (
+        "upgrade mlvc (nothing was changed)"
+    )
 
 
 def test_the_same_entries_give_the_same_name(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from mlvc import config
+from mlvc.store.pack import FOOTER
 from tests.conftest import Run
 from tests.packv1 import as_version_1
 
@@ -93,3 +94,66 @@ def test_a_store_of_a_later_format_is_refused_with_a_hint_to_upgrade(
     assert "repository format 3" in refused.stderr
     assert "upgrade mlvc" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def _as_version_3(pack: Path) -> None:
+    """A later mlvc's pack, as far as this one can tell: header and footer say 3."""
+    data = bytearray(pack.read_bytes())
+    data[8:12] = (3).to_bytes(4, "little")
+    data[-FOOTER.size + 4 : -FOOTER.size + 8] = (3).to_bytes(4, "little")
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(data))
+    os.chmod(pack, 0o444)
+
+
+def test_a_pack_of_a_later_version_is_neither_quarantined_nor_skipped(
+    mlvc: Run, workspace: Path
+) -> None:
+    """Not damage: `fsck --repair` and `index rebuild` stop and say to upgrade, and the
+    pack stays where it is, as it was."""
+    mlvc("init")
+    (workspace / "a.bin").write_bytes(os.urandom(MiB))
+    mlvc("add", "a.bin")
+    (pack,) = sorted(
+        (workspace / ".mlvc" / "packs").glob("*.pack"), key=lambda p: p.stat().st_size
+    )[-1:]
+    _as_version_3(pack)
+    before = pack.read_bytes()
+    for command in (["fsck", "--repair"], ["index", "rebuild"], ["fsck"]):
+        refused = mlvc(*command, check=False)
+        assert refused.returncode == 1, command
+        assert f"pack {pack.name} is pack version 3" in refused.stderr
+        assert "upgrade mlvc" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert pack.read_bytes() == before
+    quarantine = workspace / ".mlvc" / "quarantine"
+    assert not quarantine.exists() or not any(quarantine.iterdir())
+
+
+def test_a_remote_pack_of_a_later_version_is_refused_with_a_hint_to_upgrade(
+    mlvc: Run, workspace: Path, tmp_path: Path
+) -> None:
+    mlvc("init")
+    shared = tmp_path / "shared"
+    mlvc("remote", "add", "origin", str(shared), "--default")
+    (workspace / "a.bin").write_bytes(os.urandom(MiB))
+    mlvc("add", "a.bin")
+    mlvc("push")
+    early = tmp_path / "early"  # cloned before: holds the index files as they were
+    early.mkdir()
+    mlvc("clone", str(shared), cwd=early)
+    for pack in shared.glob("packs/*.pack"):
+        _as_version_3(pack)
+        index_file = pack.with_suffix(".idx")
+        os.chmod(index_file, 0o644)
+        index_file.write_bytes(pack.read_bytes()[-len(index_file.read_bytes()) :])
+    clone = tmp_path / "b"
+    clone.mkdir()
+    refused = mlvc("clone", str(shared), cwd=clone, check=False)  # reads index files
+    pulled = mlvc("pull", cwd=early, check=False)  # reads a pack whole
+    for failed in (refused, pulled):
+        assert failed.returncode == 1
+        assert "is pack version 3" in failed.stderr
+        assert "upgrade mlvc" in failed.stderr
+        assert "Traceback" not in failed.stderr
+    assert set(_pack_versions(early)) <= {2}  # nothing of version 3 was kept
