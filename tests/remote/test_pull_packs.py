@@ -48,6 +48,15 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _checks_out_alone(mlvc: Run, clone: Path, run: str, workspace: Path) -> None:
+    """The clone's store is sound, and without its remote checks `run` out bit for bit."""
+    assert mlvc("fsck", "--full", cwd=clone).returncode == 0
+    mlvc("remote", "remove", "origin", cwd=clone)
+    mlvc("checkout", run, cwd=clone)
+    for name in ("a.bin", "b.bin"):
+        assert _digest(clone / name) == _digest(workspace / name)
+
+
 def test_a_little_wanted_pack_is_read_by_ranges_and_a_mostly_wanted_one_kept_whole(
     mlvc: Run, workspace: Path, tmp_path: Path
 ) -> None:
@@ -66,12 +75,7 @@ def test_a_little_wanted_pack_is_read_by_ranges_and_a_mostly_wanted_one_kept_who
     mlvc("pull", cwd=b)  # the rest is three quarters of it: kept as the remote has it
     kept = b / ".mlvc" / "packs" / data_pack.name
     assert kept.read_bytes() == data_pack.read_bytes()
-    assert mlvc("fsck", "--full", cwd=b).returncode == 0
-
-    mlvc("remote", "remove", "origin", cwd=b)
-    mlvc("checkout", run, cwd=b)
-    for name in ("a.bin", "b.bin"):
-        assert _digest(b / name) == _digest(workspace / name)
+    _checks_out_alone(mlvc, b, run, workspace)
 
 
 def test_a_version_1_pack_on_a_remote_is_pulled_whole_and_checks_out(
@@ -91,11 +95,7 @@ def test_a_version_1_pack_on_a_remote_is_pulled_whole_and_checks_out(
     kept = b / ".mlvc" / "packs" / old.name
     assert kept.read_bytes()[:16] == HEADER.pack(MAGIC, 1, 0)
     assert kept.read_bytes() == old.read_bytes()
-    assert mlvc("fsck", "--full", cwd=b).returncode == 0
-    mlvc("remote", "remove", "origin", cwd=b)
-    mlvc("checkout", run, cwd=b)
-    for name in ("a.bin", "b.bin"):
-        assert _digest(b / name) == _digest(workspace / name)
+    _checks_out_alone(mlvc, b, run, workspace)
 
 
 def test_a_damaged_entry_header_in_a_whole_version_1_pack_is_refused_and_nothing_kept(
