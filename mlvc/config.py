@@ -95,10 +95,13 @@ class Config(NamedTuple):
     run: RunOptions = RunOptions()
 
     def render(self) -> str:
+        """The config as this mlvc writes it: always format FORMAT. A config rewritten
+        from values read at format 1 (`remote add` while another command raises the
+        store, `upgrade.to_format_2`) must not put the old format back over the new."""
         lines = [
             "# mlvc repository config. Chunking parameters never change for a repository.",
             "[core]",
-            f"format = {self.format}",
+            f"format = {FORMAT}",
             "",
             "[chunking]",
         ]

@@ -31,6 +31,6 @@ def to_format_2(store_dir: Path) -> None:
         raised = _FORMAT_1.sub(f"format = {config.FORMAT}", text, count=1)
         if raised == text or config.parse(path, raised).format != config.FORMAT:
             # Laid out otherwise than `init` writes it: written whole from its values.
-            raised = config.load(path)._replace(format=config.FORMAT).render()
+            raised = config.load(path).render()  # which writes format 2
         atomic_write(path, raised.encode())
     _RAISED.add(store_dir)

@@ -157,3 +157,15 @@ def test_a_remote_pack_of_a_later_version_is_refused_with_a_hint_to_upgrade(
         assert "upgrade mlvc" in failed.stderr
         assert "Traceback" not in failed.stderr
     assert set(_pack_versions(early)) <= {2}  # nothing of version 3 was kept
+
+
+def test_a_config_this_mlvc_writes_again_says_format_2(mlvc: Run, workspace: Path) -> None:
+    """`remote add` writes the config again from its values: never format 1, or a
+    raise by another command at the same time could be undone."""
+    mlvc("init")
+    (workspace / "a.txt").write_text("a\n")
+    mlvc("add", "a.txt")
+    cfg = _as_format_1(mlvc, workspace)
+    mlvc("remote", "add", "origin", str(workspace.parent / "shared"))
+    assert config.load(cfg).format == 2
+    assert [r.name for r in config.load(cfg).remotes] == ["origin"]
