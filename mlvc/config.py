@@ -13,6 +13,7 @@ from mlvc.errors import ConfigError
 
 FORMAT = 2  # what `init` writes; a store that takes a version-2 pack is raised to it
 READS = (1, 2)  # format 1: a store of version-1 packs only, as mlvc wrote before 2
+LOCK = "config.lock"  # held (flock) while a command reads, changes and writes the config
 
 
 class ChunkParams(NamedTuple):

@@ -7,17 +7,20 @@ because the config is a file people copy, paste and back up.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlvc import config as config_mod
 from mlvc.config import RemoteConfig, Scalar
 from mlvc.errors import MlvcError
 from mlvc.repo import Repo
 from mlvc.secrets import DEFAULT as SECRET_PATTERNS
 from mlvc.store.connect import open_transport
-from mlvc.store.fsutil import atomic_write
+from mlvc.store.fsutil import atomic_write, locked
 from mlvc.store.remote import Remote
 from mlvc.store.transport import check_url
 
@@ -105,10 +108,18 @@ def _url(url: str, cwd: Path) -> str:
     return url
 
 
-def _save(repo: Repo, remotes: tuple[RemoteConfig, ...]) -> None:
-    current = repo.config
-    updated = current._replace(remotes=remotes)
-    atomic_write(repo.dir / "config.toml", updated.render().encode())
+@contextlib.contextmanager
+def _editing(repo: Repo) -> Iterator[list[tuple[RemoteConfig, ...]]]:
+    """The remotes as the config holds them now, under the config's lock; what the
+    block leaves in the list's one slot is written back before the lock is let go (two
+    `remote add` at once each keep the other's remote)."""
+    path = repo.dir / "config.toml"
+    with locked(repo.dir / config_mod.LOCK):
+        current = config_mod.load(path)
+        slot = [current.remotes]
+        yield slot
+        if slot[0] != current.remotes:
+            atomic_write(path, current._replace(remotes=slot[0]).render().encode())
 
 
 def remote_add(
@@ -119,16 +130,17 @@ def remote_add(
         raise RemoteConfigError(
             f"'{name}' is not a valid remote name", hint="use letters, digits, '_' and '-'"
         )
-    remotes = repo.config.remotes
-    if any(r.name == name for r in remotes):
-        raise RemoteConfigError(
-            f"remote {name} already exists",
-            hint=f"remove it first (mlvc remote remove {name}) or pick another name",
-        )
     added = RemoteConfig(name, _url(url, cwd), default, parse_options(options))
-    if default:
-        remotes = tuple(r._replace(default=False) for r in remotes)
-    _save(repo, (*remotes, added))
+    with _editing(repo) as slot:
+        remotes = slot[0]
+        if any(r.name == name for r in remotes):
+            raise RemoteConfigError(
+                f"remote {name} already exists",
+                hint=f"remove it first (mlvc remote remove {name}) or pick another name",
+            )
+        if default:
+            remotes = tuple(r._replace(default=False) for r in remotes)
+        slot[0] = (*remotes, added)
     return RemoteAddResult(_info(added))
 
 
@@ -138,11 +150,11 @@ def remote_list(repo: Repo) -> RemoteListResult:
 
 def remote_remove(repo: Repo, name: str) -> RemoteRemoveResult:
     """Forget a remote and the local cache of its index files; the remote is untouched."""
-    remotes = repo.config.remotes
-    found = next((r for r in remotes if r.name == name), None)
-    if found is None:
-        raise RemoteConfigError(f"no remote named {name}", hint="mlvc remote list shows them")
-    _save(repo, tuple(r for r in remotes if r.name != name))
+    with _editing(repo) as slot:
+        found = next((r for r in slot[0] if r.name == name), None)
+        if found is None:
+            raise RemoteConfigError(f"no remote named {name}", hint="mlvc remote list shows them")
+        slot[0] = tuple(r for r in slot[0] if r.name != name)
     shutil.rmtree(repo.dir / "remotes" / name, ignore_errors=True)
     return RemoteRemoveResult(name, found.url)
 

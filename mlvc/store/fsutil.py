@@ -64,6 +64,21 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `path` (made if need be) for the block: two commands
+    that read, change and write the same small file (the config) go one after the
+    other. Waits; the kernel drops the lock of a killed process."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def disk_errors(path: Path | str) -> Iterator[None]:
     """Turn ENOSPC/EDQUOT/EFBIG into DiskFullError naming the path."""
     try:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from mlvc import config
-from mlvc.store.fsutil import atomic_write
+from mlvc.store.fsutil import atomic_write, locked
 
 # The line `init` and `Config.render` write under [core].
 _FORMAT_1 = re.compile(r"(?m)^format = 1[ \t]*$")
@@ -27,10 +27,11 @@ def to_format_2(store_dir: Path) -> None:
     if not path.exists():
         return
     if config.load(path).format != config.FORMAT:
-        text = path.read_text(encoding="utf-8")
-        raised = _FORMAT_1.sub(f"format = {config.FORMAT}", text, count=1)
-        if raised == text or config.parse(path, raised).format != config.FORMAT:
-            # Laid out otherwise than `init` writes it: written whole from its values.
-            raised = config.load(path).render()  # which writes format 2
-        atomic_write(path, raised.encode())
+        with locked(store_dir / config.LOCK):  # `remote add` may be rewriting it
+            text = path.read_text(encoding="utf-8")
+            raised = _FORMAT_1.sub(f"format = {config.FORMAT}", text, count=1)
+            if raised == text or config.parse(path, raised).format != config.FORMAT:
+                # Laid out otherwise than `init` writes it: written whole from its values.
+                raised = config.load(path).render()  # which writes format 2
+            atomic_write(path, raised.encode())
     _RAISED.add(store_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -47,3 +48,21 @@ def test_concurrent_adds_all_succeed_and_round_trip(
         assert got == data, f"{name} does not round-trip"
     status = cli("status").ok().text()
     assert status.startswith(f"clean: {len(names)} tracked"), status
+
+
+def test_remotes_added_at_once_are_all_kept(repo, workspace: Path, cli) -> None:
+    """Each `remote add` reads, changes and writes the config: under its lock, six at
+    once keep every remote (without it, a write from an older read drops the others),
+    and a format-1 store raised meanwhile keeps them too."""
+    config_file = workspace / ".mlvc" / "config.toml"
+    config_file.write_text(config_file.read_text().replace("format = 2", "format = 1"))
+    names = [f"r{n}" for n in range(6)]
+    procs = [cli.popen("remote", "add", name, str(workspace.parent / name)) for name in names]
+    (workspace / "a.txt").write_text("a\n")
+    procs.append(cli.popen("add", "a.txt"))  # raises the store to format 2 meanwhile
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    listed = cli("remote", "list", "--json").ok().text()
+    assert sorted(r["name"] for r in json.loads(listed)["remotes"]) == names
+    assert "format = 2" in config_file.read_text()
