@@ -7,10 +7,9 @@ because the config is a file people copy, paste and back up.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from mlvc.store.remote import Remote
 from mlvc.store.transport import check_url
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+Remotes = tuple[RemoteConfig, ...]
 _OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
 # fsspec option names that hold credentials without looking like it to the secret
 # patterns (s3fs `key`, adlfs `account_key`, `connection_string`).
@@ -108,18 +108,15 @@ def _url(url: str, cwd: Path) -> str:
     return url
 
 
-@contextlib.contextmanager
-def _editing(repo: Repo) -> Iterator[list[tuple[RemoteConfig, ...]]]:
-    """The remotes as the config holds them now, under the config's lock; what the
-    block leaves in the list's one slot is written back before the lock is let go (two
-    `remote add` at once each keep the other's remote)."""
+def _edit(repo: Repo, change: Callable[[Remotes], Remotes]) -> None:
+    """Apply `change` to the remotes as the config holds them now, and write the result,
+    under the config's lock: two `remote add` at once each keep the other's remote.
+    `change` raises to leave the config as it is."""
     path = repo.dir / "config.toml"
     with locked(repo.dir / config_mod.LOCK):
         current = config_mod.load(path)
-        slot = [current.remotes]
-        yield slot
-        if slot[0] != current.remotes:
-            atomic_write(path, current._replace(remotes=slot[0]).render().encode())
+        remotes = change(current.remotes)
+        atomic_write(path, current._replace(remotes=remotes).render().encode())
 
 
 def remote_add(
@@ -131,8 +128,8 @@ def remote_add(
             f"'{name}' is not a valid remote name", hint="use letters, digits, '_' and '-'"
         )
     added = RemoteConfig(name, _url(url, cwd), default, parse_options(options))
-    with _editing(repo) as slot:
-        remotes = slot[0]
+
+    def add(remotes: Remotes) -> Remotes:
         if any(r.name == name for r in remotes):
             raise RemoteConfigError(
                 f"remote {name} already exists",
@@ -140,7 +137,9 @@ def remote_add(
             )
         if default:
             remotes = tuple(r._replace(default=False) for r in remotes)
-        slot[0] = (*remotes, added)
+        return (*remotes, added)
+
+    _edit(repo, add)
     return RemoteAddResult(_info(added))
 
 
@@ -150,13 +149,17 @@ def remote_list(repo: Repo) -> RemoteListResult:
 
 def remote_remove(repo: Repo, name: str) -> RemoteRemoveResult:
     """Forget a remote and the local cache of its index files; the remote is untouched."""
-    with _editing(repo) as slot:
-        found = next((r for r in slot[0] if r.name == name), None)
-        if found is None:
+    removed: list[RemoteConfig] = []
+
+    def remove(remotes: Remotes) -> Remotes:
+        removed.extend(r for r in remotes if r.name == name)
+        if not removed:
             raise RemoteConfigError(f"no remote named {name}", hint="mlvc remote list shows them")
-        slot[0] = tuple(r for r in slot[0] if r.name != name)
+        return tuple(r for r in remotes if r.name != name)
+
+    _edit(repo, remove)
     shutil.rmtree(repo.dir / "remotes" / name, ignore_errors=True)
-    return RemoteRemoveResult(name, found.url)
+    return RemoteRemoveResult(name, removed[0].url)
 
 
 def open_remote(repo: Repo, remote: RemoteConfig) -> Remote:

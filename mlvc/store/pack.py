@@ -238,15 +238,13 @@ def read_trailer(path: Path) -> bytes:
 def _footer(what: str, data: bytes, version: int | None = None) -> tuple[int, int, bytes]:
     """(count, table offset, digest) of a footer; `version`: the header's, when read."""
     fmagic, fversion, count, offset, digest, end = FOOTER.unpack(data)
-    if fmagic == FOOTER_MAGIC and end == END and fversion > READABLE[-1] and version is None:
+    damaged = CorruptPackError(f"{what} has no valid header or footer (truncated?)")
+    if fmagic != FOOTER_MAGIC or end != END:
+        raise damaged
+    if version is None and fversion > READABLE[-1]:  # an index file: its footer alone
         raise newer(what, fversion)
-    if (
-        fmagic != FOOTER_MAGIC
-        or end != END
-        or fversion not in READABLE
-        or fversion != (version or fversion)
-    ):
-        raise CorruptPackError(f"{what} has no valid header or footer (truncated?)")
+    if fversion not in READABLE or fversion != (fversion if version is None else version):
+        raise damaged
     return count, offset, digest
 
 

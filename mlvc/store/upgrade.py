@@ -28,6 +28,9 @@ def to_format_2(store_dir: Path) -> None:
         return
     if config.load(path).format != config.FORMAT:
         with locked(store_dir / config.LOCK):  # `remote add` may be rewriting it
+            if config.load(path).format == config.FORMAT:  # raised meanwhile: as it is
+                _RAISED.add(store_dir)
+                return
             text = path.read_text(encoding="utf-8")
             raised = _FORMAT_1.sub(f"format = {config.FORMAT}", text, count=1)
             if raised == text or config.parse(path, raised).format != config.FORMAT:
