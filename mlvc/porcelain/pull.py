@@ -88,12 +88,29 @@ def _root(repo: Repo, target: str) -> bytes:
 def missing_data(repo: Repo, roots: list[bytes]) -> set[ObjectId]:
     """What the objects `roots` reach need and this store lacks. Metadata is local once
     its runs are fetched, so what is missing is file data (chunks). A root whose place
-    was just looked up as a chunk here (`prefetch`) reaches nothing more."""
-    known = repo.store.known
-    roots = [r for r in roots if (at := known(r)) is None or at.entry.kind is not Kind.CHUNK]
-    if not roots:
+    was just looked up (`prefetch`) as a chunk reaches nothing more; as a manifest, its
+    chunks are looked up as its restore will want them (`restore.lacking`)."""
+    from mlvc.store.restore import lacking
+
+    store = repo.store
+    unknown: set[ObjectId] = set()
+    rest = []
+    for root in roots:
+        at = store.known(root)
+        if at is None:
+            rest.append(root)
+        elif at.entry.kind is Kind.MANIFEST:
+            absent = lacking(store, root)
+            if absent is None:
+                rest.append(root)
+            else:
+                unknown |= absent
+        elif at.entry.kind is not Kind.CHUNK:
+            rest.append(root)
+    if rest:
+        unknown |= local_closure(repo, rest, follow_runs=False)[1]
+    if not unknown:
         return set()
-    _, unknown = local_closure(repo, roots, follow_runs=False)
     gone = purged.read(repo.dir)  # purged on purpose: never taken back from a remote
     return {oid for oid in unknown if oid.hex() not in gone}
 

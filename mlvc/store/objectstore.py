@@ -29,7 +29,7 @@ from mlvc.store.fsutil import fsync_dir
 from mlvc.store.index import Index, Location
 from mlvc.store.ingest import encode_chunk, node_groups, open_file, samples
 from mlvc.store.pack import ChunkRow, PackWriter, reclaim_temporary, write_whole
-from mlvc.store.places import Places
+from mlvc.store.places import FilePlan, Places
 from mlvc.store.upgrade import to_format_2
 
 # Pack sizes: metadata packs stay small; data packs are larger than DESIGN's 32 MiB
@@ -68,6 +68,7 @@ class ObjectStore(Places):
         self._pending: set[bytes] = set()
         self._fds: dict[str, int] = {}
         self._known: dict[bytes, Location] = {}
+        self._plans: dict[bytes, FilePlan] = {}
         self._noting = 0
         self._present: set[bytes] = set()  # ids `look_up` found in the index
         self._reclaimed = False

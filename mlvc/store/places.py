@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from mlvc.errors import AmbiguousIdError, ObjectNotFoundError
 from mlvc.ids import Kind, ObjectId, check_prefix, short
@@ -14,7 +15,11 @@ from mlvc.store import purged
 from mlvc.store.entry import Entry
 from mlvc.store.index import Index, Location
 
+if TYPE_CHECKING:
+    from mlvc.objects import Part
+
 NOTED = 1 << 16  # places an adopted pack notes at most (a checkout's slice: batches.SLICE)
+PLANNED = 1 << 16  # chunks whose places a checkout's check keeps for its restores (~25 MiB)
 # An id mlvc recorded (in a run, tree, manifest or tag) that the index does not place:
 # the index lost its row, or the packs lost the object.
 MISSING_HINT = (
@@ -23,13 +28,24 @@ MISSING_HINT = (
 )
 
 
+class FilePlan(NamedTuple):
+    """A large file's chunks in order and each one's place: what the check before a
+    checkout looked up, kept for the file's restore (restore.write_file)."""
+
+    size: int
+    parts: list[Part]
+    spots: dict[bytes, Location]
+
+
 class Places:
     """Given `packs` and `index` by `ObjectStore`, which sets `_known` (id -> place, what
-    `prefetch` found) and `_noting` (how many `lookups` blocks are open) to empty."""
+    `prefetch` found), `_plans` (file id -> FilePlan) and `_noting` (how many `lookups`
+    blocks are open) to empty."""
 
     packs: Path
     index: Index
     _known: dict[bytes, Location]
+    _plans: dict[bytes, FilePlan]
     _noting: int
 
     def resolve(self, text: str) -> ObjectId:
@@ -78,14 +94,29 @@ class Places:
 
     @contextlib.contextmanager
     def lookups(self) -> Iterator[None]:
-        """What `prefetch` finds (and `adopt_pack` notes) inside the block is dropped at
-        its end, however it ends."""
+        """What `prefetch` finds (and `adopt_pack` notes, and `keep_plan` keeps) inside
+        the block is dropped at its end, however it ends."""
         self._noting += 1
         try:
             yield
         finally:
             self._noting -= 1
             self.forget_prefetched()
+            self._plans.clear()
+
+    def room_for_plan(self, chunks: int) -> bool:
+        """Whether a plan of `chunks` chunks may be kept now: inside a `lookups` block,
+        up to PLANNED chunks in all (a larger file is looked up again by its restore)."""
+        held = sum(len(plan.parts) for plan in self._plans.values())
+        return self._noting > 0 and held + chunks <= PLANNED
+
+    def keep_plan(self, oid: bytes, plan: FilePlan) -> None:
+        """Keep `plan` for file `oid` until the `lookups` block ends (see `room_for_plan`)."""
+        self._plans[oid] = plan
+
+    def plan_of(self, oid: bytes) -> FilePlan | None:
+        """The plan `keep_plan` kept for file `oid`."""
+        return self._plans.get(oid)
 
     def known(self, oid: bytes) -> Location | None:
         """A location `prefetch` found, without asking the index."""

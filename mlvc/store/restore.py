@@ -23,12 +23,12 @@ from collections.abc import Callable
 import blake3
 
 from mlvc.errors import CorruptObjectError, ObjectNotFoundError
-from mlvc.ids import Kind, file_id, short
+from mlvc.ids import Kind, ObjectId, file_id, short
 from mlvc.objects import Manifest, Part
 from mlvc.store import compress
 from mlvc.store.index import Location
 from mlvc.store.objectstore import ObjectStore
-from mlvc.store.places import MISSING_HINT
+from mlvc.store.places import MISSING_HINT, FilePlan
 
 Progress = Callable[[int], None]
 _SPAN = 8 << 20  # bytes per write call
@@ -47,25 +47,53 @@ Write = tuple[int, int, int]  # (pack fd, offset, length), or (-1, index in the 
 
 def write_file(store: ObjectStore, oid: bytes, fd: int, progress: Progress | None = None) -> int:
     """Write the content of file id `oid` to `fd` from offset 0; returns its size."""
-    kind, data = store.get(oid)
-    if kind is Kind.CHUNK:
-        _write_all(fd, memoryview(data), 0)
-        if progress:
-            progress(len(data))
-        return len(data)
-    if kind is not Kind.MANIFEST:
-        raise ObjectNotFoundError(f"{short(oid)} is a {kind.label}, not file content")
-    manifest = Manifest.decode(data, f"manifest {short(oid)}")
-    parts = list(store.chunk_parts(manifest))
+    plan = store.plan_of(oid)  # kept by `lacking`, the check before this checkout
+    if plan is None:
+        kind, data = store.get(oid)
+        if kind is Kind.CHUNK:
+            _write_all(fd, memoryview(data), 0)
+            if progress:
+                progress(len(data))
+            return len(data)
+        if kind is not Kind.MANIFEST:
+            raise ObjectNotFoundError(f"{short(oid)} is a {kind.label}, not file content")
+        manifest = Manifest.decode(data, f"manifest {short(oid)}")
+        parts = list(store.chunk_parts(manifest))
+        plan = FilePlan(manifest.size, parts, store.index.locate_many([p.id for p in parts]))
     copier = _Copier(store, fd, progress)
     try:
-        copier.copy(parts)
+        copier.copy(plan.parts, plan.spots)
     finally:
         digest = copier.finish()
     if digest != oid:
-        _name_bad_chunk(store, parts)
+        _name_bad_chunk(store, plan.parts)
         raise CorruptObjectError(f"corrupt object {oid.hex()}: reassembled file differs")
-    return manifest.size
+    return plan.size
+
+
+def lacking(store: ObjectStore, oid: bytes) -> set[ObjectId] | None:
+    """The chunks large file `oid` needs that the store lacks, for the check before a
+    checkout: its manifest and nodes read, its chunks looked up a few hundred a query.
+    When none lacks and there is room (`Places.room_for_plan`), the chunks' places are
+    kept for the file's restore (`write_file`): each chunk is looked up once, not by the
+    check and again by the restore (a 2 GiB file: ~0.1 s less). None when `oid` is not
+    a manifest here or a node of it is missing: the caller walks it as any object."""
+    try:
+        kind, data = store.get(oid)
+        if kind is not Kind.MANIFEST:
+            return None
+        manifest = Manifest.decode(data, f"manifest {short(oid)}")
+        parts = list(store.chunk_parts(manifest))
+    except ObjectNotFoundError:
+        return None
+    ids: list[bytes] = [p.id for p in parts]
+    if not store.room_for_plan(len(ids)):
+        return set(map(ObjectId, store.index.missing(ids)))
+    spots = store.index.locate_many(ids)
+    absent = {ObjectId(i) for i in ids if i not in spots}
+    if not absent:
+        store.keep_plan(oid, FilePlan(manifest.size, parts, spots))
+    return absent
 
 
 class _Span:
@@ -113,11 +141,11 @@ class _Copier:
         self._spans: list[dict[str, list[int]]] = []  # per span: pack -> [first, end) mapped
         self._kernel = hasattr(os, "copy_file_range")  # until the kernel refuses
 
-    def copy(self, parts: list[Part]) -> None:
+    def copy(self, parts: list[Part], spots: dict[bytes, Location]) -> None:
         """The loop runs once per chunk (32,768 for 2 GiB) between the writes: kept flat.
         Raw chunks lying one after the other in a pack are gathered into one run: one
-        view, one copy, one hash update (a version-2 pack holds a file's chunks so)."""
-        spots = self.store.index.locate_many([p.id for p in parts])
+        view, one copy, one hash update (a version-2 pack holds a file's chunks so).
+        `spots`: each chunk's place (a chunk not there is not in the store)."""
         span = _Span()
         run: Location | None = None  # the first chunk of the run being gathered
         start = end = 0

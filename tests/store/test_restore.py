@@ -13,9 +13,14 @@ from pathlib import Path
 import blake3
 import pytest
 
+from mlvc.errors import ObjectNotFoundError
+from mlvc.ids import Kind, ObjectId, short
 from mlvc.objects import Manifest
 from mlvc.porcelain.add import add as lib_add
+from mlvc.porcelain.checkout import CheckoutRequest, checkout
 from mlvc.repo import Repo
+from mlvc.store import places
+from mlvc.store.index import Index, Location
 from mlvc.store.pack import ALIGN
 from mlvc.store.restore import write_file
 from tests.conftest import MLVC, Run
@@ -189,3 +194,78 @@ def test_a_store_of_version_1_packs_still_checks_out(mlvc: Run, workspace: Path)
     assert (workspace / "big.bin").read_bytes() == big
     assert (workspace / "small.txt").read_text() == "a small file\n"
     assert mlvc("fsck", "--full").returncode == 0
+
+
+def _asked(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every id the index is asked to place or to name the kind of, from now on."""
+    asked: list[bytes] = []
+    locate_many, kinds = Index.locate_many, Index.kinds
+
+    def counted_locate(index: Index, oids: list[bytes]) -> dict[bytes, Location]:
+        asked.extend(oids)
+        return locate_many(index, oids)
+
+    def counted_kinds(index: Index, oids: list[bytes]) -> dict[bytes, Kind]:
+        asked.extend(oids)
+        return kinds(index, oids)
+
+    monkeypatch.setattr(Index, "locate_many", counted_locate)
+    monkeypatch.setattr(Index, "kinds", counted_kinds)
+    return asked
+
+
+def _checked_out(repo: Repo, workspace: Path, size: int) -> tuple[bytes, bytes, ObjectId]:
+    """(file id, bytes, run) of an incompressible file added, then deleted."""
+    data = os.urandom(size)
+    (workspace / "big.bin").write_bytes(data)
+    result = lib_add(repo, [Path("big.bin")], workspace, {"user": "restore"})
+    assert result.run_id is not None
+    (workspace / "big.bin").unlink()
+    return result.paths[0].id, data, result.run_id
+
+
+def test_a_checkout_looks_each_chunk_of_a_large_file_up_once(
+    repo: Repo, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check that every chunk is here, before anything is written, keeps the places
+    it looked up for the restore (the two asked for each chunk once each before)."""
+    oid, data, run_id = _checked_out(repo, workspace, 6 * MiB)
+    chunks = [p.id for p in repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1]))]
+    asked = _asked(monkeypatch)
+    checkout(repo, CheckoutRequest(run_id))
+    assert (workspace / "big.bin").read_bytes() == data
+    assert len(chunks) >= 20
+    assert sorted(a for a in asked if a in set(chunks)) == sorted(chunks)
+    assert repo.store.plan_of(oid) is None  # dropped with the checkout's lookups
+
+
+def test_a_file_too_large_to_keep_its_places_is_looked_up_again(
+    repo: Repo, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PLANNED chunks the check only asks which are here (memory stays bounded) and
+    the restore looks them up itself: the file is still whole and right."""
+    monkeypatch.setattr(places, "PLANNED", 4)
+    oid, data, run_id = _checked_out(repo, workspace, 3 * MiB)
+    chunks = set(p.id for p in repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1])))
+    asked = _asked(monkeypatch)
+    checkout(repo, CheckoutRequest(run_id))
+    assert (workspace / "big.bin").read_bytes() == data
+    assert len(chunks) > 4
+    assert sorted(a for a in asked if a in chunks) == sorted(chunks)  # by the restore
+
+
+def test_a_missing_chunk_of_a_large_file_stops_the_checkout_before_it_writes(
+    repo: Repo, workspace: Path
+) -> None:
+    """A chunk the index no longer places (a run fetched without its data, a lost row):
+    the check names it and nothing is written; no plan is kept for the file."""
+    oid, _, run_id = _checked_out(repo, workspace, 3 * MiB)
+    parts = list(repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1])))
+    lost = parts[len(parts) // 2].id
+    with repo.index.transaction():
+        repo.index.db.execute("DELETE FROM objects WHERE id = ?", (lost,))
+    with pytest.raises(ObjectNotFoundError) as raised:
+        checkout(repo, CheckoutRequest(run_id))
+    assert short(lost) in str(raised.value)
+    assert "1 object(s)" in str(raised.value)
+    assert not (workspace / "big.bin").exists()
