@@ -75,6 +75,15 @@ def _compress_all(items: list[memoryview]) -> list[bytes]:
     return [compress(item) for item in items]
 
 
+def squeezed(data: bytes) -> bytes | None:
+    """`compress(data)` when it shrinks `data` to at most WORTH_IT, else None: for a
+    content that is its own sample (the decision `worth_compressing([data])` takes)."""
+    if len(data) < 64:
+        return None
+    packed = compress(data)
+    return packed if len(packed) <= len(data) * WORTH_IT else None
+
+
 def worth_compressing(samples: list[memoryview] | list[bytes]) -> bool:
     """True when zstd at its fastest level shrinks the samples to at most WORTH_IT."""
     global _probe

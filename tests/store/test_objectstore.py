@@ -15,6 +15,8 @@ from mlvc.errors import AmbiguousIdError, CorruptObjectError, InvalidIdError, Ob
 from mlvc.ids import Kind
 from mlvc.objects import Manifest
 from mlvc.repo import Repo
+from mlvc.store import compress
+from mlvc.store.ingest import encode_chunk
 
 
 def _read(repo: Repo, oid: bytes) -> bytes:
@@ -232,3 +234,33 @@ def test_a_re_add_whose_old_version_is_damaged_cuts_the_file_whole(
     whole = chunker.cut(bytes(data), repo.store.params)
     assert [p.length for p in parts] == [len(c) for c in whole]
     assert _read(repo, blake3.blake3(data).digest()) == bytes(data)
+
+
+def _rows(count: int, tail: bytes) -> bytes:
+    return b"row,%d,%s\n" % (count, tail) * (count % 300 + 1)
+
+
+def _noise(seed: int) -> bytes:
+    rng = random.Random(seed)
+    return rng.randbytes(rng.randint(1, 20000))
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.builds(_rows, st.integers(0, 10**6), st.binary(max_size=8)),
+        st.integers(0, 2**32 - 1).map(_noise),
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_a_small_content_is_compressed_once_with_the_same_result(data: bytes) -> None:
+    """A content no larger than a sample is its own sample: compressed once, and stored
+    as the decision by sample and a second compression would have stored it."""
+    packed = compress.worth_compressing([data[: compress.SAMPLE]])
+    before = compress.smaller(data, compress.compress(data) if packed else None)
+    codec, stored = encode_chunk(data)
+    assert (codec, stored) == before
+    if codec == compress.Codec.ZSTD:
+        assert compress.decompress(stored, len(data), "chunk") == data
+    else:
+        assert stored == data
