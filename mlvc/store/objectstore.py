@@ -69,6 +69,7 @@ class ObjectStore(Places):
         self._fds: dict[str, int] = {}
         self._known: dict[bytes, Location] = {}
         self._plans: dict[bytes, FilePlan] = {}
+        self._planned = 0
         self._noting = 0
         self._present: set[bytes] = set()  # ids `look_up` found in the index
         self._reclaimed = False

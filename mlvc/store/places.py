@@ -39,13 +39,14 @@ class FilePlan(NamedTuple):
 
 class Places:
     """Given `packs` and `index` by `ObjectStore`, which sets `_known` (id -> place, what
-    `prefetch` found), `_plans` (file id -> FilePlan) and `_noting` (how many `lookups`
-    blocks are open) to empty."""
+    `prefetch` found), `_plans` (file id -> FilePlan, `_planned` chunks in all) and
+    `_noting` (how many `lookups` blocks are open) to empty."""
 
     packs: Path
     index: Index
     _known: dict[bytes, Location]
     _plans: dict[bytes, FilePlan]
+    _planned: int
     _noting: int
 
     def resolve(self, text: str) -> ObjectId:
@@ -103,16 +104,23 @@ class Places:
             self._noting -= 1
             self.forget_prefetched()
             self._plans.clear()
+            self._planned = 0
 
     def room_for_plan(self, chunks: int) -> bool:
         """Whether a plan of `chunks` chunks may be kept now: inside a `lookups` block,
-        up to PLANNED chunks in all (a larger file is looked up again by its restore)."""
-        held = sum(len(plan.parts) for plan in self._plans.values())
-        return self._noting > 0 and held + chunks <= PLANNED
+        up to PLANNED chunks in all, and only until a file did not fit (`no_more_plans`:
+        the files after it are checked as any object and their restores look up their
+        own chunks, so a checkout of many files never reads a manifest twice but once)."""
+        return self._noting > 0 and self._planned + chunks <= PLANNED
 
     def keep_plan(self, oid: bytes, plan: FilePlan) -> None:
         """Keep `plan` for file `oid` until the `lookups` block ends (see `room_for_plan`)."""
         self._plans[oid] = plan
+        self._planned += len(plan.parts)
+
+    def no_more_plans(self) -> None:
+        """Keep no more plans in this `lookups` block."""
+        self._planned = PLANNED + 1
 
     def plan_of(self, oid: bytes) -> FilePlan | None:
         """The plan `keep_plan` kept for file `oid`."""

@@ -73,11 +73,13 @@ def write_file(store: ObjectStore, oid: bytes, fd: int, progress: Progress | Non
 
 def lacking(store: ObjectStore, oid: bytes) -> set[ObjectId] | None:
     """The chunks large file `oid` needs that the store lacks, for the check before a
-    checkout: its manifest and nodes read, its chunks looked up a few hundred a query.
-    When none lacks and there is room (`Places.room_for_plan`), the chunks' places are
-    kept for the file's restore (`write_file`): each chunk is looked up once, not by the
-    check and again by the restore (a 2 GiB file: ~0.1 s less). None when `oid` is not
-    a manifest here or a node of it is missing: the caller walks it as any object."""
+    checkout: its manifest and nodes read, its chunks' places looked up a few hundred a
+    query and, when none lacks, kept for the file's restore (`write_file`): each chunk
+    is looked up once, not by the check and again by the restore (a 2 GiB file: ~0.1 s
+    less). None when there is no room for the plan (`Places.room_for_plan`), `oid` is
+    not a manifest here or a node of it is missing: the caller walks it as any object."""
+    if not store.room_for_plan(1):
+        return None
     try:
         kind, data = store.get(oid)
         if kind is not Kind.MANIFEST:
@@ -86,11 +88,11 @@ def lacking(store: ObjectStore, oid: bytes) -> set[ObjectId] | None:
         parts = list(store.chunk_parts(manifest))
     except ObjectNotFoundError:
         return None
-    ids: list[bytes] = [p.id for p in parts]
-    if not store.room_for_plan(len(ids)):
-        return set(map(ObjectId, store.index.missing(ids)))
-    spots = store.index.locate_many(ids)
-    absent = {ObjectId(i) for i in ids if i not in spots}
+    if not store.room_for_plan(len(parts)):
+        store.no_more_plans()
+        return None
+    spots = store.index.locate_many([p.id for p in parts])
+    absent = {ObjectId(p.id) for p in parts if p.id not in spots}
     if not absent:
         store.keep_plan(oid, FilePlan(manifest.size, parts, spots))
     return absent

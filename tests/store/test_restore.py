@@ -242,16 +242,45 @@ def test_a_checkout_looks_each_chunk_of_a_large_file_up_once(
 def test_a_file_too_large_to_keep_its_places_is_looked_up_again(
     repo: Repo, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past PLANNED chunks the check only asks which are here (memory stays bounded) and
-    the restore looks them up itself: the file is still whole and right."""
+    """Past PLANNED chunks the check walks the file as any object (memory stays bounded)
+    and the restore looks its chunks up itself: the file is still whole and right."""
     monkeypatch.setattr(places, "PLANNED", 4)
     oid, data, run_id = _checked_out(repo, workspace, 3 * MiB)
-    chunks = set(p.id for p in repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1])))
+    chunks = [p.id for p in repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1]))]
     asked = _asked(monkeypatch)
     checkout(repo, CheckoutRequest(run_id))
     assert (workspace / "big.bin").read_bytes() == data
     assert len(chunks) > 4
-    assert sorted(a for a in asked if a in chunks) == sorted(chunks)  # by the restore
+    assert sorted(a for a in asked if a in set(chunks)) == sorted(chunks * 2)
+
+
+def test_plans_stop_where_the_room_ends_and_every_file_is_still_right(
+    repo: Repo, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many files of a few chunks each: plans are kept for the first, up to PLANNED
+    chunks in all; the rest are checked as any object and restored alike."""
+    monkeypatch.setattr(places, "PLANNED", 12)
+    kept: list[int] = []
+    keep = places.Places.keep_plan
+
+    def counted(store: places.Places, oid: bytes, plan: places.FilePlan) -> None:
+        kept.append(len(plan.parts))
+        keep(store, oid, plan)
+
+    monkeypatch.setattr(places.Places, "keep_plan", counted)
+    files = {f"f{i}.bin": os.urandom(400 * 1024) for i in range(8)}
+    for name, data in files.items():
+        (workspace / name).write_bytes(data)
+    result = lib_add(repo, [Path(name) for name in files], workspace, {"user": "restore"})
+    assert result.run_id is not None
+    for name in files:
+        (workspace / name).unlink()
+    checkout(repo, CheckoutRequest(result.run_id))
+    for name, data in files.items():
+        assert (workspace / name).read_bytes() == data
+    assert kept and sum(kept) <= 12
+    assert len(kept) < len(files)
+    assert repo.store.room_for_plan(1) is False  # outside the checkout: no plans at all
 
 
 def test_a_missing_chunk_of_a_large_file_stops_the_checkout_before_it_writes(
