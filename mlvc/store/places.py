@@ -108,9 +108,9 @@ class Places:
 
     def room_for_plan(self, chunks: int) -> bool:
         """Whether a plan of `chunks` chunks may be kept now: inside a `lookups` block,
-        up to PLANNED chunks in all, and only until a file did not fit (`no_more_plans`:
+        up to PLANNED chunks in all, and only until a file did not fit (`no_more_plans`):
         the files after it are checked as any object and their restores look up their
-        own chunks, so a checkout of many files never reads a manifest twice but once)."""
+        own chunks, so only the manifest of the file that did not fit is read twice."""
         return self._noting > 0 and self._planned + chunks <= PLANNED
 
     def keep_plan(self, oid: bytes, plan: FilePlan) -> None:
