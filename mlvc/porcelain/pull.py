@@ -89,7 +89,8 @@ def missing_data(repo: Repo, roots: list[bytes]) -> set[ObjectId]:
     """What the objects `roots` reach need and this store lacks. Metadata is local once
     its runs are fetched, so what is missing is file data (chunks). A root whose place
     was just looked up (`prefetch`) as a chunk reaches nothing more; as a manifest, its
-    chunks are looked up as its restore will want them (`restore.lacking`)."""
+    chunks are looked up as its restore will want them (`restore.lacking`). The others
+    are walked (`local_closure`) unless the index shows them all to be chunks here."""
     from mlvc.store.restore import lacking
 
     store = repo.store
@@ -107,6 +108,8 @@ def missing_data(repo: Repo, roots: list[bytes]) -> set[ObjectId]:
                 unknown |= absent
         elif at.entry.kind is not Kind.CHUNK:
             rest.append(root)
+    if rest:
+        rest = repo.index.not_all_chunks(rest)  # mostly small files: a query per 500
     if rest:
         unknown |= local_closure(repo, rest, follow_runs=False)[1]
     if not unknown:

@@ -276,3 +276,24 @@ def test_path_versions_are_what_a_stable_sort_of_every_row_gives(
     every += [(p, b"") for p in removed]
     expected = {p: i for p, i in sorted(every, key=lambda r: r[0])}
     assert got == expected
+
+
+def test_ids_not_shown_to_be_chunks_held_come_back_a_query_s_worth_at_a_time(
+    index: Index,
+) -> None:
+    """`not_all_chunks`: a query of 500 ids that are all chunks held (an id given twice
+    counts once) returns nothing; a query with an id missing or of another kind returns
+    its 500 ids, for the caller's closer look."""
+    ids = [ObjectId(n.to_bytes(4, "big") * 8) for n in range(1, 1301)]
+    entries = [Entry(i, Kind.CHUNK, 0, 16 * n, 10, 10, b"\0" * 8) for n, i in enumerate(ids)]
+    with index.transaction():
+        index.add_pack("a" * 64, entries)
+    assert index.not_all_chunks(ids + ids[:300]) == []  # repeats: 1,600 ids, 4 queries
+    in_order = sorted(ids)
+    absent = ObjectId(b"\xff" * 32)  # sorts last: the third query's
+    assert index.not_all_chunks([absent, *ids]) == [*in_order[1000:], absent]
+    with index.transaction():  # a manifest among the first query's ids
+        index.db.execute(
+            "UPDATE objects SET kind = ? WHERE id = ?", (int(Kind.MANIFEST), in_order[7])
+        )
+    assert index.not_all_chunks(ids) == in_order[:500]
