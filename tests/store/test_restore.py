@@ -214,7 +214,7 @@ def _asked(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     return asked
 
 
-def _checked_out(repo: Repo, workspace: Path, size: int) -> tuple[bytes, bytes, ObjectId]:
+def _added_then_deleted(repo: Repo, workspace: Path, size: int) -> tuple[bytes, bytes, ObjectId]:
     """(file id, bytes, run) of an incompressible file added, then deleted."""
     data = os.urandom(size)
     (workspace / "big.bin").write_bytes(data)
@@ -229,7 +229,7 @@ def test_a_checkout_looks_each_chunk_of_a_large_file_up_once(
 ) -> None:
     """The check that every chunk is here, before anything is written, keeps the places
     it looked up for the restore (the two asked for each chunk once each before)."""
-    oid, data, run_id = _checked_out(repo, workspace, 6 * MiB)
+    oid, data, run_id = _added_then_deleted(repo, workspace, 6 * MiB)
     chunks = [p.id for p in repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1]))]
     asked = _asked(monkeypatch)
     checkout(repo, CheckoutRequest(run_id))
@@ -245,7 +245,7 @@ def test_a_file_too_large_to_keep_its_places_is_looked_up_again(
     """Past PLANNED chunks the check walks the file as any object (memory stays bounded)
     and the restore looks its chunks up itself: the file is still whole and right."""
     monkeypatch.setattr(places, "PLANNED", 4)
-    oid, data, run_id = _checked_out(repo, workspace, 3 * MiB)
+    oid, data, run_id = _added_then_deleted(repo, workspace, 3 * MiB)
     chunks = [p.id for p in repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1]))]
     asked = _asked(monkeypatch)
     checkout(repo, CheckoutRequest(run_id))
@@ -287,8 +287,8 @@ def test_a_missing_chunk_of_a_large_file_stops_the_checkout_before_it_writes(
     repo: Repo, workspace: Path
 ) -> None:
     """A chunk the index no longer places (a run fetched without its data, a lost row):
-    the check names it and nothing is written; no plan is kept for the file."""
-    oid, _, run_id = _checked_out(repo, workspace, 3 * MiB)
+    the check names it and nothing is written."""
+    oid, _, run_id = _added_then_deleted(repo, workspace, 3 * MiB)
     parts = list(repo.store.chunk_parts(Manifest.decode(repo.store.get(oid)[1])))
     lost = parts[len(parts) // 2].id
     with repo.index.transaction():
