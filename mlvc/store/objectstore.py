@@ -109,7 +109,12 @@ class ObjectStore(Places):
 
     def _write(self, oid: ObjectId, kind: Kind, raw: bytes | memoryview, packed: bool) -> None:
         codec, stored = compress.smaller(raw, compress.compress(raw) if packed else None)
-        self._writer(kind is not Kind.CHUNK).add(oid, kind, codec, len(raw), stored)
+        self._store(oid, kind, codec, len(raw), stored)
+
+    def _store(
+        self, oid: ObjectId, kind: Kind, codec: int, raw_len: int, stored: bytes | memoryview
+    ) -> None:
+        self._writer(kind is not Kind.CHUNK).add(oid, kind, codec, raw_len, stored)
         self._pending.add(oid)
 
     def _write_chunks(
@@ -164,7 +169,9 @@ class ObjectStore(Places):
     def put_bytes(self, data: bytes) -> ObjectId:
         """Store small content (a log, a patch) as one chunk; returns its file id."""
         oid = file_id(data)
-        self._put(oid, Kind.CHUNK, data, packed=compress.worth_compressing([data[:65536]]))
+        if not self.has(oid):
+            codec, stored = encode_chunk(data)
+            self._store(oid, Kind.CHUNK, codec, len(data), stored)
         return oid
 
     def put_chunks(self, items: list[tuple[ObjectId, bytes]]) -> None:

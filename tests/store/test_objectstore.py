@@ -264,3 +264,17 @@ def test_a_small_content_is_compressed_once_with_the_same_result(data: bytes) ->
         assert compress.decompress(stored, len(data), "chunk") == data
     else:
         assert stored == data
+
+
+def test_a_log_or_patch_is_stored_compressed_when_that_pays(repo: Repo) -> None:
+    """`put_bytes` decides as `add` does for a small file: a log of repeated lines is
+    stored as zstd, random bytes raw; both read back whole."""
+    log = b"".join(b"epoch %d loss 0.%04d\n" % (i, i * 37 % 10000) for i in range(3000))
+    noise = random.Random(7).randbytes(50_000)
+    for data, codec in ((log, compress.Codec.ZSTD), (noise, compress.Codec.RAW)):
+        oid = repo.store.put_bytes(data)
+        repo.store.commit()
+        entry = repo.store.locate(oid).entry
+        assert (entry.codec, entry.raw_len) == (codec, len(data))
+        assert (entry.stored_len < len(data) // 2) == (codec == compress.Codec.ZSTD)
+        assert repo.store.get(oid) == (Kind.CHUNK, data)
