@@ -44,10 +44,9 @@ def open_file(path: Path | str) -> BinaryIO:
 def encode_chunk(data: bytes) -> tuple[int, bytes]:
     """(codec, stored bytes) for a whole content stored as one chunk (a small file, a
     log, a patch): zstd when a sample says it pays and the result is smaller. Content
-    no larger than a sample
-    is its own sample: compressed once, and that is what is stored when it pays (the
-    same bytes a second compression would give; text-like small files: a third less
-    time in zstd)."""
+    no larger than a sample is its own sample: compressed once, and that is what is
+    stored when it pays (the same bytes a second compression would give; text-like
+    small files: a third less time in zstd)."""
     if len(data) <= compress.SAMPLE:
         return compress.smaller(data, compress.squeezed(data))
     packed = compress.worth_compressing([data[: compress.SAMPLE]])
