@@ -24,7 +24,6 @@ from mlvc.store.remote import Remote
 from mlvc.store.transport import check_url
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-Remotes = tuple[RemoteConfig, ...]
 _OPTION = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
 # fsspec option names that hold credentials without looking like it to the secret
 # patterns (s3fs `key`, adlfs `account_key`, `connection_string`).
@@ -106,6 +105,9 @@ def _url(url: str, cwd: Path) -> str:
             hint="use a directory, s3://BUCKET/PREFIX, gs://, az:// or another fsspec URL",
         )
     return url
+
+
+Remotes = tuple[RemoteConfig, ...]
 
 
 def _edit(repo: Repo, change: Callable[[Remotes], Remotes]) -> None:

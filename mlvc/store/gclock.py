@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from mlvc.store.fsutil import locked
+
 NAME = "gc.lock"
 _exclusive: set[Path] = set()  # stores this process holds exclusive (gc itself reads them)
 _shared: dict[int, Path] = {}  # descriptors this process holds shared, and their store
@@ -46,11 +48,9 @@ def exclusive(mlvc_dir: Path) -> Iterator[None]:
     The caller must have closed its own object store first (it would wait for itself)."""
     if mlvc_dir in _shared.values():
         raise RuntimeError("gclock.exclusive while this process has the object store open")
-    fd = os.open(mlvc_dir / NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locked(mlvc_dir / NAME):
         _exclusive.add(mlvc_dir)
-        yield
-    finally:
-        _exclusive.discard(mlvc_dir)
-        os.close(fd)
+        try:
+            yield
+        finally:
+            _exclusive.discard(mlvc_dir)
